@@ -1,0 +1,13 @@
+//! The custom-auth rules of AWS IoT Core, shared by the emulator and the probe (spec §2–§6).
+//!
+//! - [`credentials`]: where the authorizer name, signature and token travel (username, headers, query).
+//! - [`signature`]: RSA PKCS#1 v1.5 SHA-256 token signatures and the public keys that check them.
+//! - [`event`]: the event the authorizer function receives.
+//! - [`response`]: validation of what the function answers.
+//! - [`policy`]: evaluation of the returned policy documents.
+
+pub mod credentials;
+pub mod event;
+pub mod policy;
+pub mod response;
+pub mod signature;

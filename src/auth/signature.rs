@@ -1,0 +1,187 @@
+//! Token signatures: RSA PKCS#1 v1.5 with SHA-256 over the token bytes, standard base64 (spec §3).
+//!
+//! Verification reads the SubjectPublicKeyInfo PEM that IoT Core stores (`rsa`); signing uses ring,
+//! which reads PKCS#8 and PKCS#1 private keys. Both give the bytes `openssl dgst -sha256 -sign` gives.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rsa::pkcs8::DecodePublicKey as _;
+use rsa::traits::PublicKeyParts as _;
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject as _;
+use serde::Serialize;
+
+/// Smallest RSA modulus IoT Core accepts for token signing keys.
+pub const MIN_KEY_BITS: usize = 2048;
+
+/// Why a key could not be used; each message says what to do instead.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("no PEM block found: expected `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo)")]
+    NoPem,
+    #[error(
+        "this is a PKCS#1 `BEGIN RSA PUBLIC KEY`; IoT Core stores SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`): \
+         convert it with `openssl rsa -RSAPublicKey_in -in KEY -pubout`"
+    )]
+    Pkcs1PublicKey,
+    #[error("this is a private key; pass the public key, made with `openssl rsa -in KEY -pubout`")]
+    PrivateKeyGiven,
+    #[error("this is a certificate; pass its public key, made with `openssl x509 -in CERT -pubkey -noout`")]
+    CertificateGiven,
+    #[error(
+        "this is a public key; signing needs the private key (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`)"
+    )]
+    PublicKeyGiven,
+    #[error("this is an elliptic-curve key; IoT Core token signatures use RSA (2048 bits or more)")]
+    NotRsa,
+    #[error("the RSA key has {0} bits; IoT Core requires at least 2048")]
+    TooSmall(usize),
+    #[error("the RSA private key is smaller than 2048 bits; IoT Core requires at least 2048")]
+    PrivateKeyTooSmall,
+    #[error("the RSA private key is larger than 4096 bits, which the signer (ring) does not support")]
+    PrivateKeyTooLarge,
+    #[error("the key could not be parsed: {0}")]
+    Malformed(String),
+}
+
+/// A named public key that can verify token signatures.
+#[derive(Clone, Debug)]
+pub struct PublicKey {
+    pub name: String,
+    key: RsaPublicKey,
+}
+
+impl PublicKey {
+    /// Reads a SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`), as `describe-authorizer` prints it.
+    pub fn from_pem(name: &str, pem: &str) -> Result<Self, KeyError> {
+        let label = pem_label(pem).ok_or(KeyError::NoPem)?;
+        match label.as_str() {
+            "PUBLIC KEY" => {}
+            "RSA PUBLIC KEY" => return Err(KeyError::Pkcs1PublicKey),
+            "CERTIFICATE" => return Err(KeyError::CertificateGiven),
+            l if l.contains("PRIVATE KEY") => return Err(KeyError::PrivateKeyGiven),
+            other => return Err(KeyError::Malformed(format!("unexpected PEM block `{other}`"))),
+        }
+        let key = RsaPublicKey::from_public_key_pem(pem.trim()).map_err(|e| {
+            if e.to_string().contains("OID") || e.to_string().contains("algorithm") {
+                KeyError::NotRsa
+            } else {
+                KeyError::Malformed(e.to_string())
+            }
+        })?;
+        let bits = key.n().bits();
+        if bits < MIN_KEY_BITS {
+            return Err(KeyError::TooSmall(bits));
+        }
+        Ok(Self { name: name.to_owned(), key })
+    }
+
+    pub fn bits(&self) -> usize {
+        self.key.n().bits()
+    }
+
+    /// Whether `signature` (raw bytes) is this key's signature over `token`.
+    pub fn verifies(&self, token: &str, signature: &[u8]) -> bool {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        self.key.verify(Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), digest.as_ref(), signature).is_ok()
+    }
+}
+
+fn pem_label(pem: &str) -> Option<String> {
+    let start = pem.find("-----BEGIN ")? + "-----BEGIN ".len();
+    let end = pem[start..].find("-----")?;
+    Some(pem[start..start + end].to_owned())
+}
+
+/// The result of checking a signature against an authorizer's keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Signing is disabled for the authorizer: nothing was checked.
+    NotChecked,
+    Missing,
+    /// The value is not standard base64 (often: a raw `+` decoded as a space).
+    NotBase64,
+    /// No key verified it.
+    Invalid,
+    /// The named key verified it.
+    Verified {
+        key: String,
+    },
+}
+
+impl Verdict {
+    pub fn is_acceptable(&self) -> bool {
+        matches!(self, Self::NotChecked | Self::Verified { .. })
+    }
+}
+
+/// Checks a base64 signature over `token` against every key; passes if any key verifies it.
+pub fn verify(keys: &[PublicKey], token: &str, signature_b64: Option<&str>) -> Verdict {
+    let Some(text) = signature_b64 else { return Verdict::Missing };
+    let Ok(bytes) = STANDARD.decode(text.trim()) else { return Verdict::NotBase64 };
+    match keys.iter().find(|k| k.verifies(token, &bytes)) {
+        Some(key) => Verdict::Verified { key: key.name.clone() },
+        None => Verdict::Invalid,
+    }
+}
+
+/// A private key that signs tokens.
+pub struct SigningKey {
+    pair: RsaKeyPair,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
+
+impl SigningKey {
+    /// Reads an RSA private key in PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        match pem_label(pem).as_deref() {
+            None => return Err(KeyError::NoPem),
+            Some("PUBLIC KEY" | "RSA PUBLIC KEY") => return Err(KeyError::PublicKeyGiven),
+            Some("CERTIFICATE") => return Err(KeyError::CertificateGiven),
+            Some("EC PRIVATE KEY") => return Err(KeyError::NotRsa),
+            Some(_) => {}
+        }
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let pair = match &der {
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            _ => return Err(KeyError::NotRsa),
+        }
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("TooSmall") {
+                KeyError::PrivateKeyTooSmall
+            } else if text.contains("TooLarge") {
+                KeyError::PrivateKeyTooLarge
+            } else if matches!(der, PrivateKeyDer::Pkcs8(_)) && text.contains("WrongAlgorithm") {
+                KeyError::NotRsa
+            } else {
+                KeyError::Malformed(text)
+            }
+        })?;
+        Ok(Self { pair })
+    }
+
+    pub fn bits(&self) -> usize {
+        self.pair.public().modulus_len() * 8
+    }
+
+    /// The standard-base64 signature of `token`.
+    pub fn sign(&self, token: &str) -> String {
+        let mut out = vec![0; self.pair.public().modulus_len()];
+        // ring only fails here for a buffer of the wrong size, which `out` is not.
+        if self.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), token.as_bytes(), &mut out).is_err() {
+            return String::new();
+        }
+        STANDARD.encode(out)
+    }
+}

@@ -1,0 +1,250 @@
+//! `authprobe emulate`: flags and files become an `EmulatorConfig`; then serve until Ctrl-C.
+
+use crate::emulator::config::{self, ConfigFile, DEFAULT_ENDPOINTS, EmulatorConfig};
+use crate::emulator::{Authorizer, Function, Rule, certs::Identity};
+use anyhow::{Context as _, bail};
+use clap::Args;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// Address and port to serve on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// An endpoint name accepted as SNI (repeatable). Default: abc123-ats.iot.us-east-1.amazonaws.com and localhost.
+    #[arg(long = "endpoint", value_name = "NAME")]
+    pub endpoints: Vec<String>,
+    /// Name of the authorizer set up by these flags (default `MyAuthorizer`).
+    #[arg(long, value_name = "NAME")]
+    pub authorizer: Option<String>,
+    /// Token key name of that authorizer (default `token`).
+    #[arg(long, value_name = "KEY")]
+    pub token_key_name: Option<String>,
+    /// A token-signing public key, SubjectPublicKeyInfo PEM file (repeatable). None: signing disabled.
+    #[arg(long = "public-key", value_name = "PEM")]
+    pub public_keys: Vec<PathBuf>,
+    /// Take the authorizer (name, token key name, keys, status) from `aws iot describe-authorizer` JSON.
+    #[arg(long, value_name = "FILE")]
+    pub authorizer_json: Option<PathBuf>,
+    /// The authorizer used when a connection names none.
+    #[arg(long, value_name = "NAME")]
+    pub default_authorizer: Option<String>,
+    /// The authorizer function: a shell command that reads the event JSON on stdin and prints the response JSON.
+    #[arg(long, value_name = "CMD", conflicts_with = "allow_tokens")]
+    pub authorizer_command: Option<String>,
+    /// A token the built-in function allows with an `iot:*` policy (repeatable); every other token is denied.
+    #[arg(long = "allow-token", value_name = "TOKEN")]
+    pub allow_tokens: Vec<String>,
+    /// Latency added before every function invocation, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub authorizer_latency: Option<u64>,
+    /// The function's time limit in milliseconds (IoT Core: 5000).
+    #[arg(long, value_name = "MS")]
+    pub time_limit: Option<u64>,
+    /// Write the generated CA certificate (PEM) here, for clients to trust.
+    #[arg(long, value_name = "FILE")]
+    pub write_ca: Option<PathBuf>,
+    /// Serve this certificate chain (PEM) instead of generating one; needs --key.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) for --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// TOML config file (authorizers, rules, refusal styles, timeouts); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Append one JSON line per connection to this file.
+    #[arg(long, value_name = "FILE")]
+    pub log_json: Option<PathBuf>,
+    /// Show tokens, signatures and passwords in logs instead of redacting them.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+pub fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
+    let file = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read --config {}", path.display()))?;
+            Some(ConfigFile::parse(&text, path)?)
+        }
+        None => None,
+    };
+    let listen = match file.as_ref().and_then(|f| f.listen.as_deref()) {
+        Some(l) if args.listen == default_listen() => {
+            l.parse().with_context(|| format!("`listen = \"{l}\"` in the config file is not ADDR:PORT"))?
+        }
+        _ => args.listen,
+    };
+    let config = build_config(&args, file)?;
+    let rt = super::runtime()?;
+    rt.block_on(serve(listen, config, &args))
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+
+/// Flags and the config file, merged and checked (flags win).
+pub fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyhow::Result<EmulatorConfig> {
+    let endpoints = if !args.endpoints.is_empty() {
+        args.endpoints.clone()
+    } else if let Some(e) = file.as_ref().and_then(|f| f.endpoints.clone()) {
+        e
+    } else {
+        DEFAULT_ENDPOINTS.iter().map(|s| (*s).to_owned()).collect()
+    };
+    let mut cfg = EmulatorConfig::new(endpoints).context("generating the emulator's certificates")?;
+    let base = args.config.as_deref().and_then(Path::parent).unwrap_or(Path::new(".")).to_path_buf();
+    let mut tls_files = args.cert.clone().zip(args.key.clone());
+    if let Some(f) = file {
+        if tls_files.is_none() {
+            tls_files = f.tls.as_ref().map(|t| (base.join(&t.cert), base.join(&t.key)));
+        }
+        f.apply(&mut cfg, &base)?;
+    }
+    if let Some((cert, key)) = tls_files {
+        let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        cfg.identity = Identity::from_pem(&read(&cert)?, &read(&key)?)
+            .map_err(|e| anyhow::anyhow!("--cert {} / --key {}: {e}", cert.display(), key.display()))?;
+    }
+    if let Some(a) = flag_authorizer(args, cfg.authorizers.is_empty())? {
+        cfg.authorizers.retain(|x| x.name != a.name);
+        cfg.authorizers.push(a);
+    }
+    if let Some(d) = &args.default_authorizer {
+        cfg.default_authorizer = Some(d.clone());
+    }
+    if let Some(ms) = args.authorizer_latency {
+        cfg.latency = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.time_limit {
+        cfg.time_limit = Duration::from_millis(ms);
+    }
+    cfg.show_secrets = args.show_secrets;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The authorizer described by flags, if any flag describes one (or none is configured at all).
+fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<Option<Authorizer>> {
+    let any_flag = args.authorizer.is_some()
+        || args.authorizer_json.is_some()
+        || args.token_key_name.is_some()
+        || !args.public_keys.is_empty()
+        || args.authorizer_command.is_some()
+        || !args.allow_tokens.is_empty();
+    if !any_flag && !none_configured {
+        return Ok(None);
+    }
+    let mut a = match &args.authorizer_json {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --authorizer-json {}", path.display()))?;
+            config::authorizer_from_describe_json(&text, path)?
+        }
+        None => Authorizer::new("MyAuthorizer", "token"),
+    };
+    if let Some(n) = &args.authorizer {
+        a.name = n.clone();
+    }
+    if let Some(k) = &args.token_key_name {
+        a.token_key_name = k.clone();
+    }
+    if !args.public_keys.is_empty() {
+        let mut keys = Vec::new();
+        for (i, path) in args.public_keys.iter().enumerate() {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            let name = format!("key{}", i + 1);
+            keys.push(
+                crate::auth::signature::PublicKey::from_pem(&name, &text)
+                    .with_context(|| format!("--public-key {}", path.display()))?,
+            );
+        }
+        a.signing = Some(keys);
+    }
+    if let Some(cmd) = &args.authorizer_command {
+        if cmd.trim().is_empty() {
+            bail!("--authorizer-command is empty: give the command that runs your authorizer");
+        }
+        a.function = Function::Command(cmd.clone());
+    } else if !args.allow_tokens.is_empty() {
+        a.function = Function::Rules(args.allow_tokens.iter().map(|t| Rule::allow_all(t)).collect());
+    }
+    Ok(Some(a))
+}
+
+async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &args.write_ca {
+        let Some(pem) = &cfg.identity.ca_pem else {
+            bail!("--write-ca: there is no generated CA when --cert is given; clients trust your own CA");
+        };
+        std::fs::write(path, pem).with_context(|| format!("cannot write --write-ca {}", path.display()))?;
+    }
+    if let Some(path) = &args.log_json {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open --log-json {}", path.display()))?;
+        let file = Arc::new(Mutex::new(file));
+        cfg.on_record = Some(Arc::new(move |rec| {
+            if let (Ok(mut f), Ok(line)) = (file.lock(), serde_json::to_string(rec)) {
+                let _ = writeln!(f, "{line}");
+            }
+        }));
+    }
+    print!("{}", startup_text(addr, &cfg, args.write_ca.as_deref()));
+    let _ = std::io::stdout().flush();
+    crate::emulator::run(listener, cfg, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    println!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn startup_text(addr: SocketAddr, cfg: &EmulatorConfig, ca: Option<&Path>) -> String {
+    let mut s = format!("authprobe emulator listening on {addr}\n");
+    s += &format!("  endpoints (SNI): {}\n", cfg.endpoints.join(", "));
+    s += &match (ca, &cfg.identity.ca_pem) {
+        (Some(p), _) => format!("  CA certificate:  {} (clients must trust it)\n", p.display()),
+        (None, Some(_)) => "  CA certificate:  not written; pass --write-ca FILE for clients to trust it\n".into(),
+        (None, None) => "  certificate:     from --cert/--key\n".into(),
+    };
+    for a in &cfg.authorizers {
+        let signing = match &a.signing {
+            None => "signing disabled".to_owned(),
+            Some(k) => format!("signing with {} key(s)", k.len()),
+        };
+        let function = match &a.function {
+            Function::Command(c) => format!("command `{c}`"),
+            Function::Rules(r) if r.is_empty() => "no allowed tokens: every token is denied".into(),
+            Function::Rules(r) => format!("{} rule(s)", r.len()),
+        };
+        let default = if cfg.default_authorizer.as_deref() == Some(&a.name) { " [default]" } else { "" };
+        let status = if a.active { "" } else { " INACTIVE" };
+        s += &format!(
+            "  authorizer {}{default}{status}: token key `{}`, {signing}, {function}\n",
+            a.name, a.token_key_name
+        );
+    }
+    if cfg.default_authorizer.is_none() {
+        s += "  no default authorizer: connections must name one (x-amz-customauthorizer-name)\n";
+    }
+    s += &format!(
+        "  function time limit {} ms, added latency {} ms\n",
+        cfg.time_limit.as_millis(),
+        cfg.latency.as_millis()
+    );
+    s += "  Ctrl-C stops it\n";
+    s
+}

@@ -1,0 +1,86 @@
+//! The emulator's TLS identity: a CA and a leaf for the endpoint names, generated at start (rcgen), or
+//! a certificate chain and key the user supplies.
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Certificate chain, key and (when generated) the CA certificate clients must trust.
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    /// PEM of the issuing CA, when the emulator generated it (`--write-ca`).
+    pub ca_pem: Option<String>,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Self { chain: self.chain.clone(), key: self.key.clone_key(), ca_pem: self.ca_pem.clone() }
+    }
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("chain_len", &self.chain.len()).finish_non_exhaustive()
+    }
+}
+
+/// A certificate authority that issues leaf certificates (the emulator's, and test servers').
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    pub fn generate(common_name: &str) -> Result<Self, rcgen::Error> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::OrganizationName, "authprobe");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        Ok(Self { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate()?)? })
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+
+    /// A leaf for these DNS names (IP literals become IP SANs), with the chain leaf → CA.
+    pub fn issue(&self, names: &[String]) -> Result<Identity, rcgen::Error> {
+        let mut params = CertificateParams::new(names.to_vec())?;
+        params.distinguished_name.push(DnType::CommonName, names.first().map_or("authprobe", String::as_str));
+        let key = KeyPair::generate()?;
+        let leaf = params.signed_by(&key, &self.issuer)?;
+        Ok(Identity {
+            chain: vec![leaf.der().clone(), self.der()],
+            key: PrivateKeyDer::try_from(key.serialize_der()).map_err(|_| rcgen::Error::CouldNotParseKeyPair)?,
+            ca_pem: Some(self.pem()),
+        })
+    }
+}
+
+impl Identity {
+    /// A fresh CA and a leaf covering `endpoints`; `localhost` also covers 127.0.0.1 and ::1.
+    pub fn generate(endpoints: &[String]) -> Result<Self, rcgen::Error> {
+        let mut names = endpoints.to_vec();
+        if endpoints.iter().any(|e| e.eq_ignore_ascii_case("localhost")) {
+            names.extend(["127.0.0.1".to_owned(), "::1".to_owned()]);
+        }
+        Ca::generate("authprobe emulator CA")?.issue(&names)
+    }
+
+    /// A chain and key supplied by the user as PEM text.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, String> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("certificate PEM: {e}"))?;
+        if chain.is_empty() {
+            return Err("no `BEGIN CERTIFICATE` block in the certificate file".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key PEM: {e}"))?;
+        Ok(Self { chain, key, ca_pem: None })
+    }
+}

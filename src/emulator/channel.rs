@@ -1,0 +1,70 @@
+//! The byte channel an MQTT session runs over: TLS directly, or WebSocket binary frames on TLS.
+
+use super::tls::Rewind;
+use bytes::BytesMut;
+use futures_util::{SinkExt as _, StreamExt as _};
+use std::io;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+pub(crate) type Tls = tokio_rustls::server::TlsStream<Rewind<TcpStream>>;
+
+pub(crate) enum Channel {
+    Tls(Box<Tls>),
+    Ws(Box<WebSocketStream<Tls>>),
+}
+
+impl Channel {
+    /// Appends what arrives next to `buf`; `Ok(0)` means the peer closed.
+    pub(crate) async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Self::Tls(s) => {
+                let mut chunk = [0u8; 8192];
+                let n = s.read(&mut chunk).await?;
+                buf.extend_from_slice(&chunk[..n]);
+                Ok(n)
+            }
+            Self::Ws(ws) => loop {
+                match ws.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(0),
+                    Some(Ok(Message::Binary(b))) => {
+                        buf.extend_from_slice(&b);
+                        // An empty binary frame is not the end of the stream.
+                        if !b.is_empty() {
+                            return Ok(b.len());
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(io::Error::other(e)),
+                }
+            },
+        }
+    }
+
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            Self::Ws(ws) => ws.send(Message::binary(bytes.to_vec())).await.map_err(io::Error::other),
+        }
+    }
+
+    /// Closes the connection: TLS close_notify then FIN (no WebSocket close frame, as IoT Core closes).
+    pub(crate) async fn close(self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            match self {
+                Self::Tls(mut s) => {
+                    let _ = s.shutdown().await;
+                }
+                Self::Ws(mut ws) => {
+                    let _ = ws.get_mut().shutdown().await;
+                }
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,437 @@
+//! The emulator's validated configuration, and the readers that build it from a TOML file and from the
+//! JSON `aws iot describe-authorizer` prints. Nothing here opens a socket.
+
+use super::certs::Identity;
+use super::record::RecordSink;
+use super::settings::RejectSettings;
+use crate::auth::policy::{self, Arns};
+use crate::auth::signature::{KeyError, PublicKey};
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Endpoint names served when none are given.
+pub const DEFAULT_ENDPOINTS: [&str; 2] = ["abc123-ats.iot.us-east-1.amazonaws.com", "localhost"];
+/// IoT Core's limit for the authorizer function (spec §5).
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(5);
+
+/// Everything the emulator needs to serve; built and checked before any socket opens.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// SNI names accepted as this account's endpoints (compared case-insensitively).
+    pub endpoints: Vec<String>,
+    pub arns: Arns,
+    pub authorizers: Vec<Authorizer>,
+    pub default_authorizer: Option<String>,
+    /// When false, a name in the request is ignored and the default authorizer runs.
+    pub allow_authorizer_override: bool,
+    /// The function's time limit (5 s in IoT Core).
+    pub time_limit: Duration,
+    /// Latency added before every function invocation.
+    pub latency: Duration,
+    /// Whether a raw `+` in a query or username decodes to a space (spec §2: unknown).
+    pub plus_as_space: bool,
+    pub reject: RejectSettings,
+    pub limits: Limits,
+    pub identity: Identity,
+    pub show_secrets: bool,
+    /// Receives one record per connection (the binary writes them as JSON lines; tests inspect them).
+    pub on_record: Option<RecordSink>,
+}
+
+/// Bounds on what one peer may cost.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// ClientHello plus TLS handshake.
+    pub handshake_timeout: Duration,
+    /// The first request or CONNECT after the handshake.
+    pub request_timeout: Duration,
+    /// Largest MQTT packet, WebSocket message or HTTP body accepted (IoT: 128 KiB).
+    pub max_packet: usize,
+    /// Connections served at once; more are closed on accept.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_packet: 128 * 1024,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// Default settings with certificates generated for `endpoints`, and no authorizer.
+    pub fn new(endpoints: Vec<String>) -> Result<Self, rcgen::Error> {
+        let identity = Identity::generate(&endpoints)?;
+        Ok(Self {
+            endpoints,
+            arns: Arns { region: "us-east-1".into(), account: "123456789012".into() },
+            authorizers: Vec::new(),
+            default_authorizer: None,
+            allow_authorizer_override: true,
+            time_limit: DEFAULT_TIME_LIMIT,
+            latency: Duration::ZERO,
+            plus_as_space: true,
+            reject: RejectSettings::default(),
+            limits: Limits::default(),
+            identity,
+            show_secrets: false,
+            on_record: None,
+        })
+    }
+
+    pub fn authorizer(&self, name: &str) -> Option<&Authorizer> {
+        self.authorizers.iter().find(|a| a.name == name)
+    }
+
+    /// Checks cross-references (the default authorizer exists, names are unique).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (i, a) in self.authorizers.iter().enumerate() {
+            if self.authorizers[..i].iter().any(|b| b.name == a.name) {
+                return Err(ConfigError::invalid("authorizers", format!("authorizer `{}` is defined twice", a.name)));
+            }
+            if !is_token_key_name(&a.token_key_name) {
+                return Err(ConfigError::invalid(
+                    "token_key_name",
+                    format!("`{}` must match [a-zA-Z0-9_-]{{1,128}}", a.token_key_name),
+                ));
+            }
+        }
+        if let Some(d) = &self.default_authorizer {
+            if self.authorizer(d).is_none() {
+                return Err(ConfigError::invalid(
+                    "default_authorizer",
+                    format!("`{d}` is not one of the configured authorizers; add it or fix the name"),
+                ));
+            }
+        }
+        if self.endpoints.is_empty() {
+            return Err(ConfigError::invalid("endpoints", "at least one endpoint name is needed".into()));
+        }
+        Ok(())
+    }
+}
+
+fn is_token_key_name(k: &str) -> bool {
+    (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// One custom authorizer.
+#[derive(Clone, Debug)]
+pub struct Authorizer {
+    pub name: String,
+    pub token_key_name: String,
+    pub active: bool,
+    /// `None`: signing disabled. `Some(keys)`: a signature must verify with one of the keys.
+    pub signing: Option<Vec<PublicKey>>,
+    pub function: Function,
+}
+
+impl Authorizer {
+    /// An active authorizer with signing disabled whose function denies every token.
+    pub fn new(name: &str, token_key_name: &str) -> Self {
+        Self {
+            name: name.into(),
+            token_key_name: token_key_name.into(),
+            active: true,
+            signing: None,
+            function: Function::Rules(Vec::new()),
+        }
+    }
+}
+
+/// Where the authorizer function's answer comes from.
+#[derive(Clone, Debug)]
+pub enum Function {
+    /// Rules matched by token; a token no rule names is denied.
+    Rules(Vec<Rule>),
+    /// A shell command that reads the event JSON on stdin and prints the response JSON.
+    Command(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub token: String,
+    pub answer: Answer,
+}
+
+#[derive(Clone, Debug)]
+pub enum Answer {
+    Allow {
+        principal_id: String,
+        policies: Vec<Value>,
+    },
+    Deny,
+    /// Return this JSON verbatim (to emulate a broken function).
+    Respond(Value),
+}
+
+impl Rule {
+    /// The built-in rule of `--allow-token`: allow `iot:*` on everything.
+    pub fn allow_all(token: &str) -> Self {
+        Self {
+            token: token.into(),
+            answer: Answer::Allow { principal_id: "authprobe".into(), policies: vec![policy::allow_all()] },
+        }
+    }
+}
+
+/// A bad configuration, naming the input and what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid TOML for the emulator: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("{path} is not describe-authorizer JSON: {message}")]
+    Describe { path: PathBuf, message: String },
+    #[error("public key `{name}` ({origin}): {source}")]
+    Key { name: String, origin: String, source: KeyError },
+    #[error("setting `{field}`: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(field: &str, message: String) -> Self {
+        Self::Invalid { field: field.into(), message }
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })
+}
+
+/// Reads a public key given inline as PEM or as a file path (relative to `base`).
+pub fn load_public_key(name: &str, pem_or_path: &str, base: &Path) -> Result<PublicKey, ConfigError> {
+    let (pem, origin) = if pem_or_path.trim_start().starts_with("-----BEGIN") {
+        (pem_or_path.to_owned(), "inline PEM".to_owned())
+    } else {
+        let path = base.join(pem_or_path);
+        (read(&path)?, path.display().to_string())
+    };
+    PublicKey::from_pem(name, &pem).map_err(|source| ConfigError::Key { name: name.into(), origin, source })
+}
+
+/// The JSON of `aws iot describe-authorizer`, with or without the `authorizerDescription` wrapper.
+pub fn authorizer_from_describe_json(text: &str, path: &Path) -> Result<Authorizer, ConfigError> {
+    let bad = |message: String| ConfigError::Describe { path: path.into(), message };
+    let v: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let d = v.get("authorizerDescription").unwrap_or(&v);
+    let field = |k: &str| d.get(k).and_then(Value::as_str);
+    let name = field("authorizerName").ok_or_else(|| bad("`authorizerName` is missing".into()))?;
+    let mut a = Authorizer::new(name, field("tokenKeyName").unwrap_or("token"));
+    a.active = field("status").is_none_or(|s| s.eq_ignore_ascii_case("ACTIVE"));
+    let disabled = d.get("signingDisabled").and_then(Value::as_bool).unwrap_or(false);
+    if !disabled {
+        let keys = d.get("tokenSigningPublicKeys").and_then(Value::as_object);
+        let keys = keys.map(|m| m.iter().collect::<Vec<_>>()).unwrap_or_default();
+        let mut parsed = Vec::new();
+        for (key_name, pem) in keys {
+            let pem = pem.as_str().ok_or_else(|| bad(format!("key `{key_name}` is not a PEM string")))?;
+            let origin = format!("{} tokenSigningPublicKeys", path.display());
+            parsed.push(PublicKey::from_pem(key_name, pem).map_err(|source| ConfigError::Key {
+                name: key_name.clone(),
+                origin,
+                source,
+            })?);
+        }
+        if parsed.is_empty() {
+            return Err(bad("signing is enabled but `tokenSigningPublicKeys` is empty".into()));
+        }
+        a.signing = Some(parsed);
+    }
+    Ok(a)
+}
+
+/// The TOML config file, as written by users (see README "Emulator config").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: Option<String>,
+    pub endpoints: Option<Vec<String>>,
+    pub region: Option<String>,
+    pub account: Option<String>,
+    pub default_authorizer: Option<String>,
+    pub allow_authorizer_override: Option<bool>,
+    pub time_limit_ms: Option<u64>,
+    pub latency_ms: Option<u64>,
+    pub plus_as_space: Option<bool>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    pub tls: Option<TlsFiles>,
+    #[serde(default)]
+    pub reject: RejectFile,
+    #[serde(default)]
+    pub authorizers: Vec<AuthorizerFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectFile {
+    pub no_sni: Option<super::settings::TlsReject>,
+    pub unknown_sni: Option<super::settings::TlsReject>,
+    pub x509: Option<super::settings::TlsReject>,
+    pub mqtt3: Option<super::settings::Mqtt3Reject>,
+    pub mqtt5: Option<super::settings::Mqtt5Reject>,
+    pub wss: Option<super::settings::WssReject>,
+    pub non_http: Option<super::settings::NonHttp>,
+    pub subscribe3: Option<super::settings::Subscribe3Deny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizerFile {
+    pub name: Option<String>,
+    pub describe_json: Option<PathBuf>,
+    pub token_key_name: Option<String>,
+    pub status: Option<String>,
+    /// Key name → PEM text or path.
+    pub public_keys: Option<std::collections::BTreeMap<String, String>>,
+    pub command: Option<String>,
+    #[serde(default)]
+    pub allow_tokens: Vec<String>,
+    #[serde(default)]
+    pub rules: Vec<RuleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub token: String,
+    /// `allow`, `deny` or `respond`.
+    pub effect: String,
+    pub principal_id: Option<String>,
+    /// Policy documents as JSON text.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// With `respond`: the JSON to return verbatim.
+    pub response: Option<String>,
+}
+
+impl ConfigFile {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml { path: path.into(), message: e.to_string() })
+    }
+
+    /// Applies the file to `config`; relative paths are resolved against `base` (the file's folder).
+    pub fn apply(self, config: &mut EmulatorConfig, base: &Path) -> Result<(), ConfigError> {
+        let r = &mut config.reject;
+        let f = self.reject;
+        macro_rules! set { ($($x:ident),*) => { $( if let Some(v) = f.$x { r.$x = v; } )* } }
+        set!(no_sni, unknown_sni, x509, mqtt3, mqtt5, wss, non_http, subscribe3);
+        if let Some(v) = self.region {
+            config.arns.region = v;
+        }
+        if let Some(v) = self.account {
+            config.arns.account = v;
+        }
+        config.default_authorizer = self.default_authorizer.or(config.default_authorizer.take());
+        config.allow_authorizer_override = self.allow_authorizer_override.unwrap_or(config.allow_authorizer_override);
+        let ms = Duration::from_millis;
+        config.time_limit = self.time_limit_ms.map_or(config.time_limit, ms);
+        config.latency = self.latency_ms.map_or(config.latency, ms);
+        config.plus_as_space = self.plus_as_space.unwrap_or(config.plus_as_space);
+        config.limits.handshake_timeout = self.handshake_timeout_ms.map_or(config.limits.handshake_timeout, ms);
+        config.limits.request_timeout = self.request_timeout_ms.map_or(config.limits.request_timeout, ms);
+        for a in self.authorizers {
+            config.authorizers.push(a.build(base)?);
+        }
+        Ok(())
+    }
+}
+
+impl AuthorizerFile {
+    fn build(self, base: &Path) -> Result<Authorizer, ConfigError> {
+        let mut a = match &self.describe_json {
+            Some(p) => {
+                let path = base.join(p);
+                authorizer_from_describe_json(&read(&path)?, &path)?
+            }
+            None => {
+                let name = self.name.as_deref().ok_or_else(|| {
+                    ConfigError::invalid(
+                        "authorizers.name",
+                        "each [[authorizers]] needs `name` or `describe_json`".into(),
+                    )
+                })?;
+                Authorizer::new(name, "token")
+            }
+        };
+        if let Some(n) = self.name {
+            a.name = n;
+        }
+        if let Some(k) = self.token_key_name {
+            a.token_key_name = k;
+        }
+        if let Some(s) = self.status {
+            a.active = match s.to_ascii_uppercase().as_str() {
+                "ACTIVE" => true,
+                "INACTIVE" => false,
+                _ => return Err(ConfigError::invalid("authorizers.status", format!("`{s}`: use ACTIVE or INACTIVE"))),
+            };
+        }
+        if let Some(keys) = self.public_keys {
+            let keys: Result<Vec<_>, _> = keys.iter().map(|(n, v)| load_public_key(n, v, base)).collect();
+            a.signing = Some(keys?).filter(|k| !k.is_empty());
+        }
+        a.function = match self.command {
+            Some(_) if !self.rules.is_empty() || !self.allow_tokens.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "authorizers.command",
+                    format!("authorizer `{}` has both `command` and rules; keep one", a.name),
+                ));
+            }
+            Some(cmd) => Function::Command(cmd),
+            None => {
+                let mut rules: Vec<Rule> = self.allow_tokens.iter().map(|t| Rule::allow_all(t)).collect();
+                for r in self.rules {
+                    rules.push(r.build()?);
+                }
+                Function::Rules(rules)
+            }
+        };
+        Ok(a)
+    }
+}
+
+impl RuleFile {
+    fn build(self) -> Result<Rule, ConfigError> {
+        let json = |field: &str, text: &str| {
+            serde_json::from_str::<Value>(text)
+                .map_err(|e| ConfigError::invalid(field, format!("not JSON ({e}) in rule for token `{}`", self.token)))
+        };
+        let answer = match self.effect.as_str() {
+            "allow" => Answer::Allow {
+                principal_id: self.principal_id.clone().unwrap_or_else(|| "authprobe".into()),
+                policies: if self.policies.is_empty() {
+                    vec![policy::allow_all()]
+                } else {
+                    self.policies.iter().map(|p| json("rules.policies", p)).collect::<Result<_, _>>()?
+                },
+            },
+            "deny" => Answer::Deny,
+            "respond" => Answer::Respond(json(
+                "rules.response",
+                self.response.as_deref().ok_or_else(|| {
+                    ConfigError::invalid("rules.response", "`effect = \"respond\"` needs `response`".into())
+                })?,
+            )?),
+            other => {
+                return Err(ConfigError::invalid("rules.effect", format!("`{other}`: use allow, deny or respond")));
+            }
+        };
+        Ok(Rule { token: self.token, answer })
+    }
+}

@@ -1,0 +1,160 @@
+//! The custom-auth decision, as IoT Core makes it: pick the authorizer, check the signature, run the
+//! function, validate its answer. Transport code turns the result into CONNACKs, 101s and 403s.
+
+use super::config::EmulatorConfig;
+use super::function;
+use super::record::{ConnectionRecord, CredentialSeen, Reason};
+use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, Sources};
+use crate::auth::event::{Event, Observed, Transport};
+use crate::auth::policy::{self, Policy};
+use crate::auth::response;
+use crate::auth::signature;
+use crate::secret::Scrubber;
+use std::time::Instant;
+
+/// What a successful authentication grants.
+#[derive(Clone, Debug)]
+pub struct Granted {
+    pub principal_id: Option<String>,
+    pub policies: Vec<Policy>,
+}
+
+impl Granted {
+    /// Whether the policies allow `action` on `resource` for this client.
+    pub fn allows(&self, action: &str, resource: &str, client_id: &str) -> policy::Decision {
+        policy::evaluate(&self.policies, action, resource, client_id)
+    }
+}
+
+/// A refusal with its reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
+    Refusal { reason, detail: detail.into() }
+}
+
+/// Authenticates one connection. Fills the record's authorizer, credentials, signature, event, response
+/// and function time; secrets in them are scrubbed unless the config shows secrets.
+pub async fn authorize(
+    cfg: &EmulatorConfig,
+    transport: Transport,
+    seen: &Observed,
+    sources: &Sources,
+    scrub: &Scrubber,
+    rec: &mut ConnectionRecord,
+) -> Result<Granted, Refusal> {
+    let named = sources.find(AUTHORIZER_NAME);
+    let chosen = match (&named, cfg.allow_authorizer_override) {
+        (Some(n), true) => Some(n.value.clone()),
+        _ => cfg.default_authorizer.clone(),
+    };
+    let Some(name) = chosen else {
+        return Err(refuse(Reason::NoAuthorizer, "no authorizer named and no default authorizer"));
+    };
+    rec.authorizer = Some(name.clone());
+    let authorizer = cfg.authorizer(&name).ok_or_else(|| {
+        refuse(Reason::UnknownAuthorizer, format!("no authorizer named `{name}` (names are case-sensitive)"))
+    })?;
+    let token = sources.find(&authorizer.token_key_name);
+    let signature = sources.find(SIGNATURE);
+    record_credentials(rec, &authorizer.token_key_name, [&named, &token, &signature]);
+    if !authorizer.active {
+        return Err(refuse(Reason::AuthorizerInactive, format!("authorizer `{name}` is INACTIVE")));
+    }
+    let Some(token) = token else {
+        return Err(refuse(
+            Reason::TokenMissing,
+            format!("no `{}` parameter (the token key name of `{name}`)", authorizer.token_key_name),
+        ));
+    };
+    let verdict = match &authorizer.signing {
+        None => signature::Verdict::NotChecked,
+        Some(keys) => signature::verify(keys, &token.value, signature.as_ref().map(|s| s.value.as_str())),
+    };
+    rec.signature = Some(verdict.clone());
+    match verdict {
+        signature::Verdict::Missing => {
+            return Err(refuse(Reason::SignatureMissing, "signing is enabled and no signature was sent"));
+        }
+        signature::Verdict::NotBase64 => {
+            return Err(refuse(
+                Reason::SignatureInvalid,
+                "the signature is not valid base64 (a raw `+` reads as a space)",
+            ));
+        }
+        signature::Verdict::Invalid => {
+            return Err(refuse(Reason::SignatureInvalid, "no public key of the authorizer verifies the signature"));
+        }
+        _ => {}
+    }
+    let verified = matches!(verdict, signature::Verdict::Verified { .. });
+    let event = Event::build(transport, &token.value, verified, seen, &rec.id);
+    rec.event = serde_json::to_value(&event).ok().map(|v| scrub_json(&v, scrub));
+    let started = Instant::now();
+    let answer = function::invoke(&authorizer.function, &event, cfg.latency, cfg.time_limit).await;
+    rec.durations.function_ms = Some(started.elapsed().as_millis() as u64);
+    let answer = answer.map_err(|e| match e {
+        function::FunctionError::Timeout(_) => refuse(Reason::FunctionTimeout, e.to_string()),
+        _ => refuse(Reason::FunctionFailed, e.to_string()),
+    })?;
+    rec.response = Some(answer.clone());
+    let valid = response::validate(&answer).map_err(|violations| {
+        let list: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, v.message)).collect();
+        refuse(Reason::InvalidResponse, list.join("; "))
+    })?;
+    if !valid.is_authenticated {
+        return Err(refuse(Reason::Denied, "the function answered isAuthenticated: false"));
+    }
+    Ok(Granted { principal_id: valid.principal_id, policies: valid.policies })
+}
+
+/// A scrubber that knows every secret this connection carried: values under any configured token key
+/// name (or `token`), the signature, and the password in raw and base64 form.
+pub fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources) -> Scrubber {
+    let mut scrub = Scrubber::new(cfg.show_secrets);
+    let mut names: Vec<&str> = cfg.authorizers.iter().map(|a| a.token_key_name.as_str()).collect();
+    names.extend(["token", SIGNATURE]);
+    for v in sources.values_of(&names) {
+        scrub.add(v);
+    }
+    if let Some(p) = seen.connect.as_ref().and_then(|c| c.password.as_ref()) {
+        use base64::Engine as _;
+        scrub.add(&String::from_utf8_lossy(p));
+        scrub.add(&base64::engine::general_purpose::STANDARD.encode(p));
+    }
+    scrub
+}
+
+fn record_credentials(
+    rec: &mut ConnectionRecord,
+    token_key: &str,
+    found: [&Option<crate::auth::credentials::Found>; 3],
+) {
+    let names = [AUTHORIZER_NAME, token_key, SIGNATURE];
+    rec.credentials = names
+        .iter()
+        .zip(found)
+        .filter_map(|(name, f)| {
+            f.as_ref().map(|f| CredentialSeen {
+                parameter: (*name).to_owned(),
+                placement: f.placement,
+                percent_encoded: f.raw != f.value,
+            })
+        })
+        .collect();
+}
+
+/// Scrubs every string inside a JSON value.
+pub fn scrub_json(v: &serde_json::Value, scrub: &Scrubber) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(scrub.scrub(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| scrub_json(x, scrub)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), scrub_json(x, scrub))).collect()),
+        other => other.clone(),
+    }
+}

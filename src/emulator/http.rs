@@ -1,0 +1,286 @@
+//! The HTTP path (TLS without ALPN `mqtt`): `GET /mqtt` upgrades to MQTT over WebSocket, `POST
+//! /topics/<topic>` publishes, anything else gets an AWS-shaped JSON error.
+
+use super::Ctx;
+use super::channel::{Channel, Tls};
+use super::gate;
+use super::record::{ConnectionRecord, Reason};
+use super::settings::{NonHttp, WssReject};
+use crate::auth::credentials::{Sources, parse_query};
+use crate::auth::event::{Observed, Transport, new_uuid};
+use percent_encoding::percent_decode_str;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::time::{Instant, timeout_at};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+/// Largest request head read.
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// A parsed request head and whatever followed it in the same reads.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub rest: Vec<u8>,
+}
+
+impl Request {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    }
+}
+
+enum HeadError {
+    Timeout,
+    Closed,
+    NotHttp(String),
+}
+
+async fn read_head(tls: &mut Tls, deadline: Instant) -> Result<Request, HeadError> {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match timeout_at(deadline, tls.read(&mut chunk)).await {
+            Err(_) => return Err(HeadError::Timeout),
+            Ok(Ok(0) | Err(_)) => return Err(HeadError::Closed),
+            Ok(Ok(n)) => n,
+        };
+        data.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&data) {
+            Ok(httparse::Status::Complete(len)) => {
+                let target = req.path.unwrap_or("/");
+                let (path, query) = match target.split_once('?') {
+                    Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                    None => (target.to_owned(), None),
+                };
+                return Ok(Request {
+                    method: req.method.unwrap_or_default().to_owned(),
+                    path,
+                    query,
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                        .collect(),
+                    rest: data[len..].to_vec(),
+                });
+            }
+            Ok(httparse::Status::Partial) if data.len() <= MAX_HEAD => {}
+            Ok(httparse::Status::Partial) => {
+                return Err(HeadError::NotHttp(format!("request head over {MAX_HEAD} bytes")));
+            }
+            Err(e) => return Err(HeadError::NotHttp(format!("{e}; first bytes {}", super::tls::hex_prefix(&data)))),
+        }
+    }
+}
+
+/// An AWS-shaped JSON answer.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub error_type: Option<&'static str>,
+    pub message: String,
+}
+
+impl Answer {
+    fn error(status: u16, error_type: &'static str, message: impl Into<String>) -> Self {
+        Self { status, error_type: Some(error_type), message: message.into() }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let reason = match self.status {
+            200 => "OK",
+            400 => "Bad Request",
+            403 => "Forbidden",
+            404 => "Not Found",
+            413 => "Payload Too Large",
+            _ => "Error",
+        };
+        let body = serde_json::json!({ "message": self.message, "traceId": new_uuid() }).to_string();
+        let mut head = format!(
+            "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-amzn-RequestId: {}\r\nconnection: close\r\n",
+            self.status,
+            body.len(),
+            new_uuid()
+        );
+        if let Some(t) = self.error_type {
+            head.push_str(&format!("x-amzn-ErrorType: {t}:\r\n"));
+        }
+        head.push_str("\r\n");
+        [head.into_bytes(), body.into_bytes()].concat()
+    }
+}
+
+async fn answer(mut tls: Tls, a: Answer, rec: &mut ConnectionRecord) {
+    rec.answer = Some(format!("http:{}", a.status));
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let _ = tls.write_all(&a.bytes()).await;
+        let _ = tls.shutdown().await;
+    })
+    .await;
+}
+
+/// Serves one HTTP request on the TLS stream.
+pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mut ConnectionRecord) {
+    let cfg = &ctx.config;
+    let deadline = Instant::now() + cfg.limits.request_timeout;
+    let req = match read_head(&mut tls, deadline).await {
+        Ok(r) => r,
+        Err(HeadError::Timeout) => return rec.set(Reason::RequestTimeout, "no complete request head in time"),
+        Err(HeadError::Closed) => return rec.set(Reason::ClosedByClient, "closed before a complete request"),
+        Err(HeadError::NotHttp(detail)) => {
+            rec.set(Reason::MalformedRequest, format!("not HTTP: {detail}"));
+            return match cfg.reject.non_http {
+                NonHttp::BadRequest => {
+                    answer(tls, Answer::error(400, "InvalidRequestException", "Bad Request"), rec).await
+                }
+                NonHttp::Close => {
+                    rec.answer = Some("close".into());
+                    let _ = tls.shutdown().await;
+                }
+            };
+        }
+    };
+    let scrub_sources = Sources {
+        headers: req.headers.clone(),
+        query: req.query.as_deref().map(|q| parse_query(q, cfg.plus_as_space)).unwrap_or_default(),
+        username: Vec::new(),
+    };
+    let seen = Observed { server_name: sni, headers: req.headers.clone(), query: req.query.clone(), connect: None };
+    let scrub = gate::scrubber(cfg, &seen, &scrub_sources);
+    let target = match &req.query {
+        Some(q) => format!("{}?{q}", req.path),
+        None => req.path.clone(),
+    };
+    rec.request = Some(scrub.scrub(&format!("{} {target}", req.method)));
+    rec.host = req.header("host").map(str::to_owned);
+    if req.path == "/mqtt" && req.method == "GET" {
+        rec.transport = Some(Transport::Wss);
+        return upgrade(tls, ctx, req, seen, scrub_sources, rec).await;
+    }
+    if let Some(topic) = req.path.strip_prefix("/topics/") {
+        rec.transport = Some(Transport::Https);
+        if req.method != "POST" {
+            rec.set(Reason::MalformedRequest, format!("{} on /topics/: only POST publishes", req.method));
+            return answer(
+                tls,
+                Answer::error(400, "InvalidRequestException", "Only POST is supported on /topics"),
+                rec,
+            )
+            .await;
+        }
+        let topic = percent_decode_str(topic).decode_utf8_lossy().into_owned();
+        return publish(tls, ctx, req, topic, seen, scrub_sources, &scrub, rec).await;
+    }
+    rec.set(Reason::NotFound, format!("{} {}", req.method, req.path));
+    answer(tls, Answer::error(404, "ResourceNotFoundException", "Not Found"), rec).await;
+}
+
+#[allow(clippy::too_many_arguments)] // each argument is a distinct part of the request's context
+async fn publish(
+    mut tls: Tls,
+    ctx: &Ctx,
+    req: Request,
+    topic: String,
+    seen: Observed,
+    sources: Sources,
+    scrub: &crate::secret::Scrubber,
+    rec: &mut ConnectionRecord,
+) {
+    let cfg = &ctx.config;
+    let qos = sources.query.iter().find(|p| p.name == "qos").map(|p| p.value.clone());
+    if !matches!(qos.as_deref(), None | Some("0" | "1")) {
+        rec.set(Reason::MalformedRequest, "qos must be 0 or 1");
+        return answer(tls, Answer::error(400, "InvalidRequestException", "Invalid qos: must be 0 or 1"), rec).await;
+    }
+    // Read (and bound) the body so the client is not cut off mid-send.
+    let len: usize = req.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    if len > cfg.limits.max_packet {
+        rec.set(Reason::PacketTooLarge, format!("body of {len} bytes"));
+        return answer(tls, Answer::error(413, "RequestEntityTooLargeException", "Payload too large"), rec).await;
+    }
+    let mut body = req.rest.clone();
+    let deadline = Instant::now() + cfg.limits.request_timeout;
+    while body.len() < len {
+        let mut chunk = vec![0u8; (len - body.len()).min(16 * 1024)];
+        match timeout_at(deadline, tls.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => body.extend_from_slice(&chunk[..n]),
+            Ok(_) => return rec.set(Reason::ClosedByClient, "closed while sending the body"),
+            Err(_) => return rec.set(Reason::RequestTimeout, "body not complete in time"),
+        }
+    }
+    let result = gate::authorize(cfg, Transport::Https, &seen, &sources, scrub, rec).await.and_then(|granted| {
+        let resource = cfg.arns.topic(&topic);
+        match granted.allows("iot:Publish", &resource, "") {
+            d if d.is_allowed() => Ok(()),
+            d => Err(gate::Refusal {
+                reason: Reason::PublishNotAllowed,
+                detail: format!("iot:Publish on {resource}: {}", serde_json::to_string(&d).unwrap_or_default()),
+            }),
+        }
+    });
+    match result {
+        Ok(()) => {
+            rec.set(Reason::Accepted, format!("published {} bytes to {topic}", body.len()));
+            answer(tls, Answer { status: 200, error_type: None, message: "OK".into() }, rec).await;
+        }
+        Err(r) => {
+            rec.set(r.reason, r.detail);
+            answer(tls, Answer::error(403, "ForbiddenException", "Forbidden"), rec).await;
+        }
+    }
+}
+
+async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources: Sources, rec: &mut ConnectionRecord) {
+    let cfg = &ctx.config;
+    let key = req.header("sec-websocket-key").map(str::to_owned);
+    let valid = req.has_token("upgrade", "websocket")
+        && req.has_token("connection", "upgrade")
+        && req.header("sec-websocket-version").map(str::trim) == Some("13");
+    let Some(key) = key.filter(|_| valid) else {
+        rec.set(Reason::MalformedRequest, "GET /mqtt without a valid WebSocket upgrade");
+        return answer(tls, Answer::error(400, "InvalidRequestException", "Bad Request"), rec).await;
+    };
+    // With the 403 setting, credentials in the upgrade request are judged before the upgrade.
+    if cfg.reject.wss == WssReject::Forbidden && carries_credentials(cfg, &sources) {
+        let scrub = gate::scrubber(cfg, &seen, &sources);
+        let mut probe_rec = rec.clone();
+        if let Err(r) = gate::authorize(cfg, Transport::Wss, &seen, &sources, &scrub, &mut probe_rec).await {
+            *rec = probe_rec;
+            rec.set(r.reason, r.detail);
+            return answer(tls, Answer::error(403, "ForbiddenException", "Forbidden"), rec).await;
+        }
+    }
+    let mut head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n",
+        derive_accept_key(key.trim().as_bytes())
+    );
+    if req.has_token("sec-websocket-protocol", "mqtt") {
+        head.push_str("sec-websocket-protocol: mqtt\r\n");
+    }
+    head.push_str("\r\n");
+    if tls.write_all(head.as_bytes()).await.is_err() || tls.flush().await.is_err() {
+        return rec.set(Reason::ClosedByClient, "closed during the upgrade");
+    }
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(cfg.limits.max_packet))
+        .max_frame_size(Some(cfg.limits.max_packet));
+    let ws = WebSocketStream::from_partially_read(tls, req.rest, Role::Server, Some(ws_config)).await;
+    super::mqtt::serve(Channel::Ws(Box::new(ws)), ctx, seen, sources, rec).await;
+}
+
+fn carries_credentials(cfg: &super::EmulatorConfig, sources: &Sources) -> bool {
+    let mut names: Vec<&str> = cfg.authorizers.iter().map(|a| a.token_key_name.as_str()).collect();
+    names.extend([crate::auth::credentials::AUTHORIZER_NAME, crate::auth::credentials::SIGNATURE]);
+    names.iter().any(|n| sources.find(n).is_some())
+}

@@ -1,0 +1,163 @@
+//! A local AWS IoT Core custom-auth front door (`authprobe emulate`).
+//!
+//! One TLS port behaves as an IoT data endpoint: the ClientHello is read first and routed on SNI and
+//! ALPN ([`tls`]); ALPN `mqtt` goes to MQTT ([`mqtt`]), no ALPN to HTTP ([`http`]: WebSocket upgrade or
+//! HTTPS publish). Credentials go through the same decision as IoT Core's ([`gate`]): authorizer,
+//! signature, function ([`function`]), response, policy. Every connection leaves a [`record`].
+
+pub mod certs;
+mod channel;
+pub mod config;
+pub mod function;
+pub mod gate;
+mod http;
+pub mod mqtt;
+pub mod record;
+pub mod settings;
+pub mod tls;
+
+pub use config::{Answer, Authorizer, EmulatorConfig, Function, Rule};
+pub use record::{ConnectionRecord, Reason};
+
+use crate::auth::event::new_uuid;
+use channel::Channel;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// What every connection shares.
+pub struct Ctx {
+    pub config: EmulatorConfig,
+    servers: tls::ServerConfigs,
+}
+
+/// Serves `listener` until `shutdown` completes; connections still open then are dropped.
+pub async fn run(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    config.validate()?;
+    let servers = tls::ServerConfigs::build(&config)?;
+    let permits = Arc::new(Semaphore::new(config.limits.max_connections));
+    let ctx = Arc::new(Ctx { config, servers });
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => match permits.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let ctx = ctx.clone();
+                        tasks.spawn(async move {
+                            serve(tcp, peer, &ctx).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        let mut rec = ConnectionRecord::new(new_uuid(), peer);
+                        rec.set(Reason::TooManyConnections, format!("over {} connections", ctx.config.limits.max_connections));
+                        emit(&ctx, &rec);
+                    }
+                },
+                Err(e) => {
+                    // Out of file descriptors and similar: back off briefly instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    tasks.shutdown().await;
+    Ok(())
+}
+
+fn emit(ctx: &Ctx, rec: &ConnectionRecord) {
+    tracing::info!(target: "authprobe::emulator", "{}", rec.summary());
+    if let Some(sink) = &ctx.config.on_record {
+        sink(rec);
+    }
+}
+
+async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx) {
+    let started = Instant::now();
+    let mut rec = ConnectionRecord::new(new_uuid(), peer);
+    handle(tcp, ctx, &mut rec).await;
+    rec.durations.total_ms = started.elapsed().as_millis() as u64;
+    emit(ctx, &rec);
+}
+
+async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
+    let limits = ctx.config.limits;
+    let started = Instant::now();
+    let (hello, prefix) = match timeout(limits.handshake_timeout, tls::read_client_hello(&mut tcp)).await {
+        Err(_) => {
+            return rec.set(Reason::HandshakeTimeout, format!("no ClientHello within {:?}", limits.handshake_timeout));
+        }
+        Ok(Err(tls::HelloError::NotTls(d))) => return rec.set(Reason::NotTls, d),
+        Ok(Err(tls::HelloError::ClosedByClient)) => {
+            return rec.set(Reason::ClosedByClient, "closed before a ClientHello");
+        }
+        Ok(Err(tls::HelloError::Io(e))) => return rec.set(Reason::ClosedByClient, e.to_string()),
+        Ok(Ok(h)) => h,
+    };
+    rec.sni = hello.sni.clone();
+    rec.alpn_offered = hello.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    let route = tls::route(&hello, &ctx.config);
+    let server_config = match route {
+        tls::Route::Mqtt => ctx.servers.mqtt.clone(),
+        tls::Route::Http => ctx.servers.http.clone(),
+        tls::Route::X509 | tls::Route::Refuse(settings::TlsReject::RequireClientCert, _) => ctx.servers.x509.clone(),
+        tls::Route::Refuse(how, reason) => {
+            rec.set(reason, format!("SNI {:?} is not an endpoint of this emulator", hello.sni));
+            rec.answer = Some(how.to_string());
+            return tls::refuse(tcp, how).await;
+        }
+    };
+    let accepted =
+        timeout(limits.handshake_timeout, TlsAcceptor::from(server_config).accept(tls::Rewind::new(prefix, tcp))).await;
+    rec.durations.handshake_ms = Some(started.elapsed().as_millis() as u64);
+    let stream = match (accepted, route) {
+        (_, tls::Route::X509 | tls::Route::Refuse(..)) => {
+            let reason = if route == tls::Route::X509 { Reason::X509Path } else { sni_reason(route) };
+            rec.answer = Some("client-cert".into());
+            return rec.set(reason, "the X.509 path needs a client certificate; no authorizer runs");
+        }
+        (Err(_), _) => return rec.set(Reason::HandshakeTimeout, "TLS handshake did not finish in time"),
+        (Ok(Err(e)), _) => return rec.set(Reason::HandshakeFailed, e.to_string()),
+        (Ok(Ok(s)), _) => s,
+    };
+    rec.alpn = stream.get_ref().1.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
+    match route {
+        tls::Route::Mqtt => {
+            rec.transport = Some(crate::auth::event::Transport::Mqtt);
+            let seen = crate::auth::event::Observed { server_name: hello.sni, ..Default::default() };
+            mqtt::serve(Channel::Tls(Box::new(stream)), ctx, seen, Default::default(), rec).await;
+        }
+        _ => http::serve(stream, ctx, hello.sni, rec).await,
+    }
+}
+
+fn sni_reason(route: tls::Route) -> Reason {
+    match route {
+        tls::Route::Refuse(_, r) => r,
+        _ => Reason::X509Path,
+    }
+}

@@ -1,0 +1,467 @@
+//! MQTT on the emulator: read the CONNECT (3.1.1 or 5), authenticate it, answer as IoT Core does, and
+//! serve a minimal session (ping, publish, subscribe) that enforces the returned policies.
+
+use super::Ctx;
+use super::channel::Channel;
+use super::gate::{self, Granted};
+use super::record::{ConnectionRecord, Reason};
+use super::settings::{Mqtt3Reject, Mqtt5Reject, Subscribe3Deny};
+use crate::auth::credentials::{Sources, parse_query, split_username};
+use crate::auth::event::{ConnectInfo, Observed, Transport};
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4;
+use rumqttc::mqttbytes::{Error as V4Error, QoS};
+use rumqttc::v5::mqttbytes::QoS as V5QoS;
+use rumqttc::v5::mqttbytes::v5;
+use std::time::Duration;
+use tokio::time::{Instant, timeout_at};
+
+/// A CONNECT, whichever version.
+#[derive(Clone, Debug)]
+pub struct Connect {
+    pub version: u8,
+    pub client_id: String,
+    pub keep_alive: u16,
+    pub username: Option<String>,
+    pub password: Option<Vec<u8>>,
+}
+
+/// Why no CONNECT could be read.
+#[derive(Debug)]
+pub struct ReadFailure {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+fn fail(reason: Reason, detail: impl Into<String>) -> ReadFailure {
+    ReadFailure { reason, detail: detail.into() }
+}
+
+/// Parses a CONNECT from the front of `buf`; `Ok(None)` when more bytes are needed.
+pub fn parse_connect(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, ReadFailure> {
+    if buf.first().is_some_and(|b| b >> 4 != 1) {
+        return Err(fail(
+            Reason::MalformedRequest,
+            format!("first packet is not CONNECT (first bytes {})", super::tls::hex_prefix(buf)),
+        ));
+    }
+    // Until the version byte has arrived, the fixed header may already announce too much.
+    let Some(level) = protocol_level(buf) else {
+        return match v4::Packet::read(&mut buf.clone(), max) {
+            Err(V4Error::PayloadSizeLimitExceeded(n)) => Err(too_large(n, max)),
+            _ => Ok(None),
+        };
+    };
+    if level == 5 {
+        return parse_connect_v5(buf, max);
+    }
+    match v4::Packet::read(buf, max) {
+        Ok(v4::Packet::Connect(c)) => {
+            let login = c.login;
+            Ok(Some(Connect {
+                version: 4,
+                client_id: c.client_id,
+                keep_alive: c.keep_alive,
+                username: login.as_ref().map(|l| l.username.clone()).filter(|u| !u.is_empty()),
+                password: login.map(|l| l.password.into_bytes()).filter(|p| !p.is_empty()),
+            }))
+        }
+        Ok(_) => Err(fail(Reason::MalformedRequest, "first packet is not CONNECT")),
+        Err(V4Error::InsufficientBytes(_)) => Ok(None),
+        Err(V4Error::PayloadSizeLimitExceeded(n)) => Err(too_large(n, max)),
+        Err(e) => Err(fail(Reason::MalformedRequest, format!("malformed CONNECT: {e}"))),
+    }
+}
+
+fn too_large(n: usize, max: usize) -> ReadFailure {
+    fail(Reason::PacketTooLarge, format!("CONNECT announces {n} bytes; the limit is {max}"))
+}
+
+/// The protocol level byte of a CONNECT (4 = 3.1.1, 5 = 5), once enough bytes have arrived.
+fn protocol_level(buf: &[u8]) -> Option<u8> {
+    // Fixed header: type byte, then a remaining length of 1-4 bytes (high bit = more follow).
+    let len_bytes = buf.iter().skip(1).take(4).position(|b| b & 0x80 == 0)? + 1;
+    let at = 1 + len_bytes;
+    let name_len = usize::from(u16::from_be_bytes([*buf.get(at)?, *buf.get(at + 1)?]));
+    buf.get(at + 2 + name_len).copied()
+}
+
+fn parse_connect_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, ReadFailure> {
+    match v5::Packet::read(buf, Some(max as u32)) {
+        Ok(v5::Packet::Connect(c, _will, login)) => Ok(Some(Connect {
+            version: 5,
+            client_id: c.client_id,
+            keep_alive: c.keep_alive,
+            username: login.as_ref().map(|l| l.username.clone()).filter(|u| !u.is_empty()),
+            password: login.map(|l| l.password.into_bytes()).filter(|p| !p.is_empty()),
+        })),
+        Ok(_) => Err(fail(Reason::MalformedRequest, "first packet is not CONNECT")),
+        Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+        Err(rumqttc::v5::mqttbytes::Error::PayloadSizeLimitExceeded { pkt_size, .. }) => Err(too_large(pkt_size, max)),
+        Err(e) => Err(fail(Reason::MalformedRequest, format!("malformed MQTT 5 CONNECT: {e}"))),
+    }
+}
+
+/// Reads the CONNECT within the request timeout.
+pub(crate) async fn read_connect(ch: &mut Channel, buf: &mut BytesMut, ctx: &Ctx) -> Result<Connect, ReadFailure> {
+    let limits = ctx.config.limits;
+    let deadline = Instant::now() + limits.request_timeout;
+    loop {
+        if !buf.is_empty() {
+            if let Some(c) = parse_connect(buf, limits.max_packet)? {
+                return Ok(c);
+            }
+        }
+        match timeout_at(deadline, ch.read_more(buf)).await {
+            Err(_) => {
+                return Err(fail(
+                    Reason::RequestTimeout,
+                    format!("no complete CONNECT within {:?}", limits.request_timeout),
+                ));
+            }
+            Ok(Ok(0)) => return Err(fail(Reason::ClosedByClient, "closed before a complete CONNECT")),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(fail(Reason::ClosedByClient, format!("read failed: {e}"))),
+        }
+    }
+}
+
+/// Serves MQTT on `ch` (direct TLS, or WebSocket after its upgrade).
+pub(crate) async fn serve(
+    mut ch: Channel,
+    ctx: &Ctx,
+    mut seen: Observed,
+    mut sources: Sources,
+    rec: &mut ConnectionRecord,
+) {
+    let mut buf = BytesMut::new();
+    let connect = match read_connect(&mut ch, &mut buf, ctx).await {
+        Ok(c) => c,
+        Err(f) => {
+            rec.set(f.reason, f.detail);
+            return ch.close().await;
+        }
+    };
+    let cfg = &ctx.config;
+    rec.mqtt_version = Some(if connect.version == 5 { 5 } else { 4 });
+    rec.client_id = Some(connect.client_id.clone());
+    if let Some(u) = &connect.username {
+        if let (_, Some(q)) = split_username(u) {
+            sources.username = parse_query(q, cfg.plus_as_space);
+        }
+    }
+    seen.connect = Some(ConnectInfo {
+        username: connect.username.clone(),
+        password: connect.password.clone(),
+        client_id: connect.client_id.clone(),
+    });
+    let transport = rec.transport.unwrap_or(Transport::Mqtt);
+    let scrub = gate::scrubber(cfg, &seen, &sources);
+    rec.username = connect.username.as_deref().map(|u| scrub.scrub(u));
+    let result = gate::authorize(cfg, transport, &seen, &sources, &scrub, rec).await.and_then(|granted| {
+        let resource = cfg.arns.client(&connect.client_id);
+        match granted.allows("iot:Connect", &resource, &connect.client_id) {
+            d if d.is_allowed() => Ok(granted),
+            d => Err(gate::Refusal {
+                reason: Reason::ConnectNotAllowed,
+                detail: format!("iot:Connect on {resource}: {}", serde_json::to_string(&d).unwrap_or_default()),
+            }),
+        }
+    });
+    match result {
+        Ok(granted) => {
+            rec.set(Reason::Accepted, format!("principal {}", granted.principal_id.clone().unwrap_or_default()));
+            if ch.send(&connack(connect.version, 0)).await.is_err() {
+                return;
+            }
+            Session { ch, buf, ctx, connect, granted, filters: Vec::new() }.run().await;
+        }
+        Err(refusal) => {
+            rec.set(refusal.reason, refusal.detail);
+            refuse(ch, connect.version, cfg, rec).await;
+        }
+    }
+}
+
+async fn refuse(mut ch: Channel, version: u8, cfg: &super::EmulatorConfig, rec: &mut ConnectionRecord) {
+    let code = match (version, cfg.reject.mqtt3, cfg.reject.mqtt5) {
+        (5, _, Mqtt5Reject::Connack(c)) | (4, Mqtt3Reject::Connack(c), _) => Some(c),
+        _ => None,
+    };
+    match code {
+        Some(c) => {
+            rec.answer = Some(format!("connack:0x{c:02x}"));
+            let _ = ch.send(&connack(version, c)).await;
+        }
+        None => rec.answer = Some("close".into()),
+    }
+    ch.close().await;
+}
+
+/// Encodes a CONNACK with `code` (0 = accepted).
+pub fn connack(version: u8, code: u8) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    if version == 5 {
+        let code = v5_connack_code(code);
+        let _ = v5::ConnAck { session_present: false, code, properties: None }.write(&mut out);
+    } else {
+        let code = match code {
+            0 => v4::ConnectReturnCode::Success,
+            1 => v4::ConnectReturnCode::RefusedProtocolVersion,
+            2 => v4::ConnectReturnCode::BadClientId,
+            3 => v4::ConnectReturnCode::ServiceUnavailable,
+            4 => v4::ConnectReturnCode::BadUserNamePassword,
+            _ => v4::ConnectReturnCode::NotAuthorized,
+        };
+        let _ = v4::ConnAck::new(code, false).write(&mut out);
+    }
+    out.to_vec()
+}
+
+fn v5_connack_code(code: u8) -> v5::ConnectReturnCode {
+    use v5::ConnectReturnCode as C;
+    match code {
+        0 => C::Success,
+        0x86 => C::BadUserNamePassword,
+        0x87 => C::NotAuthorized,
+        0x88 => C::ServerUnavailable,
+        0x89 => C::ServerBusy,
+        0x8a => C::Banned,
+        0x97 => C::QuotaExceeded,
+        0x9f => C::ConnectionRateExceeded,
+        _ => C::UnspecifiedError,
+    }
+}
+
+/// The post-CONNACK session: enough of a broker for publish/subscribe round trips on one connection.
+struct Session<'a> {
+    ch: Channel,
+    buf: BytesMut,
+    ctx: &'a Ctx,
+    connect: Connect,
+    granted: Granted,
+    filters: Vec<String>,
+}
+
+/// What the session does after a packet.
+enum Next {
+    Continue,
+    Close,
+}
+
+impl Session<'_> {
+    async fn run(mut self) {
+        // IoT raises keep-alives below 30 s to 30 and caps them at 1200 s (spec §8); allow 1.5×.
+        let ka = match self.connect.keep_alive {
+            0 => 1200,
+            k => k.clamp(30, 1200),
+        };
+        let idle = Duration::from_millis(u64::from(ka) * 1500);
+        loop {
+            let step = if self.connect.version == 5 { self.next_v5() } else { self.next_v4() };
+            match step {
+                Err(()) => return self.ch.close().await,
+                Ok(Some(out)) => {
+                    let (bytes, next) = out;
+                    if !bytes.is_empty() && self.ch.send(&bytes).await.is_err() {
+                        return;
+                    }
+                    if matches!(next, Next::Close) {
+                        return self.ch.close().await;
+                    }
+                }
+                Ok(None) => match tokio::time::timeout(idle, self.ch.read_more(&mut self.buf)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return self.ch.close().await,
+                },
+            }
+        }
+    }
+
+    fn allowed(&self, action: &str, resource: String) -> bool {
+        self.granted.allows(action, &resource, &self.connect.client_id).is_allowed()
+    }
+
+    fn arns(&self) -> &crate::auth::policy::Arns {
+        &self.ctx.config.arns
+    }
+
+    /// Handles one buffered MQTT 3.1.1 packet: `Ok(None)` when more bytes are needed.
+    fn next_v4(&mut self) -> Result<Option<(Vec<u8>, Next)>, ()> {
+        let packet = match v4::Packet::read(&mut self.buf, self.ctx.config.limits.max_packet) {
+            Ok(p) => p,
+            Err(V4Error::InsufficientBytes(_)) => return Ok(None),
+            Err(_) => return Err(()),
+        };
+        let mut out = BytesMut::new();
+        let next = match packet {
+            v4::Packet::PingReq => {
+                let _ = v4::PingResp.write(&mut out);
+                Next::Continue
+            }
+            v4::Packet::Disconnect => Next::Close,
+            v4::Packet::Publish(p) => {
+                if !self.allowed("iot:Publish", self.arns().topic(&p.topic)) {
+                    // MQTT 3.1.1 has no negative PUBACK: IoT Core closes the connection (spec §7).
+                    return Ok(Some((Vec::new(), Next::Close)));
+                }
+                if p.qos != QoS::AtMostOnce {
+                    let _ = v4::PubAck::new(p.pkid).write(&mut out);
+                }
+                if self.delivers(&p.topic) {
+                    let mut echo = v4::Publish::new(p.topic.clone(), QoS::AtMostOnce, p.payload.to_vec());
+                    echo.retain = false;
+                    let _ = echo.write(&mut out);
+                }
+                Next::Continue
+            }
+            v4::Packet::Subscribe(s) => {
+                let mut codes = Vec::new();
+                for f in &s.filters {
+                    if self.allowed("iot:Subscribe", self.arns().topic_filter(&f.path)) {
+                        self.filters.push(f.path.clone());
+                        codes.push(v4::SubscribeReasonCode::Success(min_qos1(f.qos)));
+                    } else if self.ctx.config.reject.subscribe3 == Subscribe3Deny::Close {
+                        return Ok(Some((Vec::new(), Next::Close)));
+                    } else {
+                        codes.push(v4::SubscribeReasonCode::Failure);
+                    }
+                }
+                let _ = v4::SubAck::new(s.pkid, codes).write(&mut out);
+                Next::Continue
+            }
+            v4::Packet::Unsubscribe(u) => {
+                self.filters.retain(|f| !u.topics.contains(f));
+                let _ = v4::UnsubAck::new(u.pkid).write(&mut out);
+                Next::Continue
+            }
+            _ => Next::Continue,
+        };
+        Ok(Some((out.to_vec(), next)))
+    }
+
+    /// Handles one buffered MQTT 5 packet.
+    fn next_v5(&mut self) -> Result<Option<(Vec<u8>, Next)>, ()> {
+        let max = self.ctx.config.limits.max_packet as u32;
+        let packet = match v5::Packet::read(&mut self.buf, Some(max)) {
+            Ok(p) => p,
+            Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => return Ok(None),
+            Err(_) => return Err(()),
+        };
+        let mut out = BytesMut::new();
+        let next = match packet {
+            v5::Packet::PingReq(_) => {
+                let _ = v5::PingResp::write(&mut out);
+                Next::Continue
+            }
+            v5::Packet::Disconnect(_) => Next::Close,
+            v5::Packet::Publish(p) => {
+                let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                let ok = self.allowed("iot:Publish", self.arns().topic(&topic));
+                if p.qos != V5QoS::AtMostOnce {
+                    let reason = if ok { v5::PubAckReason::Success } else { v5::PubAckReason::NotAuthorized };
+                    let _ = v5::PubAck { pkid: p.pkid, reason, properties: None }.write(&mut out);
+                }
+                if ok && self.delivers(&topic) {
+                    let echo = v5::Publish::new(topic, V5QoS::AtMostOnce, p.payload.clone(), None);
+                    let _ = echo.write(&mut out);
+                }
+                Next::Continue
+            }
+            v5::Packet::Subscribe(s) => {
+                let mut codes = Vec::new();
+                for f in &s.filters {
+                    if self.allowed("iot:Subscribe", self.arns().topic_filter(&f.path)) {
+                        self.filters.push(f.path.clone());
+                        codes.push(v5::SubscribeReasonCode::Success(if f.qos == V5QoS::AtMostOnce {
+                            f.qos
+                        } else {
+                            V5QoS::AtLeastOnce
+                        }));
+                    } else {
+                        codes.push(v5::SubscribeReasonCode::NotAuthorized);
+                    }
+                }
+                let _ = v5::SubAck { pkid: s.pkid, return_codes: codes, properties: None }.write(&mut out);
+                Next::Continue
+            }
+            v5::Packet::Unsubscribe(u) => {
+                self.filters.retain(|f| !u.filters.contains(f));
+                let reasons = vec![v5::UnsubAckReason::Success; u.filters.len()];
+                let _ = v5::UnsubAck { pkid: u.pkid, reasons, properties: None }.write(&mut out);
+                Next::Continue
+            }
+            _ => Next::Continue,
+        };
+        Ok(Some((out.to_vec(), next)))
+    }
+
+    /// Whether a message on `topic` goes back to this client: a subscription matches and the policies
+    /// allow `iot:Receive` on it.
+    fn delivers(&self, topic: &str) -> bool {
+        self.filters.iter().any(|f| filter_matches(f, topic)) && self.allowed("iot:Receive", self.arns().topic(topic))
+    }
+}
+
+fn min_qos1(q: QoS) -> QoS {
+    if q == QoS::AtMostOnce { q } else { QoS::AtLeastOnce }
+}
+
+/// MQTT topic filter matching (`+` one level, `#` the rest).
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        match (f, t.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (f, Some(level)) if f == level => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_as_mqtt_defines() {
+        assert!(filter_matches("a/+/c", "a/b/c"));
+        assert!(filter_matches("a/#", "a/b/c"));
+        assert!(filter_matches("#", "a"));
+        assert!(!filter_matches("a/+", "a/b/c"));
+        assert!(!filter_matches("a/b", "a/b/c"));
+        assert!(filter_matches("a/b", "a/b"));
+    }
+
+    #[test]
+    fn connect_parses_across_versions_and_waits_for_bytes() {
+        let mut buf = BytesMut::new();
+        let mut c = v4::Connect::new("dev1");
+        c.login = Some(v4::Login::new("u?token=t", "pw"));
+        c.write(&mut buf).unwrap();
+        let whole = buf.clone();
+        let mut part = BytesMut::from(&whole[..whole.len() - 3]);
+        assert!(parse_connect(&mut part, 1024).unwrap().is_none());
+        let got = parse_connect(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!((got.version, got.client_id.as_str()), (4, "dev1"));
+        assert_eq!(got.password.as_deref(), Some(&b"pw"[..]));
+
+        let mut buf5 = BytesMut::new();
+        let login = v5::Login { username: "u5".into(), password: "p5".into() };
+        v5::Connect { keep_alive: 30, client_id: "dev5".into(), clean_start: true, properties: None }
+            .write(&None, &Some(login), &mut buf5)
+            .unwrap();
+        let got = parse_connect(&mut buf5, 1024).unwrap().unwrap();
+        assert_eq!((got.version, got.username.as_deref()), (5, Some("u5")));
+    }
+
+    #[test]
+    fn huge_remaining_length_is_refused_without_waiting() {
+        // CONNECT announcing 100 MB: 0x10 then a 4-byte remaining length.
+        let mut buf = BytesMut::from(&[0x10u8, 0x80, 0xc2, 0xd7, 0x2f][..]);
+        let err = parse_connect(&mut buf, 128 * 1024).unwrap_err();
+        assert_eq!(err.reason, Reason::PacketTooLarge);
+    }
+}

@@ -1,0 +1,163 @@
+//! One record per connection: what arrived, what the emulator decided and why, and how long each step
+//! took. Written to stderr through `tracing` and, with `--log-json`, as JSON lines.
+
+use crate::auth::credentials::Placement;
+use crate::auth::event::Transport;
+use crate::auth::signature::Verdict;
+use serde::Serialize;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Receives every finished record.
+pub type RecordSink = Arc<dyn Fn(&ConnectionRecord) + Send + Sync>;
+
+/// Why a connection ended the way it did. Stable snake_case names (they appear in `--log-json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Authentication succeeded (CONNACK 0, 101 + CONNACK, or 200).
+    Accepted,
+    NoSni,
+    UnknownSni,
+    /// ALPN `x-amzn-mqtt-ca`: the X.509 path, where no authorizer runs.
+    X509Path,
+    /// The first bytes were not a TLS ClientHello.
+    NotTls,
+    HandshakeFailed,
+    HandshakeTimeout,
+    /// The client sent nothing (or not enough) in time after the handshake.
+    RequestTimeout,
+    ClosedByClient,
+    MalformedRequest,
+    NotFound,
+    PacketTooLarge,
+    TooManyConnections,
+    NoAuthorizer,
+    UnknownAuthorizer,
+    AuthorizerInactive,
+    TokenMissing,
+    SignatureMissing,
+    SignatureInvalid,
+    FunctionTimeout,
+    FunctionFailed,
+    InvalidResponse,
+    /// The function answered `isAuthenticated: false`.
+    Denied,
+    /// The returned policies do not allow `iot:Connect` on `client/<clientId>`.
+    ConnectNotAllowed,
+    /// The returned policies do not allow `iot:Publish` on the HTTPS topic.
+    PublishNotAllowed,
+}
+
+/// A credential parameter the connection carried, and where.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct CredentialSeen {
+    pub parameter: String,
+    pub placement: Placement,
+    /// Whether the raw value differed from the decoded one (i.e. it was percent-encoded).
+    pub percent_encoded: bool,
+}
+
+/// Milliseconds spent in each step.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Durations {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_ms: Option<u64>,
+    pub total_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionRecord {
+    /// The connection's UUID (also `connectionMetadata.id` of the event).
+    pub id: String,
+    pub peer: String,
+    pub sni: Option<String>,
+    pub alpn_offered: Vec<String>,
+    pub alpn: Option<String>,
+    pub transport: Option<Transport>,
+    /// `METHOD target` of the HTTP request (secrets scrubbed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_version: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The CONNECT username (secrets scrubbed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub credentials: Vec<CredentialSeen>,
+    pub authorizer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Verdict>,
+    /// The event given to the function (secrets scrubbed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
+    /// The function's answer, as returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
+    pub accepted: bool,
+    pub reason: Reason,
+    pub detail: String,
+    /// What the client was sent as the refusal, e.g. `connack:0x87`, `close`, `http:403`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    pub durations: Durations,
+}
+
+impl ConnectionRecord {
+    pub fn new(id: String, peer: SocketAddr) -> Self {
+        Self {
+            id,
+            peer: peer.to_string(),
+            sni: None,
+            alpn_offered: Vec::new(),
+            alpn: None,
+            transport: None,
+            request: None,
+            host: None,
+            mqtt_version: None,
+            client_id: None,
+            username: None,
+            credentials: Vec::new(),
+            authorizer: None,
+            signature: None,
+            event: None,
+            response: None,
+            accepted: false,
+            reason: Reason::ClosedByClient,
+            detail: String::new(),
+            answer: None,
+            durations: Durations::default(),
+        }
+    }
+
+    pub fn set(&mut self, reason: Reason, detail: impl Into<String>) {
+        self.accepted = reason == Reason::Accepted;
+        self.reason = reason;
+        self.detail = detail.into();
+    }
+
+    /// One human line for stderr.
+    pub fn summary(&self) -> String {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        format!(
+            "{} {} sni={} alpn={} transport={} authorizer={} -> {} ({:?}{}{}) {}ms",
+            &self.id[..8.min(self.id.len())],
+            self.peer,
+            or_dash(&self.sni),
+            or_dash(&self.alpn),
+            self.transport.map_or("-", Transport::as_str),
+            or_dash(&self.authorizer),
+            if self.accepted { "accepted" } else { "rejected" },
+            self.reason,
+            if self.detail.is_empty() { "" } else { ": " },
+            self.detail,
+            self.durations.total_ms,
+        )
+    }
+}

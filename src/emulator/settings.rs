@@ -1,0 +1,251 @@
+//! Typed settings for the behaviours spec §7 marks unknown: the user picks what the emulator does.
+//!
+//! Each setting reads from and prints as a short word (`close`, `alert:unrecognized_name`,
+//! `connack:0x87`, …) so the same spelling works in flags, the TOML config and the log.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// TLS alert descriptions by their snake_case RFC names.
+pub const ALERTS: &[(&str, u8)] = &[
+    ("close_notify", 0),
+    ("unexpected_message", 10),
+    ("bad_record_mac", 20),
+    ("handshake_failure", 40),
+    ("bad_certificate", 42),
+    ("certificate_unknown", 46),
+    ("illegal_parameter", 47),
+    ("unknown_ca", 48),
+    ("access_denied", 49),
+    ("decode_error", 50),
+    ("protocol_version", 70),
+    ("insufficient_security", 71),
+    ("internal_error", 80),
+    ("user_canceled", 90),
+    ("unrecognized_name", 112),
+    ("certificate_required", 116),
+    ("no_application_protocol", 120),
+];
+
+/// A TLS alert description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alert(pub u8);
+
+impl Alert {
+    pub const HANDSHAKE_FAILURE: Self = Self(40);
+    pub const UNRECOGNIZED_NAME: Self = Self(112);
+
+    /// The snake_case name, or `alert_<n>` for an unnamed code.
+    pub fn name(self) -> String {
+        ALERTS.iter().find(|(_, c)| *c == self.0).map_or_else(|| format!("alert_{}", self.0), |(n, _)| (*n).to_owned())
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        ALERTS.iter().find(|(n, _)| *n == name).map(|(_, c)| Self(*c)).or_else(|| name.parse().ok().map(Self))
+    }
+}
+
+/// How a connection is refused during the TLS handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsReject {
+    /// A fatal alert written before the ServerHello.
+    Alert(Alert),
+    /// FIN without a word.
+    Close,
+    /// RST.
+    Reset,
+    /// Complete the handshake while demanding a client certificate, as the X.509 path does; a client
+    /// without one sees `certificate_required` (TLS 1.3) or a handshake failure (TLS 1.2).
+    RequireClientCert,
+}
+
+/// What MQTT 3.1.1 clients see when authentication fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mqtt3Reject {
+    /// Close without CONNACK (field reports; the default).
+    Close,
+    /// CONNACK with this return code (older docs: 5, not authorized).
+    Connack(u8),
+}
+
+/// What MQTT 5 clients see when authentication fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mqtt5Reject {
+    /// CONNACK with this reason code (0x87 not authorized, the default; or 0x86 bad credentials).
+    Connack(u8),
+    Close,
+}
+
+/// What WebSocket clients see when authentication fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WssReject {
+    /// Answer the upgrade with 101, then close after the CONNECT (field reports; the default).
+    CloseAfterUpgrade,
+    /// Refuse the upgrade itself with 403 when the upgrade request carries credentials.
+    Forbidden,
+}
+
+/// What happens to bytes on the HTTP path (no ALPN) that are not HTTP, e.g. raw MQTT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonHttp {
+    /// `400` with `InvalidRequestException:` (the default).
+    BadRequest,
+    Close,
+}
+
+/// What MQTT 3.1.1 clients see when a SUBSCRIBE is not allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subscribe3Deny {
+    /// SUBACK with return code 0x80 (the default).
+    Failure,
+    Close,
+}
+
+/// Every configurable refusal, with the defaults documented in the README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RejectSettings {
+    pub no_sni: TlsReject,
+    pub unknown_sni: TlsReject,
+    pub x509: TlsReject,
+    pub mqtt3: Mqtt3Reject,
+    pub mqtt5: Mqtt5Reject,
+    pub wss: WssReject,
+    pub non_http: NonHttp,
+    pub subscribe3: Subscribe3Deny,
+}
+
+impl Default for RejectSettings {
+    fn default() -> Self {
+        Self {
+            no_sni: TlsReject::Alert(Alert::UNRECOGNIZED_NAME),
+            unknown_sni: TlsReject::Alert(Alert::UNRECOGNIZED_NAME),
+            x509: TlsReject::RequireClientCert,
+            mqtt3: Mqtt3Reject::Close,
+            mqtt5: Mqtt5Reject::Connack(0x87),
+            wss: WssReject::CloseAfterUpgrade,
+            non_http: NonHttp::BadRequest,
+            subscribe3: Subscribe3Deny::Failure,
+        }
+    }
+}
+
+fn parse_code(text: &str) -> Option<u8> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// Implements `FromStr`, `Display` and serde (as a string) for a setting from one table of spellings.
+macro_rules! setting {
+    ($ty:ty, $expect:literal, parse: $parse:expr, show: $show:expr) => {
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let parse: fn(&str) -> Option<$ty> = $parse;
+                parse(s.trim()).ok_or_else(|| format!("`{s}` is not one of: {}", $expect))
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let show: fn(&$ty) -> String = $show;
+                f.write_str(&show(self))
+            }
+        }
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+setting!(TlsReject, "alert:<name> (e.g. alert:unrecognized_name), close, reset, client-cert",
+parse: |s| match s {
+    "close" => Some(TlsReject::Close),
+    "reset" => Some(TlsReject::Reset),
+    "client-cert" => Some(TlsReject::RequireClientCert),
+    _ => s.strip_prefix("alert:").and_then(Alert::from_name).map(TlsReject::Alert),
+},
+show: |v| match v {
+    TlsReject::Alert(a) => format!("alert:{}", a.name()),
+    TlsReject::Close => "close".into(),
+    TlsReject::Reset => "reset".into(),
+    TlsReject::RequireClientCert => "client-cert".into(),
+});
+
+setting!(Mqtt3Reject, "close, connack:<1-5>",
+parse: |s| match s {
+    "close" => Some(Mqtt3Reject::Close),
+    _ => s.strip_prefix("connack:").and_then(parse_code).filter(|c| (1..=5).contains(c)).map(Mqtt3Reject::Connack),
+},
+show: |v| match v {
+    Mqtt3Reject::Close => "close".into(),
+    Mqtt3Reject::Connack(c) => format!("connack:{c}"),
+});
+
+setting!(Mqtt5Reject, "connack:0x87, connack:0x86 (any reason code >= 0x80), close",
+parse: |s| match s {
+    "close" => Some(Mqtt5Reject::Close),
+    _ => s.strip_prefix("connack:").and_then(parse_code).filter(|c| *c >= 0x80).map(Mqtt5Reject::Connack),
+},
+show: |v| match v {
+    Mqtt5Reject::Close => "close".into(),
+    Mqtt5Reject::Connack(c) => format!("connack:0x{c:02x}"),
+});
+
+setting!(WssReject, "close-after-101, 403",
+parse: |s| match s {
+    "close-after-101" => Some(WssReject::CloseAfterUpgrade),
+    "403" => Some(WssReject::Forbidden),
+    _ => None,
+},
+show: |v| match v {
+    WssReject::CloseAfterUpgrade => "close-after-101".into(),
+    WssReject::Forbidden => "403".into(),
+});
+
+setting!(NonHttp, "400, close",
+parse: |s| match s {
+    "400" => Some(NonHttp::BadRequest),
+    "close" => Some(NonHttp::Close),
+    _ => None,
+},
+show: |v| match v {
+    NonHttp::BadRequest => "400".into(),
+    NonHttp::Close => "close".into(),
+});
+
+setting!(Subscribe3Deny, "suback:0x80, close",
+parse: |s| match s {
+    "suback:0x80" => Some(Subscribe3Deny::Failure),
+    "close" => Some(Subscribe3Deny::Close),
+    _ => None,
+},
+show: |v| match v {
+    Subscribe3Deny::Failure => "suback:0x80".into(),
+    Subscribe3Deny::Close => "close".into(),
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_through_text() {
+        for s in ["alert:unrecognized_name", "alert:handshake_failure", "close", "reset", "client-cert"] {
+            assert_eq!(s.parse::<TlsReject>().unwrap().to_string(), s);
+        }
+        assert_eq!("alert:112".parse::<TlsReject>().unwrap(), TlsReject::Alert(Alert(112)));
+        assert_eq!("connack:5".parse::<Mqtt3Reject>().unwrap(), Mqtt3Reject::Connack(5));
+        assert_eq!("connack:0x86".parse::<Mqtt5Reject>().unwrap().to_string(), "connack:0x86");
+        assert!("connack:0".parse::<Mqtt5Reject>().is_err());
+        assert!("alert:nonsense".parse::<TlsReject>().unwrap_err().contains("alert:<name>"));
+    }
+}

@@ -1,0 +1,217 @@
+//! The TLS front: read the ClientHello before choosing anything, route on SNI and ALPN as IoT Core does,
+//! and refuse in the configured way (alert, close, reset, or the X.509 path's client-certificate demand).
+
+use super::config::EmulatorConfig;
+use super::record::Reason;
+use super::settings::TlsReject;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The ALPN protocol of MQTT over TLS on 443.
+pub const ALPN_MQTT: &[u8] = b"mqtt";
+/// The ALPN protocol of the X.509 path on 443.
+pub const ALPN_X509: &[u8] = b"x-amzn-mqtt-ca";
+/// Largest ClientHello read (a post-quantum key share makes them about 2 KB).
+const MAX_HELLO: usize = 64 * 1024;
+
+/// What the ClientHello offered.
+#[derive(Clone, Debug, Default)]
+pub struct Hello {
+    pub sni: Option<String>,
+    pub alpn: Vec<Vec<u8>>,
+}
+
+impl Hello {
+    pub fn offers(&self, proto: &[u8]) -> bool {
+        self.alpn.iter().any(|p| p == proto)
+    }
+}
+
+/// Why no ClientHello could be read.
+#[derive(Debug)]
+pub enum HelloError {
+    ClosedByClient,
+    NotTls(String),
+    Io(io::Error),
+}
+
+/// Reads until a whole ClientHello has arrived; returns it with every byte read, to be replayed into
+/// the real handshake. Garbage gets rustls' own alert.
+pub async fn read_client_hello(tcp: &mut TcpStream) -> Result<(Hello, Vec<u8>), HelloError> {
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tcp.read(&mut buf).await.map_err(HelloError::Io)?;
+        if n == 0 {
+            return Err(HelloError::ClosedByClient);
+        }
+        seen.extend_from_slice(&buf[..n]);
+        if seen.len() > MAX_HELLO {
+            return Err(HelloError::NotTls(format!("no complete ClientHello in {MAX_HELLO} bytes")));
+        }
+        let mut rd = &buf[..n];
+        while !rd.is_empty() {
+            match acceptor.read_tls(&mut rd) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(HelloError::NotTls(e.to_string())),
+            }
+        }
+        match acceptor.accept() {
+            Ok(None) => continue,
+            Ok(Some(accepted)) => {
+                let ch = accepted.client_hello();
+                let hello = Hello {
+                    sni: ch.server_name().map(str::to_owned),
+                    alpn: ch.alpn().map(|i| i.map(<[u8]>::to_vec).collect()).unwrap_or_default(),
+                };
+                return Ok((hello, seen));
+            }
+            Err((err, mut alert)) => {
+                let mut out = Vec::new();
+                let _ = alert.write_all(&mut out);
+                let _ = tcp.write_all(&out).await;
+                return Err(HelloError::NotTls(format!("{err}; first bytes {}", hex_prefix(&seen))));
+            }
+        }
+    }
+}
+
+pub fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(16).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Where a connection goes after its ClientHello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Mqtt,
+    Http,
+    /// The X.509 path (`x-amzn-mqtt-ca`): the authorizer never runs.
+    X509,
+    Refuse(TlsReject, Reason),
+}
+
+/// Routes on SNI first (it selects the domain configuration), then ALPN.
+pub fn route(hello: &Hello, cfg: &EmulatorConfig) -> Route {
+    match &hello.sni {
+        None => return Route::Refuse(cfg.reject.no_sni, Reason::NoSni),
+        Some(name) if !cfg.endpoints.iter().any(|e| e.eq_ignore_ascii_case(name)) => {
+            return Route::Refuse(cfg.reject.unknown_sni, Reason::UnknownSni);
+        }
+        Some(_) => {}
+    }
+    if hello.offers(ALPN_MQTT) {
+        Route::Mqtt
+    } else if hello.offers(ALPN_X509) {
+        Route::X509
+    } else {
+        Route::Http
+    }
+}
+
+/// Refuses a connection on the raw socket, before any ServerHello.
+pub async fn refuse(mut tcp: TcpStream, how: TlsReject) {
+    match how {
+        TlsReject::Alert(alert) => {
+            // A plaintext TLS 1.2 record: level fatal (2), then the description.
+            let _ = tcp.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, alert.0]).await;
+            let _ = tcp.shutdown().await;
+        }
+        TlsReject::Close | TlsReject::RequireClientCert => {
+            let _ = tcp.shutdown().await;
+        }
+        TlsReject::Reset => reset(&tcp),
+    }
+}
+
+/// Makes the coming drop send RST instead of FIN.
+pub fn reset(tcp: &TcpStream) {
+    let _ = tcp.set_zero_linger();
+}
+
+/// Server configurations, one per route, built once.
+pub struct ServerConfigs {
+    pub mqtt: Arc<rustls::ServerConfig>,
+    pub http: Arc<rustls::ServerConfig>,
+    pub x509: Arc<rustls::ServerConfig>,
+}
+
+impl ServerConfigs {
+    pub fn build(cfg: &EmulatorConfig) -> Result<Self, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let plain = |alpn: &[&[u8]]| -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+            let mut c = rustls::ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(cfg.identity.chain.clone(), cfg.identity.key.clone_key())?;
+            c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            Ok(Arc::new(c))
+        };
+        // The X.509 path demands a client certificate from a CA no client has: exactly what a device
+        // without a certificate meets on the real endpoint.
+        let ca = super::certs::Ca::generate("authprobe X.509-path client CA")
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der())?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let mut x509 = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(cfg.identity.chain.clone(), cfg.identity.key.clone_key())?;
+        x509.alpn_protocols = vec![ALPN_X509.to_vec()];
+        Ok(Self { mqtt: plain(&[ALPN_MQTT])?, http: plain(&[b"http/1.1"])?, x509: Arc::new(x509) })
+    }
+}
+
+/// A stream that first replays bytes already read (the ClientHello), then reads from `inner`.
+pub struct Rewind<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Rewind<S> {
+    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Self { prefix, pos: 0, inner }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = buf.remaining().min(self.prefix.len() - self.pos);
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            if self.pos == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

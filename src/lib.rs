@@ -1,0 +1,13 @@
+//! authprobe: find where and why AWS IoT Core custom-authorizer connections fail.
+//!
+//! Map of the crate:
+//! - [`auth`]: the custom-auth rules shared by emulator and probe — credential placement, token
+//!   signatures, the authorizer event and response, policy evaluation.
+//! - [`emulator`]: a local IoT Core custom-auth front door (`authprobe emulate`).
+//! - [`secret`]: redaction of tokens, signatures and passwords.
+//! - [`cli`]: command-line flags turned into validated settings; the binary calls [`cli::main`].
+
+pub mod auth;
+pub mod cli;
+pub mod emulator;
+pub mod secret;
