@@ -142,7 +142,7 @@ fn record_credentials(
             f.as_ref().map(|f| CredentialSeen {
                 parameter: (*name).to_owned(),
                 placement: f.placement,
-                percent_encoded: f.raw != f.value,
+                percent_encoded: f.raw.contains('%'),
             })
         })
         .collect();

@@ -55,7 +55,7 @@ pub enum Reason {
 pub struct CredentialSeen {
     pub parameter: String,
     pub placement: Placement,
-    /// Whether the raw value differed from the decoded one (i.e. it was percent-encoded).
+    /// Whether the value on the wire used `%` escapes.
     pub percent_encoded: bool,
 }
 

@@ -1,0 +1,7 @@
+//! Test areas. `common` starts the in-process emulator and holds the independent clients.
+
+pub mod common;
+mod emulator_accept;
+mod emulator_event;
+mod emulator_reject;
+mod emulator_robust;
