@@ -5,3 +5,4 @@ mod emulator_accept;
 mod emulator_event;
 mod emulator_reject;
 mod emulator_robust;
+mod emulator_setup;
