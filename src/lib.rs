@@ -9,5 +9,8 @@
 
 pub mod auth;
 pub mod cli;
+pub mod demo;
 pub mod emulator;
+pub mod probe;
+pub mod report;
 pub mod secret;

@@ -19,7 +19,8 @@ pub fn redact(value: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct Scrubber {
     show: bool,
-    secrets: Vec<String>,
+    /// (text to find, the secret it stands for), longest text first.
+    secrets: Vec<(String, String)>,
 }
 
 impl Scrubber {
@@ -34,10 +35,16 @@ impl Scrubber {
 
     /// Registers a secret value; empty values are ignored.
     pub fn add(&mut self, secret: &str) {
-        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
-            self.secrets.push(secret.to_owned());
+        self.add_form(secret, secret);
+    }
+
+    /// Registers another form of a secret (e.g. percent-encoded): it is redacted as the secret itself,
+    /// so the same value shows the same `len` and hash wherever it travelled.
+    pub fn add_form(&mut self, secret: &str, form: &str) {
+        if !form.is_empty() && !self.secrets.iter().any(|(f, _)| f == form) {
+            self.secrets.push((form.to_owned(), secret.to_owned()));
             // Longest first, so a secret that contains another is replaced whole.
-            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            self.secrets.sort_by_key(|(f, _)| std::cmp::Reverse(f.len()));
         }
     }
 
@@ -52,9 +59,9 @@ impl Scrubber {
             return text.to_owned();
         }
         let mut out = text.to_owned();
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), &redact(secret));
+        for (form, secret) in &self.secrets {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), &redact(secret));
             }
         }
         out
@@ -81,6 +88,14 @@ mod tests {
         assert!(!out.contains("=tok&") && !out.ends_with("=tok"));
         assert!(out.contains(&redact("tok-long")));
         assert!(out.contains(&redact("tok")));
+    }
+
+    #[test]
+    fn encoded_forms_redact_as_the_secret() {
+        let mut s = Scrubber::new(false);
+        s.add("a+b");
+        s.add_form("a+b", "a%2Bb");
+        assert_eq!(s.scrub("x=a%2Bb"), format!("x={}", redact("a+b")));
     }
 
     #[test]

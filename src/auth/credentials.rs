@@ -3,7 +3,7 @@
 //! The same three parameters can sit in HTTP headers, in the URL query or in the MQTT CONNECT username's
 //! query; the readers here are what the emulator uses and what the probe's encoders are tested against.
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::Serialize;
 
 /// Parameter naming the authorizer.
@@ -18,6 +18,30 @@ pub enum Placement {
     Header,
     Query,
     Username,
+}
+
+/// Everything but RFC 3986 unreserved characters is escaped: `+`, `/` and `=` of a base64 signature
+/// become `%2B`, `%2F`, `%3D`.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Percent-encodes a query or username parameter value.
+pub fn encode(value: &str) -> String {
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
+/// Builds `name=value&...` from parameters whose values are already in their wire form.
+pub fn join_query(params: &[(String, String)]) -> String {
+    params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
+
+/// The MQTT username of spec §2: `<user>?<params>`, or `<user>&<params>` when `user` already holds a
+/// `?` (never a second `?`).
+pub fn username_with(user: &str, params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return user.to_owned();
+    }
+    let sep = if user.contains('?') { '&' } else { '?' };
+    format!("{user}{sep}{}", join_query(params))
 }
 
 /// One `name=value` pair of a query string, decoded, with the text it had on the wire.
@@ -97,19 +121,19 @@ impl Sources {
             .or_else(|| in_params(&self.username, Placement::Username))
     }
 
-    /// Every raw and decoded value of the named parameters, for registering secrets with a scrubber.
-    pub fn values_of<'a>(&'a self, names: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
+    /// `(decoded, raw)` values of the named parameters, for registering secrets with a scrubber.
+    pub fn values_of<'a>(&'a self, names: &'a [&'a str]) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let headers = self
             .headers
             .iter()
             .filter(|(n, _)| names.iter().any(|x| n.eq_ignore_ascii_case(x)))
-            .map(|(_, v)| v.as_str());
+            .map(|(_, v)| (v.as_str(), v.as_str()));
         let params = self
             .query
             .iter()
             .chain(&self.username)
             .filter(|p| names.contains(&p.name.as_str()))
-            .flat_map(|p| [p.value.as_str(), p.raw_value.as_str()]);
+            .map(|p| (p.value.as_str(), p.raw_value.as_str()));
         headers.chain(params)
     }
 }
@@ -140,6 +164,22 @@ mod tests {
         assert_eq!(parse_query("s=a+b", true)[0].value, "a b");
         assert_eq!(parse_query("s=a+b", false)[0].value, "a+b");
         assert_eq!(parse_query("s=a%2Bb", true)[0].value, "a+b");
+    }
+
+    #[test]
+    fn encoded_username_round_trips_through_the_reader() {
+        let sig = "ab+c/d==";
+        let params = vec![
+            (AUTHORIZER_NAME.to_owned(), encode("My Auth")),
+            (SIGNATURE.to_owned(), encode(sig)),
+            ("token".to_owned(), encode("t&k=1")),
+        ];
+        let u = username_with("dev", &params);
+        assert!(u.contains("ab%2Bc%2Fd%3D%3D"), "{u}");
+        let (user, q) = split_username(&u);
+        let p = parse_query(q.unwrap(), true);
+        assert_eq!((user, p[1].value.as_str(), p[2].value.as_str()), ("dev", sig, "t&k=1"));
+        assert_eq!(username_with("dev?SDK=x", &params).matches('?').count(), 1);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Exit codes (spec/outcomes.md): 0 success, 1 a check failed, 2 bad input (nothing was sent).
 
+pub mod demo;
 pub mod emulate;
+pub mod probe;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal as _;
@@ -21,6 +23,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Probe an endpoint with crafted custom-auth attempts and say where and why each one fails.
+    Probe(Box<probe::ProbeArgs>),
+    /// Run the emulator on loopback and probe it with good and broken credentials (no AWS account needed).
+    Demo(demo::DemoArgs),
     /// Run a local IoT Core custom-auth endpoint (MQTT over TLS, MQTT over WebSocket, HTTPS).
     Emulate(Box<emulate::EmulateArgs>),
 }
@@ -31,8 +37,11 @@ pub const EXIT_USAGE: u8 = 2;
 /// Runs the command line of this process.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // The emulator logs each connection at info; the probe and demo keep stderr quiet unless -v.
+    init_logging(cli.verbose, !matches!(cli.command, Command::Emulate(_)));
     let result = match cli.command {
+        Command::Probe(args) => probe::run(*args),
+        Command::Demo(args) => demo::run(args),
         Command::Emulate(args) => emulate::run(*args),
     };
     match result {
@@ -44,8 +53,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, quiet: bool) {
     let level = match verbose {
+        0 if quiet => tracing::Level::WARN,
         0 => tracing::Level::INFO,
         1 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,

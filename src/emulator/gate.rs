@@ -118,13 +118,15 @@ pub fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources) -> Scr
     let mut scrub = Scrubber::new(cfg.show_secrets);
     let mut names: Vec<&str> = cfg.authorizers.iter().map(|a| a.token_key_name.as_str()).collect();
     names.extend(["token", SIGNATURE]);
-    for v in sources.values_of(&names) {
-        scrub.add(v);
+    for (value, raw) in sources.values_of(&names) {
+        scrub.add(value);
+        scrub.add_form(value, raw);
     }
     if let Some(p) = seen.connect.as_ref().and_then(|c| c.password.as_ref()) {
         use base64::Engine as _;
-        scrub.add(&String::from_utf8_lossy(p));
-        scrub.add(&base64::engine::general_purpose::STANDARD.encode(p));
+        let text = String::from_utf8_lossy(p);
+        scrub.add(&text);
+        scrub.add_form(&text, &base64::engine::general_purpose::STANDARD.encode(p));
     }
     scrub
 }

@@ -1,0 +1,291 @@
+//! `authprobe probe`: flags become a validated `ProbePlan` (exit 2 on bad input, nothing sent), then
+//! one attempt per transport, rendered as text or JSON.
+
+use crate::auth::event::Transport;
+use crate::auth::signature::SigningKey;
+use crate::probe::{Credentials, MqttVersion, ProbePlan, Trust};
+use crate::report::{Report, text};
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    Mqtt,
+    Wss,
+    Https,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(t: TransportArg) -> Self {
+        match t {
+            TransportArg::Mqtt => Self::Mqtt,
+            TransportArg::Wss => Self::Wss,
+            TransportArg::Https => Self::Https,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MqttVersionArg {
+    #[value(name = "3.1.1")]
+    V311,
+    #[value(name = "5")]
+    V5,
+}
+
+/// Output flags shared by `probe` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Show tokens, signatures and passwords instead of `<redacted len=N sha256=…>`.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The IoT data endpoint (or custom domain): SNI, Host header and certificate name.
+    #[arg(long, value_name = "HOST")]
+    pub endpoint: String,
+    #[arg(long, value_name = "N", default_value_t = 443)]
+    pub port: u16,
+    /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub connect_to: Option<String>,
+    /// Transport to try (repeatable). Default: mqtt, wss and https.
+    #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https")]
+    pub transports: Vec<TransportArg>,
+    /// The authorizer's name (x-amz-customauthorizer-name). Omit to use the endpoint's default authorizer.
+    #[arg(long, value_name = "NAME")]
+    pub authorizer: Option<String>,
+    /// The authorizer's token key name.
+    #[arg(long, value_name = "KEY", default_value = "token")]
+    pub token_key_name: String,
+    /// The token.
+    #[arg(long, value_name = "VALUE")]
+    pub token: Option<String>,
+    /// The token's signature, standard base64 (sent percent-encoded where needed).
+    #[arg(long, value_name = "B64", conflicts_with = "signing_key")]
+    pub signature: Option<String>,
+    /// Sign the token with this RSA private key (PKCS#1 or PKCS#8 PEM).
+    #[arg(long, value_name = "PEM")]
+    pub signing_key: Option<PathBuf>,
+    /// MQTT username (custom-auth parameters are appended after `?`).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// MQTT password.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// MQTT client ID. Default: authprobe-<random>.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    #[arg(long, value_enum, default_value_t = MqttVersionArg::V311)]
+    pub mqtt_version: MqttVersionArg,
+    /// Topic of the HTTPS publish.
+    #[arg(long, default_value = "authprobe/probe")]
+    pub topic: String,
+    /// Trust only the certificates in this PEM file instead of the bundled (Amazon/Mozilla) roots.
+    #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
+    pub ca: Option<PathBuf>,
+    /// Do not verify server certificates (every attempt's report says so).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Timeout of each stage, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan(&args)?;
+    let rt = super::runtime()?;
+    let report = rt.block_on(async {
+        let specs = plan.baseline();
+        crate::probe::run(&plan, &specs).await
+    });
+    render(&report, &args.output)?;
+    Ok(ExitCode::from(report.exit_code))
+}
+
+/// Writes the report to stdout in the chosen format.
+pub fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match output.format {
+        Format::Json => report.write_json(&mut out)?,
+        Format::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            text::write(report, text::Style { color }, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Validates every flag and file; nothing touches the network.
+pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
+    let endpoint = args.endpoint.trim().trim_end_matches('.').to_owned();
+    if rustls::pki_types::ServerName::try_from(endpoint.clone()).is_err() {
+        bail!("--endpoint `{}` is not a host name or IP address", args.endpoint);
+    }
+    let connect_to = args.connect_to.as_deref().map(parse_connect_to).transpose()?;
+    let mut transports: Vec<Transport> = args.transports.iter().map(|&t| t.into()).collect();
+    transports.dedup();
+    if transports.is_empty() {
+        transports = Transport::ALL.to_vec();
+    }
+    if let Some(t) = &args.token {
+        if t.is_empty() || t.len() > 6144 {
+            bail!("--token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
+        }
+    }
+    let signature = match (&args.signature, &args.signing_key) {
+        (Some(s), _) => Some(check_signature(s)?),
+        (None, Some(path)) => {
+            let Some(token) = &args.token else { bail!("--signing-key signs the token: give --token too") };
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
+            let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
+            Some(key.sign(token))
+        }
+        (None, None) => None,
+    };
+    if !is_token_key_name(&args.token_key_name) {
+        bail!("--token-key-name `{}` must match [a-zA-Z0-9_-]{{1,128}}", args.token_key_name);
+    }
+    let client_id =
+        args.client_id.clone().unwrap_or_else(|| format!("authprobe-{}", &crate::auth::event::new_uuid()[..8]));
+    if client_id.len() > 128 {
+        bail!("--client-id is {} bytes; IoT Core allows at most 128", client_id.len());
+    }
+    if args.topic.is_empty() || args.topic.len() > 256 {
+        bail!("--topic must be 1 to 256 bytes (IoT Core's limit)");
+    }
+    if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
+        bail!("--timeout must be between 0 and 3600 seconds, got {}", args.timeout);
+    }
+    let trust = match (&args.ca, args.insecure) {
+        (_, true) => Trust::Insecure,
+        (Some(path), _) => Trust::Roots(read_roots(path)?),
+        (None, false) => Trust::Bundled,
+    };
+    Ok(ProbePlan {
+        endpoint,
+        port: args.port,
+        connect_to,
+        transports,
+        credentials: Credentials {
+            authorizer: args.authorizer.clone(),
+            token_key_name: args.token_key_name.clone(),
+            token: args.token.clone(),
+            signature,
+            username: args.username.clone(),
+            password: args.password.clone(),
+        },
+        client_id,
+        mqtt_version: match args.mqtt_version {
+            MqttVersionArg::V311 => MqttVersion::V311,
+            MqttVersionArg::V5 => MqttVersion::V5,
+        },
+        topic: args.topic.clone(),
+        trust,
+        timeout: Duration::from_secs_f64(args.timeout),
+        show_secrets: args.output.show_secrets,
+    })
+}
+
+fn is_token_key_name(k: &str) -> bool {
+    (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A signature must be standard base64 (`[A-Za-z0-9+/]+={0,2}`, 1–2560 characters).
+fn check_signature(s: &str) -> anyhow::Result<String> {
+    let s = s.trim();
+    if s.contains('%') {
+        bail!("--signature looks percent-encoded; give the plain base64 (authprobe encodes it where needed)");
+    }
+    if s.contains('-') || s.contains('_') {
+        bail!("--signature is base64url (a JWT signature?); convert `-`→`+` and `_`→`/` and add `=` padding");
+    }
+    use base64::Engine as _;
+    if s.is_empty() || s.len() > 2560 || base64::engine::general_purpose::STANDARD.decode(s).is_err() {
+        bail!("--signature is not standard base64 of 1 to 2560 characters");
+    }
+    Ok(s.to_owned())
+}
+
+fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read --ca {}", path.display()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("--ca {}: not PEM certificates ({e})", path.display()))?;
+    if certs.is_empty() {
+        bail!("--ca {}: no `BEGIN CERTIFICATE` block found", path.display());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for c in &certs {
+        roots.add(c.clone()).map_err(|e| anyhow::anyhow!("--ca {}: unusable certificate ({e})", path.display()))?;
+    }
+    Ok(certs)
+}
+
+/// `ADDR`, `ADDR:PORT`, `[V6]` or `[V6]:PORT`.
+fn parse_connect_to(s: &str) -> anyhow::Result<(String, Option<u16>)> {
+    let bad = || anyhow::anyhow!("--connect-to `{s}` is not ADDR[:PORT] (IPv6 as [ADDR]:PORT)");
+    let port = |p: &str| p.parse::<u16>().map_err(|_| bad());
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((host.to_owned(), Some(port(p)?))),
+            None if after.is_empty() => Ok((host.to_owned(), None)),
+            None => Err(bad()),
+        };
+    }
+    match s.matches(':').count() {
+        0 if !s.is_empty() => Ok((s.to_owned(), None)),
+        1 => {
+            let (h, p) = s.split_once(':').ok_or_else(bad)?;
+            if h.is_empty() { Err(bad()) } else { Ok((h.to_owned(), Some(port(p)?))) }
+        }
+        // A bare IPv6 address.
+        _ if s.parse::<std::net::Ipv6Addr>().is_ok() => Ok((s.to_owned(), None)),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_forms() {
+        assert_eq!(parse_connect_to("127.0.0.1").unwrap(), ("127.0.0.1".into(), None));
+        assert_eq!(parse_connect_to("127.0.0.1:8443").unwrap(), ("127.0.0.1".into(), Some(8443)));
+        assert_eq!(parse_connect_to("[::1]:8443").unwrap(), ("::1".into(), Some(8443)));
+        assert_eq!(parse_connect_to("::1").unwrap(), ("::1".into(), None));
+        assert!(parse_connect_to("h:99999").is_err());
+        assert!(parse_connect_to(":1").is_err());
+    }
+
+    #[test]
+    fn signatures_are_checked() {
+        assert!(check_signature("abc+/=").is_err(), "not valid base64 length");
+        assert!(check_signature("YWJj").is_ok());
+        assert!(check_signature("YW%2BJj").unwrap_err().to_string().contains("percent-encoded"));
+        assert!(check_signature("YW-J_j").unwrap_err().to_string().contains("base64url"));
+    }
+}

@@ -1,0 +1,262 @@
+//! For each outcome: the likely cause, the next thing to check, and the troubleshooting row it maps to
+//! (spec §7 and IoT Core's custom-auth troubleshooting steps).
+
+use super::attempt::Sent;
+use super::outcome::{CloseHow, Detail, Kind, Outcome};
+use super::plan::{AttemptSpec, ProbePlan};
+use serde::Serialize;
+
+/// Human guidance attached to an outcome.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Advice {
+    /// One line: what happened, in plain words.
+    pub summary: String,
+    pub likely_cause: String,
+    pub next_check: String,
+    /// The troubleshooting step this maps to.
+    pub see: String,
+}
+
+fn advice(summary: String, cause: &str, next: &str, see: &str) -> Advice {
+    Advice { summary, likely_cause: cause.into(), next_check: next.into(), see: see.into() }
+}
+
+/// A close this long after CONNECT points at the authorizer's 5 s limit.
+const SLOW_AUTHORIZER_MS: u64 = 4_000;
+
+pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
+    let ep = &plan.endpoint;
+    match (&o.kind, &o.detail) {
+        (Kind::DnsFailed, Detail::Dns { name, error }) => advice(
+            format!("{name} does not resolve: {error}"),
+            "the name is wrong, or this network's DNS cannot resolve it",
+            "compare with `aws iot describe-endpoint --endpoint-type iot:Data-ATS`; try another resolver, or --connect-to ADDR to bypass DNS",
+            "§1 endpoints",
+        ),
+        (Kind::TcpRefused, Detail::Tcp { address, .. }) => advice(
+            format!("{address} refused the connection (RST to SYN)"),
+            "nothing listens on that port there, or a firewall actively rejects it",
+            "custom authentication works on port 443 only; check the port and that outbound 443 is allowed",
+            "§1 ports (443 only)",
+        ),
+        (Kind::TcpTimeout, Detail::Tcp { address, elapsed_ms, .. }) => advice(
+            format!("no answer from {address} in {elapsed_ms} ms"),
+            "a firewall drops outbound traffic to this port, or the route is wrong",
+            "from this network, test `nc -vz <endpoint> 443`; ask for outbound 443 to the IoT endpoint",
+            "§1 ports (443 only)",
+        ),
+        (Kind::TcpUnreachable | Kind::TcpReset, Detail::Tcp { address, error, .. }) => advice(
+            format!("{address}: {error}"),
+            "no route to the endpoint, or the connection was reset by the network",
+            "check this device's routing, proxy requirements and firewall rules for outbound 443",
+            "§1 ports (443 only)",
+        ),
+        (Kind::TlsAlert, Detail::Alert { alert, code }) => tls_alert(alert, *code, spec, ep),
+        (Kind::TlsClosed, Detail::Closed { how, bytes_seen }) => advice(
+            format!("the server {} during the TLS handshake after {bytes_seen} bytes", closed_word(*how)),
+            if spec.sni.is_none() {
+                "IoT Core refuses handshakes without SNI; this attempt sent none"
+            } else {
+                "the server refused the SNI/ALPN combination, or a middlebox cut the handshake"
+            },
+            "send SNI = the data endpoint and ALPN `mqtt` for MQTT on 443; try from another network to rule out a middlebox",
+            "§7 no SNI / SNI not an endpoint",
+        ),
+        (Kind::TlsCertUntrusted, Detail::Cert { chain, .. }) => {
+            let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
+            let amazon = issuer.contains("Amazon") || issuer.contains("Starfield");
+            advice(
+                format!("the certificate chain is not trusted (issued by: {issuer})"),
+                if amazon {
+                    "the trusted roots do not include Amazon's: an old or missing CA bundle"
+                } else {
+                    "the chain is not Amazon's: something on this network intercepts TLS (proxy, firewall inspection), or --ca names the wrong root"
+                },
+                "compare the chain's issuer with Amazon Root CA 1 / 3; exempt the endpoint from TLS inspection or trust the right root with --ca",
+                "§1 endpoints (ATS: Amazon Root CA)",
+            )
+        }
+        (Kind::TlsCertNameMismatch, Detail::Cert { name_checked, chain, .. }) => advice(
+            format!(
+                "the certificate is not valid for {name_checked} (it names {})",
+                chain.first().map(|c| c.dns_names.join(", ")).unwrap_or_default()
+            ),
+            "the endpoint name is wrong (legacy vs -ats, another region), or something intercepts TLS",
+            "use the endpoint exactly as describe-endpoint prints it; a custom domain needs its domain configuration's certificate",
+            "§1 endpoints",
+        ),
+        (Kind::TlsCertExpired, _) => advice(
+            "the server certificate is expired (or not yet valid)".into(),
+            "this device's clock is wrong, or an intercepting proxy serves a stale certificate",
+            "check the device's time (NTP); inspect the chain in this report",
+            "§1 endpoints",
+        ),
+        (Kind::TlsCertInvalid, Detail::Cert { error, .. }) => advice(
+            format!("the server certificate is invalid: {error}"),
+            "a broken or intercepted certificate chain",
+            "inspect the chain in this report",
+            "§1 endpoints",
+        ),
+        (Kind::TlsHandshakeFailed, Detail::Failure { error }) => advice(
+            format!("the TLS handshake failed: {error}"),
+            "no protocol version or cipher in common, or a misbehaving peer",
+            "IoT Core speaks TLS 1.2 and 1.3; check for a middlebox",
+            "§1 endpoints",
+        ),
+        (Kind::TlsNotTls, Detail::NotTls { first_bytes }) => advice(
+            format!("the server answered in plaintext, not TLS: {first_bytes}"),
+            "this is not IoT Core: a proxy, captive portal or another service answers on this address and port",
+            "check --connect-to, the port, and whether this network needs a proxy",
+            "§1 endpoints",
+        ),
+        (Kind::TlsTimeout, Detail::Timeout { elapsed_ms }) => advice(
+            format!("the TLS handshake did not finish in {elapsed_ms} ms"),
+            "a middlebox swallows the handshake, or the link is extremely slow",
+            "retry with a longer --timeout; compare with another network",
+            "§1 endpoints",
+        ),
+        (Kind::UpgradeRejected, Detail::Http { status, error_type, message, .. }) => advice(
+            format!(
+                "the WebSocket upgrade was refused: HTTP {status}{}{}",
+                error_type.as_ref().map(|e| format!(" {e}")).unwrap_or_default(),
+                message.as_ref().map(|m| format!(" \"{m}\"")).unwrap_or_default()
+            ),
+            if *status == 403 {
+                "authentication failed at the upgrade: unknown authorizer, bad or missing signature, or the authorizer denied"
+            } else {
+                "the request was not accepted as an IoT WebSocket upgrade (path, Host header or headers)"
+            },
+            "check the authorizer name, the signature and the token; the authorizer Lambda's CloudWatch logs show whether it ran",
+            "§7 WSS column",
+        ),
+        (Kind::UpgradeInvalid, Detail::UpgradeInvalid { problem }) => advice(
+            format!("the upgrade answer is not what IoT Core sends: {problem}"),
+            "a proxy or another server answered",
+            "check --connect-to and any HTTP proxy on the path",
+            "§7 WSS column",
+        ),
+        (Kind::UpgradeClosed | Kind::UpgradeTimeout, _) => advice(
+            format!("no answer to the WebSocket upgrade ({})", o.kind.as_str()),
+            "the server does not treat this connection as HTTP: ALPN offered on a WebSocket, or a middlebox",
+            "WebSocket connections must offer no ALPN (SDKs dropped ALPN `mqtt` for WSS)",
+            "§7 ALPN mqtt on a WebSocket upgrade",
+        ),
+        (Kind::ConnackAccepted, _) => {
+            advice(format!("custom authentication succeeded over {} (CONNACK 0)", spec.transport), "", "", "")
+        }
+        (Kind::ConnackRefused, Detail::Connack { code, reason, .. }) => advice(
+            format!("CONNACK refused the connection: {reason} (0x{code:02x})"),
+            "the authorizer denied (isAuthenticated false), the signature or authorizer name was rejected, or the returned policy lacks iot:Connect on client/<clientId>",
+            &format!(
+                "run `aws iot test-invoke-authorizer --authorizer-name {} --token …` and check the policy allows iot:Connect on client/{}",
+                plan.credentials.authorizer.as_deref().unwrap_or("<name>"),
+                sent.client_id.as_deref().unwrap_or("<clientId>")
+            ),
+            "§7 isAuthenticated false / no iot:Connect",
+        ),
+        (Kind::ClosedBeforeConnack, Detail::ClosedAfter { how, after_ms }) => {
+            if *after_ms >= SLOW_AUTHORIZER_MS {
+                advice(
+                    format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
+                    "close to IoT Core's 5 s limit: the authorizer Lambda is probably too slow (cold start, network calls)",
+                    "check the Lambda's duration in CloudWatch; raise its memory or remove slow calls; keep it well under 5 s",
+                    "§7 Lambda over 5 s",
+                )
+            } else {
+                advice(
+                    format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
+                    "IoT Core's usual MQTT 3.1.1 refusal: unknown authorizer and no default, missing or bad signature, token under the wrong key name, the Lambda denied, failed or may not be invoked, or no iot:Connect for this client ID",
+                    "check the authorizer name and token key name (describe-authorizer), that the signature is percent-encoded, and run test-invoke-authorizer with this token",
+                    "§7 unknown authorizer / signature / Lambda rows",
+                )
+            }
+        }
+        (Kind::ConnackTimeout, Detail::Wait { waited_ms }) => advice(
+            format!("no answer to CONNECT in {waited_ms} ms"),
+            "the server is not speaking MQTT on this connection (ALPN `mqtt` not negotiated?), or the authorizer hangs",
+            "confirm ALPN `mqtt` was negotiated (see tls above); raise --timeout to see whether a late refusal comes",
+            "§7 443 without ALPN",
+        ),
+        (Kind::MqttProtocolError, Detail::Protocol { bytes, error }) => {
+            let http = bytes.contains("\"HTTP/");
+            advice(
+                format!("the answer to CONNECT is not a valid CONNACK: {error}: {bytes}"),
+                if http {
+                    "the server answered in HTTP: ALPN `mqtt` was not negotiated, so IoT Core treated the connection as HTTPS"
+                } else {
+                    "something other than IoT Core answered, or the connection is corrupted"
+                },
+                "offer ALPN `mqtt` on port 443 and check that no middlebox strips it",
+                "§7 443 without ALPN, raw MQTT bytes",
+            )
+        }
+        (Kind::HttpOk, Detail::Http { status, .. }) => {
+            advice(format!("the HTTPS publish was accepted (HTTP {status})"), "", "", "")
+        }
+        (Kind::HttpRejected, Detail::Http { status, error_type, message, .. }) => advice(
+            format!(
+                "the HTTPS publish was refused: HTTP {status}{}{}",
+                error_type.as_ref().map(|e| format!(" {e}")).unwrap_or_default(),
+                message.as_ref().map(|m| format!(" \"{m}\"")).unwrap_or_default()
+            ),
+            match status {
+                403 => {
+                    "authentication or authorization failed: unknown authorizer, bad or missing signature, the authorizer denied, or the policy lacks iot:Publish on this topic"
+                }
+                400 => "the request was malformed for IoT Core (topic, qos)",
+                _ => "the gateway did not accept the request",
+            },
+            "check the authorizer name, signature and token, and that the policy allows iot:Publish on the topic",
+            "§7 HTTPS column",
+        ),
+        (Kind::HttpClosed | Kind::HttpTimeout | Kind::HttpMalformedResponse, _) => advice(
+            format!("no valid HTTP answer ({})", o.kind.as_str()),
+            "the server did not answer as an HTTPS endpoint",
+            "check --connect-to, proxies, and that no ALPN `mqtt` was offered for HTTPS",
+            "§7 HTTPS column",
+        ),
+        _ => advice(o.kind.as_str(), "", "", ""),
+    }
+}
+
+fn closed_word(how: CloseHow) -> &'static str {
+    match how {
+        CloseHow::CloseNotify => "closed the connection (TLS close_notify)",
+        CloseHow::Eof => "closed the connection (FIN, no close_notify)",
+        CloseHow::Reset => "reset the connection (RST)",
+    }
+}
+
+fn tls_alert(alert: &str, code: u8, spec: &AttemptSpec, endpoint: &str) -> Advice {
+    let summary = format!("the server sent TLS alert {alert} ({code})");
+    match alert {
+        "unrecognized_name" => advice(
+            summary,
+            if spec.sni.is_none() {
+                "no SNI was sent; IoT Core needs it"
+            } else {
+                "the SNI is not an endpoint of this account"
+            },
+            &format!("send SNI {endpoint} (the data endpoint or your domain configuration's name)"),
+            "§7 no SNI / SNI not an endpoint",
+        ),
+        "no_application_protocol" => advice(
+            summary,
+            "the server accepts none of the offered ALPN protocols",
+            "offer `mqtt` for MQTT over TLS on 443, nothing for WebSocket and HTTPS",
+            "§1 transports (ALPN)",
+        ),
+        "certificate_required" | "bad_certificate" | "certificate_unknown" => advice(
+            summary,
+            "this is the X.509 path (port 8883, or 443 with ALPN x-amzn-mqtt-ca): it wants a client certificate and never runs the authorizer",
+            "for custom auth use port 443 with ALPN `mqtt` (MQTT) or no ALPN (WebSocket, HTTPS)",
+            "§7 port 8883 or ALPN x-amzn-mqtt-ca",
+        ),
+        _ => advice(
+            summary,
+            "the server refused the handshake: SNI, ALPN or TLS parameters it does not accept",
+            "check SNI = endpoint and ALPN `mqtt`; compare with another network",
+            "§7 no SNI / SNI not an endpoint",
+        ),
+    }
+}

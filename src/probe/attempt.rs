@@ -1,0 +1,240 @@
+//! One connection attempt: resolve → tcp → tls → (mqtt | upgrade → mqtt | http), every stage timed,
+//! what was sent recorded (secrets redacted), the stop point classified.
+
+use super::advice::{Advice, advise};
+use super::classify::{Observation, classify};
+use super::outcome::{Kind, Outcome, Stage};
+use super::plan::{AttemptSpec, ProbePlan, Trust};
+use super::tls::TlsInfo;
+use super::{https, mqtt, resolve, tcp, tls, websocket};
+use crate::auth::credentials::{Placement, encode, join_query, username_with};
+use crate::auth::event::Transport;
+use crate::secret::Scrubber;
+use serde::Serialize;
+use std::time::Instant;
+
+/// What the attempt sent (secrets redacted unless `--show-secrets`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Sent {
+    pub resolved: Vec<String>,
+    pub address: Option<String>,
+    /// SNI sent, or none.
+    pub sni: Option<String>,
+    pub alpn_offered: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_header: Option<String>,
+    pub credentials: Vec<SentCredential>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_version: Option<&'static str>,
+    /// Certificate verification was off (`--insecure`).
+    pub insecure: bool,
+}
+
+/// One custom-auth parameter as sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct SentCredential {
+    pub parameter: String,
+    pub placement: Placement,
+    /// `percent-encoded` or `as-is`.
+    pub encoding: &'static str,
+    pub value: String,
+}
+
+/// How long a stage took.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageTime {
+    pub stage: Stage,
+    pub ms: u64,
+}
+
+/// The result of one attempt.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttemptReport {
+    pub id: String,
+    pub transport: Transport,
+    pub expect_success: bool,
+    pub succeeded: bool,
+    pub as_expected: bool,
+    pub sent: Sent,
+    pub stages: Vec<StageTime>,
+    pub outcome: Outcome,
+    pub advice: Advice,
+}
+
+/// Runs one attempt; never fails (every failure is an outcome).
+pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
+    let scrub = plan.secrets(spec);
+    let mut trace = Trace { sent: Sent::default(), stages: Vec::new() };
+    trace.sent.insecure = matches!(plan.trust, Trust::Insecure);
+    let obs = attempt(plan, spec, &scrub, &mut trace).await;
+    let outcome = classify(&obs);
+    tracing::debug!(attempt = %spec.id, stage = outcome.stage.as_str(), kind = %outcome.kind.as_str(), "outcome");
+    let advice = advise(&outcome, spec, plan, &trace.sent);
+    AttemptReport {
+        id: spec.id.clone(),
+        transport: spec.transport,
+        expect_success: spec.expect_success,
+        succeeded: outcome.success,
+        as_expected: outcome.success == spec.expect_success,
+        sent: trace.sent,
+        stages: trace.stages,
+        outcome,
+        advice,
+    }
+}
+
+struct Trace {
+    sent: Sent,
+    stages: Vec<StageTime>,
+}
+
+impl Trace {
+    fn time(&mut self, stage: Stage, since: Instant) {
+        self.stages.push(StageTime { stage, ms: since.elapsed().as_millis() as u64 });
+    }
+}
+
+async fn attempt(plan: &ProbePlan, spec: &AttemptSpec, scrub: &Scrubber, t: &mut Trace) -> Observation {
+    let timeout = plan.timeout;
+    let (host, port) = match &plan.connect_to {
+        Some((h, p)) => (h.as_str(), p.unwrap_or(spec.port)),
+        None => (plan.endpoint.as_str(), spec.port),
+    };
+    let start = Instant::now();
+    let addrs = resolve::resolve(host, port, timeout).await;
+    t.time(Stage::Resolve, start);
+    let addrs = match addrs {
+        Ok(a) => a,
+        Err(o) => return o,
+    };
+    t.sent.resolved = addrs.iter().map(ToString::to_string).collect();
+    let start = Instant::now();
+    let dialled = tcp::dial(&addrs, timeout).await;
+    t.time(Stage::Tcp, start);
+    let (tcp, addr) = match dialled {
+        Ok(d) => d,
+        Err(o) => return o,
+    };
+    t.sent.address = Some(addr.to_string());
+    tracing::debug!(attempt = %spec.id, %addr, "tcp connected");
+    t.sent.sni = spec.sni.clone();
+    t.sent.alpn_offered = spec.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    let start = Instant::now();
+    let shaken = tls::handshake(tcp, &plan.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.trust, timeout).await;
+    t.time(Stage::Tls, start);
+    let (mut stream, info) = match shaken {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    tracing::debug!(attempt = %spec.id, version = ?info.version, alpn = ?info.alpn, "tls established");
+    t.sent.tls = Some(info);
+    let params = plan.auth_params(spec);
+    t.sent.credentials = params
+        .iter()
+        .map(|(k, v)| SentCredential {
+            parameter: k.clone(),
+            placement: spec.placement,
+            encoding: if v.contains('%') { "percent-encoded" } else { "as-is" },
+            value: scrub.scrub(v),
+        })
+        .collect();
+    match spec.transport {
+        Transport::Mqtt => {
+            let connect = connect_for(plan, spec, &params, scrub, t);
+            let start = Instant::now();
+            let obs = mqtt::exchange(&mut stream, spec.mqtt_version, &connect, timeout).await;
+            t.time(Stage::Mqtt, start);
+            if classify(&obs).kind == Kind::ConnackAccepted {
+                goodbye(&mut stream).await;
+            }
+            obs
+        }
+        Transport::Wss => {
+            let (target, headers) = http_parts("/mqtt".to_owned(), spec, &params);
+            t.sent.request = Some(scrub.scrub(&format!("GET {target}")));
+            t.sent.host_header = spec.host.clone();
+            let start = Instant::now();
+            let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), &headers, timeout).await;
+            t.time(Stage::Upgrade, start);
+            let mut ws = match upgraded {
+                Ok(ws) => ws,
+                Err(o) => return o,
+            };
+            let connect = connect_for(plan, spec, &params, scrub, t);
+            let start = Instant::now();
+            let obs = websocket::exchange(&mut ws, spec.mqtt_version, &connect, timeout).await;
+            t.time(Stage::Mqtt, start);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
+            obs
+        }
+        Transport::Https => {
+            let path = format!("/topics/{}?qos=1", encode_topic(&plan.topic));
+            let (target, headers) = http_parts(path, spec, &params);
+            t.sent.request = Some(scrub.scrub(&format!("POST {target}")));
+            t.sent.host_header = spec.host.clone();
+            let start = Instant::now();
+            let obs =
+                https::publish(stream, &target, spec.host.as_deref(), &headers, r#"{"message":"authprobe"}"#, timeout)
+                    .await;
+            t.time(Stage::Http, start);
+            obs
+        }
+    }
+}
+
+/// The CONNECT for this attempt; credentials go in the username when the spec places them there.
+fn connect_for(
+    plan: &ProbePlan,
+    spec: &AttemptSpec,
+    params: &[(String, String)],
+    scrub: &Scrubber,
+    t: &mut Trace,
+) -> Vec<u8> {
+    let c = plan.credentials_for(spec);
+    let user = c.username.clone().unwrap_or_default();
+    let username = if spec.placement == Placement::Username { username_with(&user, params) } else { user };
+    let password = c.password.clone().unwrap_or_default();
+    t.sent.username = (!username.is_empty()).then(|| scrub.scrub(&username));
+    t.sent.password = (!password.is_empty()).then(|| scrub.value(&password));
+    t.sent.client_id = Some(spec.client_id.clone());
+    tracing::debug!(attempt = %spec.id, username = %scrub.scrub(&username), client_id = %spec.client_id, "sending CONNECT");
+    t.sent.mqtt_version = Some(spec.mqtt_version.as_str());
+    mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password)
+}
+
+/// The request target and headers: credentials in the query or in headers, as the spec places them.
+fn http_parts(path: String, spec: &AttemptSpec, params: &[(String, String)]) -> (String, Vec<(String, String)>) {
+    match spec.placement {
+        Placement::Query if !params.is_empty() => {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            (format!("{path}{sep}{}", join_query(params)), Vec::new())
+        }
+        Placement::Header => (path, params.to_vec()),
+        _ => (path, Vec::new()),
+    }
+}
+
+/// Topic levels are kept; each level is percent-encoded.
+fn encode_topic(topic: &str) -> String {
+    topic.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+/// After an accepted CONNACK: DISCONNECT and close, briefly.
+async fn goodbye(stream: &mut tls::Stream) {
+    use tokio::io::AsyncWriteExt as _;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        let _ = stream.write_all(&[0xe0, 0x00]).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}

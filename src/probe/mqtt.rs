@@ -1,0 +1,115 @@
+//! Stage `mqtt`: send CONNECT (the custom-auth username of spec §2) and read what comes back —
+//! a CONNACK, something else, a close (close_notify, FIN or RST, timed from CONNECT) or nothing.
+
+use super::classify::{Observation, TlsError};
+use super::outcome::CloseHow;
+use super::plan::MqttVersion;
+use bytes::BytesMut;
+use std::io;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+/// Largest reply read while waiting for a CONNACK (a CONNACK is a few bytes; anything bigger is wrong).
+pub const MAX_REPLY: usize = 64 * 1024;
+
+/// Encodes CONNECT with rumqttc's codecs. An empty username or password is left out.
+pub fn connect_packet(version: MqttVersion, client_id: &str, username: &str, password: &str) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    match version {
+        MqttVersion::V311 => {
+            let mut c = rumqttc::mqttbytes::v4::Connect::new(client_id);
+            c.keep_alive = 60;
+            if !username.is_empty() || !password.is_empty() {
+                c.login = Some(rumqttc::mqttbytes::v4::Login::new(username, password));
+            }
+            let _ = c.write(&mut buf);
+        }
+        MqttVersion::V5 => {
+            use rumqttc::v5::mqttbytes::v5::{Connect, Login};
+            let c = Connect { keep_alive: 60, client_id: client_id.to_owned(), clean_start: true, properties: None };
+            let login = (!username.is_empty() || !password.is_empty())
+                .then(|| Login { username: username.to_owned(), password: password.to_owned() });
+            let _ = c.write(&None, &login, &mut buf);
+        }
+    }
+    buf.to_vec()
+}
+
+/// Bytes needed for the whole packet at the front of `buf`, when its fixed header has arrived.
+pub fn packet_len(buf: &[u8]) -> Option<usize> {
+    let mut len = 0usize;
+    for (i, b) in buf.iter().skip(1).take(4).enumerate() {
+        len |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(1 + i + 1 + len);
+        }
+    }
+    // Five length bytes is malformed: treat what is there as the whole (bad) packet.
+    (buf.len() >= 5).then_some(buf.len())
+}
+
+/// How a read error or EOF ended the connection.
+pub fn close_how(result: &io::Result<usize>) -> CloseHow {
+    match result {
+        Ok(_) => CloseHow::CloseNotify,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            CloseHow::Reset
+        }
+        Err(_) => CloseHow::Eof,
+    }
+}
+
+/// A TLS alert carried by a read error (TLS 1.3 servers refuse a client certificate after the client
+/// has finished its handshake, so the refusal arrives on the first read).
+pub fn alert_in(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).filter(|r| matches!(r, rustls::Error::AlertReceived(_)))
+}
+
+/// The observation of an alert that arrived after the handshake: a TLS-stage failure.
+pub fn late_alert(e: &io::Error) -> Observation {
+    let error =
+        alert_in(e).cloned().map_or_else(|| TlsError::Io { kind: e.kind(), message: e.to_string() }, TlsError::Rustls);
+    Observation::TlsError {
+        error,
+        bytes_seen: 0,
+        first_bytes: Vec::new(),
+        chain: Vec::new(),
+        name_checked: String::new(),
+    }
+}
+
+/// Sends `connect` and waits up to `timeout` for the first packet.
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    version: MqttVersion,
+    connect: &[u8],
+    timeout: Duration,
+) -> Observation {
+    let sent = Instant::now();
+    let after_ms = || sent.elapsed().as_millis() as u64;
+    if let Err(e) = stream.write_all(connect).await.and(stream.flush().await) {
+        return Observation::MqttClosed { how: close_how(&Err(e)), after_ms: after_ms() };
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if packet_len(&buf).is_some_and(|n| buf.len() >= n.min(MAX_REPLY)) {
+            return Observation::MqttReply { version: version.level(), bytes: buf };
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) if buf.is_empty() => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
+            // A reply that stopped arriving: classify what came.
+            Err(_) => return Observation::MqttReply { version: version.level(), bytes: buf },
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) if buf.is_empty() && alert_in(&e).is_some() => return late_alert(&e),
+            Ok(r) if buf.is_empty() => return Observation::MqttClosed { how: close_how(&r), after_ms: after_ms() },
+            Ok(_) => return Observation::MqttReply { version: version.level(), bytes: buf },
+        }
+    }
+}

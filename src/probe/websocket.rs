@@ -1,0 +1,161 @@
+//! Stage `upgrade` (wss): `GET /mqtt` with `Sec-WebSocket-Protocol: mqtt`, written by hand so the Host
+//! header can be varied or left out; the answer is parsed with httparse. Then MQTT in binary frames.
+
+use super::classify::Observation;
+use super::mqtt::{MAX_REPLY, packet_len};
+use super::outcome::CloseHow;
+use super::plan::MqttVersion;
+use super::tls::Stream;
+use futures_util::{SinkExt as _, StreamExt as _};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+const MAX_HEAD: usize = 16 * 1024;
+
+/// The upgrade request line and headers (credentials included); `host: None` sends no Host header.
+pub fn request(target: &str, host: Option<&str>, key: &str, extra: &[(String, String)]) -> String {
+    let mut r = format!("GET {target} HTTP/1.1\r\n");
+    if let Some(h) = host {
+        r += &format!("Host: {h}\r\n");
+    }
+    r += &format!(
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n"
+    );
+    for (n, v) in extra {
+        r += &format!("{n}: {v}\r\n");
+    }
+    r + "\r\n"
+}
+
+/// Sends the upgrade and checks the 101 (accept key, `mqtt` echoed).
+pub async fn upgrade(
+    mut tls: Stream,
+    target: &str,
+    host: Option<&str>,
+    headers: &[(String, String)],
+    timeout: Duration,
+) -> Result<WebSocketStream<Stream>, Observation> {
+    let started = Instant::now();
+    let elapsed = || started.elapsed().as_millis() as u64;
+    let key = generate_key();
+    let req = request(target, host, &key, headers);
+    if tls.write_all(req.as_bytes()).await.is_err() || tls.flush().await.is_err() {
+        return Err(Observation::UpgradeClosed { elapsed_ms: elapsed(), bytes_seen: 0 });
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (status, resp_headers, head_len) = loop {
+        match tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await {
+            Err(_) => return Err(Observation::UpgradeTimeout { elapsed_ms: elapsed() }),
+            Ok(Ok(0) | Err(_)) => {
+                return Err(Observation::UpgradeClosed { elapsed_ms: elapsed(), bytes_seen: data.len() as u64 });
+            }
+            Ok(Ok(n)) => data.extend_from_slice(&chunk[..n]),
+        }
+        let mut hs = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut hs);
+        match resp.parse(&data) {
+            Ok(httparse::Status::Complete(len)) => {
+                let headers: Vec<(String, String)> = resp
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                    .collect();
+                break (resp.code.unwrap_or(0), headers, len);
+            }
+            Ok(httparse::Status::Partial) if data.len() < MAX_HEAD => {}
+            Ok(httparse::Status::Partial) => return Err(invalid(format!("response head over {MAX_HEAD} bytes"))),
+            Err(e) => {
+                return Err(invalid(format!("not an HTTP response ({e}): {}", super::outcome::show_bytes(&data))));
+            }
+        }
+    };
+    let header =
+        |n: &str| resp_headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.trim().to_owned());
+    if status != 101 {
+        let body = read_body(&mut tls, data[head_len..].to_vec(), header("content-length"), deadline).await;
+        return Err(Observation::UpgradeResponse { status, headers: resp_headers, body });
+    }
+    if header("sec-websocket-accept").as_deref() != Some(derive_accept_key(key.as_bytes()).as_str()) {
+        return Err(invalid("the 101 carries a wrong or missing Sec-WebSocket-Accept".into()));
+    }
+    if !header("sec-websocket-protocol").is_some_and(|p| p.eq_ignore_ascii_case("mqtt")) {
+        return Err(invalid("the 101 does not echo Sec-WebSocket-Protocol: mqtt".into()));
+    }
+    let config = WebSocketConfig::default().max_message_size(Some(MAX_REPLY)).max_frame_size(Some(MAX_REPLY));
+    Ok(WebSocketStream::from_partially_read(tls, data[head_len..].to_vec(), Role::Client, Some(config)).await)
+}
+
+fn invalid(problem: String) -> Observation {
+    Observation::UpgradeInvalid { problem }
+}
+
+/// Reads a response body up to its Content-Length (at most 64 KiB), stopping at EOF or the deadline.
+pub async fn read_body<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    mut body: Vec<u8>,
+    len: Option<String>,
+    deadline: tokio::time::Instant,
+) -> Vec<u8> {
+    let want = len.and_then(|l| l.parse::<usize>().ok()).unwrap_or(MAX_REPLY).min(MAX_REPLY);
+    let mut chunk = [0u8; 4096];
+    while body.len() < want {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => body.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
+    body.truncate(want);
+    body
+}
+
+/// Sends CONNECT in one binary frame and reads the first MQTT packet from the frames that follow.
+pub async fn exchange(
+    ws: &mut WebSocketStream<Stream>,
+    version: MqttVersion,
+    connect: &[u8],
+    timeout: Duration,
+) -> Observation {
+    let sent = Instant::now();
+    let after_ms = || sent.elapsed().as_millis() as u64;
+    if let Err(e) = ws.send(Message::binary(connect.to_vec())).await {
+        return Observation::MqttClosed { how: ws_close_how(&e), after_ms: after_ms() };
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = Vec::new();
+    loop {
+        if packet_len(&buf).is_some_and(|n| buf.len() >= n.min(MAX_REPLY)) {
+            return Observation::MqttReply { version: version.level(), bytes: buf };
+        }
+        let next = tokio::time::timeout_at(deadline, ws.next()).await;
+        match next {
+            Err(_) if buf.is_empty() => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
+            Ok(Some(Ok(Message::Binary(b)))) => buf.extend_from_slice(&b),
+            Ok(Some(Ok(Message::Text(t)))) => buf.extend_from_slice(t.as_bytes()),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
+            Err(_) | Ok(_) if !buf.is_empty() => {
+                return Observation::MqttReply { version: version.level(), bytes: buf };
+            }
+            Ok(Some(Err(e))) => return Observation::MqttClosed { how: ws_close_how(&e), after_ms: after_ms() },
+            Ok(None | Some(Ok(Message::Close(_)))) | Err(_) => {
+                return Observation::MqttClosed { how: CloseHow::CloseNotify, after_ms: after_ms() };
+            }
+        }
+    }
+}
+
+/// Maps a WebSocket read error to how the TLS connection under it ended.
+fn ws_close_how(e: &WsError) -> CloseHow {
+    match e {
+        WsError::Io(io) => super::mqtt::close_how(&Err(std::io::Error::new(io.kind(), io.to_string()))),
+        // The stream ended cleanly (TLS close_notify) without a WebSocket close frame.
+        WsError::Protocol(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => CloseHow::CloseNotify,
+        _ => CloseHow::Eof,
+    }
+}

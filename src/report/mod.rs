@@ -1,0 +1,47 @@
+//! The probe's report: one serialisable value, rendered as text for people ([`text`]) or as JSON.
+
+pub mod text;
+
+use crate::probe::{AttemptReport, ProbePlan, Trust};
+use serde::Serialize;
+use std::io;
+
+/// Exit codes of `authprobe probe` (spec/outcomes.md).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub endpoint: String,
+    pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_to: Option<String>,
+    /// Certificate verification was off for every attempt.
+    pub insecure: bool,
+    pub attempts: Vec<AttemptReport>,
+    pub exit_code: u8,
+}
+
+impl Report {
+    pub fn new(plan: &ProbePlan, attempts: Vec<AttemptReport>) -> Self {
+        let failed = attempts.iter().any(|a| a.expect_success && !a.succeeded);
+        Self {
+            tool: "authprobe",
+            version: env!("CARGO_PKG_VERSION"),
+            endpoint: plan.endpoint.clone(),
+            port: plan.port,
+            connect_to: plan.connect_to.as_ref().map(|(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}"))),
+            insecure: matches!(plan.trust, Trust::Insecure),
+            attempts,
+            exit_code: if failed { EXIT_FAILED } else { EXIT_OK },
+        }
+    }
+
+    pub fn write_json(&self, out: &mut dyn io::Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+}

@@ -1,0 +1,136 @@
+//! The text report: a one-line verdict per attempt, then per attempt what was sent, where it stopped,
+//! why, and what to check next.
+
+use super::Report;
+use crate::probe::AttemptReport;
+use crate::probe::outcome::Detail;
+use std::io::{self, Write};
+
+/// Colours (ANSI) only when asked; callers decide from the terminal and `NO_COLOR`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+}
+
+fn verdict(a: &AttemptReport) -> &'static str {
+    match (a.succeeded, a.expect_success) {
+        (true, true) => "ok",
+        (false, true) => "FAIL",
+        (false, false) => "failed as expected",
+        (true, false) => "SURPRISE: succeeded",
+    }
+}
+
+pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let via = report.connect_to.as_ref().map(|c| format!(" via {c}")).unwrap_or_default();
+    writeln!(out, "authprobe probe {}:{}{via}", report.endpoint, report.port)?;
+    if report.insecure {
+        writeln!(out, "{}", style.paint("33", "warning: --insecure: server certificates were NOT verified"))?;
+    }
+    writeln!(out)?;
+    let width = report.attempts.iter().map(|a| a.id.len()).max().unwrap_or(4);
+    let vwidth = report.attempts.iter().map(|a| verdict(a).len()).max().unwrap_or(4);
+    for a in &report.attempts {
+        let v = verdict(a);
+        let code = if a.as_expected { "32" } else { "31;1" };
+        let total: u64 = a.stages.iter().map(|s| s.ms).sum();
+        writeln!(
+            out,
+            "  {} {:<width$}  {}/{}  {} ms",
+            style.paint(code, &format!("{v:<vwidth$}")),
+            a.id,
+            a.outcome.stage.as_str(),
+            a.outcome.kind.as_str(),
+            total
+        )?;
+    }
+    for a in &report.attempts {
+        writeln!(out)?;
+        attempt(a, style, out)?;
+    }
+    writeln!(out)?;
+    let failed = report.attempts.iter().filter(|a| a.expect_success && !a.succeeded).count();
+    let expected = report.attempts.iter().filter(|a| a.expect_success).count();
+    writeln!(
+        out,
+        "{} of {expected} attempt(s) expected to succeed did; exit code {}",
+        expected - failed,
+        report.exit_code
+    )
+}
+
+fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let s = &a.sent;
+    writeln!(out, "{}", style.paint("1", &format!("── {} ({}) — {}", a.id, a.transport, verdict(a))))?;
+    let mut conn = vec![s.address.clone().unwrap_or_else(|| "(not connected)".into())];
+    conn.push(format!("SNI {}", s.sni.as_deref().unwrap_or("(none)")));
+    let alpn = if s.alpn_offered.is_empty() { "(none)".to_owned() } else { s.alpn_offered.join(",") };
+    let negotiated = s.tls.as_ref().and_then(|t| t.alpn.clone()).unwrap_or_else(|| "-".into());
+    conn.push(format!("ALPN {alpn} → {negotiated}"));
+    if let Some(t) = &s.tls {
+        conn.push(format!("{} {}", t.version.as_deref().unwrap_or("?"), t.cipher.as_deref().unwrap_or("?")));
+    }
+    field(out, "sent", &conn.join(" · "))?;
+    if s.insecure {
+        field(out, "", &style.paint("33", "certificate NOT verified (--insecure)"))?;
+    }
+    if let Some(chain) = s.tls.as_ref().map(|t| &t.chain).filter(|c| !c.is_empty()) {
+        field(out, "chain", &chain.iter().map(|c| c.subject.clone()).collect::<Vec<_>>().join("  ←  "))?;
+        field(out, "", &format!("issued by {}", chain.last().map(|c| c.issuer.as_str()).unwrap_or("?")))?;
+    }
+    if let Some(r) = &s.request {
+        field(out, "request", &format!("{r}  (Host: {})", s.host_header.as_deref().unwrap_or("(none)")))?;
+    }
+    if let (Some(id), Some(v)) = (&s.client_id, s.mqtt_version) {
+        field(out, "mqtt", &format!("MQTT {v}, client ID {id}"))?;
+    }
+    if let Some(u) = &s.username {
+        field(out, "username", u)?;
+    }
+    if let Some(p) = &s.password {
+        field(out, "password", p)?;
+    }
+    for c in &s.credentials {
+        let placement = format!("{:?}", c.placement).to_lowercase();
+        field(out, "credential", &format!("{} in {placement} ({}): {}", c.parameter, c.encoding, c.value))?;
+    }
+    let stages: Vec<String> = a.stages.iter().map(|t| format!("{} {} ms", t.stage.as_str(), t.ms)).collect();
+    field(out, "stages", &stages.join(" · "))?;
+    field(
+        out,
+        "result",
+        &format!("{}/{}{}", a.outcome.stage.as_str(), a.outcome.kind.as_str(), evidence(&a.outcome.detail)),
+    )?;
+    field(out, "what", &a.advice.summary)?;
+    if !a.advice.likely_cause.is_empty() {
+        field(out, "why", &a.advice.likely_cause)?;
+        field(out, "next", &a.advice.next_check)?;
+        field(out, "see", &format!("troubleshooting: {}", a.advice.see))?;
+    }
+    Ok(())
+}
+
+fn field(out: &mut dyn Write, name: &str, value: &str) -> io::Result<()> {
+    writeln!(out, "   {name:<10} {value}")
+}
+
+/// The key evidence, inline.
+fn evidence(d: &Detail) -> String {
+    match d {
+        Detail::Alert { alert, code } => format!(" (alert {alert} {code})"),
+        Detail::Connack { code, reason, .. } => format!(" (code 0x{code:02x} {reason})"),
+        Detail::ClosedAfter { how, after_ms } => format!(" ({} {after_ms} ms after CONNECT)", how.as_str()),
+        Detail::Closed { how, bytes_seen } => format!(" ({}, {bytes_seen} bytes seen)", how.as_str()),
+        Detail::Http { status, error_type, .. } => {
+            format!(" (HTTP {status}{})", error_type.as_ref().map(|e| format!(" {e}")).unwrap_or_default())
+        }
+        Detail::Tcp { address, .. } => format!(" ({address})"),
+        _ => String::new(),
+    }
+}
