@@ -48,6 +48,15 @@ impl Ca {
         self.issuer.der().clone()
     }
 
+    /// A leaf as PEM text: (certificate chain leaf + CA, PKCS#8 private key), for servers that read files.
+    pub fn issue_pem(&self, names: &[String]) -> Result<(String, String), rcgen::Error> {
+        let mut params = CertificateParams::new(names.to_vec())?;
+        params.distinguished_name.push(DnType::CommonName, names.first().map_or("authprobe", String::as_str));
+        let key = KeyPair::generate()?;
+        let leaf = params.signed_by(&key, &self.issuer)?;
+        Ok((format!("{}{}", leaf.pem(), self.pem()), key.serialize_pem()))
+    }
+
     /// A leaf for these DNS names (IP literals become IP SANs), with the chain leaf → CA.
     pub fn issue(&self, names: &[String]) -> Result<Identity, rcgen::Error> {
         let mut params = CertificateParams::new(names.to_vec())?;

@@ -324,3 +324,52 @@ pub fn username(params: &[(&str, &str)]) -> String {
     let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("?{}", q.join("&"))
 }
+
+/// A probe plan aimed at the emulator: endpoint ENDPOINT dialled at its address, its CA trusted,
+/// authorizer AUTH with token GOOD, 5 s per stage.
+pub fn probe_plan(emu: &Emu) -> authprobe::probe::ProbePlan {
+    probe_plan_at(emu.addr, &emu.ca_pem)
+}
+
+pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbePlan {
+    use authprobe::probe::{Credentials, MqttVersion, ProbePlan, Trust};
+    let roots = rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()).map(Result::unwrap).collect();
+    ProbePlan {
+        endpoint: ENDPOINT.into(),
+        port: 443,
+        connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
+        transports: authprobe::auth::event::Transport::ALL.to_vec(),
+        credentials: Credentials {
+            authorizer: Some(AUTH.into()),
+            token_key_name: "token".into(),
+            token: Some(GOOD.into()),
+            signature: None,
+            username: None,
+            password: None,
+        },
+        client_id: "probe-test".into(),
+        mqtt_version: MqttVersion::V311,
+        topic: "probe/test".into(),
+        trust: Trust::Roots(roots),
+        timeout: Duration::from_secs(5),
+        show_secrets: false,
+    }
+}
+
+/// The baseline attempt of one transport.
+pub fn baseline(
+    plan: &authprobe::probe::ProbePlan,
+    t: authprobe::auth::event::Transport,
+) -> authprobe::probe::AttemptSpec {
+    plan.baseline().into_iter().find(|s| s.transport == t).unwrap()
+}
+
+/// Runs one attempt, bounded so a hang fails the test.
+pub async fn probe(
+    plan: &authprobe::probe::ProbePlan,
+    spec: &authprobe::probe::AttemptSpec,
+) -> authprobe::probe::AttemptReport {
+    tokio::time::timeout(Duration::from_secs(60), authprobe::probe::attempt::run(plan, spec))
+        .await
+        .expect("the attempt ends within its timeouts")
+}
