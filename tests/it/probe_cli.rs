@@ -1,1 +1,188 @@
-//! placeholder
+//! The `authprobe` binary: probe exit codes and bad input, signatures equal to openssl's, secrets
+//! redacted in text, JSON and `-v` logs, and the demo.
+
+use super::common::*;
+use authprobe::auth::signature::SigningKey;
+use std::process::Output;
+
+fn authprobe(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .args(args)
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// Probe flags aimed at `emu` (its CA written to `dir`).
+fn probe_args(emu: &Emu, dir: &tempfile::TempDir) -> Vec<String> {
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    [
+        "probe",
+        "--endpoint",
+        ENDPOINT,
+        "--connect-to",
+        &emu.addr.to_string(),
+        "--ca",
+        ca.to_str().unwrap(),
+        "--authorizer",
+        AUTH,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+fn run(args: &[String]) -> Output {
+    authprobe(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn signing_key_signatures_equal_openssl() {
+    let k = keys();
+    // PKCS#8 (as genpkey writes it) and PKCS#1 (traditional) forms of the same key.
+    let pkcs8 = std::fs::read_to_string(&k.private).unwrap();
+    let pkcs1_path = k.dir.path().join("key-pkcs1.pem");
+    let status = std::process::Command::new("openssl")
+        .args(["rsa", "-traditional", "-in", k.private.to_str().unwrap(), "-out", pkcs1_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let pkcs1 = std::fs::read_to_string(&pkcs1_path).unwrap();
+    assert!(pkcs1.contains("BEGIN RSA PRIVATE KEY"));
+    for token in ["tok", "tok value", "eyJhbGciOiJSUzI1NiJ9.e30"] {
+        let expected = sign(token);
+        assert_eq!(SigningKey::from_pem(&pkcs8).unwrap().sign(token), expected);
+        assert_eq!(SigningKey::from_pem(&pkcs1).unwrap().sign(token), expected);
+    }
+}
+
+#[tokio::test]
+async fn probe_signs_with_signing_key_and_succeeds() {
+    let mut cfg = config();
+    cfg.authorizers.push(signed(AUTH, &[]));
+    let emu = start(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = probe_args(&emu, &dir);
+    args.extend(
+        ["--token", GOOD, "--signing-key", keys().private.to_str().unwrap(), "--format", "json", "--show-secrets"]
+            .map(String::from),
+    );
+    let out = tokio::task::spawn_blocking(move || run(&args)).await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let https = report["attempts"].as_array().unwrap().iter().find(|a| a["id"] == "https").unwrap();
+    let sig = https["sent"]["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["parameter"] == "x-amz-customauthorizer-signature")
+        .unwrap();
+    assert_eq!(sig["value"], sign(GOOD).as_str());
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["attempts"][0]["outcome"]["kind"], "connack_accepted");
+}
+
+#[tokio::test]
+async fn failure_exits_1_with_the_reason() {
+    let mut cfg = config();
+    cfg.authorizers.push(allowing(AUTH));
+    let emu = start(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = probe_args(&emu, &dir);
+    args.extend(["--token", "denied", "--transport", "mqtt"].map(String::from));
+    let out = tokio::task::spawn_blocking(move || run(&args)).await.unwrap();
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL") && stdout.contains("mqtt/closed_before_connack"), "{stdout}");
+    assert!(stdout.contains("why") && stdout.contains("next") && stdout.contains("troubleshooting: §7"), "{stdout}");
+}
+
+#[tokio::test]
+async fn secrets_never_appear_unless_shown() {
+    let mut cfg = config();
+    cfg.authorizers.push(signed(AUTH, &[]));
+    let emu = start(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = "tok-SECRET-123";
+    let sig = sign(token);
+    let password = "pw-SECRET-456";
+    let mut base = probe_args(&emu, &dir);
+    base.extend(
+        ["--token", token, "--signature", &sig, "--password", password, "--username", "dev", "-v"].map(String::from),
+    );
+    let secrets = [token.to_owned(), sig.clone(), pct(&sig), password.to_owned()];
+    for format in ["text", "json"] {
+        let mut args = base.clone();
+        args.extend(["--format", format].map(String::from));
+        let out = tokio::task::spawn_blocking(move || run(&args)).await.unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(stderr.contains("sending CONNECT"), "-v logs are on: {stderr}");
+        for s in &secrets {
+            assert!(!stdout.contains(s.as_str()), "{format}: secret in stdout: {stdout}");
+            assert!(!stderr.contains(s.as_str()), "{format}: secret in -v log: {stderr}");
+        }
+        assert!(stdout.contains(&authprobe::secret::redact(token)), "{stdout}");
+    }
+    let mut args = base.clone();
+    args.extend(["--format", "json", "--show-secrets"].map(String::from));
+    let out = tokio::task::spawn_blocking(move || run(&args)).await.unwrap();
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains(token) && stdout.contains(password) && stdout.contains(&pct(&sig)), "{stdout}");
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_and_sends_nothing() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let public = keys().dir.path().join("pub.pem");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--signature", "not base64!"], "--signature"),
+        (vec!["--signature", "YW%2BJj"], "percent-encoded"),
+        (vec!["--token", "t", "--signing-key", public.to_str().unwrap()], "private key"),
+        (vec!["--signing-key", public.to_str().unwrap()], "--token"),
+        (vec!["--ca", "/nonexistent/ca.pem"], "/nonexistent/ca.pem"),
+        (vec!["--token-key-name", "bad key"], "--token-key-name"),
+        (vec!["--connect-to", "host:notaport"], "--connect-to"),
+        (vec!["--timeout", "0"], "--timeout"),
+        (vec!["--mqtt-version", "4"], "--mqtt-version"),
+        (vec!["--ca", "/dev/null", "--insecure"], "--insecure"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["probe", "--endpoint", ENDPOINT, "--connect-to", &addr];
+        args.extend(extra.iter().copied());
+        let out = authprobe(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stdout}{stderr}");
+        assert!(stderr.contains(needle), "{extra:?}: `{needle}` not in {stderr}");
+    }
+    // The process has exited: any connection it made would be waiting in the backlog now.
+    let pending = tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await;
+    assert!(pending.is_err(), "bad input must not connect anywhere");
+}
+
+#[test]
+fn demo_shows_both_kinds_of_report() {
+    let out = authprobe(&["demo"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for id in ["mqtt", "wss", "https"] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with("ok") && l.contains(&format!(" {id} "))),
+            "{id}: {stdout}"
+        );
+    }
+    for id in ["mqtt-no-signature", "mqtt-wrong-token-key-name", "https-denied-token"] {
+        assert!(stdout.lines().any(|l| l.contains("failed as expected") && l.contains(id)), "{id}: {stdout}");
+    }
+    assert!(!stdout.contains("demo-device-token"), "the demo's token is a secret too");
+    let out = authprobe(&["demo", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["attempts"].as_array().unwrap().len(), 6);
+}

@@ -40,7 +40,7 @@ async fn baseline_succeeds_on_every_transport_with_a_signed_token() {
             assert_eq!(serde_json::to_value(c.placement).unwrap(), placement);
         }
     }
-    assert_eq!(recs[0].credentials.iter().find(|c| c.parameter.ends_with("signature")).unwrap().percent_encoded, true);
+    assert!(recs[0].credentials.iter().find(|c| c.parameter.ends_with("signature")).unwrap().percent_encoded);
     assert_eq!(recs[1].host.as_deref(), Some(ENDPOINT));
     assert_eq!(recs[2].request.as_deref(), Some("POST /topics/probe/test?qos=1"));
 }
