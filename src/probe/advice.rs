@@ -158,8 +158,8 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
             if *after_ms >= SLOW_AUTHORIZER_MS {
                 advice(
                     format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
-                    "close to IoT Core's 5 s limit: the authorizer Lambda is probably too slow (cold start, network calls)",
-                    "check the Lambda's duration in CloudWatch; raise its memory or remove slow calls; keep it well under 5 s",
+                    "the refusal came close to IoT Core's 5 s limit: the authorizer Lambda is slow — it timed out, or answered late (and denied)",
+                    "check the Lambda's duration and result in CloudWatch; raise its memory or remove slow calls; keep it well under 5 s",
                     "§7 Lambda over 5 s",
                 )
             } else {

@@ -106,10 +106,13 @@ fn bad_emulator_input_exits_2_naming_the_input_and_the_fix() {
 async fn emulate_binary_serves_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
+    let log = dir.path().join("log.jsonl");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
         .args(["emulate", "--listen", "127.0.0.1:0", "--allow-token", GOOD, "--default-authorizer", "MyAuthorizer"])
         .arg("--write-ca")
         .arg(&ca)
+        .arg("--log-json")
+        .arg(&log)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -130,7 +133,14 @@ async fn emulate_binary_serves_and_stops_on_ctrl_c() {
     let banner = banner.join("\n");
     assert!(banner.contains(&ca.display().to_string()) && banner.contains("MyAuthorizer [default]"), "{banner}");
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
-    let s = tls(addr, Some(ENDPOINT), &[b"mqtt"], &ca_pem).await.expect("the written CA verifies the served chain");
+    let mut s = tls(addr, Some(ENDPOINT), &[b"mqtt"], &ca_pem).await.expect("the written CA verifies the served chain");
+    {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        s.write_all(&connect_packet("cli", Some(&username(&[("token", GOOD)])), "")).await.unwrap();
+        let mut ack = [0u8; 4];
+        s.read_exact(&mut ack).await.unwrap();
+        assert_eq!(ack, [0x20, 2, 0, 0]);
+    }
     drop(s);
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
@@ -138,4 +148,12 @@ async fn emulate_binary_serves_and_stops_on_ctrl_c() {
     assert!(status.success(), "{status}");
     let rest = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap();
     assert_eq!(rest.as_deref(), Some("stopped"));
+    // One JSON line for the connection, token redacted.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(logged.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (rec["reason"].as_str(), rec["transport"].as_str(), rec["accepted"].as_bool()),
+        (Some("accepted"), Some("mqtt"), Some(true))
+    );
+    assert!(!logged.contains(GOOD), "{logged}");
 }
