@@ -142,6 +142,15 @@ async fn emulate_binary_serves_and_stops_on_ctrl_c() {
         assert_eq!(ack, [0x20, 2, 0, 0]);
     }
     drop(s);
+    // The connection's log line on stderr means its record is written.
+    let mut errs = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line =
+            tokio::time::timeout(WAIT, errs.next_line()).await.unwrap().unwrap().expect("a log line per connection");
+        if line.contains("-> accepted") {
+            break;
+        }
+    }
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops on Ctrl-C").unwrap();
