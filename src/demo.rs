@@ -1,16 +1,16 @@
-//! `authprobe demo`: the emulator on loopback with a fresh signing key and authorizer, probed with
-//! good credentials (every transport succeeds) and with broken ones (each fails, and says why).
+//! `authprobe demo`: the emulator on loopback with a fresh signing key and authorizer, probed with the
+//! quick matrix as three devices — one that works and two with broken credentials, each of which the
+//! diagnosis must name exactly.
 
-use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::auth::signature::{PublicKey, SigningKey};
 use crate::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
-use crate::probe::plan::SignatureForm;
-use crate::probe::{AttemptSpec, Credentials, MqttVersion, ProbePlan, Trust};
+use crate::probe::{Credentials, MqttVersion, ProbePlan, Schedule, Trust, matrix};
 use crate::report::Report;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const ENDPOINT: &str = "abc123-ats.iot.us-east-1.amazonaws.com";
@@ -27,8 +27,25 @@ pub struct Setup {
     pub authorizer: String,
     pub token_key_name: String,
     pub key_bits: usize,
-    /// The broken attempts and what each one breaks.
-    pub broken: Vec<(String, String)>,
+}
+
+/// One device configuration probed with the quick matrix.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The findings this scenario is set up to produce, and only those.
+    pub expected_findings: Vec<&'static str>,
+    pub as_designed: bool,
+    pub report: Report,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Demo {
+    pub setup: Setup,
+    pub scenarios: Vec<Scenario>,
+    /// Every scenario produced exactly its expected findings, and the working device connected.
+    pub as_designed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +58,18 @@ pub enum DemoError {
     Bind(#[from] std::io::Error),
 }
 
-/// Runs the whole demo and returns what was set up and the probe's report.
-pub async fn run(show_secrets: bool) -> Result<(Setup, Report), DemoError> {
+/// Runs the emulator on 127.0.0.1:0 and probes it (quick matrix) as three devices: one that works,
+/// one that sends its token under the wrong key name, one whose token the authorizer denies.
+pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> Result<Demo, DemoError> {
     let (signing, public) = keypair()?;
+    // A token whose signature contains `+`, so the unencoded form is visibly wrong.
+    let good = (0..256)
+        .map(|i| format!("{GOOD_TOKEN}-{i}"))
+        .find(|t| signing.sign(t).contains('+'))
+        .unwrap_or_else(|| GOOD_TOKEN.to_owned());
     let mut authorizer = Authorizer::new(AUTHORIZER, TOKEN_KEY_NAME);
     authorizer.signing = Some(vec![public]);
-    authorizer.function = Function::Rules(vec![Rule::allow_all(GOOD_TOKEN)]);
+    authorizer.function = Function::Rules(vec![Rule::allow_all(&good)]);
     let mut cfg = EmulatorConfig::new(vec![ENDPOINT.into(), "localhost".into()])
         .map_err(|e| DemoError::Emulator(e.to_string()))?;
     cfg.authorizers.push(authorizer);
@@ -60,7 +83,8 @@ pub async fn run(show_secrets: bool) -> Result<(Setup, Report), DemoError> {
         let _ = stopped.await;
     }));
 
-    let plan = ProbePlan {
+    let signing = Arc::new(signing);
+    let base = ProbePlan {
         endpoint: ENDPOINT.into(),
         port: 443,
         connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
@@ -68,59 +92,82 @@ pub async fn run(show_secrets: bool) -> Result<(Setup, Report), DemoError> {
         credentials: Credentials {
             authorizer: Some(AUTHORIZER.into()),
             token_key_name: TOKEN_KEY_NAME.into(),
-            token: Some(GOOD_TOKEN.into()),
-            signature: Some(signing.sign(GOOD_TOKEN)),
+            token: Some(good.clone()),
+            signature: Some(signing.sign(&good)),
             username: None,
             password: None,
         },
-        client_id: "authprobe-demo".into(),
+        client_id: "demo-working".into(),
         mqtt_version: MqttVersion::V311,
         topic: "demo/telemetry".into(),
         trust: Trust::Roots(roots),
         timeout: Duration::from_secs(10),
         show_secrets,
+        signer: Some(signing.clone()),
+        alt_sni: "example.com".into(),
     };
-    let mut specs = plan.baseline();
-    let broken = broken_specs(&plan, &signing);
+    let wrong_key = ProbePlan {
+        client_id: "demo-keyname".into(),
+        credentials: Credentials { token_key_name: "deviceToken".into(), ..base.credentials.clone() },
+        ..base.clone()
+    };
+    let denied = ProbePlan {
+        client_id: "demo-denied".into(),
+        credentials: Credentials {
+            token: Some(DENIED_TOKEN.into()),
+            signature: Some(signing.sign(DENIED_TOKEN)),
+            ..base.credentials.clone()
+        },
+        ..base.clone()
+    };
+    let cases = [
+        (
+            "working-device",
+            "a correctly configured device: every transport connects; the findings say what would break it",
+            base,
+            vec!["sni_required", "signature_not_url_encoded"],
+        ),
+        (
+            "wrong-token-key-name",
+            "the device sends its token as `deviceToken=…`; the authorizer's token key name is `token`",
+            wrong_key,
+            vec!["wrong_token_key_name"],
+        ),
+        (
+            "denied-token",
+            "the device sends a correctly signed token that the authorizer denies",
+            denied,
+            vec!["refused_everywhere"],
+        ),
+    ];
+    let mut scenarios = Vec::new();
+    for (name, description, plan, expected) in cases {
+        let specs = matrix::variants(&plan, matrix::Level::Quick);
+        let report = crate::probe::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, progress).await;
+        let mut got: Vec<&str> = report.findings.iter().map(|f| f.id).collect();
+        got.sort_unstable();
+        let mut want = expected.clone();
+        want.sort_unstable();
+        let connects = name != "working-device" || report.exit_code == 0;
+        scenarios.push(Scenario {
+            name,
+            description,
+            as_designed: got == want && connects,
+            expected_findings: expected,
+            report,
+        });
+    }
+    let _ = stop.send(());
+    let _ = server.await;
     let setup = Setup {
         emulator: addr.to_string(),
         endpoint: ENDPOINT.into(),
         authorizer: AUTHORIZER.into(),
         token_key_name: TOKEN_KEY_NAME.into(),
         key_bits: signing.bits(),
-        broken: broken.iter().map(|(s, why)| (s.id.clone(), (*why).to_owned())).collect(),
     };
-    specs.extend(broken.into_iter().map(|(s, _)| s));
-    let report = crate::probe::run(&plan, &specs).await;
-    let _ = stop.send(());
-    let _ = server.await;
-    Ok((setup, report))
-}
-
-/// The deliberately broken attempts, each with the one thing it gets wrong.
-fn broken_specs(plan: &ProbePlan, signing: &SigningKey) -> Vec<(AttemptSpec, &'static str)> {
-    let base = plan.baseline();
-    let of = |t: Transport| base.iter().find(|s| s.transport == t).cloned().unwrap_or_else(|| base[0].clone());
-    let broken = |t: Transport, id: &str| AttemptSpec { id: id.into(), expect_success: false, ..of(t) };
-
-    let mut no_sig = broken(Transport::Mqtt, "mqtt-no-signature");
-    no_sig.signature = SignatureForm::Missing;
-
-    let mut wrong_key = broken(Transport::Mqtt, "mqtt-wrong-token-key-name");
-    wrong_key.credentials = Some(Credentials { token_key_name: "deviceToken".into(), ..plan.credentials.clone() });
-
-    let mut denied = broken(Transport::Https, "https-denied-token");
-    denied.placement = Placement::Header;
-    denied.credentials = Some(Credentials {
-        token: Some(DENIED_TOKEN.into()),
-        signature: Some(signing.sign(DENIED_TOKEN)),
-        ..plan.credentials.clone()
-    });
-    vec![
-        (no_sig, "the signature is left out (signing is on)"),
-        (wrong_key, "the token is sent under `deviceToken`; the authorizer reads `token`"),
-        (denied, "a correctly signed token the authorizer denies"),
-    ]
+    let as_designed = scenarios.iter().all(|s| s.as_designed);
+    Ok(Demo { setup, scenarios, as_designed })
 }
 
 /// A fresh RSA-2048 key pair: ring signs with it, the emulator verifies with its SPKI PEM.

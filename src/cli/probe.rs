@@ -108,16 +108,108 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
     #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MatrixArg {
+    /// One baseline attempt per transport.
+    None,
+    /// The baseline plus the deviations that separate the common causes.
+    Quick,
+    /// Every deviation.
+    Full,
+}
+
+/// Which variants to run and how.
+#[derive(Debug, Args, Clone)]
+pub struct MatrixArgs {
+    /// Variants to run per transport.
+    #[arg(long, value_enum, default_value_t = MatrixArg::Quick)]
+    pub matrix: MatrixArg,
+    /// Attempts in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub parallel: usize,
+    /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); attempts then run one at a time.
+    #[arg(long)]
+    pub same_client_id: bool,
+    /// Gap between attempts with --same-client-id, in seconds (IoT Core allows about one connect per second per client ID).
+    #[arg(long, value_name = "SECS", default_value_t = 1.1)]
+    pub spacing: f64,
+    /// The "another name" used by the SNI and Host variants.
+    #[arg(long, value_name = "NAME", default_value = "example.com")]
+    pub alt_sni: String,
+}
+
+impl MatrixArgs {
+    pub fn level(&self) -> crate::probe::matrix::Level {
+        match self.matrix {
+            MatrixArg::None => crate::probe::matrix::Level::None,
+            MatrixArg::Quick => crate::probe::matrix::Level::Quick,
+            MatrixArg::Full => crate::probe::matrix::Level::Full,
+        }
+    }
+
+    pub fn schedule(&self) -> crate::probe::Schedule {
+        crate::probe::Schedule {
+            parallel: if self.same_client_id { 1 } else { self.parallel.max(1) },
+            spacing: self.same_client_id.then(|| Duration::from_secs_f64(self.spacing)),
+        }
+    }
+}
+
+/// One live line per running attempt, on a terminal only.
+pub struct Bars {
+    multi: indicatif::MultiProgress,
+    running: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>>,
+}
+
+impl Bars {
+    /// Progress lines when stdout is a terminal and the format is text; `None` otherwise.
+    pub fn for_output(output: &OutputArgs) -> Option<Self> {
+        (output.format == Format::Text && std::io::stdout().is_terminal())
+            .then(|| Self { multi: indicatif::MultiProgress::new(), running: std::sync::Mutex::new(Vec::new()) })
+    }
+}
+
+impl crate::probe::Progress for Bars {
+    fn started(&self, spec: &crate::probe::AttemptSpec) {
+        let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
+        bar.set_message(format!("{:<28} {}", spec.id, spec.description));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut r) = self.running.lock() {
+            r.push((spec.id.clone(), bar));
+        }
+    }
+
+    fn finished(&self, report: &crate::probe::AttemptReport) {
+        if let Ok(mut r) = self.running.lock() {
+            if let Some(i) = r.iter().position(|(id, _)| *id == report.id) {
+                let (_, bar) = r.remove(i);
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
+        }
+    }
 }
 
 pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
+    let specs = crate::probe::matrix::variants(&plan, args.matrix.level());
+    let specs: Vec<_> = if args.matrix.same_client_id {
+        specs.into_iter().map(|s| crate::probe::AttemptSpec { client_id: plan.client_id.clone(), ..s }).collect()
+    } else {
+        specs
+    };
     let rt = super::runtime()?;
-    let report = rt.block_on(async {
-        let specs = plan.baseline();
-        crate::probe::run(&plan, &specs).await
-    });
+    let bars = Bars::for_output(&args.output);
+    let progress: &dyn crate::probe::Progress = match &bars {
+        Some(b) => b,
+        None => &crate::probe::Quiet,
+    };
+    let report = rt.block_on(crate::probe::run_with(&plan, &specs, args.matrix.schedule(), progress));
     render(&report, &args.output)?;
     Ok(ExitCode::from(report.exit_code))
 }
@@ -153,6 +245,7 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
             bail!("--token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
         }
     }
+    let mut signer = None;
     let signature = match (&args.signature, &args.signing_key) {
         (Some(s), _) => Some(check_signature(s)?),
         (None, Some(path)) => {
@@ -160,10 +253,21 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
             let pem = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
             let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
-            Some(key.sign(token))
+            let sig = key.sign(token);
+            signer = Some(std::sync::Arc::new(key));
+            Some(sig)
         }
         (None, None) => None,
     };
+    if rustls::pki_types::ServerName::try_from(args.matrix.alt_sni.clone()).is_err() {
+        bail!("--alt-sni `{}` is not a host name", args.matrix.alt_sni);
+    }
+    if !(0.0..=60.0).contains(&args.matrix.spacing) {
+        bail!("--spacing must be between 0 and 60 seconds");
+    }
+    if !(1..=64).contains(&args.matrix.parallel) {
+        bail!("--parallel must be between 1 and 64");
+    }
     if !is_token_key_name(&args.token_key_name) {
         bail!("--token-key-name `{}` must match [a-zA-Z0-9_-]{{1,128}}", args.token_key_name);
     }
@@ -205,6 +309,8 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         trust,
         timeout: Duration::from_secs_f64(args.timeout),
         show_secrets: args.output.show_secrets,
+        signer,
+        alt_sni: args.matrix.alt_sni.clone(),
     })
 }
 

@@ -32,6 +32,8 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Whether a raw `+` in a query or username decodes to a space (spec §2: unknown).
     pub plus_as_space: bool,
+    /// Simulate a middlebox on the path that strips ALPN (the emulator then sees none).
+    pub strip_alpn: bool,
     pub reject: RejectSettings,
     pub limits: Limits,
     pub identity: Identity,
@@ -77,6 +79,7 @@ impl EmulatorConfig {
             time_limit: DEFAULT_TIME_LIMIT,
             latency: Duration::ZERO,
             plus_as_space: true,
+            strip_alpn: false,
             reject: RejectSettings::default(),
             limits: Limits::default(),
             identity,
@@ -261,6 +264,7 @@ pub struct ConfigFile {
     pub time_limit_ms: Option<u64>,
     pub latency_ms: Option<u64>,
     pub plus_as_space: Option<bool>,
+    pub strip_alpn: Option<bool>,
     pub handshake_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
     pub tls: Option<TlsFiles>,
@@ -343,6 +347,7 @@ impl ConfigFile {
         config.time_limit = self.time_limit_ms.map_or(config.time_limit, ms);
         config.latency = self.latency_ms.map_or(config.latency, ms);
         config.plus_as_space = self.plus_as_space.unwrap_or(config.plus_as_space);
+        config.strip_alpn = self.strip_alpn.unwrap_or(config.strip_alpn);
         config.limits.handshake_timeout = self.handshake_timeout_ms.map_or(config.limits.handshake_timeout, ms);
         config.limits.request_timeout = self.request_timeout_ms.map_or(config.limits.request_timeout, ms);
         for a in self.authorizers {

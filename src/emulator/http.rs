@@ -164,6 +164,12 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
     };
     rec.request = Some(scrub.scrub(&format!("{} {target}", req.method)));
     rec.host = req.header("host").map(str::to_owned);
+    rec.headers = req.headers.iter().map(|(n, v)| (n.clone(), scrub.scrub(v))).collect();
+    if rec.host.is_none() {
+        // HTTP/1.1 requires Host (RFC 9112 §3.2): servers answer 400.
+        rec.set(Reason::MalformedRequest, "no Host header");
+        return answer(tls, Answer::error(400, "InvalidRequestException", "Missing Host header"), rec).await;
+    }
     if req.path == "/mqtt" && req.method == "GET" {
         rec.transport = Some(Transport::Wss);
         return upgrade(tls, ctx, req, seen, scrub_sources, rec).await;

@@ -105,6 +105,8 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx) {
 }
 
 async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
+    // Small request/response exchanges: without this, Nagle and delayed ACKs add ~40 ms.
+    let _ = tcp.set_nodelay(true);
     let limits = ctx.config.limits;
     let started = Instant::now();
     let (hello, prefix) = match timeout(limits.handshake_timeout, tls::read_client_hello(&mut tcp)).await {
@@ -118,11 +120,17 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
         Ok(Err(tls::HelloError::Io(e))) => return rec.set(Reason::ClosedByClient, e.to_string()),
         Ok(Ok(h)) => h,
     };
+    let mut hello = hello;
     rec.sni = hello.sni.clone();
     rec.alpn_offered = hello.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    if ctx.config.strip_alpn {
+        // Simulates a middlebox that removes ALPN: the server sees none and picks a config without it.
+        hello.alpn.clear();
+    }
     let route = tls::route(&hello, &ctx.config);
     let server_config = match route {
         tls::Route::Mqtt => ctx.servers.mqtt.clone(),
+        tls::Route::Http if ctx.config.strip_alpn => ctx.servers.no_alpn.clone(),
         tls::Route::Http => ctx.servers.http.clone(),
         tls::Route::X509 | tls::Route::Refuse(settings::TlsReject::RequireClientCert, _) => ctx.servers.x509.clone(),
         tls::Route::Refuse(how, reason) => {

@@ -83,6 +83,9 @@ pub struct ConnectionRecord {
     pub request: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Request headers as they arrived (secrets scrubbed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_version: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +123,7 @@ impl ConnectionRecord {
             transport: None,
             request: None,
             host: None,
+            headers: Vec::new(),
             mqtt_version: None,
             client_id: None,
             username: None,

@@ -138,6 +138,8 @@ pub fn reset(tcp: &TcpStream) {
 pub struct ServerConfigs {
     pub mqtt: Arc<rustls::ServerConfig>,
     pub http: Arc<rustls::ServerConfig>,
+    /// No ALPN at all: what a server behind an ALPN-stripping middlebox negotiates.
+    pub no_alpn: Arc<rustls::ServerConfig>,
     pub x509: Arc<rustls::ServerConfig>,
 }
 
@@ -166,7 +168,12 @@ impl ServerConfigs {
             .with_client_cert_verifier(verifier)
             .with_single_cert(cfg.identity.chain.clone(), cfg.identity.key.clone_key())?;
         x509.alpn_protocols = vec![ALPN_X509.to_vec()];
-        Ok(Self { mqtt: plain(&[ALPN_MQTT])?, http: plain(&[b"http/1.1"])?, x509: Arc::new(x509) })
+        Ok(Self {
+            mqtt: plain(&[ALPN_MQTT])?,
+            http: plain(&[b"http/1.1"])?,
+            no_alpn: plain(&[])?,
+            x509: Arc::new(x509),
+        })
     }
 }
 

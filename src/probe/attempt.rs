@@ -4,7 +4,7 @@
 use super::advice::{Advice, advise};
 use super::classify::{Observation, classify};
 use super::outcome::{Kind, Outcome, Stage};
-use super::plan::{AttemptSpec, ProbePlan, Trust};
+use super::plan::{AttemptSpec, Expect, ProbePlan, SDK_METRICS, Trust, UsernameForm};
 use super::tls::TlsInfo;
 use super::{https, mqtt, resolve, tcp, tls, websocket};
 use crate::auth::credentials::{Placement, encode, join_query, username_with};
@@ -61,10 +61,14 @@ pub struct StageTime {
 #[derive(Clone, Debug, Serialize)]
 pub struct AttemptReport {
     pub id: String,
+    pub variant: String,
+    pub description: String,
     pub transport: Transport,
-    pub expect_success: bool,
+    /// What IoT Core is documented to do with this attempt.
+    pub expect: Expect,
     pub succeeded: bool,
-    pub as_expected: bool,
+    /// The result differs from the documented one.
+    pub surprising: bool,
     pub sent: Sent,
     pub stages: Vec<StageTime>,
     pub outcome: Outcome,
@@ -80,12 +84,19 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
     let outcome = classify(&obs);
     tracing::debug!(attempt = %spec.id, stage = outcome.stage.as_str(), kind = %outcome.kind.as_str(), "outcome");
     let advice = advise(&outcome, spec, plan, &trace.sent);
+    let surprising = match spec.expect {
+        Expect::Pass => !outcome.success,
+        Expect::Fail => outcome.success,
+        Expect::Unknown => false,
+    };
     AttemptReport {
         id: spec.id.clone(),
+        variant: spec.variant.clone(),
+        description: spec.description.clone(),
         transport: spec.transport,
-        expect_success: spec.expect_success,
+        expect: spec.expect,
         succeeded: outcome.success,
-        as_expected: outcome.success == spec.expect_success,
+        surprising,
         sent: trace.sent,
         stages: trace.stages,
         outcome,
@@ -203,6 +214,11 @@ fn connect_for(
     let c = plan.credentials_for(spec);
     let user = c.username.clone().unwrap_or_default();
     let username = if spec.placement == Placement::Username { username_with(&user, params) } else { user };
+    let username = match spec.username_form {
+        UsernameForm::Plain => username,
+        UsernameForm::SdkMetrics => username_with(&username, &[]) + &metrics_join(&username, '&'),
+        UsernameForm::SecondQuestionMark => username + &metrics_join("", '?'),
+    };
     let password = c.password.clone().unwrap_or_default();
     t.sent.username = (!username.is_empty()).then(|| scrub.scrub(&username));
     t.sent.password = (!password.is_empty()).then(|| scrub.value(&password));
@@ -210,6 +226,12 @@ fn connect_for(
     tracing::debug!(attempt = %spec.id, username = %scrub.scrub(&username), client_id = %spec.client_id, "sending CONNECT");
     t.sent.mqtt_version = Some(spec.mqtt_version.as_str());
     mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password)
+}
+
+/// The SDK metrics suffix: joined with `&` after an existing query (or `?` if none), or with `sep`.
+fn metrics_join(username: &str, sep: char) -> String {
+    let sep = if sep == '&' && !username.contains('?') { '?' } else { sep };
+    format!("{sep}{SDK_METRICS}")
 }
 
 /// The request target and headers: credentials in the query or in headers, as the spec places them.

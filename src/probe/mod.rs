@@ -7,7 +7,9 @@
 pub mod advice;
 pub mod attempt;
 pub mod classify;
+pub mod diagnose;
 pub mod https;
+pub mod matrix;
 pub mod mqtt;
 pub mod outcome;
 pub mod plan;
@@ -20,13 +22,61 @@ pub use attempt::AttemptReport;
 pub use plan::{AttemptSpec, Credentials, MqttVersion, ProbePlan, Trust};
 
 use crate::report::Report;
+use futures_util::StreamExt as _;
+use std::time::Duration;
 
-/// Runs `specs` one after another (they may share a client ID, and IoT Core drops the older
-/// connection of a client ID) and gathers the report.
+/// How attempts are scheduled.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    /// Attempts in flight at once (at least 1).
+    pub parallel: usize,
+    /// One at a time with this gap (attempts sharing a client ID: IoT Core allows about one connect
+    /// per second per client ID and drops the older connection).
+    pub spacing: Option<Duration>,
+}
+
+impl Schedule {
+    pub const SEQUENTIAL: Self = Self { parallel: 1, spacing: None };
+}
+
+/// Hooks for live progress (the CLI draws one line per running attempt).
+pub trait Progress: Send + Sync {
+    fn started(&self, _spec: &AttemptSpec) {}
+    fn finished(&self, _report: &AttemptReport) {}
+}
+
+/// No progress output.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Runs `specs` one after another and gathers the report.
 pub async fn run(plan: &ProbePlan, specs: &[AttemptSpec]) -> Report {
-    let mut attempts = Vec::new();
-    for spec in specs {
-        attempts.push(attempt::run(plan, spec).await);
-    }
+    run_with(plan, specs, Schedule::SEQUENTIAL, &Quiet).await
+}
+
+/// Runs `specs` as scheduled; the report keeps their order.
+pub async fn run_with(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedule, progress: &dyn Progress) -> Report {
+    let one = |spec: &AttemptSpec| {
+        let spec = spec.clone();
+        async move {
+            progress.started(&spec);
+            let r = attempt::run(plan, &spec).await;
+            progress.finished(&r);
+            r
+        }
+    };
+    let attempts = match schedule.spacing {
+        Some(gap) => {
+            let mut out = Vec::new();
+            for (i, spec) in specs.iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(gap).await;
+                }
+                out.push(one(spec).await);
+            }
+            out
+        }
+        None => futures_util::stream::iter(specs).map(one).buffered(schedule.parallel.max(1)).collect().await,
+    };
     Report::new(plan, attempts)
 }

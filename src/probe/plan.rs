@@ -68,6 +68,10 @@ pub struct ProbePlan {
     /// Per-stage timeout.
     pub timeout: Duration,
     pub show_secrets: bool,
+    /// The key behind `--signing-key`, for variants that sign something else.
+    pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
+    /// SNI and Host of the "another name" variants.
+    pub alt_sni: String,
 }
 
 /// How the signature travels.
@@ -79,13 +83,49 @@ pub enum SignatureForm {
     Raw,
     /// Not sent.
     Missing,
+    /// Sent under a wrong parameter name.
+    WrongName,
+    /// A valid signature over something other than the token (needs `--signing-key`).
+    OverOtherValue,
+}
+
+/// Parameter name of the `WrongName` signature variant.
+pub const WRONG_SIGNATURE_NAME: &str = "x-amz-customauthorizer-token-signature";
+
+/// How the MQTT username is assembled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsernameForm {
+    /// `<user>?<custom-auth params>` (spec §2).
+    Plain,
+    /// SDK metrics appended with `&`, as current SDKs do.
+    SdkMetrics,
+    /// SDK metrics appended with a second `?` — the bug real SDKs shipped.
+    SecondQuestionMark,
+}
+
+/// SDK metrics as the AWS IoT Device SDK v2 for Python appends them.
+pub const SDK_METRICS: &str =
+    "SDK=IoTDeviceSDK/Python&Platform=Linux&Metadata=(CRTVersion=0.36.1;IoTSDKVersion=1.31.0)";
+
+/// The result IoT Core is documented to give an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    Pass,
+    Fail,
+    /// Undocumented (spec §7 "unknown"), or it depends on the account (a default authorizer).
+    Unknown,
 }
 
 /// One connection attempt.
 #[derive(Clone, Debug)]
 pub struct AttemptSpec {
-    /// Stable identifier, e.g. `mqtt`, `wss`, `https`.
+    /// Stable identifier, e.g. `mqtt`, `wss/host-missing`.
     pub id: String,
+    /// The variant name (`baseline` for the documented attempt).
+    pub variant: String,
+    /// What the variant changes, in words.
+    pub description: String,
     pub transport: Transport,
     /// SNI sent (`None`: no SNI extension).
     pub sni: Option<String>,
@@ -96,10 +136,11 @@ pub struct AttemptSpec {
     /// Where the custom-auth parameters go.
     pub placement: Placement,
     pub signature: SignatureForm,
+    pub username_form: UsernameForm,
     pub mqtt_version: MqttVersion,
     pub client_id: String,
-    /// Whether IoT Core is documented to accept this attempt.
-    pub expect_success: bool,
+    /// The result IoT Core is documented to give.
+    pub expect: Expect,
     /// Credentials for this attempt instead of the plan's (e.g. a deliberately wrong token key name).
     pub credentials: Option<Credentials>,
 }
@@ -111,6 +152,8 @@ impl ProbePlan {
             .iter()
             .map(|&t| AttemptSpec {
                 id: t.as_str().to_owned(),
+                variant: "baseline".into(),
+                description: "as IoT Core documents it".into(),
                 transport: t,
                 sni: Some(self.endpoint.clone()),
                 alpn: if t == Transport::Mqtt { vec![b"mqtt".to_vec()] } else { Vec::new() },
@@ -118,9 +161,10 @@ impl ProbePlan {
                 port: self.port,
                 placement: if t == Transport::Mqtt { Placement::Username } else { Placement::Header },
                 signature: SignatureForm::Documented,
+                username_form: UsernameForm::Plain,
                 mqtt_version: self.mqtt_version,
                 client_id: self.client_id.clone(),
-                expect_success: true,
+                expect: Expect::Pass,
                 credentials: None,
             })
             .collect()
@@ -140,6 +184,12 @@ impl ProbePlan {
                 SignatureForm::Documented => out.push((SIGNATURE.to_owned(), enc(s))),
                 SignatureForm::Raw => out.push((SIGNATURE.to_owned(), s.clone())),
                 SignatureForm::Missing => {}
+                SignatureForm::WrongName => out.push((WRONG_SIGNATURE_NAME.to_owned(), enc(s))),
+                SignatureForm::OverOtherValue => {
+                    let other =
+                        self.signer.as_ref().map(|k| k.sign(&format!("{}\n", c.token.as_deref().unwrap_or_default())));
+                    out.push((SIGNATURE.to_owned(), enc(other.as_deref().unwrap_or(s))));
+                }
             }
         }
         if let Some(t) = &c.token {

@@ -2,6 +2,8 @@
 
 pub mod text;
 
+use crate::probe::diagnose::Finding;
+use crate::probe::plan::Expect;
 use crate::probe::{AttemptReport, ProbePlan, Trust};
 use serde::Serialize;
 use std::io;
@@ -22,12 +24,14 @@ pub struct Report {
     /// Certificate verification was off for every attempt.
     pub insecure: bool,
     pub attempts: Vec<AttemptReport>,
+    /// What the outcomes read together say (empty when nothing stands out).
+    pub findings: Vec<Finding>,
     pub exit_code: u8,
 }
 
 impl Report {
     pub fn new(plan: &ProbePlan, attempts: Vec<AttemptReport>) -> Self {
-        let failed = attempts.iter().any(|a| a.expect_success && !a.succeeded);
+        let failed = attempts.iter().any(|a| a.expect == Expect::Pass && !a.succeeded);
         Self {
             tool: "authprobe",
             version: env!("CARGO_PKG_VERSION"),
@@ -35,6 +39,7 @@ impl Report {
             port: plan.port,
             connect_to: plan.connect_to.as_ref().map(|(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}"))),
             insecure: matches!(plan.trust, Trust::Insecure),
+            findings: crate::probe::diagnose::diagnose(&attempts, plan),
             attempts,
             exit_code: if failed { EXIT_FAILED } else { EXIT_OK },
         }

@@ -2,8 +2,10 @@
 //! why, and what to check next.
 
 use super::Report;
+use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::Detail;
+use crate::probe::plan::Expect;
 use std::io::{self, Write};
 
 /// Colours (ANSI) only when asked; callers decide from the terminal and `NO_COLOR`.
@@ -19,11 +21,13 @@ impl Style {
 }
 
 fn verdict(a: &AttemptReport) -> &'static str {
-    match (a.succeeded, a.expect_success) {
-        (true, true) => "ok",
-        (false, true) => "FAIL",
-        (false, false) => "failed as expected",
-        (true, false) => "SURPRISE: succeeded",
+    match (a.succeeded, a.expect) {
+        (true, Expect::Pass) => "ok",
+        (false, Expect::Pass) => "FAIL",
+        (false, Expect::Fail) => "failed as expected",
+        (true, Expect::Fail) => "passed (surprising)",
+        (true, Expect::Unknown) => "passed",
+        (false, Expect::Unknown) => "failed",
     }
 }
 
@@ -38,7 +42,13 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
     let vwidth = report.attempts.iter().map(|a| verdict(a).len()).max().unwrap_or(4);
     for a in &report.attempts {
         let v = verdict(a);
-        let code = if a.as_expected { "32" } else { "31;1" };
+        let code = if a.surprising {
+            "31;1"
+        } else if a.succeeded {
+            "32"
+        } else {
+            "33"
+        };
         let total: u64 = a.stages.iter().map(|s| s.ms).sum();
         writeln!(
             out,
@@ -50,13 +60,28 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
             total
         )?;
     }
-    for a in &report.attempts {
+    if !report.findings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.paint("1", "Findings"))?;
+        for f in &report.findings {
+            writeln!(out)?;
+            writeln!(out, "  {} {}", style.paint("33;1", "●"), style.paint("1", &f.title))?;
+            let evidence: Vec<String> = f.evidence.iter().map(|e| format!("{} → {}", e.attempt, e.outcome)).collect();
+            field(out, "evidence", &evidence.join("; "))?;
+            field(out, "cause", &f.likely_cause)?;
+            field(out, "fix", &f.fix)?;
+            field(out, "see", &format!("troubleshooting: {}", f.see))?;
+        }
+    }
+    // Details for the documented attempts and anything surprising; the rest are in the table (and JSON).
+    let many = report.attempts.len() > Transport::ALL.len();
+    for a in report.attempts.iter().filter(|a| !many || a.variant == "baseline" || a.surprising) {
         writeln!(out)?;
         attempt(a, style, out)?;
     }
     writeln!(out)?;
-    let failed = report.attempts.iter().filter(|a| a.expect_success && !a.succeeded).count();
-    let expected = report.attempts.iter().filter(|a| a.expect_success).count();
+    let failed = report.attempts.iter().filter(|a| a.expect == Expect::Pass && !a.succeeded).count();
+    let expected = report.attempts.iter().filter(|a| a.expect == Expect::Pass).count();
     writeln!(
         out,
         "{} of {expected} attempt(s) expected to succeed did; exit code {}",
@@ -68,6 +93,9 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
 fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let s = &a.sent;
     writeln!(out, "{}", style.paint("1", &format!("── {} ({}) — {}", a.id, a.transport, verdict(a))))?;
+    if a.variant != "baseline" {
+        field(out, "variant", &a.description)?;
+    }
     let mut conn = vec![s.address.clone().unwrap_or_else(|| "(not connected)".into())];
     conn.push(format!("SNI {}", s.sni.as_deref().unwrap_or("(none)")));
     let alpn = if s.alpn_offered.is_empty() { "(none)".to_owned() } else { s.alpn_offered.join(",") };

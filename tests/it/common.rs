@@ -353,6 +353,8 @@ pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbeP
         trust: Trust::Roots(roots),
         timeout: Duration::from_secs(5),
         show_secrets: false,
+        signer: None,
+        alt_sni: "example.com".into(),
     }
 }
 

@@ -8,5 +8,6 @@ mod emulator_robust;
 mod emulator_setup;
 mod probe_cli;
 mod probe_emulator;
+mod probe_matrix;
 mod probe_mosquitto;
 mod probe_servers;

@@ -168,21 +168,32 @@ async fn bad_input_exits_2_and_sends_nothing() {
 }
 
 #[test]
-fn demo_shows_both_kinds_of_report() {
+fn demo_findings_name_exactly_the_broken_credentials() {
     let out = authprobe(&["demo"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    for id in ["mqtt", "wss", "https"] {
-        assert!(
-            stdout.lines().any(|l| l.trim_start().starts_with("ok") && l.contains(&format!(" {id} "))),
-            "{id}: {stdout}"
-        );
+    for line in [
+        "scenario working-device: expected findings [sni_required, signature_not_url_encoded] — as designed",
+        "scenario wrong-token-key-name: expected findings [wrong_token_key_name] — as designed",
+        "scenario denied-token: expected findings [refused_everywhere] — as designed",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
     }
-    for id in ["mqtt-no-signature", "mqtt-wrong-token-key-name", "https-denied-token"] {
-        assert!(stdout.lines().any(|l| l.contains("failed as expected") && l.contains(id)), "{id}: {stdout}");
-    }
+    assert!(stdout.contains("the authorizer reads the token under `token`, not `deviceToken`"), "{stdout}");
     assert!(!stdout.contains("demo-device-token"), "the demo's token is a secret too");
     let out = authprobe(&["demo", "--format", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["attempts"].as_array().unwrap().len(), 6);
+    let demo: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(demo["as_designed"], true);
+    let findings: Vec<Vec<String>> = demo["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["report"]["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+        })
+        .collect();
+    assert_eq!(findings[1], ["wrong_token_key_name"]);
+    assert_eq!(findings[2], ["refused_everywhere"]);
+    let working = &demo["scenarios"][0]["report"]["attempts"];
+    assert!(working.as_array().unwrap().iter().filter(|a| a["variant"] == "baseline").all(|a| a["succeeded"] == true));
 }

@@ -1,0 +1,276 @@
+//! The variant matrix and its diagnosis: each finding rule triggered by an emulator configuration
+//! (and no contradicting finding), and what every variant put on the wire, as the emulator saw it.
+
+use super::common::*;
+use authprobe::auth::event::Transport;
+use authprobe::emulator::{Answer, EmulatorConfig, Function, Rule};
+use authprobe::probe::matrix::{Level, variants};
+use authprobe::probe::plan::Trust;
+use authprobe::probe::{ProbePlan, Schedule};
+use authprobe::report::Report;
+use std::time::Duration;
+
+async fn matrix(plan: &ProbePlan, level: Level) -> Report {
+    let specs = variants(plan, level);
+    let run =
+        authprobe::probe::run_with(plan, &specs, Schedule { parallel: 8, spacing: None }, &authprobe::probe::Quiet);
+    tokio::time::timeout(Duration::from_secs(120), run).await.expect("the matrix ends within its timeouts")
+}
+
+fn ids(r: &Report) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = r.findings.iter().map(|f| f.id).collect();
+    v.sort_unstable();
+    v
+}
+
+fn cfg(a: authprobe::emulator::Authorizer) -> EmulatorConfig {
+    let mut c = config();
+    c.authorizers.push(a);
+    c
+}
+
+#[tokio::test]
+async fn port_blocked() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let plan = probe_plan_at(addr, &config().identity.ca_pem.unwrap());
+    let r = matrix(&plan, Level::Quick).await;
+    assert_eq!(ids(&r), ["port_blocked"]);
+    assert_eq!(r.exit_code, 1);
+}
+
+#[tokio::test]
+async fn tls_intercepted() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    // The probe trusts another root, as a device trusting Amazon's would with the emulator's chain.
+    let other = authprobe::emulator::certs::Ca::generate("Amazon Root CA 1 (stand-in)").unwrap();
+    plan.trust = Trust::Roots(vec![other.der()]);
+    let r = matrix(&plan, Level::Quick).await;
+    assert_eq!(ids(&r), ["tls_intercepted"]);
+    assert!(r.findings[0].title.contains("authprobe emulator CA"), "{}", r.findings[0].title);
+}
+
+#[tokio::test]
+async fn sni_required_for_a_working_device() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let r = matrix(&probe_plan(&emu), Level::Quick).await;
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(ids(&r), ["sni_required"]);
+}
+
+#[tokio::test]
+async fn alpn_stripped_on_the_path() {
+    let mut c = cfg(allowing(AUTH));
+    c.strip_alpn = true;
+    let emu = start(c).await;
+    let r = matrix(&probe_plan(&emu), Level::Quick).await;
+    assert_eq!(ids(&r), ["alpn_stripped"]);
+}
+
+#[tokio::test]
+async fn refused_everywhere_when_the_authorizer_denies() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    plan.credentials.token = Some("denied-token".into());
+    let r = matrix(&plan, Level::Quick).await;
+    assert_eq!(ids(&r), ["refused_everywhere"]);
+}
+
+#[tokio::test]
+async fn unknown_authorizer_without_a_default_is_one_of_the_named_causes() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    plan.credentials.authorizer = Some("NoSuchAuthorizer".into());
+    let r = matrix(&plan, Level::Quick).await;
+    // A device cannot tell an unknown authorizer from one that denies; the finding names both.
+    assert_eq!(ids(&r), ["refused_everywhere"]);
+    assert!(
+        r.findings[0]
+            .likely_cause
+            .contains("`NoSuchAuthorizer` is not an authorizer of this account and the endpoint has no default")
+    );
+}
+
+#[tokio::test]
+async fn unknown_authorizer_when_the_default_works() {
+    let mut c = cfg(allowing(AUTH));
+    c.default_authorizer = Some(AUTH.into());
+    let emu = start(c).await;
+    let mut plan = probe_plan(&emu);
+    plan.credentials.authorizer = Some("MyAuthoriser".into());
+    let r = matrix(&plan, Level::Quick).await;
+    assert_eq!(ids(&r), ["authorizer_unknown"]);
+    assert!(r.findings[0].title.contains("`MyAuthoriser` is unknown"), "{}", r.findings[0].title);
+}
+
+#[tokio::test]
+async fn signature_not_url_encoded() {
+    let (token, sig) = token_with_plus_in_signature();
+    let emu = start(cfg(signed(AUTH, &[&token]))).await;
+    let mut plan = probe_plan(&emu);
+    plan.credentials.token = Some(token);
+    plan.credentials.signature = Some(sig);
+    let r = matrix(&plan, Level::Quick).await;
+    assert_eq!(ids(&r), ["signature_not_url_encoded", "sni_required"]);
+}
+
+#[tokio::test]
+async fn wrong_token_key_name() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    plan.credentials.token_key_name = "deviceToken".into();
+    let r = matrix(&plan, Level::Quick).await;
+    assert_eq!(ids(&r), ["wrong_token_key_name"]);
+    assert!(r.findings[0].title.contains("under `token`, not `deviceToken`"));
+}
+
+#[tokio::test]
+async fn connect_not_allowed_for_this_client_id() {
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "arn:aws:iot:us-east-1:123456789012:client/someone-else"},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}
+    ]});
+    let mut a = allowing(AUTH);
+    a.function = Function::Rules(vec![Rule {
+        token: GOOD.into(),
+        answer: Answer::Allow { principal_id: "p".into(), policies: vec![policy] },
+    }]);
+    let emu = start(cfg(a)).await;
+    let r = matrix(&probe_plan(&emu), Level::Quick).await;
+    assert_eq!(ids(&r), ["connect_not_allowed"]);
+    assert!(r.findings[0].likely_cause.contains("client/probe-test"), "{}", r.findings[0].likely_cause);
+}
+
+#[tokio::test]
+async fn authorizer_slow_reports_the_latency() {
+    let mut c = cfg(allowing(AUTH));
+    c.latency = Duration::from_millis(4_200);
+    let emu = start(c).await;
+    let mut plan = probe_plan(&emu);
+    plan.credentials.token = Some("denied-token".into());
+    plan.transports = vec![Transport::Mqtt, Transport::Https];
+    let r = matrix(&plan, Level::None).await;
+    assert_eq!(ids(&r), ["authorizer_slow", "refused_everywhere"]);
+    let slow = r.findings.iter().find(|f| f.id == "authorizer_slow").unwrap();
+    assert!(slow.title.contains("up to 4"), "{}", slow.title);
+}
+
+/// Each variant of the full matrix, run alone, and the emulator's record of what arrived.
+#[tokio::test]
+async fn every_variant_puts_what_it_says_on_the_wire() {
+    let (token, sig) = token_with_plus_in_signature();
+    let mut c = cfg(signed(AUTH, &[&token]));
+    c.default_authorizer = Some(AUTH.into());
+    let mut emu = start(c).await;
+    let mut plan = probe_plan(&emu);
+    plan.credentials.token = Some(token.clone());
+    plan.credentials.signature = Some(sig.clone());
+    plan.credentials.username = Some("dev".into());
+    plan.alt_sni = "other.example.com".into();
+    let key = std::fs::read_to_string(&keys().private).unwrap();
+    plan.signer = Some(std::sync::Arc::new(authprobe::auth::signature::SigningKey::from_pem(&key).unwrap()));
+    let specs = variants(&plan, Level::Full);
+    let names: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+    for expected in [
+        "mqtt/sni-ip",
+        "mqtt/alpn-x509",
+        "wss/alpn-mqtt",
+        "https/host-missing",
+        "wss/in-query",
+        "mqtt/signature-other-value",
+        "mqtt/second-question-mark",
+        "wss/mqtt5",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    for spec in &specs {
+        let r = probe(&plan, spec).await;
+        let rec = emu.record().await;
+        let id = spec.id.as_str();
+        // SNI and ALPN as offered.
+        let sni_sent = spec.sni.as_deref().filter(|s| s.parse::<std::net::IpAddr>().is_err());
+        assert_eq!(rec.sni.as_deref(), sni_sent, "{id}");
+        let alpn: Vec<String> = spec.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+        assert_eq!(rec.alpn_offered, alpn, "{id}");
+        if rec.sni.is_none() || rec.alpn_offered.iter().any(|a| a == "x-amzn-mqtt-ca") {
+            assert!(!r.succeeded, "{id}");
+            continue;
+        }
+        if spec.transport != Transport::Mqtt && rec.request.is_some() {
+            assert_eq!(rec.host, spec.host, "{id}: Host header");
+        }
+        let check = |param: &str| {
+            rec.credentials.iter().find(|c| c.parameter == param).map(|c| (c.placement, c.percent_encoded))
+        };
+        match spec.variant.as_str() {
+            "baseline" if spec.transport == Transport::Mqtt => {
+                let user = rec.username.as_deref().unwrap();
+                assert!(
+                    user.starts_with("dev?x-amz-customauthorizer-name=MyAuthorizer&x-amz-customauthorizer-signature="),
+                    "{user}"
+                );
+                assert!(user.ends_with(&format!("&token={token}")), "{user}");
+                assert_eq!(user.matches('?').count(), 1);
+                assert_eq!(check("x-amz-customauthorizer-signature").map(|c| c.1), Some(true), "{id}");
+            }
+            "baseline" => {
+                let placement = check("token").unwrap().0;
+                assert_eq!(serde_json::to_value(placement).unwrap(), "header", "{id}");
+                for (name, value) in [
+                    ("x-amz-customauthorizer-name", AUTH),
+                    ("x-amz-customauthorizer-signature", &sig),
+                    ("token", &token),
+                ] {
+                    assert!(
+                        rec.headers.iter().any(|(n, v)| n == name && v == value),
+                        "{id}: {name} in {:?}",
+                        rec.headers
+                    );
+                }
+            }
+            "in-query" => assert_eq!(serde_json::to_value(check("token").unwrap().0).unwrap(), "query", "{id}"),
+            "in-username" => assert_eq!(serde_json::to_value(check("token").unwrap().0).unwrap(), "username", "{id}"),
+            "signature-raw" => {
+                let user = rec.username.as_deref().unwrap();
+                assert!(user.contains(&format!("x-amz-customauthorizer-signature={sig}")), "{id}: {user}");
+            }
+            "signature-missing" => assert!(check("x-amz-customauthorizer-signature").is_none(), "{id}"),
+            "signature-wrong-name" => {
+                assert!(check("x-amz-customauthorizer-signature").is_none(), "{id}");
+                let in_username =
+                    rec.username.as_deref().is_some_and(|u| u.contains("x-amz-customauthorizer-token-signature="));
+                let in_headers = rec.headers.iter().any(|(n, _)| n == "x-amz-customauthorizer-token-signature");
+                assert!(in_username || in_headers, "{id}");
+            }
+            "signature-other-value" => {
+                assert!(check("x-amz-customauthorizer-signature").is_some(), "{id}");
+                let sent = rec.username.clone().unwrap_or_default() + &format!("{:?}", rec.headers);
+                assert!(!sent.contains(&authprobe::auth::credentials::encode(&sig)) && !sent.contains(&sig), "{id}");
+            }
+            "token-key-case" if spec.transport == Transport::Mqtt => {
+                assert!(rec.username.as_deref().unwrap().contains(&format!("&TOKEN={token}")), "{id}");
+            }
+            "token-key-case" => assert!(rec.headers.iter().any(|(n, v)| n == "TOKEN" && *v == token), "{id}"),
+            "authorizer-omitted" => assert!(check("x-amz-customauthorizer-name").is_none(), "{id}"),
+            "authorizer-case" => assert_eq!(rec.authorizer.as_deref(), Some("MYAUTHORIZER"), "{id}"),
+            "sdk-metrics" => {
+                let user = rec.username.as_deref().unwrap();
+                assert!(
+                    user.ends_with(
+                        "&SDK=IoTDeviceSDK/Python&Platform=Linux&Metadata=(CRTVersion=0.36.1;IoTSDKVersion=1.31.0)"
+                    ),
+                    "{user}"
+                );
+                assert_eq!(user.matches('?').count(), 1);
+            }
+            "second-question-mark" => assert_eq!(rec.username.as_deref().unwrap().matches('?').count(), 2, "{id}"),
+            "mqtt5" => assert_eq!(rec.mqtt_version, Some(5), "{id}"),
+            "host-port" => assert_eq!(rec.host.as_deref(), Some(&*format!("{ENDPOINT}:443")), "{id}"),
+            _ => {}
+        }
+        // Where IoT Core's answer is documented, the emulator gives it.
+        assert!(!r.surprising, "{id}: {:?} {:?}", r.expect, r.outcome);
+    }
+}
