@@ -130,7 +130,7 @@ pub struct MatrixArgs {
     #[arg(long, value_enum, default_value_t = MatrixArg::Quick)]
     pub matrix: MatrixArg,
     /// Attempts in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 6)]
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub parallel: usize,
     /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); attempts then run one at a time.
     #[arg(long)]
