@@ -177,3 +177,89 @@ pub fn allow_all() -> Value {
         "Statement": [{ "Action": "iot:*", "Effect": "Allow", "Resource": "*" }]
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const A: &str = "arn:aws:iot:us-east-1:123456789012";
+
+    fn policies(docs: &[serde_json::Value]) -> Vec<Policy> {
+        docs.iter().map(|d| parse(d).unwrap()).collect()
+    }
+
+    fn decide(docs: &[serde_json::Value], action: &str, resource: &str) -> Decision {
+        evaluate(&policies(docs), action, resource, "dev-1")
+    }
+
+    #[test]
+    fn table_from_the_iot_policy_documentation() {
+        let allow_foo = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": format!("{A}:topic/foo/*")}]});
+        let deny_secret = json!({"Statement": {"Effect": "Deny", "Action": "iot:Publish", "Resource": format!("{A}:topic/foo/secret")}});
+        let literal_plus = json!({"Statement": [{"Effect": "Allow", "Action": "iot:Subscribe", "Resource": format!("{A}:topicfilter/foo/+")}]});
+        let by_client = json!({"Statement": [{"Effect": "Allow", "Action": ["iot:Connect"], "Resource": [format!("{A}:client/${{iot:ClientId}}")]}]});
+        let everything = json!({"Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]});
+        let one_char = json!({"Statement": [{"Effect": "Allow", "Action": "iot:Receive", "Resource": format!("{A}:topic/room?")}]});
+        let both = [allow_foo.clone(), deny_secret.clone()];
+        let empty = [json!({"Statement": []})];
+        let cases: Vec<(&[serde_json::Value], &str, String, &str)> = vec![
+            // `*` spans levels.
+            (std::slice::from_ref(&allow_foo), "iot:Publish", format!("{A}:topic/foo/bar/baz"), "allowed"),
+            (std::slice::from_ref(&allow_foo), "iot:Publish", format!("{A}:topic/food"), "not_allowed"),
+            // Actions compare case-insensitively; other actions are not covered.
+            (std::slice::from_ref(&allow_foo), "iot:publish", format!("{A}:topic/foo/x"), "allowed"),
+            (std::slice::from_ref(&allow_foo), "iot:Subscribe", format!("{A}:topic/foo/x"), "not_allowed"),
+            // An explicit Deny beats any Allow, whichever document holds it.
+            (&both, "iot:Publish", format!("{A}:topic/foo/secret"), "explicit_deny"),
+            (&both, "iot:Publish", format!("{A}:topic/foo/open"), "allowed"),
+            // MQTT wildcards are literal characters in resources.
+            (std::slice::from_ref(&literal_plus), "iot:Subscribe", format!("{A}:topicfilter/foo/+"), "allowed"),
+            (std::slice::from_ref(&literal_plus), "iot:Subscribe", format!("{A}:topicfilter/foo/bar"), "not_allowed"),
+            // ${iot:ClientId} is the connecting client's ID; Action and Resource as lists.
+            (std::slice::from_ref(&by_client), "iot:Connect", format!("{A}:client/dev-1"), "allowed"),
+            (std::slice::from_ref(&by_client), "iot:Connect", format!("{A}:client/dev-2"), "not_allowed"),
+            // iot:* covers every IoT action.
+            (std::slice::from_ref(&everything), "iot:RetainPublish", format!("{A}:topic/x"), "allowed"),
+            // `?` is exactly one character.
+            (std::slice::from_ref(&one_char), "iot:Receive", format!("{A}:topic/room1"), "allowed"),
+            (std::slice::from_ref(&one_char), "iot:Receive", format!("{A}:topic/room12"), "not_allowed"),
+            // No statement at all: not allowed (default deny).
+            (&empty, "iot:Connect", format!("{A}:client/dev-1"), "not_allowed"),
+        ];
+        for (docs, action, resource, expect) in cases {
+            let got = decide(docs, action, &resource);
+            let name = serde_json::to_value(&got).unwrap()["decision"].as_str().unwrap().to_owned();
+            assert_eq!(name, expect, "{action} on {resource}");
+        }
+    }
+
+    #[test]
+    fn the_deciding_statement_is_named() {
+        let docs = [json!({"Statement": [
+            {"Sid": "a", "Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
+            {"Sid": "no", "Effect": "Deny", "Action": "iot:Publish", "Resource": "*/blocked"}
+        ]})];
+        assert_eq!(decide(&docs, "iot:Publish", "t/blocked"), Decision::ExplicitDeny { by: StatementRef { policy: 0, statement: 1, sid: Some("no".into()) } });
+        assert_eq!(decide(&docs, "iot:Publish", "t/ok"), Decision::Allowed { by: StatementRef { policy: 0, statement: 0, sid: Some("a".into()) } });
+    }
+
+    #[test]
+    fn policy_strings_are_parsed_and_bad_shapes_named() {
+        let text = json!(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#);
+        assert_eq!(parse(&text).unwrap().statements.len(), 1);
+        assert!(parse(&json!({"Statement": [{"Effect": "allow", "Action": "x", "Resource": "*"}]})).unwrap_err().contains("Effect"));
+        assert!(parse(&json!({"Statement": [{"Effect": "Allow", "Resource": "*"}]})).unwrap_err().contains("Action"));
+        assert!(parse(&json!({"Version": "2012-10-17"})).unwrap_err().contains("Statement"));
+    }
+
+    #[test]
+    fn glob_matches() {
+        assert!(glob("*", ""));
+        assert!(glob("a*c", "abbbc"));
+        assert!(glob("a*c*e", "axxcxxe"));
+        assert!(!glob("a*c", "abd"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("a?c", "ac"));
+    }
+}

@@ -125,3 +125,74 @@ fn seconds(v: Option<&Value>, field: &'static str, fail: &mut impl FnMut(&'stati
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok_response() -> Value {
+        json!({
+            "isAuthenticated": true,
+            "principalId": "device42",
+            "disconnectAfterInSeconds": 3600,
+            "refreshAfterInSeconds": 300,
+            "policyDocuments": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}]
+        })
+    }
+
+    fn with(k: &str, v: Value) -> Value {
+        let mut r = ok_response();
+        r[k] = v;
+        r
+    }
+
+    fn without(k: &str) -> Value {
+        let mut r = ok_response();
+        r.as_object_mut().unwrap().remove(k);
+        r
+    }
+
+    #[test]
+    fn a_valid_response_passes() {
+        let r = validate(&ok_response()).unwrap();
+        assert!(r.is_authenticated);
+        assert_eq!(r.policies.len(), 1);
+        // Policies given as JSON strings are accepted too.
+        let s = with("policyDocuments", json!([r#"{"Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#]));
+        assert!(validate(&s).is_ok());
+    }
+
+    #[test]
+    fn each_rule_has_a_failing_example_that_names_it() {
+        let big_policy = json!({"Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": (0..300).map(|i| format!("arn:aws:iot:us-east-1:123456789012:topic/t{i}")).collect::<Vec<_>>()}]});
+        let doc = ok_response()["policyDocuments"][0].clone();
+        let cases: Vec<(Value, &str)> = vec![
+            (json!([1, 2]), "response.object"),
+            (with("isAuthenticated", json!("true")), "isAuthenticated.boolean"),
+            (without("isAuthenticated"), "isAuthenticated.boolean"),
+            (with("principalId", json!("user?x=1")), "principalId.pattern"),
+            (with("principalId", json!("a".repeat(129))), "principalId.pattern"),
+            (without("principalId"), "principalId.pattern"),
+            (with("policyDocuments", json!({"Statement": []})), "policyDocuments.array"),
+            (without("policyDocuments"), "policyDocuments.array"),
+            (with("policyDocuments", Value::Array(vec![doc; 11])), "policyDocuments.count"),
+            (with("policyDocuments", json!([big_policy])), "policyDocuments.size"),
+            (with("policyDocuments", json!([{"Version": "2012-10-17"}])), "policyDocuments.policy"),
+            (with("policyDocuments", json!(["not json"])), "policyDocuments.policy"),
+            (with("disconnectAfterInSeconds", json!(60)), "disconnectAfterInSeconds.range"),
+            (with("disconnectAfterInSeconds", json!(90000)), "disconnectAfterInSeconds.range"),
+            (with("refreshAfterInSeconds", json!(299)), "refreshAfterInSeconds.range"),
+            (with("refreshAfterInSeconds", json!("300")), "refreshAfterInSeconds.range"),
+        ];
+        for (response, rule) in cases {
+            let errs = validate(&response).expect_err(rule);
+            assert!(errs.iter().any(|v| v.rule == rule), "{rule}: {errs:?}");
+        }
+    }
+
+    #[test]
+    fn a_denial_needs_no_principal_or_policies() {
+        assert!(!validate(&json!({"isAuthenticated": false})).unwrap().is_authenticated);
+    }
+}
