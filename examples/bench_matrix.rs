@@ -49,6 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         show_secrets: false,
         signer: None,
         alt_sni: "example.com".into(),
+        warnings: Vec::new(),
+        checks: Default::default(),
+        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };
     let specs = variants(&plan, Level::Quick);
     println!("quick matrix: {} attempts, authorizer latency {} ms, 2 cores", specs.len(), LATENCY.as_millis());

@@ -105,6 +105,9 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
         show_secrets,
         signer: Some(signing.clone()),
         alt_sni: "example.com".into(),
+        warnings: Vec::new(),
+        checks: Default::default(),
+        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };
     let wrong_key = ProbePlan {
         client_id: "demo-keyname".into(),

@@ -8,6 +8,7 @@
 
 pub mod credentials;
 pub mod event;
+pub mod permission;
 pub mod policy;
 pub mod response;
 pub mod signature;

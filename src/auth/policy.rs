@@ -240,15 +240,26 @@ mod tests {
             {"Sid": "a", "Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
             {"Sid": "no", "Effect": "Deny", "Action": "iot:Publish", "Resource": "*/blocked"}
         ]})];
-        assert_eq!(decide(&docs, "iot:Publish", "t/blocked"), Decision::ExplicitDeny { by: StatementRef { policy: 0, statement: 1, sid: Some("no".into()) } });
-        assert_eq!(decide(&docs, "iot:Publish", "t/ok"), Decision::Allowed { by: StatementRef { policy: 0, statement: 0, sid: Some("a".into()) } });
+        assert_eq!(
+            decide(&docs, "iot:Publish", "t/blocked"),
+            Decision::ExplicitDeny { by: StatementRef { policy: 0, statement: 1, sid: Some("no".into()) } }
+        );
+        assert_eq!(
+            decide(&docs, "iot:Publish", "t/ok"),
+            Decision::Allowed { by: StatementRef { policy: 0, statement: 0, sid: Some("a".into()) } }
+        );
     }
 
     #[test]
     fn policy_strings_are_parsed_and_bad_shapes_named() {
-        let text = json!(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#);
+        let text =
+            json!(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#);
         assert_eq!(parse(&text).unwrap().statements.len(), 1);
-        assert!(parse(&json!({"Statement": [{"Effect": "allow", "Action": "x", "Resource": "*"}]})).unwrap_err().contains("Effect"));
+        assert!(
+            parse(&json!({"Statement": [{"Effect": "allow", "Action": "x", "Resource": "*"}]}))
+                .unwrap_err()
+                .contains("Effect")
+        );
         assert!(parse(&json!({"Statement": [{"Effect": "Allow", "Resource": "*"}]})).unwrap_err().contains("Action"));
         assert!(parse(&json!({"Version": "2012-10-17"})).unwrap_err().contains("Statement"));
     }

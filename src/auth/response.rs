@@ -159,7 +159,8 @@ mod tests {
         assert!(r.is_authenticated);
         assert_eq!(r.policies.len(), 1);
         // Policies given as JSON strings are accepted too.
-        let s = with("policyDocuments", json!([r#"{"Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#]));
+        let s =
+            with("policyDocuments", json!([r#"{"Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#]));
         assert!(validate(&s).is_ok());
     }
 
@@ -195,4 +196,105 @@ mod tests {
     fn a_denial_needs_no_principal_or_policies() {
         assert!(!validate(&json!({"isAuthenticated": false})).unwrap().is_authenticated);
     }
+}
+
+/// What a device intends to do with the connection the response grants.
+#[derive(Clone, Debug, Default)]
+pub struct Intended {
+    pub client_id: Option<String>,
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+    pub receive: Vec<String>,
+    pub region: Option<String>,
+    pub account: Option<String>,
+}
+
+/// One intended action and the policies' decision on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActionCheck {
+    pub action: &'static str,
+    pub resource: String,
+    #[serde(flatten)]
+    pub decision: policy::Decision,
+}
+
+/// The result of `check-response`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResponseCheck {
+    pub valid: bool,
+    pub violations: Vec<Violation>,
+    pub is_authenticated: Option<bool>,
+    pub region: String,
+    pub account: String,
+    /// Where region and account came from: `flags`, `policy` (its ARNs) or `unknown`.
+    pub arns_from: &'static str,
+    pub actions: Vec<ActionCheck>,
+    /// Valid, authenticated, and every intended action allowed.
+    pub ok: bool,
+}
+
+/// Validates a response and evaluates its policies for every intended action.
+pub fn check(v: &Value, intended: &Intended) -> ResponseCheck {
+    let validated = validate(v);
+    let policies: Vec<Policy> = match &validated {
+        Ok(r) => r.policies.clone(),
+        // Evaluate what can be read even when the response as a whole is invalid.
+        Err(_) => v
+            .get("policyDocuments")
+            .and_then(Value::as_array)
+            .map(|d| d.iter().filter_map(|p| policy::parse(p).ok()).collect())
+            .unwrap_or_default(),
+    };
+    let (from_policy_region, from_policy_account) = arn_parts(&policies);
+    let (region, account, arns_from) =
+        match (&intended.region, &intended.account, from_policy_region, from_policy_account) {
+            (Some(r), Some(a), _, _) => (r.clone(), a.clone(), "flags"),
+            (r, a, Some(pr), Some(pa)) => (r.clone().unwrap_or(pr), a.clone().unwrap_or(pa), "policy"),
+            (r, a, _, _) => (
+                r.clone().unwrap_or_else(|| "unknown-region".into()),
+                a.clone().unwrap_or_else(|| "unknown-account".into()),
+                "unknown",
+            ),
+        };
+    let arns = policy::Arns { region: region.clone(), account: account.clone() };
+    let client = intended.client_id.clone().unwrap_or_default();
+    let mut wanted: Vec<(&'static str, String)> = Vec::new();
+    if let Some(id) = &intended.client_id {
+        wanted.push(("iot:Connect", arns.client(id)));
+    }
+    wanted.extend(intended.publish.iter().map(|t| ("iot:Publish", arns.topic(t))));
+    wanted.extend(intended.subscribe.iter().map(|f| ("iot:Subscribe", arns.topic_filter(f))));
+    wanted.extend(intended.receive.iter().map(|t| ("iot:Receive", arns.topic(t))));
+    let actions: Vec<ActionCheck> = wanted
+        .into_iter()
+        .map(|(action, resource)| ActionCheck {
+            decision: policy::evaluate(&policies, action, &resource, &client),
+            action,
+            resource,
+        })
+        .collect();
+    let (valid, violations, is_authenticated) = match validated {
+        Ok(r) => (true, Vec::new(), Some(r.is_authenticated)),
+        Err(v) => (false, v, None),
+    };
+    let ok = valid && is_authenticated == Some(true) && actions.iter().all(|a| a.decision.is_allowed());
+    ResponseCheck { valid, violations, is_authenticated, region, account, arns_from, actions, ok }
+}
+
+/// Region and account of the first IoT ARN in the policies' resources.
+fn arn_parts(policies: &[Policy]) -> (Option<String>, Option<String>) {
+    policies
+        .iter()
+        .flat_map(|p| &p.statements)
+        .flat_map(|s| &s.resources)
+        .find_map(|r| {
+            let parts: Vec<&str> = r.splitn(6, ':').collect();
+            match parts.as_slice() {
+                ["arn", _, "iot", region, account, _] if !region.contains('*') && !account.contains('*') => {
+                    Some((Some((*region).to_owned()), Some((*account).to_owned())))
+                }
+                _ => None,
+            }
+        })
+        .unwrap_or((None, None))
 }

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod emulate;
 pub mod probe;
+pub mod toolkit;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal as _;
@@ -29,6 +30,14 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run a local IoT Core custom-auth endpoint (MQTT over TLS, MQTT over WebSocket, HTTPS).
     Emulate(Box<emulate::EmulateArgs>),
+    /// Sign a token (RSA SHA-256, base64), or verify a signature with public keys.
+    Sign(toolkit::SignArgs),
+    /// Print the event IoT Core would send the authorizer for an attempt.
+    Event(Box<toolkit::EventArgs>),
+    /// Validate an authorizer response and evaluate its policies for the intended actions.
+    CheckResponse(toolkit::CheckResponseArgs),
+    /// Check that the Lambda's resource policy lets IoT Core invoke it for an authorizer.
+    CheckPermission(toolkit::CheckPermissionArgs),
 }
 
 /// Exit code for bad input: nothing was sent.
@@ -43,6 +52,10 @@ pub fn main() -> ExitCode {
         Command::Probe(args) => probe::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Emulate(args) => emulate::run(*args),
+        Command::Sign(args) => toolkit::sign(args),
+        Command::Event(args) => toolkit::event(*args),
+        Command::CheckResponse(args) => toolkit::check_response(args),
+        Command::CheckPermission(args) => toolkit::check_permission(args),
     };
     match result {
         Ok(code) => code,

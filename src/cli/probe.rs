@@ -56,25 +56,18 @@ pub struct OutputArgs {
     pub show_secrets: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// The IoT data endpoint (or custom domain): SNI, Host header and certificate name.
-    #[arg(long, value_name = "HOST")]
-    pub endpoint: String,
-    #[arg(long, value_name = "N", default_value_t = 443)]
-    pub port: u16,
-    /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
-    #[arg(long, value_name = "ADDR[:PORT]")]
-    pub connect_to: Option<String>,
-    /// Transport to try (repeatable). Default: mqtt, wss and https.
-    #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https")]
-    pub transports: Vec<TransportArg>,
+/// The credentials a device sends (shared by `probe` and `event`).
+#[derive(Debug, Args, Clone)]
+pub struct CredentialArgs {
     /// The authorizer's name (x-amz-customauthorizer-name). Omit to use the endpoint's default authorizer.
     #[arg(long, value_name = "NAME")]
     pub authorizer: Option<String>,
-    /// The authorizer's token key name.
-    #[arg(long, value_name = "KEY", default_value = "token")]
-    pub token_key_name: String,
+    /// The authorizer's token key name (default: from --authorizer-json, else `token`).
+    #[arg(long, value_name = "KEY")]
+    pub token_key_name: Option<String>,
+    /// `aws iot describe-authorizer` output: name, token key name, signing keys and status.
+    #[arg(long, value_name = "FILE")]
+    pub authorizer_json: Option<PathBuf>,
     /// The token.
     #[arg(long, value_name = "VALUE")]
     pub token: Option<String>,
@@ -95,9 +88,44 @@ pub struct ProbeArgs {
     pub client_id: Option<String>,
     #[arg(long, value_enum, default_value_t = MqttVersionArg::V311)]
     pub mqtt_version: MqttVersionArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The IoT data endpoint (or custom domain): SNI, Host header and certificate name.
+    #[arg(long, value_name = "HOST", required_unless_present_any = ["endpoint_json", "domain_json"])]
+    pub endpoint: Option<String>,
+    /// `aws iot describe-endpoint` output: the endpoint, when --endpoint is not given.
+    #[arg(long, value_name = "FILE")]
+    pub endpoint_json: Option<PathBuf>,
+    /// `aws iot describe-domain-configuration` output: domain name, default authorizer, authentication type.
+    #[arg(long, value_name = "FILE")]
+    pub domain_json: Option<PathBuf>,
+    #[arg(long, value_name = "N", default_value_t = 443)]
+    pub port: u16,
+    /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub connect_to: Option<String>,
+    /// Transport to try (repeatable). Default: mqtt, wss and https.
+    #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https")]
+    pub transports: Vec<TransportArg>,
+    #[command(flatten)]
+    pub creds: CredentialArgs,
     /// Topic of the HTTPS publish.
     #[arg(long, default_value = "authprobe/probe")]
     pub topic: String,
+    /// After CONNACK, publish to this topic (QoS 1) and report PUBACK or the close (stage authorize).
+    #[arg(long, value_name = "TOPIC")]
+    pub publish: Option<String>,
+    /// After CONNACK, subscribe to this filter and report SUBACK (and whether --publish comes back).
+    #[arg(long, value_name = "FILTER")]
+    pub subscribe: Option<String>,
+    /// Region for resource ARNs in reports (default: from the endpoint name).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Account for resource ARNs in reports.
+    #[arg(long)]
+    pub account: Option<String>,
     /// Trust only the certificates in this PEM file instead of the bundled (Amazon/Mozilla) roots.
     #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
     pub ca: Option<PathBuf>,
@@ -197,6 +225,9 @@ impl crate::probe::Progress for Bars {
 
 pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     let specs = crate::probe::matrix::variants(&plan, args.matrix.level());
     let specs: Vec<_> = if args.matrix.same_client_id {
         specs.into_iter().map(|s| crate::probe::AttemptSpec { client_id: plan.client_id.clone(), ..s }).collect()
@@ -229,36 +260,182 @@ pub fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
 }
 
 /// Validates every flag and file; nothing touches the network.
-pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
-    let endpoint = args.endpoint.trim().trim_end_matches('.').to_owned();
-    if rustls::pki_types::ServerName::try_from(endpoint.clone()).is_err() {
-        bail!("--endpoint `{}` is not a host name or IP address", args.endpoint);
+/// A device's validated credentials (shared by `probe` and `event`).
+pub struct Device {
+    pub credentials: Credentials,
+    pub client_id: String,
+    pub mqtt_version: MqttVersion,
+    pub signer: Option<std::sync::Arc<SigningKey>>,
+    /// Problems found in the AWS documents before anything is sent.
+    pub warnings: Vec<String>,
+}
+
+fn read_json(flag: &str, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{flag} {}: not JSON", path.display()))
+}
+
+impl CredentialArgs {
+    /// Checks every credential flag and file; nothing touches the network.
+    pub fn device(&self, domain: Option<&serde_json::Value>) -> anyhow::Result<Device> {
+        let mut warnings = Vec::new();
+        let described = match &self.authorizer_json {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --authorizer-json {}", path.display()))?;
+                Some(crate::emulator::config::authorizer_from_describe_json(&text, path)?)
+            }
+            None => None,
+        };
+        let authorizer = self.authorizer.clone().or_else(|| described.as_ref().map(|a| a.name.clone()));
+        let token_key_name = self
+            .token_key_name
+            .clone()
+            .or_else(|| described.as_ref().map(|a| a.token_key_name.clone()))
+            .unwrap_or_else(|| "token".into());
+        if !is_token_key_name(&token_key_name) {
+            bail!("--token-key-name `{token_key_name}` must match [a-zA-Z0-9_-]{{1,128}}");
+        }
+        if let Some(t) = &self.token {
+            if t.is_empty() || t.len() > 6144 {
+                bail!("--token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
+            }
+        }
+        let mut signer = None;
+        let signature = match (&self.signature, &self.signing_key) {
+            (Some(s), _) => Some(check_signature(s)?),
+            (None, Some(path)) => {
+                let Some(token) = &self.token else { bail!("--signing-key signs the token: give --token too") };
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
+                let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
+                let sig = key.sign(token);
+                signer = Some(std::sync::Arc::new(key));
+                Some(sig)
+            }
+            (None, None) => None,
+        };
+        if let Some(a) = &described {
+            if !a.active {
+                warnings.push(format!("authorizer `{}` is INACTIVE: IoT Core will not run it", a.name));
+            }
+            if self.authorizer.as_ref().is_some_and(|n| *n != a.name) {
+                warnings.push(format!(
+                    "--authorizer `{}` differs from --authorizer-json's `{}`",
+                    self.authorizer.as_deref().unwrap_or(""),
+                    a.name
+                ));
+            }
+            match (&a.signing, &signature, &self.token) {
+                (Some(_), None, _) => {
+                    warnings.push("the authorizer has signing enabled but no signature will be sent".into())
+                }
+                (Some(keys), Some(sig), Some(token)) => match crate::auth::signature::verify(keys, token, Some(sig)) {
+                    crate::auth::signature::Verdict::Verified { key } => {
+                        tracing::debug!("signature verifies with key {key}")
+                    }
+                    _ => warnings.push(format!(
+                        "the signature does not verify with any of the authorizer's {} key(s)",
+                        keys.len()
+                    )),
+                },
+                _ => {}
+            }
+        }
+        if let Some(d) = domain {
+            domain_warnings(d, authorizer.as_deref(), &mut warnings);
+        }
+        let client_id =
+            self.client_id.clone().unwrap_or_else(|| format!("authprobe-{}", &crate::auth::event::new_uuid()[..8]));
+        if client_id.len() > 128 {
+            bail!("--client-id is {} bytes; IoT Core allows at most 128", client_id.len());
+        }
+        Ok(Device {
+            credentials: Credentials {
+                authorizer,
+                token_key_name,
+                token: self.token.clone(),
+                signature,
+                username: self.username.clone(),
+                password: self.password.clone(),
+            },
+            client_id,
+            mqtt_version: match self.mqtt_version {
+                MqttVersionArg::V311 => MqttVersion::V311,
+                MqttVersionArg::V5 => MqttVersion::V5,
+            },
+            signer,
+            warnings,
+        })
     }
+}
+
+/// What a domain configuration says about custom auth for this device.
+fn domain_warnings(d: &serde_json::Value, authorizer: Option<&str>, warnings: &mut Vec<String>) {
+    let auth_type = d.get("authenticationType").and_then(|v| v.as_str()).unwrap_or("DEFAULT");
+    if !matches!(auth_type, "CUSTOM_AUTH" | "CUSTOM_AUTH_X509" | "DEFAULT") {
+        warnings
+            .push(format!("the domain's authenticationType is {auth_type}: custom authentication is not used there"));
+    }
+    let cfg = d.get("authorizerConfig");
+    let default = cfg.and_then(|c| c.get("defaultAuthorizerName")).and_then(|v| v.as_str());
+    let override_ok = cfg.and_then(|c| c.get("allowAuthorizerOverride")).and_then(|v| v.as_bool()).unwrap_or(false);
+    match (authorizer, default) {
+        (None, None) => {
+            warnings.push("no authorizer is named and the domain has no default authorizer: none will run".into())
+        }
+        (Some(a), Some(d)) if !override_ok && a != d => warnings.push(format!(
+            "the domain does not allow authorizer override: `{a}` is ignored and the default `{d}` runs"
+        )),
+        _ => {}
+    }
+}
+
+/// The endpoint: --endpoint, else the domain configuration's name, else describe-endpoint's address.
+fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Result<String> {
+    let from_json = |flag: &str, v: Option<&serde_json::Value>, key: &str| -> anyhow::Result<Option<String>> {
+        match v {
+            None => Ok(None),
+            Some(v) => v
+                .get(key)
+                .and_then(|e| e.as_str())
+                .map(|s| Some(s.to_owned()))
+                .ok_or_else(|| anyhow::anyhow!("{flag}: no `{key}` in the document")),
+        }
+    };
+    let described = match &args.endpoint_json {
+        Some(p) => Some(read_json("--endpoint-json", p)?),
+        None => None,
+    };
+    let name = match &args.endpoint {
+        Some(e) => e.clone(),
+        None => match from_json("--domain-json", domain, "domainName")? {
+            Some(n) => n,
+            None => from_json("--endpoint-json", described.as_ref(), "endpointAddress")?
+                .ok_or_else(|| anyhow::anyhow!("give --endpoint (or --endpoint-json / --domain-json)"))?,
+        },
+    };
+    let name = name.trim().trim_end_matches('.').to_owned();
+    if rustls::pki_types::ServerName::try_from(name.clone()).is_err() {
+        bail!("--endpoint `{name}` is not a host name or IP address");
+    }
+    Ok(name)
+}
+
+/// Validates every flag and file; nothing touches the network.
+pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
+    let domain = match &args.domain_json {
+        Some(p) => Some(read_json("--domain-json", p)?),
+        None => None,
+    };
+    let endpoint = endpoint(args, domain.as_ref())?;
     let connect_to = args.connect_to.as_deref().map(parse_connect_to).transpose()?;
     let mut transports: Vec<Transport> = args.transports.iter().map(|&t| t.into()).collect();
     transports.dedup();
     if transports.is_empty() {
         transports = Transport::ALL.to_vec();
     }
-    if let Some(t) = &args.token {
-        if t.is_empty() || t.len() > 6144 {
-            bail!("--token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
-        }
-    }
-    let mut signer = None;
-    let signature = match (&args.signature, &args.signing_key) {
-        (Some(s), _) => Some(check_signature(s)?),
-        (None, Some(path)) => {
-            let Some(token) = &args.token else { bail!("--signing-key signs the token: give --token too") };
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
-            let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
-            let sig = key.sign(token);
-            signer = Some(std::sync::Arc::new(key));
-            Some(sig)
-        }
-        (None, None) => None,
-    };
+    let device = args.creds.device(domain.as_ref())?;
     if rustls::pki_types::ServerName::try_from(args.matrix.alt_sni.clone()).is_err() {
         bail!("--alt-sni `{}` is not a host name", args.matrix.alt_sni);
     }
@@ -268,16 +445,15 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     if !(1..=64).contains(&args.matrix.parallel) {
         bail!("--parallel must be between 1 and 64");
     }
-    if !is_token_key_name(&args.token_key_name) {
-        bail!("--token-key-name `{}` must match [a-zA-Z0-9_-]{{1,128}}", args.token_key_name);
+    for (flag, t) in
+        [("--topic", Some(&args.topic)), ("--publish", args.publish.as_ref()), ("--subscribe", args.subscribe.as_ref())]
+    {
+        if t.is_some_and(|t| t.is_empty() || t.len() > 256) {
+            bail!("{flag} must be 1 to 256 bytes (IoT Core's limit)");
+        }
     }
-    let client_id =
-        args.client_id.clone().unwrap_or_else(|| format!("authprobe-{}", &crate::auth::event::new_uuid()[..8]));
-    if client_id.len() > 128 {
-        bail!("--client-id is {} bytes; IoT Core allows at most 128", client_id.len());
-    }
-    if args.topic.is_empty() || args.topic.len() > 256 {
-        bail!("--topic must be 1 to 256 bytes (IoT Core's limit)");
+    if args.publish.as_ref().is_some_and(|t| t.contains('+') || t.contains('#')) {
+        bail!("--publish takes a topic, not a filter: `+` and `#` are not allowed");
     }
     if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
         bail!("--timeout must be between 0 and 3600 seconds, got {}", args.timeout);
@@ -287,30 +463,31 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         (Some(path), _) => Trust::Roots(read_roots(path)?),
         (None, false) => Trust::Bundled,
     };
+    let endpoint_name = endpoint.clone();
     Ok(ProbePlan {
         endpoint,
         port: args.port,
         connect_to,
         transports,
-        credentials: Credentials {
-            authorizer: args.authorizer.clone(),
-            token_key_name: args.token_key_name.clone(),
-            token: args.token.clone(),
-            signature,
-            username: args.username.clone(),
-            password: args.password.clone(),
-        },
-        client_id,
-        mqtt_version: match args.mqtt_version {
-            MqttVersionArg::V311 => MqttVersion::V311,
-            MqttVersionArg::V5 => MqttVersion::V5,
-        },
+        credentials: device.credentials,
+        client_id: device.client_id,
+        mqtt_version: device.mqtt_version,
         topic: args.topic.clone(),
         trust,
         timeout: Duration::from_secs_f64(args.timeout),
         show_secrets: args.output.show_secrets,
-        signer,
+        signer: device.signer,
         alt_sni: args.matrix.alt_sni.clone(),
+        warnings: device.warnings,
+        checks: crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() },
+        arn_base: format!(
+            "arn:aws:iot:{}:{}",
+            args.region
+                .clone()
+                .or_else(|| crate::probe::plan::region_of(&endpoint_name))
+                .unwrap_or_else(|| "<region>".into()),
+            args.account.as_deref().unwrap_or("<account>")
+        ),
     })
 }
 

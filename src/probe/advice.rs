@@ -215,6 +215,33 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
             "check --connect-to, proxies, and that no ALPN `mqtt` was offered for HTTPS",
             "§7 HTTPS column",
         ),
+        (Kind::PublishAccepted | Kind::SubscribeAccepted | Kind::MessageReceived, _) => {
+            advice(format!("connected, and the post-connect checks passed ({})", o.kind.as_str()), "", "", "")
+        }
+        (Kind::PublishRefused | Kind::SubscribeRefused, Detail::Ack { code, reason, action, resource }) => advice(
+            format!("{action} on {resource} was refused: {reason} (0x{code:02x})"),
+            &format!("the policy the authorizer returned does not allow {action} on {resource}"),
+            &format!(
+                "add an Allow for {action} on {resource} to the returned policy (check-response tells which statement decides)"
+            ),
+            "§7 publish/subscribe not allowed",
+        ),
+        (Kind::ClosedAfterPublish | Kind::ClosedAfterSubscribe, Detail::Check { action, resource, elapsed_ms }) => {
+            advice(
+                format!("the server closed the connection {elapsed_ms} ms after the {action} request"),
+                &format!(
+                    "MQTT 3.1.1 has no negative PUBACK: IoT Core closes the connection when the policy does not allow {action} on {resource}"
+                ),
+                &format!("add an Allow for {action} on {resource} to the returned policy"),
+                "§7 publish/subscribe not allowed",
+            )
+        }
+        (Kind::MessageMissing, Detail::Check { action, resource, .. }) => advice(
+            format!("no answer for {action} on {resource} in time"),
+            "the policy does not allow iot:Receive on the topic, or the message was not routed back",
+            &format!("allow iot:Receive on {resource}"),
+            "§6 policy evaluation",
+        ),
         _ => advice(o.kind.as_str(), "", "", ""),
     }
 }

@@ -6,7 +6,7 @@ use super::classify::{Observation, classify};
 use super::outcome::{Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, Expect, ProbePlan, SDK_METRICS, Trust, UsernameForm};
 use super::tls::TlsInfo;
-use super::{https, mqtt, resolve, tcp, tls, websocket};
+use super::{authorize, https, mqtt, resolve, tcp, tls, websocket};
 use crate::auth::credentials::{Placement, encode, join_query, username_with};
 use crate::auth::event::Transport;
 use crate::secret::Scrubber;
@@ -72,6 +72,9 @@ pub struct AttemptReport {
     pub sent: Sent,
     pub stages: Vec<StageTime>,
     pub outcome: Outcome,
+    /// Post-connect checks (stage `authorize`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Outcome>,
     pub advice: Advice,
 }
 
@@ -80,8 +83,14 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
     let scrub = plan.secrets(spec);
     let mut trace = Trace { sent: Sent::default(), stages: Vec::new() };
     trace.sent.insecure = matches!(plan.trust, Trust::Insecure);
-    let obs = attempt(plan, spec, &scrub, &mut trace).await;
-    let outcome = classify(&obs);
+    let mut checks = Vec::new();
+    let obs = attempt(plan, spec, &scrub, &mut trace, &mut checks).await;
+    let connected = classify(&obs);
+    // With checks, the attempt ends at the first failing one (or the last, when all pass).
+    let outcome = match checks.iter().find(|c| !c.success).or(checks.last()) {
+        Some(c) if connected.success => c.clone(),
+        _ => connected,
+    };
     tracing::debug!(attempt = %spec.id, stage = outcome.stage.as_str(), kind = %outcome.kind.as_str(), "outcome");
     let advice = advise(&outcome, spec, plan, &trace.sent);
     let surprising = match spec.expect {
@@ -100,6 +109,7 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
         sent: trace.sent,
         stages: trace.stages,
         outcome,
+        checks,
         advice,
     }
 }
@@ -115,7 +125,13 @@ impl Trace {
     }
 }
 
-async fn attempt(plan: &ProbePlan, spec: &AttemptSpec, scrub: &Scrubber, t: &mut Trace) -> Observation {
+async fn attempt(
+    plan: &ProbePlan,
+    spec: &AttemptSpec,
+    scrub: &Scrubber,
+    t: &mut Trace,
+    checks: &mut Vec<Outcome>,
+) -> Observation {
     let timeout = plan.timeout;
     let (host, port) = match &plan.connect_to {
         Some((h, p)) => (h.as_str(), p.unwrap_or(spec.port)),
@@ -166,6 +182,12 @@ async fn attempt(plan: &ProbePlan, spec: &AttemptSpec, scrub: &Scrubber, t: &mut
             let obs = mqtt::exchange(&mut stream, spec.mqtt_version, &connect, timeout).await;
             t.time(Stage::Mqtt, start);
             if classify(&obs).kind == Kind::ConnackAccepted {
+                if spec.variant == "baseline" && !plan.checks.is_empty() {
+                    let start = Instant::now();
+                    *checks =
+                        authorize::run(&mut stream, spec.mqtt_version, &plan.checks, &plan.arn_base, timeout).await;
+                    t.time(Stage::Authorize, start);
+                }
                 goodbye(&mut stream).await;
             }
             obs
@@ -203,7 +225,52 @@ async fn attempt(plan: &ProbePlan, spec: &AttemptSpec, scrub: &Scrubber, t: &mut
     }
 }
 
-/// The CONNECT for this attempt; credentials go in the username when the spec places them there.
+/// The CONNECT username of this attempt: credentials in it when the spec places them there.
+pub fn mqtt_username(plan: &ProbePlan, spec: &AttemptSpec, params: &[(String, String)]) -> String {
+    let user = plan.credentials_for(spec).username.clone().unwrap_or_default();
+    let username = if spec.placement == Placement::Username { username_with(&user, params) } else { user };
+    match spec.username_form {
+        UsernameForm::Plain => username,
+        UsernameForm::SdkMetrics => username_with(&username, &[]) + &metrics_join(&username, '&'),
+        UsernameForm::SecondQuestionMark => username + &metrics_join("", '?'),
+    }
+}
+
+/// What IoT Core would see of this attempt, for the authorizer event (`authprobe event`).
+pub fn observed(plan: &ProbePlan, spec: &AttemptSpec, websocket_key: &str) -> crate::auth::event::Observed {
+    use crate::auth::event::{ConnectInfo, Observed};
+    let params = plan.auth_params(spec);
+    let connect = || {
+        let password = plan.credentials_for(spec).password.clone().filter(|p| !p.is_empty());
+        let username = mqtt_username(plan, spec, &params);
+        Some(ConnectInfo {
+            username: (!username.is_empty()).then_some(username),
+            password: password.map(String::into_bytes),
+            client_id: spec.client_id.clone(),
+        })
+    };
+    let (target, headers) = match spec.transport {
+        Transport::Mqtt => {
+            return Observed { server_name: spec.sni.clone(), connect: connect(), ..Observed::default() };
+        }
+        Transport::Wss => {
+            let (target, extra) = http_parts("/mqtt".to_owned(), spec, &params);
+            (target, websocket::headers(spec.host.as_deref(), websocket_key, &extra))
+        }
+        Transport::Https => {
+            let (target, extra) = http_parts(format!("/topics/{}?qos=1", encode_topic(&plan.topic)), spec, &params);
+            (target, https::headers(spec.host.as_deref(), &extra, https::BODY))
+        }
+    };
+    Observed {
+        server_name: spec.sni.clone(),
+        headers,
+        query: target.split_once('?').map(|(_, q)| q.to_owned()),
+        connect: if spec.transport == Transport::Wss { connect() } else { None },
+    }
+}
+
+/// The CONNECT for this attempt.
 fn connect_for(
     plan: &ProbePlan,
     spec: &AttemptSpec,
@@ -212,13 +279,7 @@ fn connect_for(
     t: &mut Trace,
 ) -> Vec<u8> {
     let c = plan.credentials_for(spec);
-    let user = c.username.clone().unwrap_or_default();
-    let username = if spec.placement == Placement::Username { username_with(&user, params) } else { user };
-    let username = match spec.username_form {
-        UsernameForm::Plain => username,
-        UsernameForm::SdkMetrics => username_with(&username, &[]) + &metrics_join(&username, '&'),
-        UsernameForm::SecondQuestionMark => username + &metrics_join("", '?'),
-    };
+    let username = mqtt_username(plan, spec, params);
     let password = c.password.clone().unwrap_or_default();
     t.sent.username = (!username.is_empty()).then(|| scrub.scrub(&username));
     t.sent.password = (!password.is_empty()).then(|| scrub.value(&password));

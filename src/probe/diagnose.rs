@@ -74,7 +74,8 @@ fn refusal_ms(a: &AttemptReport) -> Option<u64> {
 /// Runs every rule.
 pub fn diagnose(attempts: &[AttemptReport], plan: &ProbePlan) -> Vec<Finding> {
     let v = View { attempts };
-    let rules: [fn(&View<'_>, &ProbePlan) -> Option<Finding>; 10] = [
+    let rules: [fn(&View<'_>, &ProbePlan) -> Option<Finding>; 11] = [
+        action_not_allowed,
         port_blocked,
         tls_intercepted,
         sni_required,
@@ -87,6 +88,59 @@ pub fn diagnose(attempts: &[AttemptReport], plan: &ProbePlan) -> Vec<Finding> {
         authorizer_slow,
     ];
     rules.iter().filter_map(|rule| rule(&v, plan)).collect()
+}
+
+/// A post-connect check the policy refused: names the permission and the resource.
+fn action_not_allowed(v: &View<'_>, _plan: &ProbePlan) -> Option<Finding> {
+    let (a, check) = v.attempts.iter().find_map(|a| {
+        a.checks
+            .iter()
+            .find(|c| {
+                matches!(
+                    c.kind,
+                    Kind::PublishRefused
+                        | Kind::SubscribeRefused
+                        | Kind::ClosedAfterPublish
+                        | Kind::ClosedAfterSubscribe
+                        | Kind::MessageMissing
+                )
+            })
+            .map(|c| (a, c))
+    })?;
+    let (action, resource) = match &check.detail {
+        Detail::Ack { action, resource, .. } | Detail::Check { action, resource, .. } => {
+            (action.clone(), resource.clone())
+        }
+        _ => return None,
+    };
+    let (id, action) = match check.kind {
+        Kind::MessageMissing => ("receive_not_allowed", "iot:Receive".to_owned()),
+        Kind::SubscribeRefused | Kind::ClosedAfterSubscribe => ("subscribe_not_allowed", action),
+        _ => ("publish_not_allowed", action),
+    };
+    let how = match check.kind {
+        Kind::ClosedAfterPublish | Kind::ClosedAfterSubscribe => {
+            "the server closed the connection after the request (MQTT 3.1.1 has no negative acknowledgement)".to_owned()
+        }
+        Kind::MessageMissing => "the message did not come back on the subscription".to_owned(),
+        _ => match &check.detail {
+            Detail::Ack { code, reason, .. } => format!("the server answered {reason} (0x{code:02x})"),
+            _ => String::new(),
+        },
+    };
+    Some(Finding {
+        id,
+        title: format!("The returned policy does not allow {action} on {resource}"),
+        evidence: vec![Evidence {
+            attempt: a.id.clone(),
+            outcome: format!("{}/{}", check.stage.as_str(), check.kind.as_str()),
+        }],
+        likely_cause: format!("the connection is authorized, but {how}: the policy lacks {action} on {resource}"),
+        fix: format!(
+            "return a policy with an Allow for {action} on {resource} (test it with `authprobe check-response`)"
+        ),
+        see: "§7 publish/subscribe not allowed",
+    })
 }
 
 fn port_blocked(v: &View<'_>, plan: &ProbePlan) -> Option<Finding> {

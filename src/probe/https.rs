@@ -7,12 +7,24 @@ use super::tls::Stream;
 use http_body_util::{BodyExt as _, Full};
 use std::time::{Duration, Instant};
 
+/// The body of the probe's publish.
+pub const BODY: &str = r#"{"message":"authprobe"}"#;
+
+/// The publish request's headers as hyper writes them (names in lower case, content-length last).
+pub fn headers(host: Option<&str>, extra: &[(String, String)], body: &str) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = host.map(|h| ("host".to_owned(), h.to_owned())).into_iter().collect();
+    h.push(("content-type".into(), "application/json".into()));
+    h.extend(extra.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())));
+    h.push(("content-length".into(), body.len().to_string()));
+    h
+}
+
 /// Publishes `body` and returns the answer as an observation.
 pub async fn publish(
     tls: Stream,
     target: &str,
     host: Option<&str>,
-    headers: &[(String, String)],
+    extra: &[(String, String)],
     body: &str,
     timeout: Duration,
 ) -> Observation {
@@ -27,11 +39,8 @@ pub async fn publish(
     };
     let driver = tokio::spawn(conn);
     let mut req = hyper::Request::builder().method("POST").uri(target);
-    if let Some(h) = host {
-        req = req.header("host", h);
-    }
-    req = req.header("content-type", "application/json");
-    for (n, v) in headers {
+    // hyper adds content-length itself.
+    for (n, v) in headers(host, extra, body).iter().filter(|(n, _)| n != "content-length") {
         req = req.header(n.as_str(), v.as_str());
     }
     let req = match req.body(Full::new(bytes::Bytes::from(body.to_owned()))) {

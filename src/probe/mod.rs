@@ -6,6 +6,7 @@
 
 pub mod advice;
 pub mod attempt;
+pub mod authorize;
 pub mod classify;
 pub mod diagnose;
 pub mod https;

@@ -65,6 +65,14 @@ pub enum Kind {
     HttpClosed,
     HttpTimeout,
     HttpMalformedResponse,
+    PublishAccepted,
+    SubscribeAccepted,
+    MessageReceived,
+    PublishRefused,
+    SubscribeRefused,
+    ClosedAfterPublish,
+    ClosedAfterSubscribe,
+    MessageMissing,
 }
 
 impl Kind {
@@ -79,11 +87,20 @@ impl Kind {
             UpgradeRejected | UpgradeInvalid | UpgradeClosed | UpgradeTimeout => Stage::Upgrade,
             ConnackAccepted | ConnackRefused | ClosedBeforeConnack | ConnackTimeout | MqttProtocolError => Stage::Mqtt,
             HttpOk | HttpRejected | HttpClosed | HttpTimeout | HttpMalformedResponse => Stage::Http,
+            PublishAccepted | SubscribeAccepted | MessageReceived | PublishRefused | SubscribeRefused
+            | ClosedAfterPublish | ClosedAfterSubscribe | MessageMissing => Stage::Authorize,
         }
     }
 
     pub fn is_success(self) -> bool {
-        matches!(self, Self::ConnackAccepted | Self::HttpOk)
+        matches!(
+            self,
+            Self::ConnackAccepted
+                | Self::HttpOk
+                | Self::PublishAccepted
+                | Self::SubscribeAccepted
+                | Self::MessageReceived
+        )
     }
 
     pub fn as_str(self) -> String {
@@ -190,6 +207,19 @@ pub enum Detail {
     Protocol {
         bytes: String,
         error: String,
+    },
+    /// A PUBACK or SUBACK reason code, and what it was for.
+    Ack {
+        code: u8,
+        reason: String,
+        action: String,
+        resource: String,
+    },
+    /// A check that ended without an answer (closed, or the message never came).
+    Check {
+        action: String,
+        resource: String,
+        elapsed_ms: u64,
     },
     Failure {
         error: String,

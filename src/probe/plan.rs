@@ -72,6 +72,19 @@ pub struct ProbePlan {
     pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
     /// SNI and Host of the "another name" variants.
     pub alt_sni: String,
+    /// Problems found in the AWS documents before anything was sent.
+    pub warnings: Vec<String>,
+    /// Post-connect checks on the MQTT baseline (`--publish`, `--subscribe`).
+    pub checks: super::authorize::Checks,
+    /// `arn:aws:iot:<region>:<account>` for the resources the checks name.
+    pub arn_base: String,
+}
+
+/// The region in an IoT endpoint name (`<prefix>-ats.iot.<region>.amazonaws.com`), if it is one.
+pub fn region_of(endpoint: &str) -> Option<String> {
+    let rest = endpoint.split_once(".iot.")?.1;
+    let region = rest.strip_suffix(".amazonaws.com").or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+    (!region.is_empty() && !region.contains('.')).then(|| region.to_owned())
 }
 
 /// How the signature travels.

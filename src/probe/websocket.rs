@@ -17,16 +17,26 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 const MAX_HEAD: usize = 16 * 1024;
 
-/// The upgrade request line and headers (credentials included); `host: None` sends no Host header.
+/// The upgrade request's headers, in order (credentials last); `host: None` sends no Host header.
+pub fn headers(host: Option<&str>, key: &str, extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = host.map(|h| ("Host".to_owned(), h.to_owned())).into_iter().collect();
+    for (n, v) in [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Protocol", "mqtt"),
+    ] {
+        h.push((n.to_owned(), v.to_owned()));
+    }
+    h.extend(extra.iter().cloned());
+    h
+}
+
+/// The upgrade request as bytes on the wire.
 pub fn request(target: &str, host: Option<&str>, key: &str, extra: &[(String, String)]) -> String {
     let mut r = format!("GET {target} HTTP/1.1\r\n");
-    if let Some(h) = host {
-        r += &format!("Host: {h}\r\n");
-    }
-    r += &format!(
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n"
-    );
-    for (n, v) in extra {
+    for (n, v) in headers(host, key, extra) {
         r += &format!("{n}: {v}\r\n");
     }
     r + "\r\n"

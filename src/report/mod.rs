@@ -23,6 +23,9 @@ pub struct Report {
     pub connect_to: Option<String>,
     /// Certificate verification was off for every attempt.
     pub insecure: bool,
+    /// Problems found in the AWS documents before anything was sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub attempts: Vec<AttemptReport>,
     /// What the outcomes read together say (empty when nothing stands out).
     pub findings: Vec<Finding>,
@@ -39,6 +42,7 @@ impl Report {
             port: plan.port,
             connect_to: plan.connect_to.as_ref().map(|(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}"))),
             insecure: matches!(plan.trust, Trust::Insecure),
+            warnings: plan.warnings.clone(),
             findings: crate::probe::diagnose::diagnose(&attempts, plan),
             attempts,
             exit_code: if failed { EXIT_FAILED } else { EXIT_OK },

@@ -37,6 +37,9 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
     if report.insecure {
         writeln!(out, "{}", style.paint("33", "warning: --insecure: server certificates were NOT verified"))?;
     }
+    for w in &report.warnings {
+        writeln!(out, "{}", style.paint("33", &format!("warning: {w}")))?;
+    }
     writeln!(out)?;
     let width = report.attempts.iter().map(|a| a.id.len()).max().unwrap_or(4);
     let vwidth = report.attempts.iter().map(|a| verdict(a).len()).max().unwrap_or(4);
@@ -135,6 +138,9 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
         "result",
         &format!("{}/{}{}", a.outcome.stage.as_str(), a.outcome.kind.as_str(), evidence(&a.outcome.detail)),
     )?;
+    for c in &a.checks {
+        field(out, "check", &format!("{}/{}{}", c.stage.as_str(), c.kind.as_str(), evidence(&c.detail)))?;
+    }
     field(out, "what", &a.advice.summary)?;
     if !a.advice.likely_cause.is_empty() {
         field(out, "why", &a.advice.likely_cause)?;
@@ -159,6 +165,8 @@ fn evidence(d: &Detail) -> String {
             format!(" (HTTP {status}{})", error_type.as_ref().map(|e| format!(" {e}")).unwrap_or_default())
         }
         Detail::Tcp { address, .. } => format!(" ({address})"),
+        Detail::Ack { code, reason, action, resource } => format!(" ({action} on {resource}: 0x{code:02x} {reason})"),
+        Detail::Check { action, resource, elapsed_ms } => format!(" ({action} on {resource}, {elapsed_ms} ms)"),
         _ => String::new(),
     }
 }

@@ -355,6 +355,9 @@ pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbeP
         show_secrets: false,
         signer: None,
         alt_sni: "example.com".into(),
+        warnings: Vec::new(),
+        checks: Default::default(),
+        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     }
 }
 

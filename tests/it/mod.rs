@@ -11,3 +11,4 @@ mod probe_emulator;
 mod probe_matrix;
 mod probe_mosquitto;
 mod probe_servers;
+mod toolkit;

@@ -1,0 +1,363 @@
+//! The authorizer toolkit: `sign`, `event`, `check-response`, `check-permission` — offline checks
+//! with the same code the emulator uses. Exit codes: 0 all good, 1 a check failed, 2 bad input.
+
+use super::probe::{CredentialArgs, Format, TransportArg};
+use crate::auth::credentials::{Placement, encode};
+use crate::auth::permission::{self, AuthorizerArn};
+use crate::auth::response::{self, Intended};
+use crate::auth::signature::{self, PublicKey, SigningKey};
+use crate::probe::ProbePlan;
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn verdict(ok: bool) -> ExitCode {
+    ExitCode::from(if ok { 0 } else { 1 })
+}
+
+fn read(flag: &str, path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The token to sign or verify.
+    #[arg(long)]
+    pub token: String,
+    /// RSA private key (PKCS#1 or PKCS#8 PEM) to sign with.
+    #[arg(long, value_name = "PEM", required_unless_present = "verify")]
+    pub signing_key: Option<PathBuf>,
+    /// Verify --signature instead of signing.
+    #[arg(long, requires = "signature")]
+    pub verify: bool,
+    /// The base64 signature to verify (plain or percent-encoded).
+    #[arg(long, value_name = "B64")]
+    pub signature: Option<String>,
+    /// Public key(s) to verify with (SubjectPublicKeyInfo PEM, repeatable).
+    #[arg(long = "public-key", value_name = "PEM")]
+    pub public_keys: Vec<PathBuf>,
+    /// Verify with the keys of `aws iot describe-authorizer` output.
+    #[arg(long, value_name = "FILE")]
+    pub authorizer_json: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print the signature itself (it is a secret: redacted otherwise).
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
+    let scrub = crate::secret::Scrubber::new(args.show_secrets);
+    if args.verify {
+        let mut keys: Vec<PublicKey> = Vec::new();
+        for (i, path) in args.public_keys.iter().enumerate() {
+            let pem = read("--public-key", path)?;
+            keys.push(
+                PublicKey::from_pem(&format!("key{}", i + 1), &pem)
+                    .with_context(|| format!("--public-key {}", path.display()))?,
+            );
+        }
+        if let Some(path) = &args.authorizer_json {
+            let a = crate::emulator::config::authorizer_from_describe_json(&read("--authorizer-json", path)?, path)?;
+            match a.signing {
+                Some(k) => keys.extend(k),
+                None => bail!(
+                    "--authorizer-json {}: signing is disabled for `{}`; there is nothing to verify",
+                    path.display(),
+                    a.name
+                ),
+            }
+        }
+        if keys.is_empty() {
+            bail!("--verify needs --public-key PEM or --authorizer-json FILE");
+        }
+        let given = args.signature.clone().unwrap_or_default();
+        let plain = percent_encoding::percent_decode_str(given.trim()).decode_utf8_lossy().into_owned();
+        let v = signature::verify(&keys, &args.token, Some(&plain));
+        let ok = matches!(v, signature::Verdict::Verified { .. });
+        if args.format == Format::Json {
+            print_json(
+                &serde_json::json!({"verified": ok, "verdict": v, "keys_tried": keys.iter().map(|k| &k.name).collect::<Vec<_>>()}),
+            )?;
+        } else {
+            match &v {
+                signature::Verdict::Verified { key } => println!("verified: key `{key}` signed this token"),
+                signature::Verdict::NotBase64 => println!("NOT verified: the signature is not standard base64"),
+                _ => println!(
+                    "NOT verified by any of {} key(s): {}",
+                    keys.len(),
+                    keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+        return Ok(verdict(ok));
+    }
+    let path = args.signing_key.as_deref().unwrap_or(Path::new(""));
+    let key = SigningKey::from_pem(&read("--signing-key", path)?)
+        .with_context(|| format!("--signing-key {}", path.display()))?;
+    let sig = key.sign(&args.token);
+    let encoded = encode(&sig);
+    if args.format == Format::Json {
+        print_json(
+            &serde_json::json!({"signature": scrub.value(&sig), "percent_encoded": if args.show_secrets { encoded.clone() } else { scrub.value(&sig) }, "key_bits": key.bits()}),
+        )?;
+    } else {
+        println!("signature (base64):        {}", scrub.value(&sig));
+        println!(
+            "percent-encoded (for a username or query): {}",
+            if args.show_secrets { encoded } else { scrub.value(&sig) }
+        );
+        if !args.show_secrets {
+            eprintln!("(redacted: pass --show-secrets to print the signature)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    Header,
+    Query,
+    Username,
+}
+
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    /// The transport whose event to build.
+    #[arg(long, value_enum)]
+    pub transport: TransportArg,
+    /// The endpoint (its name is the event's serverName).
+    #[arg(long, value_name = "HOST")]
+    pub endpoint: String,
+    /// Where the credentials go (default: the username for mqtt, headers for wss and https).
+    #[arg(long, value_enum)]
+    pub placement: Option<PlacementArg>,
+    /// Topic of the HTTPS publish.
+    #[arg(long, default_value = "authprobe/probe")]
+    pub topic: String,
+    #[command(flatten)]
+    pub creds: CredentialArgs,
+    /// Print tokens and signatures as they are (needed to paste the event into a Lambda test).
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
+    let device = args.creds.device(None)?;
+    for w in &device.warnings {
+        eprintln!("warning: {w}");
+    }
+    let plan = ProbePlan {
+        endpoint: args.endpoint.clone(),
+        port: 443,
+        connect_to: None,
+        transports: vec![args.transport.into()],
+        credentials: device.credentials,
+        client_id: device.client_id,
+        mqtt_version: device.mqtt_version,
+        topic: args.topic.clone(),
+        trust: crate::probe::Trust::Bundled,
+        timeout: Duration::from_secs(10),
+        show_secrets: args.show_secrets,
+        signer: device.signer,
+        alt_sni: "example.com".into(),
+        warnings: Vec::new(),
+        checks: Default::default(),
+        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+    };
+    let Some(mut spec) = plan.baseline().into_iter().next() else { bail!("no transport") };
+    if let Some(p) = args.placement {
+        spec.placement = match p {
+            PlacementArg::Header => Placement::Header,
+            PlacementArg::Query => Placement::Query,
+            PlacementArg::Username => Placement::Username,
+        };
+        if spec.transport == crate::auth::event::Transport::Mqtt && spec.placement != Placement::Username {
+            bail!("--placement: MQTT over TLS carries credentials only in the username");
+        }
+        if spec.transport == crate::auth::event::Transport::Https && spec.placement == Placement::Username {
+            bail!("--placement: HTTPS has no MQTT username; use header or query");
+        }
+    }
+    let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
+    let seen = crate::probe::attempt::observed(&plan, &spec, &key);
+    let c = &plan.credentials;
+    let token = c.token.clone().unwrap_or_default();
+    let ev = crate::auth::event::Event::build(
+        spec.transport,
+        &token,
+        c.signature.is_some(),
+        &seen,
+        &crate::auth::event::new_uuid(),
+    );
+    let value = serde_json::to_value(&ev)?;
+    let value = crate::emulator::gate::scrub_json(&value, &plan.secrets(&spec));
+    print_json(&value)?;
+    if !args.show_secrets {
+        eprintln!("(secrets redacted: pass --show-secrets to paste this event into a Lambda test)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct CheckResponseArgs {
+    /// The authorizer's response (JSON).
+    pub response: PathBuf,
+    /// Check iot:Connect for this client ID.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Check iot:Publish on this topic (repeatable).
+    #[arg(long, value_name = "TOPIC")]
+    pub publish: Vec<String>,
+    /// Check iot:Subscribe on this topic filter (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub subscribe: Vec<String>,
+    /// Check iot:Receive on this topic (repeatable).
+    #[arg(long, value_name = "TOPIC")]
+    pub receive: Vec<String>,
+    /// Region of the resource ARNs (default: from the policy's ARNs).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Account of the resource ARNs (default: from the policy's ARNs).
+    #[arg(long)]
+    pub account: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn check_response(args: CheckResponseArgs) -> anyhow::Result<ExitCode> {
+    let text = read("the response file", &args.response)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not JSON (fix the file or pass the response JSON)", args.response.display()))?;
+    let intended = Intended {
+        client_id: args.client_id.clone(),
+        publish: args.publish.clone(),
+        subscribe: args.subscribe.clone(),
+        receive: args.receive.clone(),
+        region: args.region.clone(),
+        account: args.account.clone(),
+    };
+    let r = response::check(&value, &intended);
+    if args.format == Format::Json {
+        print_json(&r)?;
+        return Ok(verdict(r.ok));
+    }
+    match (r.valid, r.is_authenticated) {
+        (true, Some(true)) => println!("{}: valid response, isAuthenticated true", args.response.display()),
+        (true, _) => println!(
+            "{}: valid response, but isAuthenticated is false: the connection is refused",
+            args.response.display()
+        ),
+        (false, _) => {
+            println!("{}: INVALID response — IoT Core fails the connection:", args.response.display());
+            for v in &r.violations {
+                println!("  ✗ {}: {}", v.rule, v.message);
+            }
+        }
+    }
+    if !r.actions.is_empty() {
+        let source = match r.arns_from {
+            "flags" => "from --region/--account",
+            "policy" => "from the policy's ARNs",
+            _ => "unknown: pass --region and --account",
+        };
+        println!("resources in region {}, account {} ({source}):", r.region, r.account);
+        for a in &r.actions {
+            let d = match &a.decision {
+                crate::auth::policy::Decision::Allowed { by } => {
+                    format!("allowed       by policy {} statement {}{}", by.policy, by.statement, sid(&by.sid))
+                }
+                crate::auth::policy::Decision::ExplicitDeny { by } => {
+                    format!("EXPLICIT DENY by policy {} statement {}{}", by.policy, by.statement, sid(&by.sid))
+                }
+                crate::auth::policy::Decision::NotAllowed => "NOT ALLOWED   (no Allow statement matches)".to_owned(),
+            };
+            println!("  {:<14} {}  {d}", a.action, a.resource);
+        }
+    }
+    println!("{}", if r.ok { "result: ok" } else { "result: NOT ok" });
+    Ok(verdict(r.ok))
+}
+
+fn sid(s: &Option<String>) -> String {
+    s.as_ref().map(|s| format!(" (Sid {s})")).unwrap_or_default()
+}
+
+#[derive(Debug, Args)]
+pub struct CheckPermissionArgs {
+    /// `aws lambda get-policy` output, or the policy document itself.
+    pub policy: PathBuf,
+    /// The authorizer's ARN (arn:aws:iot:<region>:<account>:authorizer/<name>).
+    #[arg(long, value_name = "ARN", required_unless_present = "authorizer")]
+    pub authorizer_arn: Option<String>,
+    /// The authorizer's name, with --region and --account, instead of --authorizer-arn.
+    #[arg(long, value_name = "NAME", requires_all = ["region", "account"])]
+    pub authorizer: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub account: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn check_permission(args: CheckPermissionArgs) -> anyhow::Result<ExitCode> {
+    let arn_text = match (&args.authorizer_arn, &args.authorizer) {
+        (Some(a), _) => a.clone(),
+        (None, Some(name)) => format!(
+            "arn:aws:iot:{}:{}:authorizer/{name}",
+            args.region.as_deref().unwrap_or_default(),
+            args.account.as_deref().unwrap_or_default()
+        ),
+        (None, None) => bail!("give --authorizer-arn ARN (or --authorizer NAME --region R --account A)"),
+    };
+    let arn = AuthorizerArn::parse(&arn_text).map_err(|e| anyhow::anyhow!("--authorizer-arn: {e}"))?;
+    let text = read("the policy file", &args.policy)?;
+    let policy = permission::read_policy(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.policy.display()))?;
+    let r = permission::check(&policy, &arn);
+    if args.format == Format::Json {
+        print_json(&r)?;
+        return Ok(verdict(r.invoke_permitted));
+    }
+    if r.invoke_permitted {
+        println!(
+            "IoT Core may invoke the function for {} (statement {}).",
+            r.authorizer_arn,
+            r.permitted_by.as_deref().unwrap_or("?")
+        );
+    } else if let Some(d) = &r.denied_by {
+        println!("IoT Core may NOT invoke the function for {}: statement {d} denies it.", r.authorizer_arn);
+    } else {
+        println!("IoT Core may NOT invoke the function for {}: no statement allows it.", r.authorizer_arn);
+        println!(
+            "  needed: principal iot.amazonaws.com, action lambda:InvokeFunction, AWS:SourceArn {}, AWS:SourceAccount {}",
+            arn.arn, arn.account
+        );
+        println!(
+            "  fix:    aws lambda add-permission --function-name <fn> --principal iot.amazonaws.com --action lambda:InvokeFunction \\"
+        );
+        println!(
+            "            --statement-id iot-{} --source-arn {} --source-account {}",
+            arn.name, arn.arn, arn.account
+        );
+    }
+    for s in &r.statements {
+        for p in &s.problems {
+            println!("  statement {} ({}): {p}", s.sid.as_deref().unwrap_or("(no Sid)"), s.effect);
+        }
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+    Ok(verdict(r.invoke_permitted))
+}
