@@ -2,8 +2,12 @@
 //!
 //! Map of the crate:
 //! - [`auth`]: the custom-auth rules shared by emulator and probe — credential placement, token
-//!   signatures, the authorizer event and response, policy evaluation.
+//!   signatures, the authorizer event and response, policy evaluation, the Lambda invoke permission.
 //! - [`emulator`]: a local IoT Core custom-auth front door (`authprobe emulate`).
+//! - [`probe`]: crafted attempts stage by stage, their classification, the variant matrix and the
+//!   diagnosis (`authprobe probe`).
+//! - [`report`]: the probe's report and its text renderer (JSON is its `Serialize`).
+//! - [`demo`]: the emulator probed as three devices (`authprobe demo`).
 //! - [`secret`]: redaction of tokens, signatures and passwords.
 //! - [`cli`]: command-line flags turned into validated settings; the binary calls [`cli::main`].
 
