@@ -54,17 +54,52 @@ impl Scrubber {
     }
 
     /// `text` with every registered secret replaced by its redacted form.
+    ///
+    /// Secrets are matched as whole values — the whole text, a `?`/`&`-separated segment, or the value
+    /// of a `name=value` segment — so a short token never mangles the words around it; secrets of 12
+    /// characters or more are also replaced wherever else they appear.
     pub fn scrub(&self, text: &str) -> String {
         if self.show {
             return text.to_owned();
         }
-        let mut out = text.to_owned();
+        if let Some(secret) = self.lookup(text) {
+            return redact(secret);
+        }
+        let mut out = String::new();
+        let mut segment = String::new();
+        for ch in text.chars() {
+            if ch == '?' || ch == '&' {
+                out += &self.scrub_segment(&segment);
+                out.push(ch);
+                segment.clear();
+            } else {
+                segment.push(ch);
+            }
+        }
+        out += &self.scrub_segment(&segment);
         for (form, secret) in &self.secrets {
-            if out.contains(form.as_str()) {
+            if form.len() >= 12 && out.contains(form.as_str()) {
                 out = out.replace(form.as_str(), &redact(secret));
             }
         }
         out
+    }
+
+    fn lookup(&self, value: &str) -> Option<&str> {
+        self.secrets.iter().find(|(form, _)| form == value).map(|(_, secret)| secret.as_str())
+    }
+
+    fn scrub_segment(&self, segment: &str) -> String {
+        if let Some(secret) = self.lookup(segment) {
+            return redact(secret);
+        }
+        match segment.split_once('=') {
+            Some((name, value)) => match self.lookup(value) {
+                Some(secret) => format!("{name}={}", redact(secret)),
+                None => segment.to_owned(),
+            },
+            None => segment.to_owned(),
+        }
     }
 }
 
@@ -84,10 +119,30 @@ mod tests {
         s.add("tok");
         s.add("tok-long");
         let out = s.scrub("user?token=tok-long&x=tok");
-        assert!(!out.contains("tok-long"));
+        assert!(!out.contains("=tok-long"));
         assert!(!out.contains("=tok&") && !out.ends_with("=tok"));
         assert!(out.contains(&redact("tok-long")));
         assert!(out.contains(&redact("tok")));
+    }
+
+    #[test]
+    fn short_secrets_do_not_mangle_their_surroundings() {
+        let mut s = Scrubber::new(false);
+        s.add("tok");
+        let r = redact("tok");
+        assert_eq!(
+            s.scrub("?x-amz-customauthorizer-name=A&token=tok"),
+            format!("?x-amz-customauthorizer-name=A&token={r}")
+        );
+        assert_eq!(s.scrub("tok"), r);
+        assert_eq!(s.scrub("a tokenizer"), "a tokenizer");
+    }
+
+    #[test]
+    fn long_secrets_are_replaced_anywhere() {
+        let mut s = Scrubber::new(false);
+        s.add("a-long-secret-value");
+        assert_eq!(s.scrub("prefix:a-long-secret-value;"), format!("prefix:{};", redact("a-long-secret-value")));
     }
 
     #[test]

@@ -378,3 +378,13 @@ pub async fn probe(
         .await
         .expect("the attempt ends within its timeouts")
 }
+
+/// Runs the real binary with a scrubbed environment.
+pub fn authprobe_bin(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .args(args)
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}

@@ -10,12 +10,7 @@ use authprobe::probe::plan::MqttVersion;
 use std::process::Output;
 
 fn authprobe(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
-        .args(args)
-        .env_clear()
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    authprobe_bin(args)
 }
 
 fn out(o: &Output) -> String {
