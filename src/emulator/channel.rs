@@ -43,14 +43,20 @@ impl Channel {
         }
     }
 
+    /// Writes `bytes`; a peer that stops reading cannot hold the write up for more than 10 s.
     pub(crate) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Self::Tls(s) => {
-                s.write_all(bytes).await?;
-                s.flush().await
+        let write = async {
+            match self {
+                Self::Tls(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Self::Ws(ws) => ws.send(Message::binary(bytes.to_vec())).await.map_err(io::Error::other),
             }
-            Self::Ws(ws) => ws.send(Message::binary(bytes.to_vec())).await.map_err(io::Error::other),
-        }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), write)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "the peer does not read")))
     }
 
     /// Closes the connection: TLS close_notify then FIN (no WebSocket close frame, as IoT Core closes).

@@ -275,8 +275,13 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         head.push_str("sec-websocket-protocol: mqtt\r\n");
     }
     head.push_str("\r\n");
-    if tls.write_all(head.as_bytes()).await.is_err() || tls.flush().await.is_err() {
-        return rec.set(Reason::ClosedByClient, "closed during the upgrade");
+    let written = tokio::time::timeout(cfg.limits.request_timeout, async {
+        tls.write_all(head.as_bytes()).await?;
+        tls.flush().await
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        return rec.set(Reason::ClosedByClient, "closed (or stopped reading) during the upgrade");
     }
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(cfg.limits.max_packet))

@@ -98,8 +98,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         }
     }
 
+    /// Writes a request; a peer that stops reading counts as closed after 10 s.
     async fn send(&mut self, bytes: &[u8]) -> bool {
-        self.s.write_all(bytes).await.is_ok() && self.s.flush().await.is_ok()
+        let write = async {
+            self.s.write_all(bytes).await?;
+            self.s.flush().await
+        };
+        matches!(tokio::time::timeout(Duration::from_secs(10), write).await, Ok(Ok(())))
     }
 
     async fn subscribe(&mut self, filter: &str, resource: &str, timeout: Duration) -> Outcome {

@@ -92,10 +92,16 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Observation {
     let sent = Instant::now();
     let after_ms = || sent.elapsed().as_millis() as u64;
-    if let Err(e) = stream.write_all(connect).await.and(stream.flush().await) {
-        return Observation::MqttClosed { how: close_how(&Err(e)), after_ms: after_ms() };
-    }
     let deadline = tokio::time::Instant::now() + timeout;
+    let write = async {
+        stream.write_all(connect).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout_at(deadline, write).await {
+        Err(_) => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
+        Ok(Err(e)) => return Observation::MqttClosed { how: close_how(&Err(e)), after_ms: after_ms() },
+        Ok(Ok(())) => {}
+    }
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {

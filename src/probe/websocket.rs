@@ -54,10 +54,16 @@ pub async fn upgrade(
     let elapsed = || started.elapsed().as_millis() as u64;
     let key = generate_key();
     let req = request(target, host, &key, headers);
-    if tls.write_all(req.as_bytes()).await.is_err() || tls.flush().await.is_err() {
-        return Err(Observation::UpgradeClosed { elapsed_ms: elapsed(), bytes_seen: 0 });
-    }
     let deadline = tokio::time::Instant::now() + timeout;
+    let write = async {
+        tls.write_all(req.as_bytes()).await?;
+        tls.flush().await
+    };
+    match tokio::time::timeout_at(deadline, write).await {
+        Err(_) => return Err(Observation::UpgradeTimeout { elapsed_ms: elapsed() }),
+        Ok(Err(_)) => return Err(Observation::UpgradeClosed { elapsed_ms: elapsed(), bytes_seen: 0 }),
+        Ok(Ok(())) => {}
+    }
     let mut data = Vec::new();
     let mut chunk = [0u8; 4096];
     let (status, resp_headers, head_len) = loop {
@@ -134,10 +140,12 @@ pub async fn exchange(
 ) -> Observation {
     let sent = Instant::now();
     let after_ms = || sent.elapsed().as_millis() as u64;
-    if let Err(e) = ws.send(Message::binary(connect.to_vec())).await {
-        return Observation::MqttClosed { how: ws_close_how(&e), after_ms: after_ms() };
-    }
     let deadline = tokio::time::Instant::now() + timeout;
+    match tokio::time::timeout_at(deadline, ws.send(Message::binary(connect.to_vec()))).await {
+        Err(_) => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
+        Ok(Err(e)) => return Observation::MqttClosed { how: ws_close_how(&e), after_ms: after_ms() },
+        Ok(Ok(())) => {}
+    }
     let mut buf = Vec::new();
     loop {
         if packet_len(&buf).is_some_and(|n| buf.len() >= n.min(MAX_REPLY)) {
