@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         signer: None,
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
+        authorizer_confirmed: false,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };

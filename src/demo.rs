@@ -106,6 +106,7 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
         signer: Some(signing.clone()),
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
+        authorizer_confirmed: false,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };

@@ -268,6 +268,8 @@ pub struct Device {
     pub signer: Option<std::sync::Arc<SigningKey>>,
     /// Problems found in the AWS documents before anything is sent.
     pub warnings: Vec<String>,
+    /// --authorizer-json describes the authorizer that will be named.
+    pub authorizer_confirmed: bool,
 }
 
 fn read_json(flag: &str, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
@@ -345,6 +347,7 @@ impl CredentialArgs {
         if let Some(d) = domain {
             domain_warnings(d, authorizer.as_deref(), &mut warnings);
         }
+        let authorizer_confirmed = described.as_ref().is_some_and(|a| authorizer.as_deref() == Some(a.name.as_str()));
         let client_id =
             self.client_id.clone().unwrap_or_else(|| format!("authprobe-{}", &crate::auth::event::new_uuid()[..8]));
         if client_id.len() > 128 {
@@ -366,6 +369,7 @@ impl CredentialArgs {
             },
             signer,
             warnings,
+            authorizer_confirmed,
         })
     }
 }
@@ -479,6 +483,7 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         signer: device.signer,
         alt_sni: args.matrix.alt_sni.clone(),
         warnings: device.warnings,
+        authorizer_confirmed: device.authorizer_confirmed,
         checks: crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() },
         arn_base: format!(
             "arn:aws:iot:{}:{}",

@@ -172,6 +172,7 @@ pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
         signer: device.signer,
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
+        authorizer_confirmed: false,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };

@@ -184,8 +184,8 @@ async fn attempt(
             if classify(&obs).kind == Kind::ConnackAccepted {
                 if spec.variant == "baseline" && !plan.checks.is_empty() {
                     let start = Instant::now();
-                    *checks =
-                        authorize::run(&mut stream, spec.mqtt_version, &plan.checks, &plan.arn_base, timeout).await;
+                    let wire = &mut authorize::Bytes(&mut stream);
+                    *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, timeout).await;
                     t.time(Stage::Authorize, start);
                 }
                 goodbye(&mut stream).await;
@@ -207,6 +207,12 @@ async fn attempt(
             let start = Instant::now();
             let obs = websocket::exchange(&mut ws, spec.mqtt_version, &connect, timeout).await;
             t.time(Stage::Mqtt, start);
+            if classify(&obs).kind == Kind::ConnackAccepted && spec.variant == "baseline" && !plan.checks.is_empty() {
+                let start = Instant::now();
+                let wire = &mut authorize::Frames(&mut ws);
+                *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, timeout).await;
+                t.time(Stage::Authorize, start);
+            }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
             obs
         }

@@ -24,9 +24,60 @@ impl Checks {
     }
 }
 
+/// How MQTT packets travel: TLS bytes, or WebSocket binary frames.
+pub trait Wire {
+    /// Appends what arrives next; `Ok(0)` when the peer closed.
+    fn read_some(&mut self, buf: &mut Vec<u8>) -> impl std::future::Future<Output = std::io::Result<usize>> + Send;
+    fn send(&mut self, bytes: &[u8]) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+/// MQTT directly on a byte stream (TLS).
+pub struct Bytes<'a, S>(pub &'a mut S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for Bytes<'_, S> {
+    async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        let mut chunk = [0u8; 4096];
+        let n = self.0.read(&mut chunk).await?;
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(bytes).await?;
+        self.0.flush().await
+    }
+}
+
+/// MQTT in WebSocket binary frames.
+pub struct Frames<'a>(pub &'a mut tokio_tungstenite::WebSocketStream<super::tls::Stream>);
+
+impl Wire for Frames<'_> {
+    async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match self.0.next().await {
+                Some(Ok(Message::Binary(b))) if !b.is_empty() => {
+                    buf.extend_from_slice(&b);
+                    return Ok(b.len());
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(0),
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use futures_util::SinkExt as _;
+        self.0
+            .send(tokio_tungstenite::tungstenite::Message::binary(bytes.to_vec()))
+            .await
+            .map_err(std::io::Error::other)
+    }
+}
+
 /// Runs the checks on an accepted connection; returns every check's outcome, in order.
-pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    s: &mut S,
+pub async fn run<W: Wire>(
+    s: &mut W,
     v: MqttVersion,
     checks: &Checks,
     arn_base: &str,
@@ -82,17 +133,16 @@ enum Next {
     Timeout,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
+impl<W: Wire> Conn<'_, W> {
     async fn next(&mut self, deadline: tokio::time::Instant) -> Next {
-        let mut chunk = [0u8; 4096];
         loop {
             if let Some(n) = packet_len(&self.buf).filter(|n| self.buf.len() >= (*n).min(MAX_REPLY)) {
                 let n = n.min(self.buf.len());
                 return Next::Packet(self.buf.drain(..n).collect());
             }
-            match tokio::time::timeout_at(deadline, self.s.read(&mut chunk)).await {
+            match tokio::time::timeout_at(deadline, self.s.read_some(&mut self.buf)).await {
                 Err(_) => return Next::Timeout,
-                Ok(Ok(n)) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(Ok(n)) if n > 0 => {}
                 Ok(_) => return Next::Closed,
             }
         }
@@ -100,11 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
 
     /// Writes a request; a peer that stops reading counts as closed after 10 s.
     async fn send(&mut self, bytes: &[u8]) -> bool {
-        let write = async {
-            self.s.write_all(bytes).await?;
-            self.s.flush().await
-        };
-        matches!(tokio::time::timeout(Duration::from_secs(10), write).await, Ok(Ok(())))
+        matches!(tokio::time::timeout(Duration::from_secs(10), self.s.send(bytes)).await, Ok(Ok(())))
     }
 
     async fn subscribe(&mut self, filter: &str, resource: &str, timeout: Duration) -> Outcome {

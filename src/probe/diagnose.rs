@@ -331,15 +331,23 @@ fn refused_everywhere(v: &View<'_>, plan: &ProbePlan) -> Option<Finding> {
     let baselines: Vec<&AttemptReport> = v.baselines().collect();
     let all_refused = !baselines.is_empty() && baselines.iter().all(|a| is_auth_refusal(a));
     let any_success = v.attempts.iter().any(|a| a.succeeded);
+    let name = plan.credentials.authorizer.as_deref().unwrap_or("<no name>");
+    // Only describe-authorizer output rules out "unknown authorizer": from a device both look the same.
+    let likely_cause = if plan.authorizer_confirmed {
+        format!(
+            "authorizer `{name}` exists (per --authorizer-json) and refuses: it denies this token (isAuthenticated false), fails, times out, or IoT Core may not invoke its Lambda"
+        )
+    } else {
+        format!(
+            "the authorizer denies this token (isAuthenticated false, or a Lambda error or missing invoke permission), or `{name}` is not an authorizer of this account and the endpoint has no default — the two look the same from a device"
+        )
+    };
     (all_refused && !any_success).then(|| Finding {
         id: "refused_everywhere",
         title: "The credentials reach IoT Core and are refused on every transport".into(),
         evidence: baselines.iter().map(|a| ev(a)).collect(),
-        likely_cause: format!(
-            "the authorizer denies this token (isAuthenticated false, or a Lambda error or missing invoke permission), or `{}` is not an authorizer of this account and the endpoint has no default — the two look the same from a device",
-            plan.credentials.authorizer.as_deref().unwrap_or("<no name>")
-        ),
-        fix: "run `aws iot test-invoke-authorizer` with this token; `aws iot describe-authorizer` confirms the name; the Lambda's CloudWatch logs show whether it ran".into(),
+        likely_cause,
+        fix: "run `aws iot test-invoke-authorizer` with this token; `aws iot describe-authorizer` confirms the name; the Lambda's CloudWatch logs show whether it ran; `authprobe check-permission` checks its invoke permission".into(),
         see: "§7 unknown authorizer / Lambda / isAuthenticated false rows",
     })
 }

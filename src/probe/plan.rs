@@ -74,7 +74,9 @@ pub struct ProbePlan {
     pub alt_sni: String,
     /// Problems found in the AWS documents before anything was sent.
     pub warnings: Vec<String>,
-    /// Post-connect checks on the MQTT baseline (`--publish`, `--subscribe`).
+    /// The named authorizer is known to exist (its describe-authorizer JSON was given).
+    pub authorizer_confirmed: bool,
+    /// Post-connect checks on the mqtt and wss baselines (`--publish`, `--subscribe`).
     pub checks: super::authorize::Checks,
     /// `arn:aws:iot:<region>:<account>` for the resources the checks name.
     pub arn_base: String,

@@ -356,6 +356,7 @@ pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbeP
         signer: None,
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
+        authorizer_confirmed: false,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     }

@@ -76,6 +76,16 @@ async fn refused_everywhere_when_the_authorizer_denies() {
     plan.credentials.token = Some("denied-token".into());
     let r = matrix(&plan, Level::Quick).await;
     assert_eq!(ids(&r), ["refused_everywhere"]);
+    assert!(r.findings[0].likely_cause.contains("look the same from a device"));
+    // When describe-authorizer output confirms the authorizer, the cause narrows to a denial.
+    plan.authorizer_confirmed = true;
+    let r = matrix(&plan, Level::Quick).await;
+    assert_eq!(ids(&r), ["refused_everywhere"]);
+    assert!(
+        r.findings[0].likely_cause.starts_with("authorizer `MyAuthorizer` exists"),
+        "{}",
+        r.findings[0].likely_cause
+    );
 }
 
 #[tokio::test]

@@ -280,13 +280,14 @@ async fn publish_not_allowed_end_to_end() {
     cfg.authorizers.push(connect_but_not_publish());
     let emu = start(cfg).await;
     let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt];
+    plan.transports = vec![Transport::Mqtt, Transport::Wss];
     plan.checks.publish = Some("dev/telemetry".into());
     for (version, kind) in [(MqttVersion::V311, Kind::ClosedAfterPublish), (MqttVersion::V5, Kind::PublishRefused)] {
         plan.mqtt_version = version;
         let report = authprobe::probe::run(&plan, &plan.baseline()).await;
         let a = &report.attempts[0];
         assert_eq!(a.outcome.kind, kind, "{version:?}: {:?}", a.checks);
+        assert_eq!(report.attempts[1].outcome.kind, kind, "wss {version:?}: {:?}", report.attempts[1].checks);
         if kind == Kind::PublishRefused {
             assert!(matches!(&a.outcome.detail, Detail::Ack { code: 0x87, .. }), "{:?}", a.outcome.detail);
         }
@@ -306,14 +307,21 @@ async fn allowed_round_trip_end_to_end() {
     cfg.authorizers.push(allowing(AUTH));
     let emu = start(cfg).await;
     let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt];
+    plan.transports = vec![Transport::Mqtt, Transport::Wss];
     plan.checks.subscribe = Some("dev/+".into());
     plan.checks.publish = Some("dev/echo".into());
     for version in [MqttVersion::V311, MqttVersion::V5] {
         plan.mqtt_version = version;
         let report = authprobe::probe::run(&plan, &plan.baseline()).await;
-        let kinds: Vec<Kind> = report.attempts[0].checks.iter().map(|c| c.kind).collect();
-        assert_eq!(kinds, [Kind::SubscribeAccepted, Kind::PublishAccepted, Kind::MessageReceived], "{version:?}");
+        for a in &report.attempts {
+            let kinds: Vec<Kind> = a.checks.iter().map(|c| c.kind).collect();
+            assert_eq!(
+                kinds,
+                [Kind::SubscribeAccepted, Kind::PublishAccepted, Kind::MessageReceived],
+                "{} {version:?}",
+                a.id
+            );
+        }
         assert_eq!(report.exit_code, 0);
     }
 }
