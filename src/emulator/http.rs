@@ -258,13 +258,16 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         return answer(tls, Answer::error(400, "InvalidRequestException", "Bad Request"), rec).await;
     };
     // With the 403 setting, credentials in the upgrade request are judged before the upgrade.
+    // The grant carries over to the CONNECT, so the function runs once per connection.
+    let mut granted = None;
     if cfg.reject.wss == WssReject::Forbidden && carries_credentials(cfg, &sources) {
         let scrub = gate::scrubber(cfg, &seen, &sources);
-        let mut probe_rec = rec.clone();
-        if let Err(r) = gate::authorize(cfg, Transport::Wss, &seen, &sources, &scrub, &mut probe_rec).await {
-            *rec = probe_rec;
-            rec.set(r.reason, r.detail);
-            return answer(tls, Answer::error(403, "ForbiddenException", "Forbidden"), rec).await;
+        match gate::authorize(cfg, Transport::Wss, &seen, &sources, &scrub, rec).await {
+            Ok(g) => granted = Some(g),
+            Err(r) => {
+                rec.set(r.reason, r.detail);
+                return answer(tls, Answer::error(403, "ForbiddenException", "Forbidden"), rec).await;
+            }
         }
     }
     let mut head = format!(
@@ -287,7 +290,7 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         .max_message_size(Some(cfg.limits.max_packet))
         .max_frame_size(Some(cfg.limits.max_packet));
     let ws = WebSocketStream::from_partially_read(tls, req.rest, Role::Server, Some(ws_config)).await;
-    super::mqtt::serve(Channel::Ws(Box::new(ws)), ctx, seen, sources, rec).await;
+    super::mqtt::serve(Channel::Ws(Box::new(ws)), ctx, seen, sources, granted, rec).await;
 }
 
 fn carries_credentials(cfg: &super::EmulatorConfig, sources: &Sources) -> bool {

@@ -126,12 +126,14 @@ pub(crate) async fn read_connect(ch: &mut Channel, buf: &mut BytesMut, ctx: &Ctx
     }
 }
 
-/// Serves MQTT on `ch` (direct TLS, or WebSocket after its upgrade).
+/// Serves MQTT on `ch` (direct TLS, or WebSocket after its upgrade). `granted` is a grant already
+/// made for this connection (at a WebSocket upgrade); the CONNECT then needs only `iot:Connect`.
 pub(crate) async fn serve(
     mut ch: Channel,
     ctx: &Ctx,
     mut seen: Observed,
     mut sources: Sources,
+    granted: Option<Granted>,
     rec: &mut ConnectionRecord,
 ) {
     let mut buf = BytesMut::new();
@@ -158,7 +160,11 @@ pub(crate) async fn serve(
     let transport = rec.transport.unwrap_or(Transport::Mqtt);
     let scrub = gate::scrubber(cfg, &seen, &sources);
     rec.username = connect.username.as_deref().map(|u| scrub.scrub(u));
-    let result = gate::authorize(cfg, transport, &seen, &sources, &scrub, rec).await.and_then(|granted| {
+    let authorized = match granted {
+        Some(g) => Ok(g),
+        None => gate::authorize(cfg, transport, &seen, &sources, &scrub, rec).await,
+    };
+    let result = authorized.and_then(|granted| {
         let resource = cfg.arns.client(&connect.client_id);
         match granted.allows("iot:Connect", &resource, &connect.client_id) {
             d if d.is_allowed() => Ok(granted),

@@ -278,3 +278,18 @@ async fn unknown_paths_and_bad_requests_get_aws_shaped_errors() {
     let a = https(&emu, "POST", "/topics/t?qos=2", &[], "").await;
     assert_eq!((a.status, a.error_type.as_deref()), (400, Some("InvalidRequestException:")));
 }
+
+#[tokio::test]
+async fn upgrade_time_authorization_runs_the_function_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let allow = r#"{"isAuthenticated":true,"principalId":"p","policyDocuments":[{"Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}]}"#;
+    let mut cfg = config();
+    cfg.authorizers.push(command(&format!("cat >/dev/null; echo call >> '{}'; echo '{allow}'", calls.display())));
+    cfg.reject.wss = WssReject::Forbidden;
+    let mut emu = start(cfg).await;
+    let headers = [("x-amz-customauthorizer-name", AUTH), ("token", GOOD)];
+    assert_eq!(wss(&emu, "/mqtt", &headers, connect_packet("once", None, "")).await, Wss::Connack(0));
+    assert_eq!(emu.record().await.reason, Reason::Accepted);
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1);
+}
