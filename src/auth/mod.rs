@@ -5,6 +5,7 @@
 //! - [`event`]: the event the authorizer function receives.
 //! - [`response`]: validation of what the function answers.
 //! - [`policy`]: evaluation of the returned policy documents.
+//! - [`topic`]: MQTT topic-filter matching.
 
 pub mod credentials;
 pub mod event;
@@ -12,3 +13,4 @@ pub mod permission;
 pub mod policy;
 pub mod response;
 pub mod signature;
+pub mod topic;

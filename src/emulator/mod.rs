@@ -13,6 +13,7 @@ pub mod gate;
 mod http;
 pub mod mqtt;
 pub mod record;
+mod session;
 pub mod settings;
 pub mod tls;
 

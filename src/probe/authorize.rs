@@ -99,8 +99,7 @@ pub async fn run<W: Wire>(
         let (o, echoed) = conn.publish(topic, &resource, timeout).await;
         let ok = o.success;
         out.push(o);
-        let expects_echo =
-            checks.subscribe.as_deref().is_some_and(|f| super::super::emulator::mqtt::filter_matches(f, topic));
+        let expects_echo = checks.subscribe.as_deref().is_some_and(|f| crate::auth::topic::filter_matches(f, topic));
         if ok && expects_echo {
             out.push(if echoed {
                 received(topic, &resource)
