@@ -3,6 +3,7 @@
 //! Exit codes (spec/outcomes.md): 0 success, 1 a check failed, 2 bad input (nothing was sent).
 
 pub mod demo;
+pub mod device;
 pub mod emulate;
 pub mod probe;
 pub mod toolkit;
