@@ -159,7 +159,7 @@ async fn attempt(
     let start = Instant::now();
     let shaken = tls::handshake(tcp, &plan.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.trust, timeout).await;
     t.time(Stage::Tls, start);
-    let (mut stream, info) = match shaken {
+    let (stream, info) = match shaken {
         Ok(s) => s,
         Err(o) => return o,
     };
@@ -176,59 +176,89 @@ async fn attempt(
         })
         .collect();
     match spec.transport {
-        Transport::Mqtt => {
-            let connect = connect_for(plan, spec, &params, scrub, t);
-            let start = Instant::now();
-            let obs = mqtt::exchange(&mut stream, spec.mqtt_version, &connect, timeout).await;
-            t.time(Stage::Mqtt, start);
-            if classify(&obs).kind == Kind::ConnackAccepted {
-                if spec.variant == "baseline" && !plan.checks.is_empty() {
-                    let start = Instant::now();
-                    let wire = &mut authorize::Bytes(&mut stream);
-                    *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, timeout).await;
-                    t.time(Stage::Authorize, start);
-                }
-                goodbye(&mut stream).await;
-            }
-            obs
-        }
-        Transport::Wss => {
-            let (target, headers) = http_parts("/mqtt".to_owned(), spec, &params);
-            t.sent.request = Some(scrub.scrub(&format!("GET {target}")));
-            t.sent.host_header = spec.host.clone();
-            let start = Instant::now();
-            let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), &headers, timeout).await;
-            t.time(Stage::Upgrade, start);
-            let mut ws = match upgraded {
-                Ok(ws) => ws,
-                Err(o) => return o,
-            };
-            let connect = connect_for(plan, spec, &params, scrub, t);
-            let start = Instant::now();
-            let obs = websocket::exchange(&mut ws, spec.mqtt_version, &connect, timeout).await;
-            t.time(Stage::Mqtt, start);
-            if classify(&obs).kind == Kind::ConnackAccepted && spec.variant == "baseline" && !plan.checks.is_empty() {
-                let start = Instant::now();
-                let wire = &mut authorize::Frames(&mut ws);
-                *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, timeout).await;
-                t.time(Stage::Authorize, start);
-            }
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
-            obs
-        }
-        Transport::Https => {
-            let path = format!("/topics/{}?qos=1", encode_topic(&plan.topic));
-            let (target, headers) = http_parts(path, spec, &params);
-            t.sent.request = Some(scrub.scrub(&format!("POST {target}")));
-            t.sent.host_header = spec.host.clone();
-            let start = Instant::now();
-            let obs =
-                https::publish(stream, &target, spec.host.as_deref(), &headers, r#"{"message":"authprobe"}"#, timeout)
-                    .await;
-            t.time(Stage::Http, start);
-            obs
-        }
+        Transport::Mqtt => over_tls(plan, spec, stream, &params, scrub, t, checks).await,
+        Transport::Wss => over_websocket(plan, spec, stream, &params, scrub, t, checks).await,
+        Transport::Https => publish(plan, spec, stream, &params, scrub, t).await,
     }
+}
+
+/// MQTT over TLS: CONNECT → CONNACK, then the post-connect checks on the baseline.
+async fn over_tls(
+    plan: &ProbePlan,
+    spec: &AttemptSpec,
+    mut stream: tls::Stream,
+    params: &[(String, String)],
+    scrub: &Scrubber,
+    t: &mut Trace,
+    checks: &mut Vec<Outcome>,
+) -> Observation {
+    let connect = connect_for(plan, spec, params, scrub, t);
+    let start = Instant::now();
+    let obs = mqtt::exchange(&mut stream, spec.mqtt_version, &connect, plan.timeout).await;
+    t.time(Stage::Mqtt, start);
+    if classify(&obs).kind == Kind::ConnackAccepted {
+        if spec.variant == "baseline" && !plan.checks.is_empty() {
+            let start = Instant::now();
+            let wire = &mut authorize::Bytes(&mut stream);
+            *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, plan.timeout).await;
+            t.time(Stage::Authorize, start);
+        }
+        goodbye(&mut stream).await;
+    }
+    obs
+}
+
+/// MQTT over WebSocket: upgrade → CONNECT in a binary frame → CONNACK, then the checks.
+async fn over_websocket(
+    plan: &ProbePlan,
+    spec: &AttemptSpec,
+    stream: tls::Stream,
+    params: &[(String, String)],
+    scrub: &Scrubber,
+    t: &mut Trace,
+    checks: &mut Vec<Outcome>,
+) -> Observation {
+    let (target, headers) = http_parts("/mqtt".to_owned(), spec, params);
+    t.sent.request = Some(scrub.scrub(&format!("GET {target}")));
+    t.sent.host_header = spec.host.clone();
+    let start = Instant::now();
+    let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), &headers, plan.timeout).await;
+    t.time(Stage::Upgrade, start);
+    let mut ws = match upgraded {
+        Ok(ws) => ws,
+        Err(o) => return o,
+    };
+    let connect = connect_for(plan, spec, params, scrub, t);
+    let start = Instant::now();
+    let obs = websocket::exchange(&mut ws, spec.mqtt_version, &connect, plan.timeout).await;
+    t.time(Stage::Mqtt, start);
+    if classify(&obs).kind == Kind::ConnackAccepted && spec.variant == "baseline" && !plan.checks.is_empty() {
+        let start = Instant::now();
+        let wire = &mut authorize::Frames(&mut ws);
+        *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, plan.timeout).await;
+        t.time(Stage::Authorize, start);
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
+    obs
+}
+
+/// HTTPS: `POST /topics/<topic>?qos=1` → status.
+async fn publish(
+    plan: &ProbePlan,
+    spec: &AttemptSpec,
+    stream: tls::Stream,
+    params: &[(String, String)],
+    scrub: &Scrubber,
+    t: &mut Trace,
+) -> Observation {
+    let path = format!("/topics/{}?qos=1", encode_topic(&plan.topic));
+    let (target, headers) = http_parts(path, spec, params);
+    t.sent.request = Some(scrub.scrub(&format!("POST {target}")));
+    t.sent.host_header = spec.host.clone();
+    let start = Instant::now();
+    let obs = https::publish(stream, &target, spec.host.as_deref(), &headers, https::BODY, plan.timeout).await;
+    t.time(Stage::Http, start);
+    obs
 }
 
 /// The CONNECT username of this attempt: credentials in it when the spec places them there.
