@@ -99,11 +99,12 @@ pub async fn authorize(
     rec.durations.function_ms = Some(started.elapsed().as_millis() as u64);
     let answer = answer.map_err(|e| match e {
         function::FunctionError::Timeout(_) => refuse(Reason::FunctionTimeout, e.to_string()),
-        _ => refuse(Reason::FunctionFailed, e.to_string()),
+        // The command's stderr may echo the event (a traceback): scrub it like everything logged.
+        _ => refuse(Reason::FunctionFailed, scrub.scrub(&e.to_string())),
     })?;
-    rec.response = Some(answer.clone());
+    rec.response = Some(scrub_json(&answer, scrub));
     let valid = response::validate(&answer).map_err(|violations| {
-        let list: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, v.message)).collect();
+        let list: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, scrub.scrub(&v.message))).collect();
         refuse(Reason::InvalidResponse, list.join("; "))
     })?;
     if !valid.is_authenticated {

@@ -166,3 +166,27 @@ async fn secrets_are_redacted_in_records_unless_shown() {
     }
     assert!(text.contains("<redacted len=10 sha256="), "{text}");
 }
+
+#[tokio::test]
+async fn secrets_echoed_by_the_function_are_redacted_too() {
+    let token = "tok-ECHOED-789";
+    let mut cfg = config();
+    cfg.show_secrets = false;
+    let mut crashing = allowing(AUTH);
+    // A traceback that prints the token, then a crash; and a response that echoes it back.
+    crashing.function = Function::Command(format!("cat >/dev/null; echo 'KeyError: {token}' >&2; exit 1"));
+    cfg.authorizers.push(crashing);
+    let mut echoing = allowing("Echo");
+    echoing.function =
+        Function::Command(format!(r#"cat >/dev/null; echo '{{"isAuthenticated": false, "context": "{token}"}}'"#));
+    cfg.authorizers.push(echoing);
+    let mut emu = start(cfg).await;
+    for name in [AUTH, "Echo"] {
+        let user = username(&[("x-amz-customauthorizer-name", name), ("token", token)]);
+        assert!(matches!(mqtt311(&emu, "d", &user, "").await, Connack::Closed(_)));
+        let rec = emu.record().await;
+        let text = serde_json::to_string(&rec).unwrap();
+        assert!(!text.contains(token), "{name}: token leaked: {text}");
+        assert!(text.contains("<redacted len=14"), "{name}: {text}");
+    }
+}
