@@ -50,7 +50,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         signer: None,
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
-        authorizer_confirmed: false,
+        documents: Default::default(),
+        local: Vec::new(),
+        follow_up: true,
+        follow_up_spacing: Duration::from_millis(1_100),
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };

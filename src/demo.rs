@@ -5,6 +5,7 @@
 use crate::auth::event::Transport;
 use crate::auth::signature::{PublicKey, SigningKey};
 use crate::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
+use crate::diagnosis::local::{DescribedAuthorizer, Documents};
 use crate::probe::{Credentials, MqttVersion, ProbePlan, Schedule, Trust, matrix};
 use crate::report::Report;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
@@ -68,7 +69,7 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
         .find(|t| signing.sign(t).contains('+'))
         .unwrap_or_else(|| GOOD_TOKEN.to_owned());
     let mut authorizer = Authorizer::new(AUTHORIZER, TOKEN_KEY_NAME);
-    authorizer.signing = Some(vec![public]);
+    authorizer.signing = Some(vec![public.clone()]);
     authorizer.function = Function::Rules(vec![Rule::allow_all(&good)]);
     let mut cfg = EmulatorConfig::new(vec![ENDPOINT.into(), "localhost".into()])
         .map_err(|e| DemoError::Emulator(e.to_string()))?;
@@ -106,7 +107,20 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
         signer: Some(signing.clone()),
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
-        authorizer_confirmed: false,
+        // What `aws iot describe-authorizer` would print for the demo's authorizer.
+        documents: Documents {
+            authorizer: Some(DescribedAuthorizer {
+                name: AUTHORIZER.into(),
+                token_key_name: TOKEN_KEY_NAME.into(),
+                active: true,
+                signing_keys: Some(vec![public.clone()]),
+            }),
+            ..Documents::default()
+        },
+        local: Vec::new(),
+        follow_up: true,
+        // The emulator does not limit connects per client ID; IoT Core needs about 1 s.
+        follow_up_spacing: Duration::ZERO,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };
@@ -114,7 +128,8 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
         client_id: "demo-keyname".into(),
         credentials: Credentials { token_key_name: "deviceToken".into(), ..base.credentials.clone() },
         ..base.clone()
-    };
+    }
+    .with_local_checks();
     let denied = ProbePlan {
         client_id: "demo-denied".into(),
         credentials: Credentials {
@@ -123,25 +138,27 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
             ..base.credentials.clone()
         },
         ..base.clone()
-    };
+    }
+    .with_local_checks();
+    let base = base.with_local_checks();
     let cases = [
         (
             "working-device",
-            "a correctly configured device: every transport connects; the findings say what would break it",
+            "a correctly configured device: every transport connects; the findings are risks: what would break it",
             base,
-            vec!["sni_required", "signature_not_url_encoded"],
+            vec!["sni_missing", "alpn_missing", "signature_not_encoded"],
         ),
         (
             "wrong-token-key-name",
             "the device sends its token as `deviceToken=…`; the authorizer's token key name is `token`",
             wrong_key,
-            vec!["wrong_token_key_name"],
+            vec!["token_key_name_wrong"],
         ),
         (
             "denied-token",
-            "the device sends a correctly signed token that the authorizer denies",
+            "the device sends a correctly signed token that the authorizer denies: from a device, a denial, a failing Lambda and a policy without iot:Connect look alike",
             denied,
-            vec!["refused_everywhere"],
+            vec!["refused_unexplained"],
         ),
     ];
     let mut scenarios = Vec::new();

@@ -4,8 +4,8 @@
 //! - [`auth`]: the custom-auth rules shared by emulator and probe — credential placement, token
 //!   signatures, the authorizer event and response, policy evaluation, the Lambda invoke permission.
 //! - [`emulator`]: a local IoT Core custom-auth front door (`authprobe emulate`).
-//! - [`probe`]: crafted attempts stage by stage, their classification, the variant matrix and the
-//!   diagnosis (`authprobe probe`).
+//! - [`probe`]: crafted attempts stage by stage, their classification, the variant matrix (`authprobe probe`).
+//! - [`diagnosis`]: the cause catalogue, local checks, differential diagnosis and follow-ups.
 //! - [`report`]: the probe's report and its text renderer (JSON is its `Serialize`).
 //! - [`demo`]: the emulator probed as three devices (`authprobe demo`).
 //! - [`secret`]: redaction of tokens, signatures and passwords.
@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod cli;
 pub mod demo;
+pub mod diagnosis;
 pub mod emulator;
 pub mod probe;
 pub mod report;

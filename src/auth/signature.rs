@@ -185,3 +185,59 @@ impl SigningKey {
         STANDARD.encode(out)
     }
 }
+
+/// What a signature that does not verify over the token does verify over: the common signing
+/// mistakes (troubleshooting: "isn't signing a value other than the token").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Forensic {
+    /// The value that was signed, in words (e.g. "the token followed by a newline").
+    pub signed: String,
+    /// The signature scheme that verifies, e.g. "RSA PKCS#1 v1.5 with SHA-256".
+    pub scheme: &'static str,
+    pub key: String,
+}
+
+/// (name, ring algorithm) of the schemes tried; the first is IoT Core's.
+const SCHEMES: [(&str, &dyn ring::signature::VerificationAlgorithm); 5] = [
+    ("RSA PKCS#1 v1.5 with SHA-256", &ring::signature::RSA_PKCS1_2048_8192_SHA256),
+    ("RSA PKCS#1 v1.5 with SHA-1", &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY),
+    ("RSA PKCS#1 v1.5 with SHA-384", &ring::signature::RSA_PKCS1_2048_8192_SHA384),
+    ("RSA PKCS#1 v1.5 with SHA-512", &ring::signature::RSA_PKCS1_2048_8192_SHA512),
+    ("RSA-PSS with SHA-256", &ring::signature::RSA_PSS_2048_8192_SHA256),
+];
+
+/// Finds what `signature_b64` signs when it does not sign `token` as IoT Core expects. `username` is
+/// the device's whole MQTT username, when known. `None`: no key and no tried value explain it.
+pub fn forensics(keys: &[PublicKey], token: &str, signature_b64: &str, username: Option<&str>) -> Option<Forensic> {
+    use rsa::pkcs1::EncodeRsaPublicKey as _;
+    let sig = STANDARD.decode(signature_b64.trim()).ok()?;
+    let mut values: Vec<(String, Vec<u8>)> = vec![
+        ("the token itself".into(), token.as_bytes().to_vec()),
+        ("the token followed by a newline (`\\n`)".into(), format!("{token}\n").into_bytes()),
+        ("the token followed by CR LF (`\\r\\n`)".into(), format!("{token}\r\n").into_bytes()),
+        ("the token trimmed of surrounding white space".into(), token.trim().as_bytes().to_vec()),
+        ("the percent-encoded token".into(), crate::auth::credentials::encode(token).into_bytes()),
+        ("the base64 of the token".into(), STANDARD.encode(token).into_bytes()),
+    ];
+    if let Some(u) = username.filter(|u| !u.is_empty()) {
+        values.push(("the whole MQTT username".into(), u.as_bytes().to_vec()));
+    }
+    // Skip a tried value equal to the token (trimmed or encoded may not change it), except the first.
+    let tried: Vec<&(String, Vec<u8>)> =
+        values.iter().enumerate().filter(|(i, v)| *i == 0 || v.1 != token.as_bytes()).map(|(_, v)| v).collect();
+    for key in keys {
+        let Ok(der) = key.key.to_pkcs1_der() else { continue };
+        for (i, (scheme, alg)) in SCHEMES.iter().enumerate() {
+            for (j, (what, value)) in tried.iter().enumerate() {
+                if i == 0 && j == 0 {
+                    continue; // the correct signature: not a forensic finding
+                }
+                let public = ring::signature::UnparsedPublicKey::new(*alg, der.as_bytes());
+                if public.verify(value, &sig).is_ok() {
+                    return Some(Forensic { signed: what.clone(), scheme, key: key.name.clone() });
+                }
+            }
+        }
+    }
+    None
+}

@@ -2,7 +2,8 @@
 //! signature (given, or made with `--signing-key`), the names, and what the AWS CLI's describe-authorizer
 //! and describe-domain-configuration output say about them — all before anything is sent.
 
-use crate::auth::signature::SigningKey;
+use crate::auth::signature::{PublicKey, SigningKey};
+use crate::diagnosis::local::{DescribedAuthorizer, Documents, Domain};
 use crate::probe::{Credentials, MqttVersion};
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
@@ -34,6 +35,10 @@ pub struct CredentialArgs {
     /// The token's signature, standard base64 (sent percent-encoded where needed).
     #[arg(long, value_name = "B64", conflicts_with = "signing_key")]
     pub signature: Option<String>,
+    /// The authorizer's token-signing public key (SubjectPublicKeyInfo PEM, repeatable): the
+    /// signature is verified locally before anything is sent.
+    #[arg(long = "public-key", value_name = "PEM")]
+    pub public_keys: Vec<PathBuf>,
     /// Sign the token with this RSA private key (PKCS#1 or PKCS#8 PEM).
     #[arg(long, value_name = "PEM")]
     pub signing_key: Option<PathBuf>,
@@ -56,10 +61,19 @@ pub struct Device {
     pub client_id: String,
     pub mqtt_version: MqttVersion,
     pub signer: Option<std::sync::Arc<SigningKey>>,
-    /// Problems found in the AWS documents before anything is sent.
-    pub warnings: Vec<String>,
-    /// --authorizer-json describes the authorizer that will be named.
-    pub authorizer_confirmed: bool,
+    /// What the AWS documents say, for the local checks.
+    pub documents: Documents,
+}
+
+impl Device {
+    /// The failed local checks, as warnings (`event` prints them; `probe` reports them).
+    pub fn warnings(&self, endpoint: &str) -> Vec<String> {
+        crate::diagnosis::local::checks(&self.documents, &self.credentials, endpoint, 443)
+            .into_iter()
+            .filter(|c| !c.passed && c.check != "port_443")
+            .map(|c| c.detail)
+            .collect()
+    }
 }
 
 pub(crate) fn read_json(flag: &str, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
@@ -70,7 +84,6 @@ pub(crate) fn read_json(flag: &str, path: &std::path::Path) -> anyhow::Result<se
 impl CredentialArgs {
     /// Checks every credential flag and file; nothing touches the network.
     pub fn device(&self, domain: Option<&serde_json::Value>) -> anyhow::Result<Device> {
-        let mut warnings = Vec::new();
         let described = match &self.authorizer_json {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -107,37 +120,24 @@ impl CredentialArgs {
             }
             (None, None) => None,
         };
-        if let Some(a) = &described {
-            if !a.active {
-                warnings.push(format!("authorizer `{}` is INACTIVE: IoT Core will not run it", a.name));
-            }
-            if self.authorizer.as_ref().is_some_and(|n| *n != a.name) {
-                warnings.push(format!(
-                    "--authorizer `{}` differs from --authorizer-json's `{}`",
-                    self.authorizer.as_deref().unwrap_or(""),
-                    a.name
-                ));
-            }
-            match (&a.signing, &signature, &self.token) {
-                (Some(_), None, _) => {
-                    warnings.push("the authorizer has signing enabled but no signature will be sent".into())
-                }
-                (Some(keys), Some(sig), Some(token)) => match crate::auth::signature::verify(keys, token, Some(sig)) {
-                    crate::auth::signature::Verdict::Verified { key } => {
-                        tracing::debug!("signature verifies with key {key}")
-                    }
-                    _ => warnings.push(format!(
-                        "the signature does not verify with any of the authorizer's {} key(s)",
-                        keys.len()
-                    )),
-                },
-                _ => {}
-            }
+        let mut public_keys = Vec::new();
+        for (i, path) in self.public_keys.iter().enumerate() {
+            let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
+                .with_context(|| format!("--public-key {}", path.display()))?;
+            public_keys.push(key);
         }
-        if let Some(d) = domain {
-            domain_warnings(d, authorizer.as_deref(), &mut warnings);
-        }
-        let authorizer_confirmed = described.as_ref().is_some_and(|a| authorizer.as_deref() == Some(a.name.as_str()));
+        let documents = Documents {
+            authorizer: described.map(|a| DescribedAuthorizer {
+                name: a.name,
+                token_key_name: a.token_key_name,
+                active: a.active,
+                signing_keys: a.signing,
+            }),
+            public_keys,
+            domain: domain.map(Domain::from_json),
+            endpoint_address: None,
+        };
         let client_id =
             self.client_id.clone().unwrap_or_else(|| format!("authprobe-{}", &crate::auth::event::new_uuid()[..8]));
         if client_id.len() > 128 {
@@ -158,30 +158,8 @@ impl CredentialArgs {
                 MqttVersionArg::V5 => MqttVersion::V5,
             },
             signer,
-            warnings,
-            authorizer_confirmed,
+            documents,
         })
-    }
-}
-
-/// What a domain configuration says about custom auth for this device.
-fn domain_warnings(d: &serde_json::Value, authorizer: Option<&str>, warnings: &mut Vec<String>) {
-    let auth_type = d.get("authenticationType").and_then(|v| v.as_str()).unwrap_or("DEFAULT");
-    if !matches!(auth_type, "CUSTOM_AUTH" | "CUSTOM_AUTH_X509" | "DEFAULT") {
-        warnings
-            .push(format!("the domain's authenticationType is {auth_type}: custom authentication is not used there"));
-    }
-    let cfg = d.get("authorizerConfig");
-    let default = cfg.and_then(|c| c.get("defaultAuthorizerName")).and_then(|v| v.as_str());
-    let override_ok = cfg.and_then(|c| c.get("allowAuthorizerOverride")).and_then(|v| v.as_bool()).unwrap_or(false);
-    match (authorizer, default) {
-        (None, None) => {
-            warnings.push("no authorizer is named and the domain has no default authorizer: none will run".into())
-        }
-        (Some(a), Some(d)) if !override_ok && a != d => warnings.push(format!(
-            "the domain does not allow authorizer override: `{a}` is ignored and the default `{d}` runs"
-        )),
-        _ => {}
     }
 }
 

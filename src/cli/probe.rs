@@ -69,9 +69,9 @@ pub struct ProbeArgs {
     pub transports: Vec<TransportArg>,
     #[command(flatten)]
     pub creds: CredentialArgs,
-    /// Topic of the HTTPS publish.
-    #[arg(long, default_value = "authprobe/probe")]
-    pub topic: String,
+    /// Topic of the HTTPS publish (default: --publish, else `authprobe/probe`).
+    #[arg(long)]
+    pub topic: Option<String>,
     /// After CONNACK, publish to this topic (QoS 1) and report PUBACK or the close (stage authorize).
     #[arg(long, value_name = "TOPIC")]
     pub publish: Option<String>,
@@ -109,6 +109,13 @@ pub enum MatrixArg {
     Full,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FollowUpArg {
+    /// Run them when more than one cause is left and an attempt can split them.
+    Auto,
+    None,
+}
+
 /// Which variants to run and how.
 #[derive(Debug, Args, Clone)]
 pub struct MatrixArgs {
@@ -124,6 +131,9 @@ pub struct MatrixArgs {
     /// Gap between attempts with --same-client-id, in seconds (IoT Core allows about one connect per second per client ID).
     #[arg(long, value_name = "SECS", default_value_t = 1.1)]
     pub spacing: f64,
+    /// Follow-up attempts that split the causes still open (`none`: only the matrix).
+    #[arg(long, value_enum, default_value_t = FollowUpArg::Auto)]
+    pub follow_up: FollowUpArg,
     /// The "another name" used by the SNI and Host variants.
     #[arg(long, value_name = "NAME", default_value = "example.com")]
     pub alt_sni: String,
@@ -217,6 +227,10 @@ pub fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn described_endpoint(args: &ProbeArgs) -> anyhow::Result<Option<serde_json::Value>> {
+    args.endpoint_json.as_ref().map(|p| read_json("--endpoint-json", p)).transpose()
+}
+
 /// The endpoint: --endpoint, else the domain configuration's name, else describe-endpoint's address.
 fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Result<String> {
     let from_json = |flag: &str, v: Option<&serde_json::Value>, key: &str| -> anyhow::Result<Option<String>> {
@@ -229,10 +243,7 @@ fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Res
                 .ok_or_else(|| anyhow::anyhow!("{flag}: no `{key}` in the document")),
         }
     };
-    let described = match &args.endpoint_json {
-        Some(p) => Some(read_json("--endpoint-json", p)?),
-        None => None,
-    };
+    let described = described_endpoint(args)?;
     let name = match &args.endpoint {
         Some(e) => e.clone(),
         None => match from_json("--domain-json", domain, "domainName")? {
@@ -272,7 +283,7 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         bail!("--parallel must be between 1 and 64");
     }
     for (flag, t) in
-        [("--topic", Some(&args.topic)), ("--publish", args.publish.as_ref()), ("--subscribe", args.subscribe.as_ref())]
+        [("--topic", args.topic.as_ref()), ("--publish", args.publish.as_ref()), ("--subscribe", args.subscribe.as_ref())]
     {
         if t.is_some_and(|t| t.is_empty() || t.len() > 256) {
             bail!("{flag} must be 1 to 256 bytes (IoT Core's limit)");
@@ -290,7 +301,11 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         (None, false) => Trust::Bundled,
     };
     let endpoint_name = endpoint.clone();
-    Ok(ProbePlan {
+    let mut documents = device.documents;
+    documents.endpoint_address = described_endpoint(args)?
+        .and_then(|v| v.get("endpointAddress").and_then(|e| e.as_str()).map(str::to_owned));
+    let topic = args.topic.clone().or_else(|| args.publish.clone()).unwrap_or_else(|| "authprobe/probe".into());
+    let plan = ProbePlan {
         endpoint,
         port: args.port,
         connect_to,
@@ -298,14 +313,17 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         credentials: device.credentials,
         client_id: device.client_id,
         mqtt_version: device.mqtt_version,
-        topic: args.topic.clone(),
+        topic,
         trust,
         timeout: Duration::from_secs_f64(args.timeout),
         show_secrets: args.output.show_secrets,
         signer: device.signer,
         alt_sni: args.matrix.alt_sni.clone(),
-        warnings: device.warnings,
-        authorizer_confirmed: device.authorizer_confirmed,
+        warnings: Vec::new(),
+        documents,
+        local: Vec::new(),
+        follow_up: args.matrix.follow_up == FollowUpArg::Auto,
+        follow_up_spacing: Duration::from_secs_f64(args.matrix.spacing),
         checks: crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() },
         arn_base: format!(
             "arn:aws:iot:{}:{}",
@@ -315,7 +333,8 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
                 .unwrap_or_else(|| "<region>".into()),
             args.account.as_deref().unwrap_or("<account>")
         ),
-    })
+    };
+    Ok(plan.with_local_checks())
 }
 
 fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

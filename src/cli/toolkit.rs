@@ -155,7 +155,7 @@ pub struct EventArgs {
 
 pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
     let device = args.creds.device(None)?;
-    for w in &device.warnings {
+    for w in device.warnings(&args.endpoint) {
         eprintln!("warning: {w}");
     }
     let plan = ProbePlan {
@@ -173,7 +173,10 @@ pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
         signer: device.signer,
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
-        authorizer_confirmed: false,
+        documents: Default::default(),
+        local: Vec::new(),
+        follow_up: false,
+        follow_up_spacing: Duration::ZERO,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     };

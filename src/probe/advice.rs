@@ -2,7 +2,7 @@
 //! (spec §7 and IoT Core's custom-auth troubleshooting steps).
 
 use super::attempt::Sent;
-use super::outcome::{CloseHow, Detail, Kind, Outcome};
+use super::outcome::{CloseHow, Detail, Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, ProbePlan};
 use serde::Serialize;
 
@@ -25,7 +25,23 @@ fn advice(summary: String, cause: &str, next: &str, see: &str) -> Advice {
 const SLOW_AUTHORIZER_MS: u64 = 4_000;
 
 pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
-    let ep = &plan.endpoint;
+    match o.stage {
+        Stage::Resolve | Stage::Tcp | Stage::Proxy => network(o),
+        Stage::Tls => tls(o, spec, &plan.endpoint),
+        Stage::Upgrade => upgrade(o),
+        Stage::Mqtt => mqtt(o, spec, plan, sent),
+        Stage::Http => http(o),
+        Stage::Authorize => authorize(o),
+    }
+}
+
+/// An outcome without more specific advice.
+fn plain(o: &Outcome) -> Advice {
+    advice(o.kind.as_str(), "", "", "")
+}
+
+/// resolve and tcp.
+fn network(o: &Outcome) -> Advice {
     match (&o.kind, &o.detail) {
         (Kind::DnsFailed, Detail::Dns { name, error }) => advice(
             format!("{name} does not resolve: {error}"),
@@ -51,6 +67,13 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
             "check this device's routing, proxy requirements and firewall rules for outbound 443",
             "§1 ports (443 only)",
         ),
+        _ => plain(o),
+    }
+}
+
+/// The TLS handshake.
+fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
+    match (&o.kind, &o.detail) {
         (Kind::TlsAlert, Detail::Alert { alert, code }) => tls_alert(alert, *code, spec, ep),
         (Kind::TlsClosed, Detail::Closed { how, bytes_seen }) => advice(
             format!("the server {} during the TLS handshake after {bytes_seen} bytes", closed_word(*how)),
@@ -115,6 +138,13 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
             "retry with a longer --timeout; compare with another network",
             "§1 endpoints",
         ),
+        _ => plain(o),
+    }
+}
+
+/// The WebSocket upgrade.
+fn upgrade(o: &Outcome) -> Advice {
+    match (&o.kind, &o.detail) {
         (Kind::UpgradeRejected, Detail::Http { status, error_type, message, .. }) => advice(
             format!(
                 "the WebSocket upgrade was refused: HTTP {status}{}{}",
@@ -141,6 +171,13 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
             "WebSocket connections must offer no ALPN (SDKs dropped ALPN `mqtt` for WSS)",
             "§7 ALPN mqtt on a WebSocket upgrade",
         ),
+        _ => plain(o),
+    }
+}
+
+/// CONNECT → CONNACK.
+fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
+    match (&o.kind, &o.detail) {
         (Kind::ConnackAccepted, _) => {
             advice(format!("custom authentication succeeded over {} (CONNACK 0)", spec.transport), "", "", "")
         }
@@ -190,6 +227,13 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
                 "§7 443 without ALPN, raw MQTT bytes",
             )
         }
+        _ => plain(o),
+    }
+}
+
+/// The HTTPS publish.
+fn http(o: &Outcome) -> Advice {
+    match (&o.kind, &o.detail) {
         (Kind::HttpOk, Detail::Http { status, .. }) => {
             advice(format!("the HTTPS publish was accepted (HTTP {status})"), "", "", "")
         }
@@ -215,6 +259,13 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
             "check --connect-to, proxies, and that no ALPN `mqtt` was offered for HTTPS",
             "§7 HTTPS column",
         ),
+        _ => plain(o),
+    }
+}
+
+/// Post-connect checks.
+fn authorize(o: &Outcome) -> Advice {
+    match (&o.kind, &o.detail) {
         (Kind::PublishAccepted | Kind::SubscribeAccepted | Kind::MessageReceived, _) => {
             advice(format!("connected, and the post-connect checks passed ({})", o.kind.as_str()), "", "", "")
         }
@@ -242,7 +293,7 @@ pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) ->
             &format!("allow iot:Receive on {resource}"),
             "§6 policy evaluation",
         ),
-        _ => advice(o.kind.as_str(), "", "", ""),
+        _ => plain(o),
     }
 }
 
@@ -264,7 +315,11 @@ fn tls_alert(alert: &str, code: u8, spec: &AttemptSpec, endpoint: &str) -> Advic
             } else {
                 "the SNI is not an endpoint of this account"
             },
-            &format!("send SNI {endpoint} (the data endpoint or your domain configuration's name)"),
+            &if endpoint.parse::<std::net::IpAddr>().is_ok() {
+                format!("{endpoint} is an IP address, so no SNI can be sent: connect by the endpoint's name")
+            } else {
+                format!("send SNI {endpoint} (the data endpoint or your domain configuration's name)")
+            },
             "§7 no SNI / SNI not an endpoint",
         ),
         "no_application_protocol" => advice(

@@ -61,7 +61,17 @@ pub struct StageTime {
 #[derive(Clone, Debug, Serialize)]
 pub struct AttemptReport {
     pub id: String,
-    pub variant: String,
+    pub variant: super::variant::Variant,
+    /// Why this follow-up ran (only on follow-up attempts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<String>,
+    /// Sent with the device's own client ID (`--client-id`), not a per-variant one.
+    pub exact_client_id: bool,
+    /// Where the custom-auth parameters went.
+    pub placement: Placement,
+    /// The credentials this attempt sent instead of the plan's (secrets: never serialised).
+    #[serde(skip)]
+    pub credentials: Option<super::plan::Credentials>,
     pub description: String,
     pub transport: Transport,
     /// What IoT Core is documented to do with this attempt.
@@ -100,7 +110,11 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
     };
     AttemptReport {
         id: spec.id.clone(),
-        variant: spec.variant.clone(),
+        variant: spec.variant,
+        follow_up: spec.follow_up.clone(),
+        exact_client_id: spec.client_id == plan.client_id,
+        placement: spec.placement,
+        credentials: spec.credentials.clone(),
         description: spec.description.clone(),
         transport: spec.transport,
         expect: spec.expect,
@@ -154,7 +168,8 @@ async fn attempt(
     };
     t.sent.address = Some(addr.to_string());
     tracing::debug!(attempt = %spec.id, %addr, "tcp connected");
-    t.sent.sni = spec.sni.clone();
+    // TLS never sends an IP literal as SNI: record what went on the wire.
+    t.sent.sni = spec.sni.clone().filter(|s| s.parse::<std::net::IpAddr>().is_err());
     t.sent.alpn_offered = spec.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
     let start = Instant::now();
     let shaken = tls::handshake(tcp, &plan.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.trust, timeout).await;
@@ -197,7 +212,7 @@ async fn over_tls(
     let obs = mqtt::exchange(&mut stream, spec.mqtt_version, &connect, plan.timeout).await;
     t.time(Stage::Mqtt, start);
     if classify(&obs).kind == Kind::ConnackAccepted {
-        if spec.variant == "baseline" && !plan.checks.is_empty() {
+        if spec.variant == super::variant::Variant::Baseline && !plan.checks.is_empty() {
             let start = Instant::now();
             let wire = &mut authorize::Bytes(&mut stream);
             *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, plan.timeout).await;
@@ -232,7 +247,7 @@ async fn over_websocket(
     let start = Instant::now();
     let obs = websocket::exchange(&mut ws, spec.mqtt_version, &connect, plan.timeout).await;
     t.time(Stage::Mqtt, start);
-    if classify(&obs).kind == Kind::ConnackAccepted && spec.variant == "baseline" && !plan.checks.is_empty() {
+    if classify(&obs).kind == Kind::ConnackAccepted && spec.variant == super::variant::Variant::Baseline && !plan.checks.is_empty() {
         let start = Instant::now();
         let wire = &mut authorize::Frames(&mut ws);
         *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, plan.timeout).await;

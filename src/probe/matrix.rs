@@ -1,8 +1,9 @@
 //! The variant matrix: per transport, the baseline plus named deviations, each with the result IoT
 //! Core is documented to give (spec §7). `quick` is the smallest set that still separates the causes
-//! the diagnosis names; `full` is every variant.
+//! the diagnosis names; `full` is every variant. One function per dimension.
 
-use super::plan::{AttemptSpec, Expect, MqttVersion, ProbePlan, SignatureForm, UsernameForm};
+use super::plan::{AttemptSpec, Credentials, Expect, MqttVersion, ProbePlan, SignatureForm, UsernameForm};
+use super::variant::Variant;
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 
@@ -21,165 +22,214 @@ pub fn variants(plan: &ProbePlan, level: Level) -> Vec<AttemptSpec> {
     if level == Level::None {
         return out;
     }
-    let full = level == Level::Full;
     for base in plan.baseline() {
-        let t = base.transport;
-        let mut add = |name: &str, description: &str, expect: Expect, change: &dyn Fn(&mut AttemptSpec)| {
-            let mut s = base.clone();
-            s.id = format!("{t}/{name}");
-            s.variant = name.to_owned();
-            s.description = description.to_owned();
-            s.expect = expect;
-            s.client_id = client_id(&plan.client_id, t, name);
-            change(&mut s);
-            out.push(s);
-        };
-        let creds = &plan.credentials;
-        let quick_mqtt = t == Transport::Mqtt;
+        let mut m = Matrix { plan, base: &base, full: level == Level::Full, out: &mut out };
+        m.sni();
+        m.alpn();
+        m.host();
+        m.port();
+        m.placement();
+        m.client_id();
+        m.token_key();
+        m.signature();
+        m.authorizer();
+        m.username_and_version();
+    }
+    out
+}
 
-        // SNI
-        if quick_mqtt || full {
-            add("sni-none", "no SNI extension", Expect::Fail, &|s| s.sni = None);
+/// A variant of `base`: its id, description and documented result; the client ID made unique.
+pub fn derive(plan: &ProbePlan, base: &AttemptSpec, v: Variant, description: &str, expect: Expect) -> AttemptSpec {
+    let t = base.transport;
+    let mut s = base.clone();
+    s.id = format!("{t}/{v}");
+    s.variant = v;
+    s.description = description.to_owned();
+    s.expect = expect;
+    s.client_id = client_id(&plan.client_id, t, &v.as_str());
+    s
+}
+
+struct Matrix<'a> {
+    plan: &'a ProbePlan,
+    base: &'a AttemptSpec,
+    full: bool,
+    out: &'a mut Vec<AttemptSpec>,
+}
+
+impl Matrix<'_> {
+    fn t(&self) -> Transport {
+        self.base.transport
+    }
+
+    fn quick_mqtt(&self) -> bool {
+        self.full || self.t() == Transport::Mqtt
+    }
+
+    fn add(&mut self, v: Variant, description: &str, expect: Expect, change: impl FnOnce(&mut AttemptSpec)) {
+        let mut s = derive(self.plan, self.base, v, description, expect);
+        change(&mut s);
+        self.out.push(s);
+    }
+
+    fn with_credentials(&mut self, v: Variant, description: &str, expect: Expect, c: Credentials) {
+        self.add(v, description, expect, |s| s.credentials = Some(c));
+    }
+
+    fn sni(&mut self) {
+        if self.quick_mqtt() {
+            self.add(Variant::SniNone, "no SNI extension", Expect::Fail, |s| s.sni = None);
         }
-        if full {
-            add("sni-ip", "an IP literal as server name (no SNI is sent)", Expect::Fail, &|s| {
+        if self.full {
+            self.add(Variant::SniIp, "an IP literal as server name (no SNI is sent)", Expect::Fail, |s| {
                 s.sni = Some("192.0.2.1".into())
             });
-            add("sni-other", "SNI of another name (--alt-sni)", Expect::Fail, &|s| s.sni = Some(plan.alt_sni.clone()));
+            let alt = self.plan.alt_sni.clone();
+            self.add(Variant::SniOther, "SNI of another name (--alt-sni)", Expect::Fail, |s| s.sni = Some(alt));
         }
-        // ALPN
-        if t == Transport::Mqtt {
-            add("alpn-none", "no ALPN on port 443", Expect::Fail, &|s| s.alpn = Vec::new());
-            if full {
-                add("alpn-x509", "ALPN x-amzn-mqtt-ca (the X.509 path)", Expect::Fail, &|s| {
-                    s.alpn = vec![b"x-amzn-mqtt-ca".to_vec()]
-                });
-                add("alpn-http", "ALPN http/1.1 instead of mqtt", Expect::Fail, &|s| {
-                    s.alpn = vec![b"http/1.1".to_vec()]
-                });
-            }
-        } else if full && t == Transport::Wss {
-            add("alpn-mqtt", "ALPN mqtt on the WebSocket upgrade (SDKs dropped it)", Expect::Fail, &|s| {
-                s.alpn = vec![b"mqtt".to_vec()]
-            });
-        }
-        // Host header
-        if full && t != Transport::Mqtt {
-            add("host-missing", "no Host header", Expect::Fail, &|s| s.host = None);
-            add("host-other", "Host header of another name (--alt-sni)", Expect::Unknown, &|s| {
-                s.host = Some(plan.alt_sni.clone())
-            });
-            add("host-port", "Host header with :443", Expect::Pass, &|s| {
-                s.host = Some(format!("{}:443", plan.endpoint))
-            });
-        }
-        // Port (only when the dialled port is not pinned by --connect-to)
-        if full && plan.connect_to.as_ref().is_none_or(|(_, p)| p.is_none()) {
-            match t {
-                Transport::Mqtt => add("port-8883", "port 8883 (X.509 only)", Expect::Fail, &|s| s.port = 8883),
-                Transport::Https => add("port-8443", "port 8443 (X.509 HTTPS)", Expect::Fail, &|s| s.port = 8443),
-                Transport::Wss => {}
-            }
-        }
-        // Credential placement
-        if full {
-            match t {
-                Transport::Wss => {
-                    add("in-username", "credentials in the CONNECT username", Expect::Pass, &|s| {
-                        s.placement = Placement::Username
+    }
+
+    fn alpn(&mut self) {
+        match self.t() {
+            Transport::Mqtt => {
+                self.add(Variant::AlpnNone, "no ALPN on port 443", Expect::Fail, |s| s.alpn = Vec::new());
+                if self.full {
+                    self.add(Variant::AlpnX509, "ALPN x-amzn-mqtt-ca (the X.509 path)", Expect::Fail, |s| {
+                        s.alpn = vec![b"x-amzn-mqtt-ca".to_vec()]
                     });
-                    add("in-query", "credentials in the URL query", Expect::Pass, &|s| s.placement = Placement::Query);
-                }
-                Transport::Https => {
-                    add("in-query", "credentials in the URL query", Expect::Pass, &|s| s.placement = Placement::Query)
-                }
-                Transport::Mqtt => {}
-            }
-        }
-        // Token key name
-        if creds.token.is_some() && (quick_mqtt || full) {
-            let configured = creds.token_key_name.clone();
-            if configured != "token" {
-                let c = creds.clone();
-                add(
-                    "token-key-token",
-                    "the token under `token` instead of the configured key name",
-                    Expect::Fail,
-                    &move |s| {
-                        s.credentials = Some(super::Credentials { token_key_name: "token".into(), ..c.clone() });
-                    },
-                );
-            }
-            // hyper writes header names in lower case, so over HTTPS this variant would not change
-            // the wire; header names are case-insensitive anyway (the WebSocket variant shows it).
-            if t != Transport::Https {
-                let swapped = swap_case(&configured);
-                let expect = if base.placement == Placement::Header { Expect::Pass } else { Expect::Fail };
-                let c = creds.clone();
-                add("token-key-case", "the token key name in another letter case", expect, &move |s| {
-                    s.credentials = Some(super::Credentials { token_key_name: swapped.clone(), ..c.clone() });
-                });
-            }
-        }
-        // Signature
-        if let Some(sig) = &creds.signature {
-            let in_query = base.placement != Placement::Header;
-            if in_query && (quick_mqtt || full) {
-                let expect = if sig.contains('+') { Expect::Fail } else { Expect::Unknown };
-                add("signature-raw", "the signature base64 as is (+ / = not percent-encoded)", expect, &|s| {
-                    s.signature = SignatureForm::Raw
-                });
-            }
-            if full {
-                add("signature-missing", "no signature", Expect::Fail, &|s| s.signature = SignatureForm::Missing);
-                add("signature-wrong-name", "the signature under a wrong parameter name", Expect::Fail, &|s| {
-                    s.signature = SignatureForm::WrongName
-                });
-                if plan.signer.is_some() {
-                    add(
-                        "signature-other-value",
-                        "a valid signature over something other than the token",
-                        Expect::Fail,
-                        &|s| s.signature = SignatureForm::OverOtherValue,
-                    );
+                    self.add(Variant::AlpnHttp, "ALPN http/1.1 instead of mqtt", Expect::Fail, |s| {
+                        s.alpn = vec![b"http/1.1".to_vec()]
+                    });
                 }
             }
-        }
-        // Authorizer name
-        if let Some(name) = &creds.authorizer {
-            if quick_mqtt || full {
-                let c = creds.clone();
-                add(
-                    "authorizer-omitted",
-                    "no authorizer name (the endpoint's default authorizer)",
-                    Expect::Unknown,
-                    &move |s| {
-                        s.credentials = Some(super::Credentials { authorizer: None, ..c.clone() });
-                    },
-                );
-                let swapped = swap_case(name);
-                let c = creds.clone();
-                add("authorizer-case", "the authorizer name in another letter case", Expect::Fail, &move |s| {
-                    s.credentials = Some(super::Credentials { authorizer: Some(swapped.clone()), ..c.clone() });
+            Transport::Wss if self.full => {
+                self.add(Variant::AlpnMqtt, "ALPN mqtt on the WebSocket upgrade (SDKs dropped it)", Expect::Fail, |s| {
+                    s.alpn = vec![b"mqtt".to_vec()]
                 });
             }
+            _ => {}
         }
-        // Username forms and MQTT version
-        if full && t == Transport::Mqtt {
-            add("sdk-metrics", "SDK metrics appended with `&`", Expect::Pass, &|s| {
+    }
+
+    fn host(&mut self) {
+        if !self.full || self.t() == Transport::Mqtt {
+            return;
+        }
+        let alt = self.plan.alt_sni.clone();
+        let with_port = format!("{}:443", self.plan.endpoint);
+        self.add(Variant::HostMissing, "no Host header", Expect::Fail, |s| s.host = None);
+        self.add(Variant::HostOther, "Host header of another name (--alt-sni)", Expect::Unknown, |s| s.host = Some(alt));
+        self.add(Variant::HostPort, "Host header with :443", Expect::Pass, |s| s.host = Some(with_port));
+    }
+
+    /// Only when the dialled port is not pinned by --connect-to.
+    fn port(&mut self) {
+        if !self.full || self.plan.connect_to.as_ref().is_some_and(|(_, p)| p.is_some()) {
+            return;
+        }
+        match self.t() {
+            Transport::Mqtt => self.add(Variant::Port8883, "port 8883 (X.509 only)", Expect::Fail, |s| s.port = 8883),
+            Transport::Https => self.add(Variant::Port8443, "port 8443 (X.509 HTTPS)", Expect::Fail, |s| s.port = 8443),
+            Transport::Wss => {}
+        }
+    }
+
+    fn placement(&mut self) {
+        if !self.full {
+            return;
+        }
+        if self.t() == Transport::Wss {
+            self.add(Variant::InUsername, "credentials in the CONNECT username", Expect::Pass, |s| {
+                s.placement = Placement::Username
+            });
+        }
+        if self.t() != Transport::Mqtt {
+            self.add(Variant::InQuery, "credentials in the URL query", Expect::Pass, |s| s.placement = Placement::Query);
+        }
+    }
+
+    /// Another client ID with the baseline's credentials: connects unless the policy pins iot:Connect.
+    fn client_id(&mut self) {
+        if self.t() == Transport::Mqtt || (self.full && self.t() == Transport::Wss) {
+            self.add(Variant::ClientIdOther, "the baseline with another client ID", Expect::Unknown, |_| {});
+        }
+    }
+
+    fn token_key(&mut self) {
+        let creds = &self.plan.credentials;
+        if creds.token.is_none() || !self.quick_mqtt() {
+            return;
+        }
+        let configured = creds.token_key_name.clone();
+        if configured != "token" {
+            let c = Credentials { token_key_name: "token".into(), ..creds.clone() };
+            let d = "the token under `token` instead of the configured key name";
+            self.with_credentials(Variant::TokenKeyToken, d, Expect::Fail, c);
+        }
+        // hyper writes header names in lower case, so over HTTPS this variant would not change
+        // the wire; header names are case-insensitive anyway (the WebSocket variant shows it).
+        if self.t() != Transport::Https {
+            let expect = if self.base.placement == Placement::Header { Expect::Pass } else { Expect::Fail };
+            let c = Credentials { token_key_name: swap_case(&configured), ..creds.clone() };
+            self.with_credentials(Variant::TokenKeyCase, "the token key name in another letter case", expect, c);
+        }
+    }
+
+    fn signature(&mut self) {
+        let Some(sig) = self.plan.credentials.signature.clone() else { return };
+        let in_query = self.base.placement != Placement::Header;
+        if in_query && self.quick_mqtt() {
+            let expect = if sig.contains('+') { Expect::Fail } else { Expect::Unknown };
+            self.add(Variant::SignatureRaw, "the signature base64 as is (+ / = not percent-encoded)", expect, |s| {
+                s.signature = SignatureForm::Raw
+            });
+        }
+        if !self.full {
+            return;
+        }
+        self.add(Variant::SignatureMissing, "no signature", Expect::Fail, |s| s.signature = SignatureForm::Missing);
+        self.add(Variant::SignatureWrongName, "the signature under a wrong parameter name", Expect::Fail, |s| {
+            s.signature = SignatureForm::WrongName
+        });
+        if self.plan.signer.is_some() {
+            let d = "a valid signature over something other than the token";
+            self.add(Variant::SignatureOtherValue, d, Expect::Fail, |s| s.signature = SignatureForm::OverOtherValue);
+        }
+    }
+
+    fn authorizer(&mut self) {
+        let creds = self.plan.credentials.clone();
+        let Some(name) = &creds.authorizer else { return };
+        if !self.quick_mqtt() {
+            return;
+        }
+        let omitted = Credentials { authorizer: None, ..creds.clone() };
+        let d = "no authorizer name (the endpoint's default authorizer)";
+        self.with_credentials(Variant::AuthorizerOmitted, d, Expect::Unknown, omitted);
+        let case = Credentials { authorizer: Some(swap_case(name)), ..creds.clone() };
+        self.with_credentials(Variant::AuthorizerCase, "the authorizer name in another letter case", Expect::Fail, case);
+    }
+
+    fn username_and_version(&mut self) {
+        if !self.full {
+            return;
+        }
+        if self.t() == Transport::Mqtt {
+            self.add(Variant::SdkMetrics, "SDK metrics appended with `&`", Expect::Pass, |s| {
                 s.username_form = UsernameForm::SdkMetrics
             });
-            add("second-question-mark", "SDK metrics appended with a second `?`", Expect::Fail, &|s| {
+            self.add(Variant::SecondQuestionMark, "SDK metrics appended with a second `?`", Expect::Fail, |s| {
                 s.username_form = UsernameForm::SecondQuestionMark
             });
         }
-        if full && t != Transport::Https {
-            let other = if plan.mqtt_version == MqttVersion::V5 { MqttVersion::V311 } else { MqttVersion::V5 };
-            let name = if other == MqttVersion::V5 { "mqtt5" } else { "mqtt311" };
-            add(name, "the other MQTT version", Expect::Pass, &|s| s.mqtt_version = other);
+        if self.t() != Transport::Https {
+            let (v, other) = match self.plan.mqtt_version {
+                MqttVersion::V5 => (Variant::Mqtt311, MqttVersion::V311),
+                MqttVersion::V311 => (Variant::Mqtt5, MqttVersion::V5),
+            };
+            self.add(v, "the other MQTT version", Expect::Pass, |s| s.mqtt_version = other);
         }
     }
-    out
 }
 
 /// `<id>-<transport>-<variant>`, at most 128 bytes (IoT Core's limit).
@@ -190,7 +240,7 @@ fn client_id(base: &str, t: Transport, variant: &str) -> String {
 }
 
 /// Another letter case: all upper case, or lower case when it already is.
-fn swap_case(s: &str) -> String {
+pub fn swap_case(s: &str) -> String {
     let upper = s.to_ascii_uppercase();
     if upper == s { s.to_ascii_lowercase() } else { upper }
 }

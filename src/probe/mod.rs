@@ -2,13 +2,13 @@
 //!
 //! [`plan`] holds the validated settings; [`attempt`] runs one attempt through the stages
 //! ([`resolve`], [`tcp`], [`tls`], [`mqtt`], [`websocket`], [`https`]); [`classify`] turns what happened
-//! into the contract's [`outcome`]; [`advice`] says why and what to check.
+//! into the contract's [`outcome`]; [`advice`] says why and what to check; [`matrix`] makes the
+//! [`variant`]s, and the diagnosis (`crate::diagnosis`) reads them all and may ask for follow-ups.
 
 pub mod advice;
 pub mod attempt;
 pub mod authorize;
 pub mod classify;
-pub mod diagnose;
 pub mod https;
 pub mod matrix;
 pub mod mqtt;
@@ -17,6 +17,7 @@ pub mod plan;
 pub mod resolve;
 pub mod tcp;
 pub mod tls;
+pub mod variant;
 pub mod websocket;
 
 pub use attempt::AttemptReport;
@@ -55,8 +56,28 @@ pub async fn run(plan: &ProbePlan, specs: &[AttemptSpec]) -> Report {
     run_with(plan, specs, Schedule::SEQUENTIAL, &Quiet).await
 }
 
-/// Runs `specs` as scheduled; the report keeps their order.
+/// Runs `specs` as scheduled, then the follow-ups the diagnosis asks for (unless the plan turns
+/// them off); the report keeps their order.
 pub async fn run_with(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedule, progress: &dyn Progress) -> Report {
+    let started = unix_now();
+    let mut attempts = run_specs(plan, specs, schedule, progress).await;
+    if plan.follow_up {
+        let more = crate::diagnosis::followup::plan(plan, &attempts);
+        if !more.is_empty() {
+            // The baseline used the device's client ID moments ago: space every connect that reuses it.
+            tokio::time::sleep(plan.follow_up_spacing).await;
+            let spaced = Schedule { parallel: 1, spacing: Some(plan.follow_up_spacing) };
+            attempts.extend(run_specs(plan, &more, spaced, progress).await);
+        }
+    }
+    Report::new(plan, attempts, (started, unix_now()))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+async fn run_specs(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedule, progress: &dyn Progress) -> Vec<AttemptReport> {
     let one = |spec: &AttemptSpec| {
         let spec = spec.clone();
         async move {
@@ -79,5 +100,5 @@ pub async fn run_with(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedul
         }
         None => futures_util::stream::iter(specs).map(one).buffered(schedule.parallel.max(1)).collect().await,
     };
-    Report::new(plan, attempts)
+    attempts
 }

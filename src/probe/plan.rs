@@ -72,10 +72,16 @@ pub struct ProbePlan {
     pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
     /// SNI and Host of the "another name" variants.
     pub alt_sni: String,
-    /// Problems found in the AWS documents before anything was sent.
+    /// Problems found in the AWS documents before anything was sent (the failed local checks).
     pub warnings: Vec<String>,
-    /// The named authorizer is known to exist (its describe-authorizer JSON was given).
-    pub authorizer_confirmed: bool,
+    /// What the user's AWS documents say (describe-authorizer, keys, domain, endpoint).
+    pub documents: crate::diagnosis::local::Documents,
+    /// The local checks, run at plan time.
+    pub local: Vec<crate::diagnosis::local::LocalCheck>,
+    /// Run follow-up attempts that split the causes left (`--follow-up auto`).
+    pub follow_up: bool,
+    /// Gap before each follow-up (they share the device's client ID).
+    pub follow_up_spacing: Duration,
     /// Post-connect checks on the mqtt and wss baselines (`--publish`, `--subscribe`).
     pub checks: super::authorize::Checks,
     /// `arn:aws:iot:<region>:<account>` for the resources the checks name.
@@ -137,8 +143,10 @@ pub enum Expect {
 pub struct AttemptSpec {
     /// Stable identifier, e.g. `mqtt`, `wss/host-missing`.
     pub id: String,
-    /// The variant name (`baseline` for the documented attempt).
-    pub variant: String,
+    /// What the attempt changes from the documented baseline.
+    pub variant: super::variant::Variant,
+    /// Why a follow-up attempt runs (`None` for the matrix's attempts).
+    pub follow_up: Option<String>,
     /// What the variant changes, in words.
     pub description: String,
     pub transport: Transport,
@@ -167,7 +175,8 @@ impl ProbePlan {
             .iter()
             .map(|&t| AttemptSpec {
                 id: t.as_str().to_owned(),
-                variant: "baseline".into(),
+                variant: super::variant::Variant::Baseline,
+                follow_up: None,
                 description: "as IoT Core documents it".into(),
                 transport: t,
                 sni: Some(self.endpoint.clone()),
@@ -228,5 +237,15 @@ impl ProbePlan {
             }
         }
         s
+    }
+}
+
+impl ProbePlan {
+    /// Runs the local checks on the plan's documents and credentials, and keeps the failed ones as
+    /// warnings.
+    pub fn with_local_checks(mut self) -> Self {
+        self.local = crate::diagnosis::local::checks(&self.documents, &self.credentials, &self.endpoint, self.port);
+        self.warnings.extend(self.local.iter().filter(|c| !c.passed).map(|c| c.detail.clone()));
+        self
     }
 }

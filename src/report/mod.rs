@@ -2,7 +2,8 @@
 
 pub mod text;
 
-use crate::probe::diagnose::Finding;
+use crate::diagnosis::Finding;
+use crate::diagnosis::local::LocalCheck;
 use crate::probe::plan::Expect;
 use crate::probe::{AttemptReport, ProbePlan, Trust};
 use serde::Serialize;
@@ -26,14 +27,19 @@ pub struct Report {
     /// Problems found in the AWS documents before anything was sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the AWS documents said about the credentials, before anything was sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub local_checks: Vec<LocalCheck>,
     pub attempts: Vec<AttemptReport>,
-    /// What the outcomes read together say (empty when nothing stands out).
+    /// Why: causes first (most likely first), then risks; empty when nothing stands out.
     pub findings: Vec<Finding>,
     pub exit_code: u8,
 }
 
 impl Report {
-    pub fn new(plan: &ProbePlan, attempts: Vec<AttemptReport>) -> Self {
+    /// The report of `attempts`, diagnosed; `window` is when they ran (Unix seconds).
+    pub fn new(plan: &ProbePlan, attempts: Vec<AttemptReport>, window: (u64, u64)) -> Self {
+        let findings = crate::diagnosis::diagnose(&crate::diagnosis::Context { attempts: &attempts, plan, window });
         let failed = attempts.iter().any(|a| a.expect == Expect::Pass && !a.succeeded);
         Self {
             tool: "authprobe",
@@ -43,7 +49,8 @@ impl Report {
             connect_to: plan.connect_to.as_ref().map(|(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}"))),
             insecure: matches!(plan.trust, Trust::Insecure),
             warnings: plan.warnings.clone(),
-            findings: crate::probe::diagnose::diagnose(&attempts, plan),
+            local_checks: plan.local.clone(),
+            findings,
             attempts,
             exit_code: if failed { EXIT_FAILED } else { EXIT_OK },
         }

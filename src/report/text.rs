@@ -5,7 +5,9 @@ use super::Report;
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::Detail;
+use crate::diagnosis::{Evidence, FindingKind};
 use crate::probe::plan::Expect;
+use crate::probe::variant::Variant;
 use std::io::{self, Write};
 
 /// Colours (ANSI) only when asked; callers decide from the terminal and `NO_COLOR`.
@@ -20,7 +22,12 @@ impl Style {
     }
 }
 
-fn verdict(a: &AttemptReport) -> &'static str {
+/// A variant that stopped before the stage it changes tested nothing: "not reached", never "failed
+/// as expected".
+fn verdict(a: &AttemptReport) -> String {
+    if !a.succeeded && a.variant != Variant::Baseline && !crate::diagnosis::facts::reached(a) {
+        return format!("not reached ({})", a.outcome.kind.as_str());
+    }
     match (a.succeeded, a.expect) {
         (true, Expect::Pass) => "ok",
         (false, Expect::Pass) => "FAIL",
@@ -29,6 +36,7 @@ fn verdict(a: &AttemptReport) -> &'static str {
         (true, Expect::Unknown) => "passed",
         (false, Expect::Unknown) => "failed",
     }
+    .to_owned()
 }
 
 pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
@@ -37,13 +45,62 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
     if report.insecure {
         writeln!(out, "{}", style.paint("33", "warning: --insecure: server certificates were NOT verified"))?;
     }
-    for w in &report.warnings {
-        writeln!(out, "{}", style.paint("33", &format!("warning: {w}")))?;
+    writeln!(out)?;
+    writeln!(out, "{} {}", style.paint("1", "Diagnosis:"), headline(report))?;
+    local_checks(report, style, out)?;
+    attempts_table(report, style, out)?;
+    findings(report, style, out)?;
+    // Details for the documented attempts, follow-ups and anything surprising; the rest are in the
+    // table (and JSON).
+    let many = report.attempts.len() > Transport::ALL.len();
+    for a in report.attempts.iter().filter(|a| !many || a.variant == Variant::Baseline || a.surprising || a.follow_up.is_some()) {
+        writeln!(out)?;
+        attempt(a, style, out)?;
     }
     writeln!(out)?;
+    let failed = report.attempts.iter().filter(|a| a.expect == Expect::Pass && !a.succeeded).count();
+    let expected = report.attempts.iter().filter(|a| a.expect == Expect::Pass).count();
+    writeln!(
+        out,
+        "{} of {expected} attempt(s) expected to succeed did; exit code {}",
+        expected - failed,
+        report.exit_code
+    )
+}
+
+/// The first finding, as one sentence; or that nothing is wrong.
+fn headline(report: &Report) -> String {
+    match report.findings.first() {
+        Some(f) if f.kind != FindingKind::Risk => f.summary.clone(),
+        _ if report.exit_code == 0 => "every attempt expected to succeed did; no cause to report.".into(),
+        _ => "attempts failed, but no cause could be named; see each attempt below.".into(),
+    }
+}
+
+fn local_checks(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    if report.local_checks.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", style.paint("1", "Local checks (before anything was sent)"))?;
+    for c in &report.local_checks {
+        let mark = if c.passed { style.paint("32", "ok  ") } else { style.paint("31;1", "FAIL") };
+        writeln!(out, "  {mark} {:<20} {}", c.check, c.detail)?;
+    }
+    Ok(())
+}
+
+fn attempts_table(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let width = report.attempts.iter().map(|a| a.id.len()).max().unwrap_or(4);
     let vwidth = report.attempts.iter().map(|a| verdict(a).len()).max().unwrap_or(4);
+    writeln!(out)?;
+    writeln!(out, "{}", style.paint("1", "Attempts"))?;
+    let mut follow_ups = false;
     for a in &report.attempts {
+        if a.follow_up.is_some() && !follow_ups {
+            follow_ups = true;
+            writeln!(out, "{}", style.paint("1", "Follow-ups (the device's own client ID, one at a time)"))?;
+        }
         let v = verdict(a);
         let code = if a.surprising {
             "31;1"
@@ -62,42 +119,59 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
             a.outcome.kind.as_str(),
             total
         )?;
-    }
-    if !report.findings.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "{}", style.paint("1", "Findings"))?;
-        for f in &report.findings {
-            writeln!(out)?;
-            writeln!(out, "  {} {}", style.paint("33;1", "●"), style.paint("1", &f.title))?;
-            let evidence: Vec<String> = f.evidence.iter().map(|e| format!("{} → {}", e.attempt, e.outcome)).collect();
-            field(out, "evidence", &evidence.join("; "))?;
-            field(out, "cause", &f.likely_cause)?;
-            field(out, "fix", &f.fix)?;
-            field(out, "see", &format!("troubleshooting: {}", f.see))?;
+        if let Some(why) = &a.follow_up {
+            writeln!(out, "    {:vwidth$} {}", "", why)?;
         }
     }
-    // Details for the documented attempts and anything surprising; the rest are in the table (and JSON).
-    let many = report.attempts.len() > Transport::ALL.len();
-    for a in report.attempts.iter().filter(|a| !many || a.variant == "baseline" || a.surprising) {
-        writeln!(out)?;
-        attempt(a, style, out)?;
+    Ok(())
+}
+
+fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    if report.findings.is_empty() {
+        return Ok(());
     }
     writeln!(out)?;
-    let failed = report.attempts.iter().filter(|a| a.expect == Expect::Pass && !a.succeeded).count();
-    let expected = report.attempts.iter().filter(|a| a.expect == Expect::Pass).count();
-    writeln!(
-        out,
-        "{} of {expected} attempt(s) expected to succeed did; exit code {}",
-        expected - failed,
-        report.exit_code
-    )
+    writeln!(out, "{}", style.paint("1", "Findings"))?;
+    for (i, f) in report.findings.iter().enumerate() {
+        writeln!(out)?;
+        let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let conf = serde_json::to_value(f.confidence).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let colour = if f.kind == FindingKind::Risk { "33;1" } else { "31;1" };
+        writeln!(out, "  {}. {} {}", i + 1, style.paint(colour, &format!("[{kind} · {conf}]")), style.paint("1", f.id))?;
+        field(out, "", &f.summary)?;
+        if !f.candidates.is_empty() {
+            field(out, "candidates", &f.candidates.join(", "))?;
+        }
+        let evidence: Vec<String> = f
+            .evidence
+            .iter()
+            .map(|e| match e {
+                Evidence::Attempt { attempt, outcome } => format!("{attempt} → {outcome}"),
+                Evidence::Check { check, result } => format!("check {check}: {result}"),
+            })
+            .collect();
+        for (j, e) in evidence.iter().enumerate() {
+            field(out, if j == 0 { "evidence" } else { "" }, e)?;
+        }
+        if !f.fix.is_empty() {
+            field(out, "fix", &f.fix)?;
+        }
+        for (j, n) in f.next.iter().enumerate() {
+            field(out, if j == 0 { "next" } else { "" }, n)?;
+        }
+        field(out, "see", &format!("{} — {}", f.see.step, f.see.url))?;
+    }
+    Ok(())
 }
 
 fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let s = &a.sent;
     writeln!(out, "{}", style.paint("1", &format!("── {} ({}) — {}", a.id, a.transport, verdict(a))))?;
-    if a.variant != "baseline" {
+    if a.variant != Variant::Baseline {
         field(out, "variant", &a.description)?;
+    }
+    if let Some(why) = &a.follow_up {
+        field(out, "follow-up", why)?;
     }
     let mut conn = vec![s.address.clone().unwrap_or_else(|| "(not connected)".into())];
     conn.push(format!("SNI {}", s.sni.as_deref().unwrap_or("(none)")));

@@ -356,7 +356,10 @@ pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbeP
         signer: None,
         alt_sni: "example.com".into(),
         warnings: Vec::new(),
-        authorizer_confirmed: false,
+        documents: Default::default(),
+        local: Vec::new(),
+        follow_up: true,
+        follow_up_spacing: Duration::from_millis(1_100),
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
     }

@@ -1,0 +1,164 @@
+//! The cause catalogue (docs/causes.md): every cause a finding may name, its stable id, and the step
+//! of AWS's "Troubleshooting your authorizers" page it maps to.
+
+use serde::Serialize;
+
+/// AWS's troubleshooting page for custom authorizers.
+pub const TROUBLESHOOTING_URL: &str = "https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-troubleshooting.html";
+
+/// A cause. Ids are stable: new ones may be added, none is renamed or reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    DnsFailed,
+    DnsUnexpected,
+    PortBlocked,
+    ProxyFailed,
+    TlsIntercepted,
+    SniMissing,
+    SniNotEndpoint,
+    AlpnMissing,
+    AlpnStripped,
+    HostHeaderWrong,
+    WrongPort,
+    AuthorizerMissingNoDefault,
+    AuthorizerUnknown,
+    AuthorizerInactive,
+    TokenMissing,
+    TokenKeyNameWrong,
+    SignatureMissing,
+    SignatureInvalid,
+    SignatureWrongValue,
+    SignatureNotEncoded,
+    UsernameMalformed,
+    LambdaNotInvocable,
+    LambdaError,
+    LambdaTimeout,
+    LambdaSlow,
+    AuthorizerDenied,
+    PolicyConnectDenied,
+    PolicyPublishDenied,
+    PolicySubscribeDenied,
+    PolicyReceiveDenied,
+}
+
+impl Cause {
+    pub fn id(self) -> &'static str {
+        use Cause::*;
+        match self {
+            DnsFailed => "dns_failed",
+            DnsUnexpected => "dns_unexpected",
+            PortBlocked => "port_blocked",
+            ProxyFailed => "proxy_failed",
+            TlsIntercepted => "tls_intercepted",
+            SniMissing => "sni_missing",
+            SniNotEndpoint => "sni_not_endpoint",
+            AlpnMissing => "alpn_missing",
+            AlpnStripped => "alpn_stripped",
+            HostHeaderWrong => "host_header_wrong",
+            WrongPort => "wrong_port",
+            AuthorizerMissingNoDefault => "authorizer_missing_no_default",
+            AuthorizerUnknown => "authorizer_unknown",
+            AuthorizerInactive => "authorizer_inactive",
+            TokenMissing => "token_missing",
+            TokenKeyNameWrong => "token_key_name_wrong",
+            SignatureMissing => "signature_missing",
+            SignatureInvalid => "signature_invalid",
+            SignatureWrongValue => "signature_wrong_value",
+            SignatureNotEncoded => "signature_not_encoded",
+            UsernameMalformed => "username_malformed",
+            LambdaNotInvocable => "lambda_not_invocable",
+            LambdaError => "lambda_error",
+            LambdaTimeout => "lambda_timeout",
+            LambdaSlow => "lambda_slow",
+            AuthorizerDenied => "authorizer_denied",
+            PolicyConnectDenied => "policy_connect_denied",
+            PolicyPublishDenied => "policy_publish_denied",
+            PolicySubscribeDenied => "policy_subscribe_denied",
+            PolicyReceiveDenied => "policy_receive_denied",
+        }
+    }
+
+    /// What is wrong, in a few words (the catalogue's second column).
+    pub fn what(self) -> &'static str {
+        use Cause::*;
+        match self {
+            DnsFailed => "the endpoint name does not resolve from this network",
+            DnsUnexpected => "the endpoint resolves to an unexpected (loopback, private or link-local) address",
+            PortBlocked => "TCP to the endpoint's port is refused, reset or times out",
+            ProxyFailed => "the proxy refuses, needs credentials, or cannot reach the endpoint",
+            TlsIntercepted => "something on the path presents its own certificate chain",
+            SniMissing => "no SNI is sent",
+            SniNotEndpoint => "the SNI is not an endpoint of the account",
+            AlpnMissing => "MQTT over TLS on 443 without ALPN `mqtt`",
+            AlpnStripped => "the network removes ALPN, so MQTT over TLS fails while WebSocket and HTTPS work",
+            HostHeaderWrong => "the Host header is missing or names another host",
+            WrongPort => "custom authentication on a port other than 443",
+            AuthorizerMissingNoDefault => "no authorizer name is sent and the endpoint has no default authorizer",
+            AuthorizerUnknown => "the authorizer name sent is not an authorizer of the account",
+            AuthorizerInactive => "the authorizer is INACTIVE",
+            TokenMissing => "no token is sent",
+            TokenKeyNameWrong => "the token is sent under a name other than the authorizer's token key name",
+            SignatureMissing => "signing is enabled and no signature is sent",
+            SignatureInvalid => "the signature does not verify with the authorizer's public keys",
+            SignatureWrongValue => "the signature verifies over a value other than the token",
+            SignatureNotEncoded => "the signature's `+`, `/`, `=` are sent raw in a username or query",
+            UsernameMalformed => "the MQTT username does not parse as IoT Core reads it",
+            LambdaNotInvocable => "IoT Core may not invoke the authorizer's Lambda function",
+            LambdaError => "the Lambda function fails or returns an invalid response",
+            LambdaTimeout => "the Lambda function does not answer within 5 s",
+            LambdaSlow => "the Lambda function answers close to the 5 s limit",
+            AuthorizerDenied => "the Lambda function answers isAuthenticated false",
+            PolicyConnectDenied => "the returned policy does not allow iot:Connect for this client ID",
+            PolicyPublishDenied => "the returned policy does not allow iot:Publish on the topic",
+            PolicySubscribeDenied => "the returned policy does not allow iot:Subscribe on the filter",
+            PolicyReceiveDenied => "the returned policy does not allow iot:Receive on the topic",
+        }
+    }
+
+    /// The troubleshooting step, in words.
+    pub fn step(self) -> &'static str {
+        use Cause::*;
+        match self {
+            DnsFailed | DnsUnexpected | ProxyFailed | TlsIntercepted => "network: reach the endpoint",
+            PortBlocked | WrongPort => "TLS: port 443",
+            SniMissing | SniNotEndpoint | HostHeaderWrong => "TLS: SNI and Host",
+            AlpnMissing | AlpnStripped => "TLS: ALPN",
+            AuthorizerMissingNoDefault | AuthorizerUnknown | AuthorizerInactive => "application: authorizer name",
+            TokenMissing | TokenKeyNameWrong => "application: token key name",
+            SignatureMissing | SignatureInvalid | SignatureWrongValue | SignatureNotEncoded => "application: signature",
+            UsernameMalformed => "application: MQTT username",
+            LambdaNotInvocable => "Lambda: IoT Core may invoke the function",
+            LambdaError => "Lambda: the function runs and returns a valid response",
+            LambdaTimeout | LambdaSlow => "Lambda: the function answers within 5 s",
+            AuthorizerDenied | PolicyConnectDenied | PolicyPublishDenied | PolicySubscribeDenied
+            | PolicyReceiveDenied => "Lambda: the response authenticates and its policy allows the action",
+        }
+    }
+
+    /// Whether the cause is about the credentials (read by IoT Core and the authorizer), as opposed to
+    /// the network path or TLS.
+    pub fn is_credential(self) -> bool {
+        self >= Self::AuthorizerMissingNoDefault
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_the_serialised_names() {
+        for c in [Cause::DnsFailed, Cause::TokenKeyNameWrong, Cause::PolicyReceiveDenied, Cause::LambdaSlow] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.id());
+        }
+        assert!(Cause::TokenKeyNameWrong.is_credential());
+        assert!(!Cause::WrongPort.is_credential());
+    }
+}

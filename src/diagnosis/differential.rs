@@ -1,0 +1,294 @@
+//! Differential diagnosis of a refusal: for each credential cause, the outcome each attempt would
+//! show if that cause were the device's one fault; the observed outcomes and the local checks rule
+//! causes out, and what is left, ranked, is the finding — `confirmed` only when one cause is left.
+
+use super::cause::Cause;
+use super::facts::{self, Seen};
+use super::local::LocalCheck;
+use super::{Confidence, Context, Evidence, Finding, FindingKind};
+use crate::auth::credentials::Placement;
+use crate::auth::event::Transport;
+use crate::probe::variant::Variant;
+use crate::probe::{AttemptReport, ProbePlan};
+
+/// What an attempt would show under a cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Predict {
+    Connect,
+    Refuse,
+    /// The cause does not say (an unknown default authorizer, a policy that pins the client ID, …).
+    Either,
+}
+
+/// The credential causes, in prior order: the most common first.
+pub const CAUSES: [Cause; 14] = [
+    Cause::TokenKeyNameWrong,
+    Cause::AuthorizerDenied,
+    Cause::SignatureInvalid,
+    Cause::AuthorizerUnknown,
+    Cause::PolicyConnectDenied,
+    Cause::SignatureWrongValue,
+    Cause::SignatureMissing,
+    Cause::LambdaError,
+    Cause::LambdaNotInvocable,
+    Cause::LambdaTimeout,
+    Cause::AuthorizerInactive,
+    Cause::AuthorizerMissingNoDefault,
+    Cause::TokenMissing,
+    Cause::UsernameMalformed,
+];
+
+/// The attempt's features the table reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    pub variant: Variant,
+    pub transport: Transport,
+    pub placement: Placement,
+    /// Sent with the device's own client ID.
+    pub exact_id: bool,
+}
+
+impl Probe {
+    pub fn of(a: &AttemptReport) -> Self {
+        Self { variant: a.variant, transport: a.transport, placement: a.placement, exact_id: a.exact_client_id }
+    }
+}
+
+/// What the device's settings and the documents say, for the table.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// Signing on (`Some(true)`), off, or unknown.
+    pub signing: Option<bool>,
+    /// The right token key name is known to differ from the one sent beyond letter case.
+    pub key_differs_beyond_case: bool,
+    /// A token key name variant (`token`, other case) that is not the describe JSON's, when known.
+    pub described_key: Option<String>,
+}
+
+/// How a variant's change relates to a cause: it may repair the fault, certainly repairs it, or
+/// leaves the device's (otherwise valid) credentials broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// Keeps the credentials as the baseline sends them.
+    Neutral,
+    /// Repairs the cause, for certain.
+    Repairs,
+    /// May repair the cause (we do not know the right value).
+    MayRepair,
+    /// Breaks otherwise valid credentials.
+    Breaks,
+    /// Says nothing reliable (undocumented server behaviour).
+    Unknowable,
+}
+
+fn change(c: Cause, p: Probe, k: &Known) -> Change {
+    use Variant::*;
+    let signing_drop = match k.signing {
+        Some(true) => Change::Breaks,
+        Some(false) => Change::Neutral,
+        None => Change::Unknowable,
+    };
+    match p.variant {
+        Baseline | ClientIdOther | InQuery | InUsername | HostPort | SdkMetrics | Mqtt5 | Mqtt311 => Change::Neutral,
+        SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt | HostMissing | HostOther
+        | Port8883 | Port8443 | SecondQuestionMark | SignatureRaw => Change::Unknowable,
+        TokenKeyCase if p.placement == Placement::Header => Change::Neutral,
+        TokenKeyToken | TokenKeyCase => match c {
+            Cause::TokenKeyNameWrong => Change::MayRepair,
+            _ => Change::Breaks,
+        },
+        TokenKeyDescribed => match c {
+            Cause::TokenKeyNameWrong => Change::Repairs,
+            _ => Change::Breaks,
+        },
+        AuthorizerOmitted => match c {
+            Cause::AuthorizerUnknown | Cause::AuthorizerInactive => Change::MayRepair,
+            // With no second authorizer, omitting the name gets the same one, or none.
+            _ => Change::Neutral,
+        },
+        AuthorizerCase => match c {
+            Cause::AuthorizerUnknown => Change::MayRepair,
+            _ => Change::Breaks,
+        },
+        AuthorizerDescribed => match c {
+            Cause::AuthorizerUnknown | Cause::AuthorizerMissingNoDefault => Change::Repairs,
+            _ => Change::Neutral,
+        },
+        SignatureMissing | SignatureWrongName | SignatureOtherValue => match c {
+            Cause::SignatureMissing | Cause::SignatureInvalid | Cause::SignatureWrongValue => Change::Breaks,
+            _ => signing_drop,
+        },
+    }
+}
+
+/// The outcome `p` would show if `c` were the device's one fault.
+pub fn predict(c: Cause, p: Probe, k: &Known) -> Predict {
+    let ch = change(c, p, k);
+    if ch == Change::Unknowable {
+        return Predict::Either;
+    }
+    if c == Cause::PolicyConnectDenied {
+        return match ch {
+            Change::Breaks => Predict::Refuse,
+            // HTTPS needs no iot:Connect; another client ID may be allowed.
+            _ if p.transport == Transport::Https || !p.exact_id => Predict::Either,
+            _ => Predict::Refuse,
+        };
+    }
+    if c == Cause::TokenKeyNameWrong && ch == Change::Neutral && p.placement == Placement::Header {
+        // Header names are case-insensitive: a key wrong only in letter case passes in a header.
+        return if k.key_differs_beyond_case { Predict::Refuse } else { Predict::Either };
+    }
+    if c == Cause::UsernameMalformed && p.placement != Placement::Username {
+        return if p.exact_id || p.transport == Transport::Https { Predict::Connect } else { Predict::Either };
+    }
+    match ch {
+        Change::Neutral | Change::Breaks => Predict::Refuse,
+        // A pinned client-ID policy refuses a repaired attempt sent under another client ID.
+        Change::Repairs if p.exact_id || p.transport == Transport::Https => Predict::Connect,
+        _ => Predict::Either,
+    }
+}
+
+/// Whether `seen` contradicts `predict`.
+pub fn contradicts(predict: Predict, seen: Seen) -> bool {
+    matches!((predict, seen), (Predict::Connect, Seen::Refused) | (Predict::Refuse, Seen::Connected))
+}
+
+/// The causes a plan can have at all (no signature sent: it cannot be invalid; and so on).
+pub fn possible(plan: &ProbePlan) -> Vec<Cause> {
+    let c = &plan.credentials;
+    CAUSES
+        .into_iter()
+        .filter(|cause| match cause {
+            Cause::SignatureMissing => c.signature.is_none(),
+            Cause::SignatureInvalid | Cause::SignatureWrongValue => c.signature.is_some(),
+            Cause::TokenMissing => c.token.is_none(),
+            Cause::AuthorizerUnknown => c.authorizer.is_some(),
+            Cause::AuthorizerMissingNoDefault => c.authorizer.is_none(),
+            Cause::UsernameMalformed => c.username.as_deref().is_some_and(|u| u.contains('?')),
+            _ => true,
+        })
+        .collect()
+}
+
+/// What the plan and documents say, for [`predict`].
+pub fn known(plan: &ProbePlan) -> Known {
+    let docs = &plan.documents;
+    let signing = match &docs.authorizer {
+        Some(a) => Some(a.signing_keys.is_some()),
+        None => (!docs.public_keys.is_empty()).then_some(true),
+    };
+    let sent = &plan.credentials.token_key_name;
+    let described_key = docs.authorizer.as_ref().map(|a| a.token_key_name.clone());
+    Known {
+        signing,
+        key_differs_beyond_case: described_key.as_ref().is_some_and(|k| !k.eq_ignore_ascii_case(sent)),
+        described_key,
+    }
+}
+
+/// The result of elimination.
+#[derive(Clone, Debug)]
+pub struct Left {
+    /// Causes still consistent, most likely first.
+    pub causes: Vec<Cause>,
+    /// Attempts whose outcome ruled something out or supports what is left.
+    pub deciding: Vec<Evidence>,
+    /// Some credential attempt connected.
+    pub any_connected: bool,
+}
+
+/// Eliminates causes with the local checks, the attempts' outcomes and the timing.
+pub fn eliminate(plan: &ProbePlan, attempts: &[AttemptReport]) -> Left {
+    let k = known(plan);
+    let ruled_out: Vec<Cause> = plan.local.iter().filter(|c| c.passed).flat_map(|c| c.rules_out.clone()).collect();
+    let mut left: Vec<Cause> = possible(plan).into_iter().filter(|c| !ruled_out.contains(c)).collect();
+    let mut deciding = Vec::new();
+    let observed: Vec<(&AttemptReport, Seen)> =
+        attempts.iter().map(|a| (a, facts::seen(a))).filter(|(_, s)| *s != Seen::Other).collect();
+    for (a, seen) in &observed {
+        let before = left.len();
+        left.retain(|&c| !contradicts(predict(c, Probe::of(a), &k), *seen));
+        if left.len() < before || *seen == Seen::Connected {
+            deciding.push(Evidence::attempt(a));
+        }
+    }
+    timing(&mut left, attempts);
+    let any_connected = observed.iter().any(|(_, s)| *s == Seen::Connected);
+    let mut causes = left;
+    rank(&mut causes, &observed, &k);
+    Left { causes, deciding, any_connected }
+}
+
+/// A refusal about 5 s after the request on every baseline is a timeout, and nothing else; a faster
+/// refusal rules a timeout out.
+fn timing(left: &mut Vec<Cause>, attempts: &[AttemptReport]) {
+    let times: Vec<u64> = facts::baselines(attempts).filter(|a| facts::is_auth_refusal(a)).filter_map(facts::answer_ms).collect();
+    if times.is_empty() {
+        left.retain(|&c| c != Cause::LambdaTimeout);
+    } else if times.iter().all(|&ms| ms >= facts::TIMEOUT_MS) {
+        left.retain(|&c| c == Cause::LambdaTimeout);
+    } else {
+        left.retain(|&c| c != Cause::LambdaTimeout);
+    }
+}
+
+/// Most likely first: causes that a connected attempt may have repaired lead, then the prior order.
+fn rank(causes: &mut [Cause], observed: &[(&AttemptReport, Seen)], k: &Known) {
+    let support = |c: Cause| {
+        observed.iter().filter(|(a, s)| *s == Seen::Connected && predict(c, Probe::of(a), k) != Predict::Refuse).count()
+    };
+    let prior = |c: Cause| CAUSES.iter().position(|x| *x == c).unwrap_or(usize::MAX);
+    causes.sort_by_key(|&c| (std::cmp::Reverse(support(c)), prior(c)));
+}
+
+/// The refusal findings: what the documents establish first, then what the attempts leave.
+pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
+    let refused: Vec<&AttemptReport> = facts::baselines(cx.attempts).filter(|a| facts::is_auth_refusal(a)).collect();
+    if refused.is_empty() {
+        return Vec::new();
+    }
+    let left = eliminate(cx.plan, cx.attempts);
+    let base_evidence: Vec<Evidence> = refused.iter().map(|a| Evidence::attempt(a)).collect();
+    let established = established(cx.plan);
+    if !established.is_empty() {
+        return established
+            .into_iter()
+            .map(|(cause, check, trusted)| {
+                let confirmed = trusted && (left.causes.contains(&cause) || !left.any_connected);
+                let mut evidence = vec![Evidence::check(check)];
+                evidence.extend(base_evidence.clone());
+                evidence.extend(left.deciding.iter().filter(|e| !evidence.contains(e)).cloned().collect::<Vec<_>>());
+                let confidence = if confirmed { Confidence::Confirmed } else { Confidence::Likely };
+                super::explain::finding(cause, FindingKind::Cause, confidence, check.detail.clone(), cx).with_evidence(evidence)
+            })
+            .collect();
+    }
+    let mut evidence = base_evidence;
+    evidence.extend(left.deciding.iter().filter(|e| !evidence.contains(e)).cloned().collect::<Vec<_>>());
+    match left.causes.as_slice() {
+        [only] => vec![super::explain::finding(*only, FindingKind::Cause, Confidence::Confirmed, String::new(), cx).with_evidence(evidence)],
+        [first, ..] if left.any_connected && left.causes.len() <= 3 => {
+            let mut f = super::explain::finding(*first, FindingKind::Cause, Confidence::Likely, String::new(), cx).with_evidence(evidence);
+            f.candidates = left.causes.iter().map(|c| c.id()).collect();
+            vec![f]
+        }
+        _ => vec![super::explain::unexplained(&left.causes, &refused, cx).with_evidence(evidence)],
+    }
+}
+
+/// Credential causes a failed local check establishes: (cause, the check, whether the document can
+/// be trusted for this device — a describe-authorizer JSON of another authorizer cannot).
+pub fn established(plan: &ProbePlan) -> Vec<(Cause, &LocalCheck, bool)> {
+    let foreign_doc = plan.local.iter().any(|c| c.check == "authorizer_name" && !c.passed && c.implicates.is_none());
+    plan.local
+        .iter()
+        .filter(|c| !c.passed)
+        .filter_map(|c| c.implicates.filter(|i| i.is_credential()).map(|i| (i, c)))
+        .map(|(i, c)| (i, c, !(foreign_doc && matches!(c.check, "token_key_name" | "authorizer_status" | "signature_present" | "signature_verifies"))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+//! The follow-up round: when more than one cause is left and an attempt can split them, run it.
+//! Follow-ups use the device's own client ID (a policy may pin iot:Connect to it), one at a time
+//! with the spacing IoT Core needs between connects of one client ID.
+
+use super::cause::Cause;
+use super::differential::{self, Predict, Probe};
+use super::facts::{self, Seen};
+use crate::auth::event::Transport;
+use crate::probe::matrix::derive;
+use crate::probe::plan::{AttemptSpec, Credentials, Expect};
+use crate::probe::variant::Variant;
+use crate::probe::{AttemptReport, ProbePlan};
+
+/// At most this many follow-ups per run.
+pub const MAX: usize = 4;
+
+/// The follow-up attempts worth running after `attempts`, in order.
+pub fn plan(plan: &ProbePlan, attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
+    let Some(base) = refused_baseline(attempts) else { return Vec::new() };
+    let Some(base_spec) = plan.baseline().into_iter().find(|s| s.transport == base.transport) else { return Vec::new() };
+    let left = differential::eliminate(plan, attempts).causes;
+    let established: Vec<Cause> = differential::established(plan).iter().map(|(c, _, _)| *c).collect();
+    let k = differential::known(plan);
+    let mut out = Vec::new();
+    for (v, creds) in candidates(plan, attempts, base.transport) {
+        let probe = Probe { variant: v, transport: base.transport, placement: base.placement, exact_id: true };
+        let splits = splits(&left, probe, &k);
+        let confirms = established.iter().any(|c| differential::predict(*c, probe, &k) == Predict::Connect);
+        if !(splits || confirms) || out.len() >= MAX {
+            continue;
+        }
+        let mut s = derive(plan, &base_spec, v, &describe(v), Expect::Unknown);
+        s.id = format!("follow-up/{}/{v}", base.transport);
+        s.client_id = plan.client_id.clone();
+        s.credentials = creds;
+        s.follow_up = Some(reason(&left, probe, &k, confirms));
+        out.push(s);
+    }
+    out
+}
+
+/// The first baseline refused on its credentials (MQTT first: it carries the client ID).
+fn refused_baseline(attempts: &[AttemptReport]) -> Option<&AttemptReport> {
+    let mut refused: Vec<&AttemptReport> = facts::baselines(attempts).filter(|a| facts::seen(a) == Seen::Refused).collect();
+    refused.sort_by_key(|a| a.transport != Transport::Mqtt);
+    refused.into_iter().next()
+}
+
+/// Variants worth repeating with the device's client ID, with their credentials.
+fn candidates(plan: &ProbePlan, attempts: &[AttemptReport], t: Transport) -> Vec<(Variant, Option<Credentials>)> {
+    let c = &plan.credentials;
+    let mut out = Vec::new();
+    if let Some(a) = &plan.documents.authorizer {
+        if a.token_key_name != c.token_key_name && c.token.is_some() {
+            out.push((Variant::TokenKeyDescribed, Some(Credentials { token_key_name: a.token_key_name.clone(), ..c.clone() })));
+        }
+        if c.authorizer.as_deref() != Some(a.name.as_str()) && a.active {
+            out.push((Variant::AuthorizerDescribed, Some(Credentials { authorizer: Some(a.name.clone()), ..c.clone() })));
+        }
+    }
+    // The matrix's credential variants that were refused under another client ID.
+    for a in attempts.iter().filter(|a| a.transport == t && !a.exact_client_id && a.follow_up.is_none()) {
+        let repeat = matches!(a.variant, Variant::TokenKeyToken | Variant::TokenKeyCase | Variant::AuthorizerOmitted | Variant::AuthorizerCase);
+        if repeat && facts::seen(a) == Seen::Refused {
+            out.push((a.variant, a.credentials.clone()));
+        }
+    }
+    out
+}
+
+/// Whether the outcome of `p` would rule out some of `left` whichever way it goes.
+fn splits(left: &[Cause], p: Probe, k: &differential::Known) -> bool {
+    let predictions: Vec<Predict> = left.iter().map(|c| differential::predict(*c, p, k)).collect();
+    predictions.contains(&Predict::Refuse) && predictions.iter().any(|p| *p != Predict::Refuse)
+}
+
+fn reason(left: &[Cause], p: Probe, k: &differential::Known, confirms: bool) -> String {
+    let (pass, refuse): (Vec<Cause>, Vec<Cause>) =
+        left.iter().partition(|c| differential::predict(**c, p, k) != Predict::Refuse);
+    let ids = |v: &[Cause]| v.iter().map(|c| c.id()).collect::<Vec<_>>().join(", ");
+    if confirms && refuse.is_empty() {
+        return "confirms on the wire what the AWS documents say".into();
+    }
+    format!("connects if the cause is {}; refused if it is {}", ids(&pass), ids(&refuse))
+}
+
+fn describe(v: Variant) -> String {
+    match v {
+        Variant::TokenKeyDescribed => "the token under the describe-authorizer tokenKeyName, with the device's client ID".into(),
+        Variant::AuthorizerDescribed => "the authorizer name as describe-authorizer prints it, with the device's client ID".into(),
+        other => format!("{other} again, with the device's client ID"),
+    }
+}

@@ -1,0 +1,261 @@
+//! Local checks: what the AWS documents the user handed over say about the device's credentials, run
+//! before anything is sent. Each check rules causes out, or implicates one, as evidence for the
+//! diagnosis.
+
+use super::cause::Cause;
+use crate::auth::signature::{self, PublicKey, Verdict};
+use crate::probe::Credentials;
+use serde::Serialize;
+
+/// What `aws iot describe-authorizer` says.
+#[derive(Clone, Debug)]
+pub struct DescribedAuthorizer {
+    pub name: String,
+    pub token_key_name: String,
+    pub active: bool,
+    /// `None`: signing disabled.
+    pub signing_keys: Option<Vec<PublicKey>>,
+}
+
+/// What `aws iot describe-domain-configuration` says about custom auth.
+#[derive(Clone, Debug, Default)]
+pub struct Domain {
+    pub name: Option<String>,
+    pub default_authorizer: Option<String>,
+    pub allow_override: bool,
+    pub authentication_type: String,
+}
+
+impl Domain {
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        let cfg = v.get("authorizerConfig");
+        let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+        Self {
+            name: s(v.get("domainName")),
+            default_authorizer: s(cfg.and_then(|c| c.get("defaultAuthorizerName"))),
+            allow_override: cfg.and_then(|c| c.get("allowAuthorizerOverride")).and_then(|v| v.as_bool()).unwrap_or(false),
+            authentication_type: s(v.get("authenticationType")).unwrap_or_else(|| "DEFAULT".into()),
+        }
+    }
+}
+
+/// Everything the user told us besides the device's own settings.
+#[derive(Clone, Debug, Default)]
+pub struct Documents {
+    pub authorizer: Option<DescribedAuthorizer>,
+    /// `--public-key`: token-signing keys given directly.
+    pub public_keys: Vec<PublicKey>,
+    pub domain: Option<Domain>,
+    /// `aws iot describe-endpoint`'s address.
+    pub endpoint_address: Option<String>,
+}
+
+impl Documents {
+    /// Every token-signing key known, and whether signing is known to be on (`Some(true)`), off, or
+    /// unknown.
+    fn keys(&self) -> (Vec<PublicKey>, Option<bool>) {
+        let mut keys = self.public_keys.clone();
+        let signing = match &self.authorizer {
+            Some(a) => {
+                keys.extend(a.signing_keys.clone().unwrap_or_default());
+                Some(a.signing_keys.is_some())
+            }
+            None => (!keys.is_empty()).then_some(true),
+        };
+        (keys, signing)
+    }
+}
+
+/// One local check and what it means for the diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LocalCheck {
+    pub check: &'static str,
+    pub passed: bool,
+    pub detail: String,
+    /// The cause a failed check establishes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implicates: Option<Cause>,
+    /// Causes this check excludes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules_out: Vec<Cause>,
+}
+
+fn pass(check: &'static str, detail: String, rules_out: &[Cause]) -> LocalCheck {
+    LocalCheck { check, passed: true, detail, implicates: None, rules_out: rules_out.to_vec() }
+}
+
+fn fail(check: &'static str, detail: String, implicates: Option<Cause>) -> LocalCheck {
+    LocalCheck { check, passed: false, detail, implicates, rules_out: Vec::new() }
+}
+
+const SIGNATURE_CAUSES: [Cause; 4] =
+    [Cause::SignatureMissing, Cause::SignatureInvalid, Cause::SignatureWrongValue, Cause::SignatureNotEncoded];
+
+/// Every check the documents allow, in order.
+pub fn checks(docs: &Documents, creds: &Credentials, endpoint: &str, port: u16) -> Vec<LocalCheck> {
+    let mut out = Vec::new();
+    if port != 443 {
+        out.push(fail(
+            "port_443",
+            format!("port {port}: IoT Core runs custom authentication on port 443 only"),
+            Some(Cause::WrongPort),
+        ));
+    }
+    out.extend(endpoint_checks(docs, endpoint));
+    if creds.token.is_none() && creds.username.is_none() && creds.password.is_none() {
+        out.push(fail("token_present", "no token is given (--token): the authorizer gets none".into(), Some(Cause::TokenMissing)));
+    }
+    if let Some(a) = &docs.authorizer {
+        out.push(authorizer_name(a, creds.authorizer.as_deref(), docs.domain.as_ref()));
+        out.push(if a.active {
+            pass("authorizer_status", format!("authorizer `{}` is ACTIVE", a.name), &[Cause::AuthorizerInactive])
+        } else {
+            fail("authorizer_status", format!("authorizer `{}` is INACTIVE: IoT Core will not run it", a.name), Some(Cause::AuthorizerInactive))
+        });
+        out.push(token_key_name(a, &creds.token_key_name));
+    }
+    if let Some(d) = &docs.domain {
+        out.extend(domain_checks(d, creds.authorizer.as_deref()));
+    }
+    out.extend(signature_checks(docs, creds));
+    out
+}
+
+fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
+    let mut out = Vec::new();
+    if endpoint.parse::<std::net::IpAddr>().is_ok() {
+        out.push(fail(
+            "endpoint_is_a_name",
+            format!("the endpoint {endpoint} is an IP address: TLS sends no SNI for an IP, and IoT Core needs SNI to pick the account's endpoint"),
+            Some(Cause::SniMissing),
+        ));
+    }
+    let described = [docs.endpoint_address.as_deref(), docs.domain.as_ref().and_then(|d| d.name.as_deref())];
+    let known: Vec<&str> = described.into_iter().flatten().collect();
+    if !known.is_empty() {
+        out.push(if known.iter().any(|k| k.eq_ignore_ascii_case(endpoint)) {
+            pass("endpoint_described", format!("the endpoint {endpoint} is the one the AWS documents name"), &[Cause::SniNotEndpoint])
+        } else {
+            fail(
+                "endpoint_described",
+                format!("the endpoint {endpoint} is not the one the AWS documents name ({})", known.join(", ")),
+                Some(Cause::SniNotEndpoint),
+            )
+        });
+    }
+    out
+}
+
+fn authorizer_name(a: &DescribedAuthorizer, sent: Option<&str>, domain: Option<&Domain>) -> LocalCheck {
+    match sent {
+        Some(s) if s == a.name => pass(
+            "authorizer_name",
+            format!("the authorizer name sent, `{s}`, is the described authorizer's"),
+            &[Cause::AuthorizerUnknown, Cause::AuthorizerMissingNoDefault],
+        ),
+        Some(s) if s.eq_ignore_ascii_case(&a.name) => fail(
+            "authorizer_name",
+            format!("the authorizer name sent, `{s}`, differs from `{}` in letter case; names are case-sensitive", a.name),
+            Some(Cause::AuthorizerUnknown),
+        ),
+        Some(s) => fail(
+            "authorizer_name",
+            format!("--authorizer `{s}` differs from --authorizer-json's `{}`", a.name),
+            None,
+        ),
+        None if domain.and_then(|d| d.default_authorizer.as_deref()) == Some(a.name.as_str()) => pass(
+            "authorizer_name",
+            format!("no name is sent; the domain's default authorizer is `{}`", a.name),
+            &[Cause::AuthorizerUnknown, Cause::AuthorizerMissingNoDefault],
+        ),
+        None => pass("authorizer_name", "no authorizer name is sent: the endpoint's default authorizer runs".into(), &[Cause::AuthorizerUnknown]),
+    }
+}
+
+fn token_key_name(a: &DescribedAuthorizer, sent: &str) -> LocalCheck {
+    if sent == a.token_key_name {
+        pass("token_key_name", format!("the token is sent under `{sent}`, the authorizer's tokenKeyName"), &[Cause::TokenKeyNameWrong])
+    } else {
+        fail(
+            "token_key_name",
+            format!("the token is sent under `{sent}`, but the authorizer's tokenKeyName is `{}`", a.token_key_name),
+            Some(Cause::TokenKeyNameWrong),
+        )
+    }
+}
+
+fn domain_checks(d: &Domain, sent: Option<&str>) -> Vec<LocalCheck> {
+    let mut out = Vec::new();
+    if !matches!(d.authentication_type.as_str(), "CUSTOM_AUTH" | "CUSTOM_AUTH_X509" | "DEFAULT") {
+        out.push(fail(
+            "domain_authentication_type",
+            format!("the domain's authenticationType is {}: custom authentication is not used there", d.authentication_type),
+            Some(Cause::SniNotEndpoint),
+        ));
+    }
+    match (sent, d.default_authorizer.as_deref()) {
+        (None, None) => out.push(fail(
+            "default_authorizer",
+            "no authorizer is named and the domain has no default authorizer: none will run".into(),
+            Some(Cause::AuthorizerMissingNoDefault),
+        )),
+        (None, Some(def)) => out.push(pass(
+            "default_authorizer",
+            format!("no name is sent; the domain's default authorizer `{def}` runs"),
+            &[Cause::AuthorizerMissingNoDefault, Cause::AuthorizerUnknown],
+        )),
+        (Some(a), Some(def)) if !d.allow_override && a != def => out.push(fail(
+            "default_authorizer",
+            format!("the domain does not allow authorizer override: `{a}` is ignored and the default `{def}` runs"),
+            None,
+        )),
+        _ => {}
+    }
+    out
+}
+
+fn signature_checks(docs: &Documents, creds: &Credentials) -> Vec<LocalCheck> {
+    let (keys, signing) = docs.keys();
+    match (signing, &creds.signature) {
+        (Some(false), _) => {
+            let name = docs.authorizer.as_ref().map_or("", |a| a.name.as_str());
+            vec![pass("signing", format!("signing is disabled for `{name}`: no signature is checked"), &SIGNATURE_CAUSES)]
+        }
+        (Some(true), None) => vec![fail(
+            "signature_present",
+            "the authorizer has signing enabled but no signature will be sent".into(),
+            Some(Cause::SignatureMissing),
+        )],
+        (Some(true), Some(sig)) => {
+            let present = pass("signature_present", "a signature is sent, as signing requires".into(), &[Cause::SignatureMissing]);
+            let token = creds.token.as_deref().unwrap_or_default();
+            vec![present, verification(&keys, token, sig, creds)]
+        }
+        (None, _) => Vec::new(),
+    }
+}
+
+fn verification(keys: &[PublicKey], token: &str, sig: &str, creds: &Credentials) -> LocalCheck {
+    match signature::verify(keys, token, Some(sig)) {
+        Verdict::Verified { key } => pass(
+            "signature_verifies",
+            format!("the signature verifies over the token with key `{key}`"),
+            &[Cause::SignatureInvalid, Cause::SignatureWrongValue, Cause::SignatureMissing],
+        ),
+        _ => match signature::forensics(keys, token, sig, creds.username.as_deref()) {
+            Some(f) => fail(
+                "signature_verifies",
+                format!(
+                    "the signature does not verify over the token; it is an {} signature over {} (key `{}`)",
+                    f.scheme, f.signed, f.key
+                ),
+                Some(Cause::SignatureWrongValue),
+            ),
+            None => fail(
+                "signature_verifies",
+                format!("the signature does not verify with any of the authorizer's {} key(s)", keys.len()),
+                Some(Cause::SignatureInvalid),
+            ),
+        },
+    }
+}

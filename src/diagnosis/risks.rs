@@ -1,0 +1,138 @@
+//! What would break a working device (risks), and what the returned policy refuses once connected.
+
+use super::cause::Cause;
+use super::facts::{self, Seen};
+use super::{Confidence, Context, Evidence, Finding, FindingKind};
+use crate::auth::event::Transport;
+use crate::probe::AttemptReport;
+use crate::probe::outcome::{Detail, Kind, Stage};
+use crate::probe::variant::Variant;
+
+pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = policy(cx).into_iter().collect();
+    out.extend(https_publish(cx));
+    out.extend(variant_risks(cx));
+    out.extend(slow(cx));
+    out.extend(ip_endpoint(cx));
+    out
+}
+
+fn risk(c: Cause, summary: String, fix: String, ev: Vec<Evidence>) -> Finding {
+    Finding::new(c, FindingKind::Risk, Confidence::Confirmed, summary, fix).with_evidence(ev)
+}
+
+fn connected_baseline<'a>(cx: &Context<'a>, t: Transport) -> Option<&'a AttemptReport> {
+    facts::baselines(cx.attempts).find(|a| a.transport == t && facts::is_connected(a))
+}
+
+/// A variant that got as far as the stage it changes and failed, while its transport's baseline
+/// connected: a device that did the same would break.
+fn variant_risks(cx: &Context<'_>) -> Vec<Finding> {
+    let rules: [(&[Variant], Cause, &str, &str); 5] = [
+        (&[Variant::SniNone, Variant::SniIp], Cause::SniMissing, "Connections without SNI are refused: a device that connects by IP address or with an old TLS stack would fail", "make the device send SNI = the endpoint name (connect by name, not by IP)"),
+        (&[Variant::AlpnNone], Cause::AlpnMissing, "MQTT over TLS on 443 without ALPN `mqtt` is refused: a device whose TLS stack sends no ALPN would fail", "offer ALPN `mqtt` for MQTT over TLS on port 443"),
+        (&[Variant::SignatureRaw], Cause::SignatureNotEncoded, "The signature must be percent-encoded: sent raw in the username or query it is refused (a raw `+` reads as a space)", "percent-encode the signature (`+` → %2B, `/` → %2F, `=` → %3D) in the MQTT username or URL"),
+        (&[Variant::SecondQuestionMark], Cause::UsernameMalformed, "A second `?` in the MQTT username (SDK metrics appended with `?`) hides the custom-auth parameters", "join every parameter after the first `?` with `&`"),
+        (&[Variant::HostMissing, Variant::HostOther], Cause::HostHeaderWrong, "A WebSocket or HTTPS request without the endpoint as Host header is refused", "send Host: <endpoint>"),
+    ];
+    let mut out = Vec::new();
+    for (variants, cause, summary, fix) in rules {
+        let mut ev = Vec::new();
+        for a in cx.attempts.iter().filter(|a| variants.contains(&a.variant) && a.follow_up.is_none()) {
+            let Some(base) = connected_baseline(cx, a.transport) else { continue };
+            if !a.succeeded && facts::reached(a) && a.outcome.stage != Stage::Authorize {
+                ev.extend([Evidence::attempt(base), Evidence::attempt(a)]);
+            }
+        }
+        ev.dedup();
+        if !ev.is_empty() {
+            out.push(risk(cause, format!("{summary}."), fix.into(), ev));
+        }
+    }
+    out
+}
+
+/// A post-connect check the policy refused: names the permission and the resource.
+fn policy(cx: &Context<'_>) -> Option<Finding> {
+    let (a, check) = cx.attempts.iter().find_map(|a| {
+        a.checks.iter().find(|c| !c.success).map(|c| (a, c))
+    })?;
+    let (action, resource) = match &check.detail {
+        Detail::Ack { action, resource, .. } | Detail::Check { action, resource, .. } => (action.clone(), resource.clone()),
+        _ => return None,
+    };
+    let (cause, action) = match check.kind {
+        Kind::MessageMissing => (Cause::PolicyReceiveDenied, "iot:Receive".to_owned()),
+        Kind::SubscribeRefused | Kind::ClosedAfterSubscribe => (Cause::PolicySubscribeDenied, action),
+        _ => (Cause::PolicyPublishDenied, action),
+    };
+    let (how, confidence) = match (&check.kind, &check.detail) {
+        (Kind::PublishRefused | Kind::SubscribeRefused, Detail::Ack { code, reason, .. }) => (format!("the server answered {reason} (0x{code:02x})"), Confidence::Confirmed),
+        (Kind::MessageMissing, _) => ("the message did not come back on the subscription".to_owned(), Confidence::Likely),
+        _ => ("the server closed the connection after the request (MQTT 3.1.1 has no negative acknowledgement)".to_owned(), Confidence::Likely),
+    };
+    let hedge = if confidence == Confidence::Likely { "Likely: " } else { "" };
+    Some(
+        Finding::new(
+            cause,
+            FindingKind::Cause,
+            confidence,
+            format!("{hedge}The connection is authorized, but the returned policy does not allow {action} on {resource}: {how}."),
+            format!("return a policy with an Allow for {action} on {resource} (test it with `authprobe check-response`)"),
+        )
+        .with_evidence(vec![Evidence::Attempt { attempt: a.id.clone(), outcome: format!("{}/{}", check.stage.as_str(), check.kind.as_str()) }]),
+    )
+}
+
+/// HTTPS publish refused while MQTT connects with the same credentials: the publish policy, not
+/// authentication.
+fn https_publish(cx: &Context<'_>) -> Option<Finding> {
+    let https = facts::baselines(cx.attempts).find(|a| a.transport == Transport::Https && facts::seen(a) == Seen::Refused)?;
+    let mqtt = [Transport::Mqtt, Transport::Wss].iter().find_map(|&t| connected_baseline(cx, t))?;
+    let topic = &cx.plan.topic;
+    let resource = format!("{}:topic/{topic}", cx.plan.arn_base);
+    let mqtt_refused_same = cx.attempts.iter().flat_map(|a| &a.checks).any(|c| {
+        c.kind == Kind::PublishRefused && matches!(&c.detail, Detail::Ack { resource: r, .. } if *r == resource)
+    });
+    let confidence = if mqtt_refused_same { Confidence::Confirmed } else { Confidence::Likely };
+    let hedge = if mqtt_refused_same { "" } else { "Likely: " };
+    Some(
+        Finding::new(
+            Cause::PolicyPublishDenied,
+            FindingKind::Cause,
+            confidence,
+            format!("{hedge}The credentials are accepted ({} connects), but the HTTPS publish to `{topic}` is refused: the returned policy does not allow iot:Publish on {resource}.", mqtt.transport),
+            format!("allow iot:Publish on {resource} in the returned policy, or publish over HTTPS to a topic it allows (--topic)"),
+        )
+        .with_evidence(vec![Evidence::attempt(mqtt), Evidence::attempt(https)]),
+    )
+}
+
+/// A success, or a refusal that is not a timeout, 4 s or more after the request.
+fn slow(cx: &Context<'_>) -> Option<Finding> {
+    let slow: Vec<(&AttemptReport, u64)> = cx
+        .attempts
+        .iter()
+        .filter(|a| facts::seen(a) != Seen::Other)
+        .filter_map(|a| facts::answer_ms(a).filter(|ms| (facts::SLOW_MS..facts::TIMEOUT_MS).contains(ms) || (facts::is_connected(a) && *ms >= facts::SLOW_MS)).map(|ms| (a, ms)))
+        .collect();
+    let worst = slow.iter().map(|(_, ms)| *ms).max()?;
+    Some(risk(
+        Cause::LambdaSlow,
+        format!("The authorizer answers close to IoT Core's 5 s limit (up to {worst} ms after the request); past 5 s the connection fails."),
+        "cut the Lambda's duration well below 5 s: more memory, provisioned concurrency, no slow calls on the auth path".into(),
+        slow.iter().map(|(a, _)| Evidence::attempt(a)).collect(),
+    ))
+}
+
+/// An IP endpoint that connects here (an emulator, a proxy) would send no SNI to IoT Core.
+fn ip_endpoint(cx: &Context<'_>) -> Option<Finding> {
+    let check = cx.plan.local.iter().find(|c| !c.passed && c.implicates == Some(Cause::SniMissing))?;
+    let base = facts::baselines(cx.attempts).find(|a| facts::is_connected(a))?;
+    Some(risk(
+        Cause::SniMissing,
+        format!("No SNI was sent: {}.", check.detail),
+        "connect by the endpoint's name, so that TLS sends it as SNI".into(),
+        vec![Evidence::check(check), Evidence::attempt(base)],
+    ))
+}
