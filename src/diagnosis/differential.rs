@@ -240,7 +240,11 @@ fn rank(causes: &mut [Cause], observed: &[(&AttemptReport, Seen)], k: &Known) {
         observed.iter().filter(|(a, s)| *s == Seen::Connected && predict(c, Probe::of(a), k) != Predict::Refuse).count()
     };
     let prior = |c: Cause| CAUSES.iter().position(|x| *x == c).unwrap_or(usize::MAX);
-    causes.sort_by_key(|&c| (std::cmp::Reverse(support(c)), prior(c)));
+    // HTTPS publish needs no iot:Connect: through over HTTPS and refused over MQTT is the catalogue's
+    // signature of a policy without iot:Connect (a token key wrong only in letter case is rarer).
+    let https_through = observed.iter().any(|(a, s)| a.transport == Transport::Https && *s == Seen::Connected);
+    let lead = |c: Cause| https_through && c == Cause::PolicyConnectDenied;
+    causes.sort_by_key(|&c| (!lead(c), std::cmp::Reverse(support(c)), prior(c)));
 }
 
 /// The refusal findings: what the documents establish first, then what the attempts leave.

@@ -58,10 +58,11 @@ fn candidates(plan: &ProbePlan, attempts: &[AttemptReport], t: Transport) -> Vec
             out.push((Variant::AuthorizerDescribed, Some(Credentials { authorizer: Some(a.name.clone()), ..c.clone() })));
         }
     }
-    // The matrix's credential variants that were refused under another client ID.
+    // The matrix's credential variants that got an answer under another client ID: with the device's
+    // own, a refusal may turn out a pinned policy's, and a success rules that policy out.
     for a in attempts.iter().filter(|a| a.transport == t && !a.exact_client_id && a.follow_up.is_none()) {
         let repeat = matches!(a.variant, Variant::TokenKeyToken | Variant::TokenKeyCase | Variant::AuthorizerOmitted | Variant::AuthorizerCase);
-        if repeat && facts::seen(a) == Seen::Refused {
+        if repeat && facts::seen(a) != Seen::Other {
             out.push((a.variant, a.credentials.clone()));
         }
     }

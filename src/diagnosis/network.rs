@@ -2,7 +2,7 @@
 //! They name the address and port actually dialled.
 
 use super::cause::Cause;
-use super::facts::{self, reached_credentials};
+use super::facts::{self, Seen};
 use super::{Confidence, Context, Evidence, Finding, FindingKind};
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
@@ -10,7 +10,8 @@ use crate::probe::outcome::{Detail, Kind, Stage};
 
 pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let bases: Vec<&AttemptReport> = facts::baselines(cx.attempts).collect();
-    let stuck: Vec<&AttemptReport> = bases.iter().copied().filter(|a| !reached_credentials(a)).collect();
+    // Baselines whose credentials were neither accepted nor refused.
+    let stuck: Vec<&AttemptReport> = bases.iter().copied().filter(|a| facts::seen(a) == Seen::Other).collect();
     if stuck.is_empty() {
         return Vec::new();
     }
@@ -122,7 +123,8 @@ fn unreachable(stuck: &[&AttemptReport], cx: &Context<'_>, ev: Vec<Evidence>) ->
 
 /// One transport did not get through while another did.
 fn one_transport(a: &AttemptReport, bases: &[&AttemptReport], cx: &Context<'_>) -> Finding {
-    let others: Vec<&AttemptReport> = bases.iter().copied().filter(|b| b.transport != a.transport && reached_credentials(b)).collect();
+    let others: Vec<&AttemptReport> =
+        bases.iter().copied().filter(|b| b.transport != a.transport && facts::seen(b) != Seen::Other).collect();
     let mut ev = vec![Evidence::attempt(a)];
     ev.extend(evidence(&others));
     let negotiated = a.sent.tls.as_ref().and_then(|t| t.alpn.clone());

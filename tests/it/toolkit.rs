@@ -291,11 +291,11 @@ async fn publish_not_allowed_end_to_end() {
         if kind == Kind::PublishRefused {
             assert!(matches!(&a.outcome.detail, Detail::Ack { code: 0x87, .. }), "{:?}", a.outcome.detail);
         }
-        let f = report.findings.iter().find(|f| f.id == "publish_not_allowed").expect("a finding");
+        let f = report.findings.iter().find(|f| f.id == "policy_publish_denied").expect("a finding");
         assert!(
-            f.title.contains("iot:Publish on arn:aws:iot:us-east-1:123456789012:topic/dev/telemetry"),
+            f.summary.contains("iot:Publish on arn:aws:iot:us-east-1:123456789012:topic/dev/telemetry"),
             "{}",
-            f.title
+            f.summary
         );
         assert_eq!(report.exit_code, 1);
     }

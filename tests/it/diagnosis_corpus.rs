@@ -1,0 +1,550 @@
+//! The scenario corpus: the emulator with one injected fault per scenario, the probe as the
+//! misconfigured device (quick matrix, follow-ups on), and the first finding's id, kind, confidence
+//! and candidates. No scenario may get a wrong `confirmed` finding.
+
+use super::common::*;
+use authprobe::auth::event::Transport;
+use authprobe::diagnosis::local::{DescribedAuthorizer, Documents, Domain};
+use authprobe::diagnosis::{Confidence, Finding, FindingKind};
+use authprobe::emulator::{Answer, Authorizer, EmulatorConfig, Function, Rule};
+use authprobe::probe::matrix::{Level, variants};
+use authprobe::probe::plan::Trust;
+use authprobe::probe::{MqttVersion, ProbePlan, Schedule};
+use authprobe::report::Report;
+use std::time::Duration;
+
+use Confidence::{Confirmed, Likely, Possible};
+use FindingKind::{Cause, Risk, Unexplained};
+
+fn cfg(a: Authorizer) -> EmulatorConfig {
+    let mut c = config();
+    c.authorizers.push(a);
+    c
+}
+
+/// What describe-authorizer would print for `a`.
+fn described(a: &Authorizer) -> Documents {
+    Documents {
+        authorizer: Some(DescribedAuthorizer {
+            name: a.name.clone(),
+            token_key_name: a.token_key_name.clone(),
+            active: a.active,
+            signing_keys: a.signing.clone(),
+        }),
+        ..Documents::default()
+    }
+}
+
+async fn diagnose_plan(plan: ProbePlan) -> Report {
+    let plan = plan.with_local_checks();
+    let specs = variants(&plan, Level::Quick);
+    let run =
+        authprobe::probe::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, &authprobe::probe::Quiet);
+    tokio::time::timeout(Duration::from_secs(120), run).await.expect("the probe ends within its timeouts")
+}
+
+async fn diagnose(c: EmulatorConfig, tweak: impl FnOnce(&mut ProbePlan)) -> Report {
+    let emu = start(c).await;
+    let mut plan = probe_plan(&emu);
+    tweak(&mut plan);
+    diagnose_plan(plan).await
+}
+
+fn first(r: &Report) -> &Finding {
+    r.findings.first().unwrap_or_else(|| panic!("no finding; attempts: {:#?}", outcomes(r)))
+}
+
+fn outcomes(r: &Report) -> Vec<String> {
+    r.attempts.iter().map(|a| format!("{} {}/{}", a.id, a.outcome.stage.as_str(), a.outcome.kind.as_str())).collect()
+}
+
+/// The first finding is `id` of `kind` with `confidence`; `candidates` (when given) are exactly
+/// these, in any order. Every confirmed finding of the report must be one the scenario allows.
+#[track_caller]
+fn expect(r: &Report, id: &str, kind: FindingKind, confidence: Confidence, candidates: Option<&[&str]>) {
+    let f = first(r);
+    let ctx = || format!("{f:#?}\n{:#?}", outcomes(r));
+    assert_eq!((f.id, f.kind, f.confidence), (id, kind, confidence), "{}", ctx());
+    if let Some(want) = candidates {
+        let mut got = f.candidates.clone();
+        got.sort_unstable();
+        let mut want = want.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "{}", ctx());
+    }
+    for other in r.findings.iter().skip(1).filter(|f| f.kind != Risk) {
+        assert_ne!(other.confidence, Confirmed, "a second confirmed cause: {other:#?}");
+    }
+    assert!(!f.next.is_empty() || kind == Risk, "a finding without next commands: {f:#?}");
+}
+
+fn no_cause(r: &Report) {
+    assert!(r.findings.iter().all(|f| f.kind == Risk), "{:#?}", r.findings);
+    assert_eq!(r.exit_code, 0, "{:#?}", outcomes(r));
+}
+
+fn policy(statements: serde_json::Value) -> Function {
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    Function::Rules(vec![Rule { token: GOOD.into(), answer: Answer::Allow { principal_id: "p".into(), policies: vec![doc] } }])
+}
+
+const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
+
+// ── A working device ─────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn healthy_device_gets_only_risks() {
+    let r = diagnose(cfg(allowing(AUTH)), |_| {}).await;
+    no_cause(&r);
+    let ids: Vec<&str> = r.findings.iter().map(|f| f.id).collect();
+    assert!(ids.contains(&"sni_missing") && ids.contains(&"alpn_missing"), "{ids:?}");
+}
+
+#[tokio::test]
+async fn healthy_signed_device_with_plus_in_signature_risks_raw_encoding() {
+    let (token, sig) = token_with_plus_in_signature();
+    let a = signed(AUTH, &[&token]);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.token = Some(token);
+        p.credentials.signature = Some(sig);
+        p.documents = docs;
+    })
+    .await;
+    no_cause(&r);
+    assert!(r.findings.iter().any(|f| f.id == "signature_not_encoded" && f.kind == Risk), "{:#?}", r.findings);
+    assert!(r.local_checks.iter().all(|c| c.passed), "{:#?}", r.local_checks);
+}
+
+#[tokio::test]
+async fn slow_but_accepting_authorizer_is_a_risk() {
+    let mut c = cfg(allowing(AUTH));
+    c.latency = Duration::from_millis(4_200);
+    let r = diagnose(c, |p| p.transports = vec![Transport::Mqtt]).await;
+    no_cause(&r);
+    assert!(r.findings.iter().any(|f| f.id == "lambda_slow"), "{:#?}", r.findings);
+}
+
+// ── The network and TLS ──────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn port_blocked() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let r = diagnose_plan(probe_plan_at(addr, &config().identity.ca_pem.unwrap())).await;
+    expect(&r, "port_blocked", Cause, Confirmed, None);
+    assert!(first(&r).summary.contains(&addr.to_string()), "{}", first(&r).summary);
+}
+
+#[tokio::test]
+async fn dns_failed() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    plan.connect_to = Some(("no-such-host.invalid".into(), Some(emu.addr.port())));
+    let r = diagnose_plan(plan).await;
+    expect(&r, "dns_failed", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn tls_intercepted() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    let other = authprobe::emulator::certs::Ca::generate("Amazon Root CA 1 (stand-in)").unwrap();
+    plan.trust = Trust::Roots(vec![other.der()]);
+    let r = diagnose_plan(plan).await;
+    expect(&r, "tls_intercepted", Cause, Confirmed, None);
+    assert!(first(&r).summary.contains("authprobe emulator CA"), "{}", first(&r).summary);
+}
+
+#[tokio::test]
+async fn ip_literal_endpoint_sends_no_sni() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.endpoint = "127.0.0.1".into();
+        p.trust = Trust::Insecure;
+    })
+    .await;
+    expect(&r, "sni_missing", Cause, Confirmed, None);
+    assert!(r.attempts.iter().all(|a| a.sent.sni.is_none()), "an IP is never sent as SNI");
+}
+
+#[tokio::test]
+async fn sni_not_an_endpoint_of_the_account() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.endpoint = "wrong-ats.iot.us-east-1.amazonaws.com".into();
+        p.trust = Trust::Insecure;
+    })
+    .await;
+    expect(&r, "sni_not_endpoint", Cause, Likely, Some(&["sni_not_endpoint", "tls_intercepted"]));
+}
+
+#[tokio::test]
+async fn alpn_stripped_on_the_path() {
+    let mut c = cfg(allowing(AUTH));
+    c.strip_alpn = true;
+    let r = diagnose(c, |_| {}).await;
+    expect(&r, "alpn_stripped", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn nothing_reachable_variants_are_not_called_expected_failures() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let r = diagnose_plan(probe_plan_at(addr, &config().identity.ca_pem.unwrap())).await;
+    let mut text = Vec::new();
+    authprobe::report::text::write(&r, Default::default(), &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("not reached (tcp_refused)"), "{text}");
+    assert!(!text.contains("failed as expected"), "{text}");
+}
+
+// ── Token key name ───────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn token_key_name_wrong_found_on_the_wire() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn token_key_name_wrong_from_describe_json_and_confirmed_by_a_follow_up() {
+    let a = allowing(AUTH);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.token_key_name = "deviceToken".into();
+        p.documents = docs;
+    })
+    .await;
+    expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
+    let follow = r.attempts.iter().find(|a| a.id == "follow-up/mqtt/token-key-described").expect("a follow-up");
+    assert!(follow.succeeded && follow.exact_client_id);
+}
+
+#[tokio::test]
+async fn token_key_name_wrong_behind_a_policy_pinned_to_the_client_id() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": format!("{ARN}:client/probe-test")},
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Subscribe", "iot:Receive"], "Resource": "*"}
+    ]));
+    let r = diagnose(cfg(a), |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
+    assert!(r.attempts.iter().any(|a| a.follow_up.is_some() && a.succeeded), "{:#?}", outcomes(&r));
+}
+
+#[tokio::test]
+async fn pinned_policy_without_follow_ups_stays_open() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": format!("{ARN}:client/probe-test")},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}
+    ]));
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.token_key_name = "deviceToken".into();
+        p.follow_up = false;
+    })
+    .await;
+    let f = first(&r);
+    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
+    assert!(f.candidates.contains(&"token_key_name_wrong"), "{:?}", f.candidates);
+}
+
+#[tokio::test]
+async fn token_missing() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials.token = None).await;
+    expect(&r, "token_missing", Cause, Confirmed, None);
+}
+
+// ── Authorizer name ──────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn authorizer_unknown_when_the_default_accepts() {
+    let mut c = cfg(allowing(AUTH));
+    c.default_authorizer = Some(AUTH.into());
+    let r = diagnose(c, |p| p.credentials.authorizer = Some("MyAuthoriser".into())).await;
+    expect(&r, "authorizer_unknown", Cause, Likely, Some(&["authorizer_unknown", "authorizer_inactive"]));
+}
+
+#[tokio::test]
+async fn authorizer_unknown_by_letter_case_on_the_wire() {
+    let r = diagnose(cfg(allowing("PRODAUTH")), |p| p.credentials.authorizer = Some("prodauth".into())).await;
+    expect(&r, "authorizer_unknown", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn authorizer_unknown_by_letter_case_from_describe_json() {
+    let a = allowing(AUTH);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.authorizer = Some("myAuthorizer".into());
+        p.documents = docs;
+    })
+    .await;
+    expect(&r, "authorizer_unknown", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn authorizer_unknown_without_default_or_documents_is_open() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials.authorizer = Some("NoSuchAuthorizer".into())).await;
+    let f = first(&r);
+    assert_eq!((f.id, f.kind, f.confidence), ("refused_unexplained", Unexplained, Possible), "{f:#?}");
+    for c in ["authorizer_unknown", "authorizer_denied", "token_key_name_wrong", "lambda_error"] {
+        assert!(f.candidates.contains(&c), "{c} missing from {:?}", f.candidates);
+    }
+    assert!(f.next.iter().any(|n| n.starts_with("aws iot test-invoke-authorizer --authorizer-name NoSuchAuthorizer")));
+    assert!(f.next.iter().any(|n| n.contains("AWSIotLogsV2") && n.contains("\"probe-test\"")), "{:?}", f.next);
+}
+
+#[tokio::test]
+async fn no_authorizer_name_and_no_default_from_the_domain_configuration() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.credentials.authorizer = None;
+        p.documents.domain = Some(Domain { authentication_type: "CUSTOM_AUTH".into(), ..Domain::default() });
+    })
+    .await;
+    expect(&r, "authorizer_missing_no_default", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn no_authorizer_name_split_by_the_described_name() {
+    let a = allowing(AUTH);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.authorizer = None;
+        p.documents = docs;
+    })
+    .await;
+    expect(&r, "authorizer_missing_no_default", Cause, Confirmed, None);
+    assert!(r.attempts.iter().any(|a| a.id == "follow-up/mqtt/authorizer-described" && a.succeeded));
+}
+
+#[tokio::test]
+async fn authorizer_inactive() {
+    let mut a = allowing(AUTH);
+    a.active = false;
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    expect(&r, "authorizer_inactive", Cause, Confirmed, None);
+}
+
+// ── Signature ────────────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn signature_missing_with_signing_on() {
+    let a = signed(AUTH, &[]);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    expect(&r, "signature_missing", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn signature_missing_without_documents_is_a_candidate() {
+    let r = diagnose(cfg(signed(AUTH, &[])), |_| {}).await;
+    let f = first(&r);
+    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
+    assert!(f.candidates.contains(&"signature_missing"), "{:?}", f.candidates);
+}
+
+#[tokio::test]
+async fn signature_made_with_another_key_or_over_another_token() {
+    let a = signed(AUTH, &[]);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.signature = Some(sign("some-other-token"));
+        p.documents = docs;
+    })
+    .await;
+    expect(&r, "signature_invalid", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn signature_over_the_token_and_a_newline() {
+    let a = signed(AUTH, &[]);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.signature = Some(sign(&format!("{GOOD}\n")));
+        p.documents = docs;
+    })
+    .await;
+    expect(&r, "signature_wrong_value", Cause, Confirmed, None);
+    assert!(first(&r).summary.contains("newline"), "{}", first(&r).summary);
+}
+
+#[tokio::test]
+async fn signature_with_sha512_instead_of_sha256() {
+    let k = keys();
+    let input = k.dir.path().join("sha512-input");
+    std::fs::write(&input, GOOD).unwrap();
+    let raw = openssl(&["dgst", "-sha512", "-sign", k.private.to_str().unwrap(), input.to_str().unwrap()]);
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::STANDARD.encode(raw);
+    let a = signed(AUTH, &[]);
+    let mut docs = described(&a);
+    docs.public_keys = a.signing.clone().unwrap();
+    docs.authorizer = None; // only --public-key
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.signature = Some(sig);
+        p.documents = docs;
+    })
+    .await;
+    expect(&r, "signature_wrong_value", Cause, Confirmed, None);
+    assert!(first(&r).summary.contains("SHA-512"), "{}", first(&r).summary);
+}
+
+// ── The Lambda ───────────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn lambda_timeout() {
+    let mut c = cfg(allowing(AUTH));
+    c.latency = Duration::from_millis(5_500);
+    let r = diagnose(c, |p| {
+        p.transports = vec![Transport::Mqtt, Transport::Https];
+        p.timeout = Duration::from_secs(8);
+    })
+    .await;
+    expect(&r, "lambda_timeout", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn slow_authorizer_that_denies_is_not_a_timeout() {
+    let mut c = cfg(allowing(AUTH));
+    c.latency = Duration::from_millis(4_200);
+    let r = diagnose(c, |p| {
+        p.credentials.token = Some("denied-token".into());
+        p.transports = vec![Transport::Mqtt, Transport::Https];
+    })
+    .await;
+    let f = first(&r);
+    assert_eq!(f.id, "refused_unexplained", "{f:#?}");
+    assert!(!f.candidates.contains(&"lambda_timeout"), "{:?}", f.candidates);
+    assert!(r.findings.iter().any(|f| f.id == "lambda_slow"), "{:#?}", r.findings);
+}
+
+#[tokio::test]
+async fn lambda_returns_an_invalid_response() {
+    let mut a = allowing(AUTH);
+    a.function = Function::Rules(vec![Rule { token: GOOD.into(), answer: Answer::Respond(serde_json::json!({"ok": 1})) }]);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    expect(
+        &r,
+        "refused_unexplained",
+        Unexplained,
+        Possible,
+        Some(&["authorizer_denied", "policy_connect_denied", "lambda_error", "lambda_not_invocable"]),
+    );
+}
+
+#[tokio::test]
+async fn authorizer_denies_with_documents() {
+    let a = allowing(AUTH);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.token = Some("denied-token".into());
+        p.documents = docs;
+    })
+    .await;
+    expect(
+        &r,
+        "refused_unexplained",
+        Unexplained,
+        Possible,
+        Some(&["authorizer_denied", "policy_connect_denied", "lambda_error", "lambda_not_invocable"]),
+    );
+    assert_eq!(first(&r).candidates[0], "authorizer_denied");
+}
+
+#[tokio::test]
+async fn authorizer_denies_over_mqtt5_and_wss_403() {
+    let mut c = cfg(allowing(AUTH));
+    c.reject.wss = authprobe::emulator::settings::WssReject::Forbidden;
+    let a = allowing(AUTH);
+    let docs = described(&a);
+    let r = diagnose(c, |p| {
+        p.credentials.token = Some("denied-token".into());
+        p.mqtt_version = MqttVersion::V5;
+        p.documents = docs;
+    })
+    .await;
+    let f = first(&r);
+    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
+    assert_eq!(f.candidates[0], "authorizer_denied");
+}
+
+#[tokio::test]
+async fn mqtt311_connack_5_refusal_reads_like_a_close() {
+    let mut c = cfg(allowing(AUTH));
+    c.reject.mqtt3 = authprobe::emulator::settings::Mqtt3Reject::Connack(5);
+    let r = diagnose(c, |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
+}
+
+// ── The policy ───────────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn policy_without_iot_connect_for_this_client_id() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": format!("{ARN}:client/someone-else")},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}
+    ]));
+    let r = diagnose(cfg(a), |_| {}).await;
+    expect(&r, "policy_connect_denied", Cause, Likely, Some(&["policy_connect_denied", "token_key_name_wrong"]));
+    assert!(first(&r).summary.contains("`probe-test`"), "{}", first(&r).summary);
+}
+
+#[tokio::test]
+async fn policy_without_iot_connect_confirmed_with_documents() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": format!("{ARN}:client/someone-else")},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}
+    ]));
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    expect(&r, "policy_connect_denied", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn https_publish_refused_on_a_topic_the_policy_does_not_allow() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": format!("{ARN}:topic/devices/x/t")}
+    ]));
+    let r = diagnose(cfg(a), |_| {}).await;
+    expect(&r, "policy_publish_denied", Cause, Likely, None);
+    assert!(first(&r).summary.contains("probe/test"), "{}", first(&r).summary);
+}
+
+#[tokio::test]
+async fn publish_refused_by_puback() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": ["iot:Connect", "iot:Subscribe", "iot:Receive"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": format!("{ARN}:topic/devices/x/t")}
+    ]));
+    let r = diagnose(cfg(a), |p| {
+        p.mqtt_version = MqttVersion::V5;
+        p.checks.publish = Some("devices/y/t".into());
+        p.transports = vec![Transport::Mqtt];
+    })
+    .await;
+    expect(&r, "policy_publish_denied", Cause, Confirmed, None);
+}
+
+#[tokio::test]
+async fn subscribe_refused_by_suback() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish", "iot:Receive"], "Resource": "*"}
+    ]));
+    let r = diagnose(cfg(a), |p| {
+        p.mqtt_version = MqttVersion::V5;
+        p.checks.subscribe = Some("devices/#".into());
+        p.transports = vec![Transport::Mqtt];
+    })
+    .await;
+    expect(&r, "policy_subscribe_denied", Cause, Confirmed, None);
+}
