@@ -86,11 +86,23 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         let plain = percent_encoding::percent_decode_str(given.trim()).decode_utf8_lossy().into_owned();
         let v = signature::verify(&keys, &args.token, Some(&plain));
         let ok = matches!(v, signature::Verdict::Verified { .. });
+        // When it does not verify over the token: what it does verify over (a newline, another hash, …).
+        let forensic = if ok { None } else { signature::forensics(&keys, &args.token, &plain, None) };
         if args.format == Format::Json {
-            print_json(
-                &serde_json::json!({"verified": ok, "verdict": v, "keys_tried": keys.iter().map(|k| &k.name).collect::<Vec<_>>()}),
-            )?;
+            print_json(&serde_json::json!({
+                "verified": ok,
+                "verdict": v,
+                "keys_tried": keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                "signed_instead": forensic,
+            }))?;
         } else {
+            if let Some(f) = &forensic {
+                println!(
+                    "NOT verified over the token: it is an {} signature over {} (key `{}`); IoT Core verifies RSA PKCS#1 v1.5 with SHA-256 over the token bytes only",
+                    f.scheme, f.signed, f.key
+                );
+                return Ok(verdict(false));
+            }
             match &v {
                 signature::Verdict::Verified { key } => println!("verified: key `{key}` signed this token"),
                 signature::Verdict::NotBase64 => println!("NOT verified: the signature is not standard base64"),

@@ -168,13 +168,16 @@ fn demo_findings_name_exactly_the_broken_credentials() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     for line in [
-        "scenario working-device: expected findings [sni_required, signature_not_url_encoded] — as designed",
-        "scenario wrong-token-key-name: expected findings [wrong_token_key_name] — as designed",
-        "scenario denied-token: expected findings [refused_everywhere] — as designed",
+        "scenario working-device: expected findings [sni_missing, alpn_missing, signature_not_encoded] — as designed",
+        "scenario wrong-token-key-name: expected findings [token_key_name_wrong] — as designed",
+        "scenario denied-token: expected findings [refused_unexplained] — as designed",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}");
     }
-    assert!(stdout.contains("the authorizer reads the token under `token`, not `deviceToken`"), "{stdout}");
+    assert!(
+        stdout.contains("Diagnosis: The token is sent under `deviceToken`, but the authorizer's tokenKeyName is `token`."),
+        "{stdout}"
+    );
     assert!(!stdout.contains("demo-device-token"), "the demo's token is a secret too");
     let out = authprobe(&["demo", "--format", "json"]);
     let demo: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -187,8 +190,13 @@ fn demo_findings_name_exactly_the_broken_credentials() {
             s["report"]["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
         })
         .collect();
-    assert_eq!(findings[1], ["wrong_token_key_name"]);
-    assert_eq!(findings[2], ["refused_everywhere"]);
+    assert_eq!(findings[1], ["token_key_name_wrong"]);
+    assert_eq!(findings[2], ["refused_unexplained"]);
+    let denied = &demo["scenarios"][2]["report"]["findings"][0];
+    assert_eq!(denied["kind"], "unexplained");
+    assert_eq!(denied["candidates"][0], "authorizer_denied");
+    let key = &demo["scenarios"][1]["report"]["findings"][0];
+    assert_eq!((key["kind"].as_str(), key["confidence"].as_str()), (Some("cause"), Some("confirmed")));
     let working = &demo["scenarios"][0]["report"]["attempts"];
     assert!(working.as_array().unwrap().iter().filter(|a| a["variant"] == "baseline").all(|a| a["succeeded"] == true));
 }
