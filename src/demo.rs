@@ -4,8 +4,8 @@
 
 use crate::auth::event::Transport;
 use crate::auth::signature::{PublicKey, SigningKey};
-use crate::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
 use crate::diagnosis::local::{DescribedAuthorizer, Documents};
+use crate::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
 use crate::probe::{Credentials, MqttVersion, ProbePlan, Schedule, Trust, matrix};
 use crate::report::Report;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};

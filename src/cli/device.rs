@@ -122,7 +122,8 @@ impl CredentialArgs {
         };
         let mut public_keys = Vec::new();
         for (i, path) in self.public_keys.iter().enumerate() {
-            let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
             let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
                 .with_context(|| format!("--public-key {}", path.display()))?;
             public_keys.push(key);

@@ -282,9 +282,11 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     if !(1..=64).contains(&args.matrix.parallel) {
         bail!("--parallel must be between 1 and 64");
     }
-    for (flag, t) in
-        [("--topic", args.topic.as_ref()), ("--publish", args.publish.as_ref()), ("--subscribe", args.subscribe.as_ref())]
-    {
+    for (flag, t) in [
+        ("--topic", args.topic.as_ref()),
+        ("--publish", args.publish.as_ref()),
+        ("--subscribe", args.subscribe.as_ref()),
+    ] {
         if t.is_some_and(|t| t.is_empty() || t.len() > 256) {
             bail!("{flag} must be 1 to 256 bytes (IoT Core's limit)");
         }
@@ -302,8 +304,8 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     };
     let endpoint_name = endpoint.clone();
     let mut documents = device.documents;
-    documents.endpoint_address = described_endpoint(args)?
-        .and_then(|v| v.get("endpointAddress").and_then(|e| e.as_str()).map(str::to_owned));
+    documents.endpoint_address =
+        described_endpoint(args)?.and_then(|v| v.get("endpointAddress").and_then(|e| e.as_str()).map(str::to_owned));
     let topic = args.topic.clone().or_else(|| args.publish.clone()).unwrap_or_else(|| "authprobe/probe".into());
     let plan = ProbePlan {
         endpoint,

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 /// AWS's troubleshooting page for custom authorizers.
-pub const TROUBLESHOOTING_URL: &str = "https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-troubleshooting.html";
+pub const TROUBLESHOOTING_URL: &str =
+    "https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-troubleshooting.html";
 
 /// A cause. Ids are stable: new ones may be added, none is renamed or reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -131,7 +132,10 @@ impl Cause {
             LambdaNotInvocable => "Lambda: IoT Core may invoke the function",
             LambdaError => "Lambda: the function runs and returns a valid response",
             LambdaTimeout | LambdaSlow => "Lambda: the function answers within 5 s",
-            AuthorizerDenied | PolicyConnectDenied | PolicyPublishDenied | PolicySubscribeDenied
+            AuthorizerDenied
+            | PolicyConnectDenied
+            | PolicyPublishDenied
+            | PolicySubscribeDenied
             | PolicyReceiveDenied => "Lambda: the response authenticates and its policy allows the action",
         }
     }

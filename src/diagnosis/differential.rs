@@ -90,8 +90,8 @@ fn change(c: Cause, p: Probe, k: &Known) -> Change {
     };
     match p.variant {
         Baseline | ClientIdOther | InQuery | InUsername | HostPort | SdkMetrics | Mqtt5 | Mqtt311 => Change::Neutral,
-        SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt | HostMissing | HostOther
-        | Port8883 | Port8443 | SecondQuestionMark | SignatureRaw => Change::Unknowable,
+        SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt | HostMissing | HostOther | Port8883
+        | Port8443 | SecondQuestionMark | SignatureRaw => Change::Unknowable,
         TokenKeyCase if p.placement == Placement::Header => Change::Neutral,
         TokenKeyToken | TokenKeyCase => match c {
             Cause::TokenKeyNameWrong => Change::MayRepair,
@@ -224,7 +224,8 @@ pub fn eliminate(plan: &ProbePlan, attempts: &[AttemptReport]) -> Left {
 /// A refusal about 5 s after the request on every baseline is a timeout, and nothing else; a faster
 /// refusal rules a timeout out.
 fn timing(left: &mut Vec<Cause>, attempts: &[AttemptReport]) {
-    let times: Vec<u64> = facts::baselines(attempts).filter(|a| facts::is_auth_refusal(a)).filter_map(facts::answer_ms).collect();
+    let times: Vec<u64> =
+        facts::baselines(attempts).filter(|a| facts::is_auth_refusal(a)).filter_map(facts::answer_ms).collect();
     if times.is_empty() {
         left.retain(|&c| c != Cause::LambdaTimeout);
     } else if times.iter().all(|&ms| ms >= facts::TIMEOUT_MS) {
@@ -265,16 +266,21 @@ pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
                 evidence.extend(base_evidence.clone());
                 evidence.extend(left.deciding.iter().filter(|e| !evidence.contains(e)).cloned().collect::<Vec<_>>());
                 let confidence = if confirmed { Confidence::Confirmed } else { Confidence::Likely };
-                super::explain::finding(cause, FindingKind::Cause, confidence, check.detail.clone(), cx).with_evidence(evidence)
+                super::explain::finding(cause, FindingKind::Cause, confidence, check.detail.clone(), cx)
+                    .with_evidence(evidence)
             })
             .collect();
     }
     let mut evidence = base_evidence;
     evidence.extend(left.deciding.iter().filter(|e| !evidence.contains(e)).cloned().collect::<Vec<_>>());
     match left.causes.as_slice() {
-        [only] => vec![super::explain::finding(*only, FindingKind::Cause, Confidence::Confirmed, String::new(), cx).with_evidence(evidence)],
+        [only] => vec![
+            super::explain::finding(*only, FindingKind::Cause, Confidence::Confirmed, String::new(), cx)
+                .with_evidence(evidence),
+        ],
         [first, ..] if left.any_connected && left.causes.len() <= 3 => {
-            let mut f = super::explain::finding(*first, FindingKind::Cause, Confidence::Likely, String::new(), cx).with_evidence(evidence);
+            let mut f = super::explain::finding(*first, FindingKind::Cause, Confidence::Likely, String::new(), cx)
+                .with_evidence(evidence);
             f.candidates = left.causes.iter().map(|c| c.id()).collect();
             vec![f]
         }
@@ -290,7 +296,17 @@ pub fn established(plan: &ProbePlan) -> Vec<(Cause, &LocalCheck, bool)> {
         .iter()
         .filter(|c| !c.passed)
         .filter_map(|c| c.implicates.filter(|i| i.is_credential()).map(|i| (i, c)))
-        .map(|(i, c)| (i, c, !(foreign_doc && matches!(c.check, "token_key_name" | "authorizer_status" | "signature_present" | "signature_verifies"))))
+        .map(|(i, c)| {
+            (
+                i,
+                c,
+                !(foreign_doc
+                    && matches!(
+                        c.check,
+                        "token_key_name" | "authorizer_status" | "signature_present" | "signature_verifies"
+                    )),
+            )
+        })
         .collect()
 }
 

@@ -60,12 +60,9 @@ pub fn reached_credentials(a: &AttemptReport) -> bool {
 pub fn answer_ms(a: &AttemptReport) -> Option<u64> {
     match &a.outcome.detail {
         Detail::ClosedAfter { after_ms, .. } => Some(*after_ms),
-        _ if is_auth_refusal(a) || is_connected(a) => a
-            .stages
-            .iter()
-            .rev()
-            .find(|s| matches!(s.stage, Stage::Mqtt | Stage::Http | Stage::Upgrade))
-            .map(|s| s.ms),
+        _ if is_auth_refusal(a) || is_connected(a) => {
+            a.stages.iter().rev().find(|s| matches!(s.stage, Stage::Mqtt | Stage::Http | Stage::Upgrade)).map(|s| s.ms)
+        }
         _ => None,
     }
 }

@@ -17,7 +17,9 @@ pub const MAX: usize = 4;
 /// The follow-up attempts worth running after `attempts`, in order.
 pub fn plan(plan: &ProbePlan, attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
     let Some(base) = refused_baseline(attempts) else { return Vec::new() };
-    let Some(base_spec) = plan.baseline().into_iter().find(|s| s.transport == base.transport) else { return Vec::new() };
+    let Some(base_spec) = plan.baseline().into_iter().find(|s| s.transport == base.transport) else {
+        return Vec::new();
+    };
     let left = differential::eliminate(plan, attempts).causes;
     let established: Vec<Cause> = differential::established(plan).iter().map(|(c, _, _)| *c).collect();
     let k = differential::known(plan);
@@ -41,7 +43,8 @@ pub fn plan(plan: &ProbePlan, attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
 
 /// The first baseline refused on its credentials (MQTT first: it carries the client ID).
 fn refused_baseline(attempts: &[AttemptReport]) -> Option<&AttemptReport> {
-    let mut refused: Vec<&AttemptReport> = facts::baselines(attempts).filter(|a| facts::seen(a) == Seen::Refused).collect();
+    let mut refused: Vec<&AttemptReport> =
+        facts::baselines(attempts).filter(|a| facts::seen(a) == Seen::Refused).collect();
     refused.sort_by_key(|a| a.transport != Transport::Mqtt);
     refused.into_iter().next()
 }
@@ -52,16 +55,25 @@ fn candidates(plan: &ProbePlan, attempts: &[AttemptReport], t: Transport) -> Vec
     let mut out = Vec::new();
     if let Some(a) = &plan.documents.authorizer {
         if a.token_key_name != c.token_key_name && c.token.is_some() {
-            out.push((Variant::TokenKeyDescribed, Some(Credentials { token_key_name: a.token_key_name.clone(), ..c.clone() })));
+            out.push((
+                Variant::TokenKeyDescribed,
+                Some(Credentials { token_key_name: a.token_key_name.clone(), ..c.clone() }),
+            ));
         }
         if c.authorizer.as_deref() != Some(a.name.as_str()) && a.active {
-            out.push((Variant::AuthorizerDescribed, Some(Credentials { authorizer: Some(a.name.clone()), ..c.clone() })));
+            out.push((
+                Variant::AuthorizerDescribed,
+                Some(Credentials { authorizer: Some(a.name.clone()), ..c.clone() }),
+            ));
         }
     }
     // The matrix's credential variants that got an answer under another client ID: with the device's
     // own, a refusal may turn out a pinned policy's, and a success rules that policy out.
     for a in attempts.iter().filter(|a| a.transport == t && !a.exact_client_id && a.follow_up.is_none()) {
-        let repeat = matches!(a.variant, Variant::TokenKeyToken | Variant::TokenKeyCase | Variant::AuthorizerOmitted | Variant::AuthorizerCase);
+        let repeat = matches!(
+            a.variant,
+            Variant::TokenKeyToken | Variant::TokenKeyCase | Variant::AuthorizerOmitted | Variant::AuthorizerCase
+        );
         if repeat && facts::seen(a) != Seen::Other {
             out.push((a.variant, a.credentials.clone()));
         }
@@ -87,8 +99,12 @@ fn reason(left: &[Cause], p: Probe, k: &differential::Known, confirms: bool) -> 
 
 fn describe(v: Variant) -> String {
     match v {
-        Variant::TokenKeyDescribed => "the token under the describe-authorizer tokenKeyName, with the device's client ID".into(),
-        Variant::AuthorizerDescribed => "the authorizer name as describe-authorizer prints it, with the device's client ID".into(),
+        Variant::TokenKeyDescribed => {
+            "the token under the describe-authorizer tokenKeyName, with the device's client ID".into()
+        }
+        Variant::AuthorizerDescribed => {
+            "the authorizer name as describe-authorizer prints it, with the device's client ID".into()
+        }
         other => format!("{other} again, with the device's client ID"),
     }
 }

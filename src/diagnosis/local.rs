@@ -33,7 +33,10 @@ impl Domain {
         Self {
             name: s(v.get("domainName")),
             default_authorizer: s(cfg.and_then(|c| c.get("defaultAuthorizerName"))),
-            allow_override: cfg.and_then(|c| c.get("allowAuthorizerOverride")).and_then(|v| v.as_bool()).unwrap_or(false),
+            allow_override: cfg
+                .and_then(|c| c.get("allowAuthorizerOverride"))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
             authentication_type: s(v.get("authenticationType")).unwrap_or_else(|| "DEFAULT".into()),
         }
     }
@@ -103,14 +106,22 @@ pub fn checks(docs: &Documents, creds: &Credentials, endpoint: &str, port: u16) 
     }
     out.extend(endpoint_checks(docs, endpoint));
     if creds.token.is_none() && creds.username.is_none() && creds.password.is_none() {
-        out.push(fail("token_present", "no token is given (--token): the authorizer gets none".into(), Some(Cause::TokenMissing)));
+        out.push(fail(
+            "token_present",
+            "no token is given (--token): the authorizer gets none".into(),
+            Some(Cause::TokenMissing),
+        ));
     }
     if let Some(a) = &docs.authorizer {
         out.push(authorizer_name(a, creds.authorizer.as_deref(), docs.domain.as_ref()));
         out.push(if a.active {
             pass("authorizer_status", format!("authorizer `{}` is ACTIVE", a.name), &[Cause::AuthorizerInactive])
         } else {
-            fail("authorizer_status", format!("authorizer `{}` is INACTIVE: IoT Core will not run it", a.name), Some(Cause::AuthorizerInactive))
+            fail(
+                "authorizer_status",
+                format!("authorizer `{}` is INACTIVE: IoT Core will not run it", a.name),
+                Some(Cause::AuthorizerInactive),
+            )
         });
         out.push(token_key_name(a, &creds.token_key_name));
     }
@@ -134,7 +145,11 @@ fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
     let known: Vec<&str> = described.into_iter().flatten().collect();
     if !known.is_empty() {
         out.push(if known.iter().any(|k| k.eq_ignore_ascii_case(endpoint)) {
-            pass("endpoint_described", format!("the endpoint {endpoint} is the one the AWS documents name"), &[Cause::SniNotEndpoint])
+            pass(
+                "endpoint_described",
+                format!("the endpoint {endpoint} is the one the AWS documents name"),
+                &[Cause::SniNotEndpoint],
+            )
         } else {
             fail(
                 "endpoint_described",
@@ -155,26 +170,35 @@ fn authorizer_name(a: &DescribedAuthorizer, sent: Option<&str>, domain: Option<&
         ),
         Some(s) if s.eq_ignore_ascii_case(&a.name) => fail(
             "authorizer_name",
-            format!("the authorizer name sent, `{s}`, differs from `{}` in letter case; names are case-sensitive", a.name),
+            format!(
+                "the authorizer name sent, `{s}`, differs from `{}` in letter case; names are case-sensitive",
+                a.name
+            ),
             Some(Cause::AuthorizerUnknown),
         ),
-        Some(s) => fail(
-            "authorizer_name",
-            format!("--authorizer `{s}` differs from --authorizer-json's `{}`", a.name),
-            None,
-        ),
+        Some(s) => {
+            fail("authorizer_name", format!("--authorizer `{s}` differs from --authorizer-json's `{}`", a.name), None)
+        }
         None if domain.and_then(|d| d.default_authorizer.as_deref()) == Some(a.name.as_str()) => pass(
             "authorizer_name",
             format!("no name is sent; the domain's default authorizer is `{}`", a.name),
             &[Cause::AuthorizerUnknown, Cause::AuthorizerMissingNoDefault],
         ),
-        None => pass("authorizer_name", "no authorizer name is sent: the endpoint's default authorizer runs".into(), &[Cause::AuthorizerUnknown]),
+        None => pass(
+            "authorizer_name",
+            "no authorizer name is sent: the endpoint's default authorizer runs".into(),
+            &[Cause::AuthorizerUnknown],
+        ),
     }
 }
 
 fn token_key_name(a: &DescribedAuthorizer, sent: &str) -> LocalCheck {
     if sent == a.token_key_name {
-        pass("token_key_name", format!("the token is sent under `{sent}`, the authorizer's tokenKeyName"), &[Cause::TokenKeyNameWrong])
+        pass(
+            "token_key_name",
+            format!("the token is sent under `{sent}`, the authorizer's tokenKeyName"),
+            &[Cause::TokenKeyNameWrong],
+        )
     } else {
         fail(
             "token_key_name",
@@ -189,7 +213,10 @@ fn domain_checks(d: &Domain, sent: Option<&str>) -> Vec<LocalCheck> {
     if !matches!(d.authentication_type.as_str(), "CUSTOM_AUTH" | "CUSTOM_AUTH_X509" | "DEFAULT") {
         out.push(fail(
             "domain_authentication_type",
-            format!("the domain's authenticationType is {}: custom authentication is not used there", d.authentication_type),
+            format!(
+                "the domain's authenticationType is {}: custom authentication is not used there",
+                d.authentication_type
+            ),
             Some(Cause::SniNotEndpoint),
         ));
     }
@@ -219,7 +246,11 @@ fn signature_checks(docs: &Documents, creds: &Credentials) -> Vec<LocalCheck> {
     match (signing, &creds.signature) {
         (Some(false), _) => {
             let name = docs.authorizer.as_ref().map_or("", |a| a.name.as_str());
-            vec![pass("signing", format!("signing is disabled for `{name}`: no signature is checked"), &SIGNATURE_CAUSES)]
+            vec![pass(
+                "signing",
+                format!("signing is disabled for `{name}`: no signature is checked"),
+                &SIGNATURE_CAUSES,
+            )]
         }
         (Some(true), None) => vec![fail(
             "signature_present",
@@ -227,7 +258,11 @@ fn signature_checks(docs: &Documents, creds: &Credentials) -> Vec<LocalCheck> {
             Some(Cause::SignatureMissing),
         )],
         (Some(true), Some(sig)) => {
-            let present = pass("signature_present", "a signature is sent, as signing requires".into(), &[Cause::SignatureMissing]);
+            let present = pass(
+                "signature_present",
+                "a signature is sent, as signing requires".into(),
+                &[Cause::SignatureMissing],
+            );
             let token = creds.token.as_deref().unwrap_or_default();
             vec![present, verification(&keys, token, sig, creds)]
         }

@@ -59,7 +59,10 @@ pub enum Evidence {
 
 impl Evidence {
     pub fn attempt(a: &AttemptReport) -> Self {
-        Self::Attempt { attempt: a.id.clone(), outcome: format!("{}/{}", a.outcome.stage.as_str(), a.outcome.kind.as_str()) }
+        Self::Attempt {
+            attempt: a.id.clone(),
+            outcome: format!("{}/{}", a.outcome.stage.as_str(), a.outcome.kind.as_str()),
+        }
     }
 
     pub fn check(c: &local::LocalCheck) -> Self {

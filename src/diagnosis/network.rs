@@ -59,7 +59,8 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
             Cause::DnsFailed,
             Confidence::Confirmed,
             format!("{ep} does not resolve from this network ({})", error.unwrap_or_default()),
-            "use the name `aws iot describe-endpoint --endpoint-type iot:Data-ATS` prints; check this network's DNS".into(),
+            "use the name `aws iot describe-endpoint --endpoint-type iot:Data-ATS` prints; check this network's DNS"
+                .into(),
             ev,
         );
     }
@@ -68,11 +69,24 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     if all(Stage::Tcp) {
         let what = format!("no TCP connection to {} from this network", dialled(cx, stuck));
         if private {
-            let mut f = cause(Cause::DnsUnexpected, Confidence::Likely, format!("{ep} resolves to a loopback or private address, and {what}"), "check this network's DNS (a split-horizon or hijacking resolver); a VPC endpoint needs its route".into(), ev);
+            let mut f = cause(
+                Cause::DnsUnexpected,
+                Confidence::Likely,
+                format!("{ep} resolves to a loopback or private address, and {what}"),
+                "check this network's DNS (a split-horizon or hijacking resolver); a VPC endpoint needs its route"
+                    .into(),
+                ev,
+            );
             f.candidates = vec![Cause::DnsUnexpected.id(), Cause::PortBlocked.id()];
             return f;
         }
-        return cause(Cause::PortBlocked, Confidence::Confirmed, what, "allow outbound TCP 443 to the IoT endpoint; custom authentication works on 443 only".into(), ev);
+        return cause(
+            Cause::PortBlocked,
+            Confidence::Confirmed,
+            what,
+            "allow outbound TCP 443 to the IoT endpoint; custom authentication works on 443 only".into(),
+            ev,
+        );
     }
     if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a)) {
         return cause(
@@ -85,9 +99,17 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     }
     if all(Stage::Tls) {
         if let Some(c) = local(cx, Cause::SniMissing) {
-            return cause(Cause::SniMissing, Confidence::Confirmed, c.detail.clone(), "connect by the endpoint's name, so that TLS sends it as SNI".into(), ev);
+            return cause(
+                Cause::SniMissing,
+                Confidence::Confirmed,
+                c.detail.clone(),
+                "connect by the endpoint's name, so that TLS sends it as SNI".into(),
+                ev,
+            );
         }
-        if stuck.iter().any(|a| is_name_refusal(a)) && !cx.plan.local.iter().any(|c| c.passed && c.rules_out.contains(&Cause::SniNotEndpoint)) {
+        if stuck.iter().any(|a| is_name_refusal(a))
+            && !cx.plan.local.iter().any(|c| c.passed && c.rules_out.contains(&Cause::SniNotEndpoint))
+        {
             let mut f = cause(
                 Cause::SniNotEndpoint,
                 Confidence::Likely,
@@ -103,7 +125,10 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
 }
 
 fn unreachable(stuck: &[&AttemptReport], cx: &Context<'_>, ev: Vec<Evidence>) -> Finding {
-    let stages: Vec<String> = stuck.iter().map(|a| format!("{} at {}/{}", a.transport, a.outcome.stage.as_str(), a.outcome.kind.as_str())).collect();
+    let stages: Vec<String> = stuck
+        .iter()
+        .map(|a| format!("{} at {}/{}", a.transport, a.outcome.stage.as_str(), a.outcome.kind.as_str()))
+        .collect();
     Finding {
         id: "unreachable_unexplained",
         kind: FindingKind::Unexplained,
@@ -130,7 +155,12 @@ fn one_transport(a: &AttemptReport, bases: &[&AttemptReport], cx: &Context<'_>) 
     let negotiated = a.sent.tls.as_ref().and_then(|t| t.alpn.clone());
     if a.transport == Transport::Mqtt && a.outcome.stage >= Stage::Mqtt && negotiated.as_deref() != Some("mqtt") {
         let mut ev = ev;
-        ev.extend(cx.attempts.iter().filter(|x| x.transport == Transport::Mqtt && x.variant.as_str().starts_with("alpn")).map(Evidence::attempt));
+        ev.extend(
+            cx.attempts
+                .iter()
+                .filter(|x| x.transport == Transport::Mqtt && x.variant.as_str().starts_with("alpn"))
+                .map(Evidence::attempt),
+        );
         return cause(
             Cause::AlpnStripped,
             Confidence::Confirmed,
@@ -178,8 +208,12 @@ fn is_name_refusal(a: &AttemptReport) -> bool {
 fn is_unexpected(addr: &str) -> bool {
     let ip = addr.parse::<std::net::SocketAddr>().map(|s| s.ip()).or_else(|_| addr.parse());
     match ip {
-        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
-        Ok(std::net::IpAddr::V6(v6)) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        Ok(std::net::IpAddr::V4(v4)) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
+        }
         Err(_) => false,
     }
 }

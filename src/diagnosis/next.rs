@@ -32,11 +32,36 @@ pub fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
 fn by_id(id: &str) -> Option<Cause> {
     use Cause::*;
     [
-        DnsFailed, DnsUnexpected, PortBlocked, ProxyFailed, TlsIntercepted, SniMissing, SniNotEndpoint, AlpnMissing,
-        AlpnStripped, HostHeaderWrong, WrongPort, AuthorizerMissingNoDefault, AuthorizerUnknown, AuthorizerInactive,
-        TokenMissing, TokenKeyNameWrong, SignatureMissing, SignatureInvalid, SignatureWrongValue, SignatureNotEncoded,
-        UsernameMalformed, LambdaNotInvocable, LambdaError, LambdaTimeout, LambdaSlow, AuthorizerDenied,
-        PolicyConnectDenied, PolicyPublishDenied, PolicySubscribeDenied, PolicyReceiveDenied,
+        DnsFailed,
+        DnsUnexpected,
+        PortBlocked,
+        ProxyFailed,
+        TlsIntercepted,
+        SniMissing,
+        SniNotEndpoint,
+        AlpnMissing,
+        AlpnStripped,
+        HostHeaderWrong,
+        WrongPort,
+        AuthorizerMissingNoDefault,
+        AuthorizerUnknown,
+        AuthorizerInactive,
+        TokenMissing,
+        TokenKeyNameWrong,
+        SignatureMissing,
+        SignatureInvalid,
+        SignatureWrongValue,
+        SignatureNotEncoded,
+        UsernameMalformed,
+        LambdaNotInvocable,
+        LambdaError,
+        LambdaTimeout,
+        LambdaSlow,
+        AuthorizerDenied,
+        PolicyConnectDenied,
+        PolicyPublishDenied,
+        PolicySubscribeDenied,
+        PolicyReceiveDenied,
     ]
     .into_iter()
     .find(|c| c.id() == id)
@@ -66,28 +91,45 @@ fn permission(cx: &Context<'_>) -> String {
     )
 }
 
+/// Save test-invoke's output as response.json; check-response says whether it is valid and what its
+/// policy allows this client ID.
+fn check_response(cx: &Context<'_>) -> String {
+    let publish = cx.plan.checks.publish.as_deref().unwrap_or(&cx.plan.topic);
+    format!("authprobe check-response response.json --client-id {} --publish {publish}", cx.plan.client_id)
+}
+
 fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
     use Cause::*;
     let ep = &cx.plan.endpoint;
     match c {
-        DnsFailed | DnsUnexpected => vec![format!("getent hosts {ep}"), "aws iot describe-endpoint --endpoint-type iot:Data-ATS".into()],
+        DnsFailed | DnsUnexpected => {
+            vec![format!("getent hosts {ep}"), "aws iot describe-endpoint --endpoint-type iot:Data-ATS".into()]
+        }
         PortBlocked | WrongPort => vec![format!("nc -vz {ep} 443")],
         TlsIntercepted | SniNotEndpoint | SniMissing => vec![
             format!("openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt -showcerts </dev/null"),
             "aws iot describe-endpoint --endpoint-type iot:Data-ATS".into(),
         ],
-        AlpnMissing | AlpnStripped => vec![format!("openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt </dev/null 2>/dev/null | grep ALPN")],
-        AuthorizerUnknown | AuthorizerMissingNoDefault | AuthorizerInactive => vec!["aws iot list-authorizers".into(), describe(cx), "aws iot describe-default-authorizer".into()],
+        AlpnMissing | AlpnStripped => vec![format!(
+            "openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt </dev/null 2>/dev/null | grep ALPN"
+        )],
+        AuthorizerUnknown | AuthorizerMissingNoDefault | AuthorizerInactive => {
+            vec!["aws iot list-authorizers".into(), describe(cx), "aws iot describe-default-authorizer".into()]
+        }
         TokenMissing | TokenKeyNameWrong | SignatureMissing => vec![describe(cx)],
         SignatureInvalid | SignatureWrongValue | SignatureNotEncoded => vec![
             format!("{} --query authorizerDescription > authorizer.json", describe(cx)),
-            "authprobe sign --verify --token \"$TOKEN\" --signature \"$SIGNATURE\" --authorizer-json authorizer.json".into(),
+            "authprobe sign --verify --token \"$TOKEN\" --signature \"$SIGNATURE\" --authorizer-json authorizer.json"
+                .into(),
         ],
         LambdaNotInvocable => vec![permission(cx)],
-        LambdaError | AuthorizerDenied => vec![test_invoke(cx), "authprobe check-response response.json".into()],
-        LambdaTimeout | LambdaSlow => vec![test_invoke(cx), "aws logs tail /aws/lambda/<AUTHORIZER_FUNCTION> --since 15m (look at Duration)".into()],
+        LambdaError | AuthorizerDenied => vec![test_invoke(cx), check_response(cx)],
+        LambdaTimeout | LambdaSlow => vec![
+            test_invoke(cx),
+            "aws logs tail /aws/lambda/<AUTHORIZER_FUNCTION> --since 15m (look at Duration)".into(),
+        ],
         PolicyConnectDenied | PolicyPublishDenied | PolicySubscribeDenied | PolicyReceiveDenied => {
-            vec![test_invoke(cx), "authprobe check-response response.json --client-id <CLIENT_ID> (the policy decides each action)".into()]
+            vec![test_invoke(cx), check_response(cx)]
         }
         UsernameMalformed | HostHeaderWrong | ProxyFailed => Vec::new(),
     }
@@ -95,7 +137,10 @@ fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
 
 fn network(cx: &Context<'_>) -> Vec<String> {
     let ep = &cx.plan.endpoint;
-    vec![format!("nc -vz {ep} 443"), format!("openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt -showcerts </dev/null")]
+    vec![
+        format!("nc -vz {ep} 443"),
+        format!("openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt -showcerts </dev/null"),
+    ]
 }
 
 /// A Logs Insights query on AWSIotLogsV2 for the client IDs this run used, in its time window.

@@ -29,11 +29,36 @@ fn connected_baseline<'a>(cx: &Context<'a>, t: Transport) -> Option<&'a AttemptR
 /// connected: a device that did the same would break.
 fn variant_risks(cx: &Context<'_>) -> Vec<Finding> {
     let rules: [(&[Variant], Cause, &str, &str); 5] = [
-        (&[Variant::SniNone, Variant::SniIp], Cause::SniMissing, "Connections without SNI are refused: a device that connects by IP address or with an old TLS stack would fail", "make the device send SNI = the endpoint name (connect by name, not by IP)"),
-        (&[Variant::AlpnNone], Cause::AlpnMissing, "MQTT over TLS on 443 without ALPN `mqtt` is refused: a device whose TLS stack sends no ALPN would fail", "offer ALPN `mqtt` for MQTT over TLS on port 443"),
-        (&[Variant::SignatureRaw], Cause::SignatureNotEncoded, "The signature must be percent-encoded: sent raw in the username or query it is refused (a raw `+` reads as a space)", "percent-encode the signature (`+` → %2B, `/` → %2F, `=` → %3D) in the MQTT username or URL"),
-        (&[Variant::SecondQuestionMark], Cause::UsernameMalformed, "A second `?` in the MQTT username (SDK metrics appended with `?`) hides the custom-auth parameters", "join every parameter after the first `?` with `&`"),
-        (&[Variant::HostMissing, Variant::HostOther], Cause::HostHeaderWrong, "A WebSocket or HTTPS request without the endpoint as Host header is refused", "send Host: <endpoint>"),
+        (
+            &[Variant::SniNone, Variant::SniIp],
+            Cause::SniMissing,
+            "Connections without SNI are refused: a device that connects by IP address or with an old TLS stack would fail",
+            "make the device send SNI = the endpoint name (connect by name, not by IP)",
+        ),
+        (
+            &[Variant::AlpnNone],
+            Cause::AlpnMissing,
+            "MQTT over TLS on 443 without ALPN `mqtt` is refused: a device whose TLS stack sends no ALPN would fail",
+            "offer ALPN `mqtt` for MQTT over TLS on port 443",
+        ),
+        (
+            &[Variant::SignatureRaw],
+            Cause::SignatureNotEncoded,
+            "The signature must be percent-encoded: sent raw in the username or query it is refused (a raw `+` reads as a space)",
+            "percent-encode the signature (`+` → %2B, `/` → %2F, `=` → %3D) in the MQTT username or URL",
+        ),
+        (
+            &[Variant::SecondQuestionMark],
+            Cause::UsernameMalformed,
+            "A second `?` in the MQTT username (SDK metrics appended with `?`) hides the custom-auth parameters",
+            "join every parameter after the first `?` with `&`",
+        ),
+        (
+            &[Variant::HostMissing, Variant::HostOther],
+            Cause::HostHeaderWrong,
+            "A WebSocket or HTTPS request without the endpoint as Host header is refused",
+            "send Host: <endpoint>",
+        ),
     ];
     let mut out = Vec::new();
     for (variants, cause, summary, fix) in rules {
@@ -54,11 +79,11 @@ fn variant_risks(cx: &Context<'_>) -> Vec<Finding> {
 
 /// A post-connect check the policy refused: names the permission and the resource.
 fn policy(cx: &Context<'_>) -> Option<Finding> {
-    let (a, check) = cx.attempts.iter().find_map(|a| {
-        a.checks.iter().find(|c| !c.success).map(|c| (a, c))
-    })?;
+    let (a, check) = cx.attempts.iter().find_map(|a| a.checks.iter().find(|c| !c.success).map(|c| (a, c)))?;
     let (action, resource) = match &check.detail {
-        Detail::Ack { action, resource, .. } | Detail::Check { action, resource, .. } => (action.clone(), resource.clone()),
+        Detail::Ack { action, resource, .. } | Detail::Check { action, resource, .. } => {
+            (action.clone(), resource.clone())
+        }
         _ => return None,
     };
     let (cause, action) = match check.kind {
@@ -67,9 +92,17 @@ fn policy(cx: &Context<'_>) -> Option<Finding> {
         _ => (Cause::PolicyPublishDenied, action),
     };
     let (how, confidence) = match (&check.kind, &check.detail) {
-        (Kind::PublishRefused | Kind::SubscribeRefused, Detail::Ack { code, reason, .. }) => (format!("the server answered {reason} (0x{code:02x})"), Confidence::Confirmed),
-        (Kind::MessageMissing, _) => ("the message did not come back on the subscription".to_owned(), Confidence::Likely),
-        _ => ("the server closed the connection after the request (MQTT 3.1.1 has no negative acknowledgement)".to_owned(), Confidence::Likely),
+        (Kind::PublishRefused | Kind::SubscribeRefused, Detail::Ack { code, reason, .. }) => {
+            (format!("the server answered {reason} (0x{code:02x})"), Confidence::Confirmed)
+        }
+        (Kind::MessageMissing, _) => {
+            ("the message did not come back on the subscription".to_owned(), Confidence::Likely)
+        }
+        _ => (
+            "the server closed the connection after the request (MQTT 3.1.1 has no negative acknowledgement)"
+                .to_owned(),
+            Confidence::Likely,
+        ),
     };
     let hedge = if confidence == Confidence::Likely { "Likely: " } else { "" };
     Some(
@@ -87,7 +120,8 @@ fn policy(cx: &Context<'_>) -> Option<Finding> {
 /// HTTPS publish refused while MQTT connects with the same credentials: the publish policy, not
 /// authentication.
 fn https_publish(cx: &Context<'_>) -> Option<Finding> {
-    let https = facts::baselines(cx.attempts).find(|a| a.transport == Transport::Https && facts::seen(a) == Seen::Refused)?;
+    let https =
+        facts::baselines(cx.attempts).find(|a| a.transport == Transport::Https && facts::seen(a) == Seen::Refused)?;
     let mqtt = [Transport::Mqtt, Transport::Wss].iter().find_map(|&t| connected_baseline(cx, t))?;
     let topic = &cx.plan.topic;
     let resource = format!("{}:topic/{topic}", cx.plan.arn_base);
@@ -114,7 +148,14 @@ fn slow(cx: &Context<'_>) -> Option<Finding> {
         .attempts
         .iter()
         .filter(|a| facts::seen(a) != Seen::Other)
-        .filter_map(|a| facts::answer_ms(a).filter(|ms| (facts::SLOW_MS..facts::TIMEOUT_MS).contains(ms) || (facts::is_connected(a) && *ms >= facts::SLOW_MS)).map(|ms| (a, ms)))
+        .filter_map(|a| {
+            facts::answer_ms(a)
+                .filter(|ms| {
+                    (facts::SLOW_MS..facts::TIMEOUT_MS).contains(ms)
+                        || (facts::is_connected(a) && *ms >= facts::SLOW_MS)
+                })
+                .map(|ms| (a, ms))
+        })
         .collect();
     let worst = slow.iter().map(|(_, ms)| *ms).max()?;
     Some(risk(

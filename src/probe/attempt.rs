@@ -247,7 +247,10 @@ async fn over_websocket(
     let start = Instant::now();
     let obs = websocket::exchange(&mut ws, spec.mqtt_version, &connect, plan.timeout).await;
     t.time(Stage::Mqtt, start);
-    if classify(&obs).kind == Kind::ConnackAccepted && spec.variant == super::variant::Variant::Baseline && !plan.checks.is_empty() {
+    if classify(&obs).kind == Kind::ConnackAccepted
+        && spec.variant == super::variant::Variant::Baseline
+        && !plan.checks.is_empty()
+    {
         let start = Instant::now();
         let wire = &mut authorize::Frames(&mut ws);
         *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, plan.timeout).await;

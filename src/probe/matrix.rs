@@ -103,9 +103,12 @@ impl Matrix<'_> {
                 }
             }
             Transport::Wss if self.full => {
-                self.add(Variant::AlpnMqtt, "ALPN mqtt on the WebSocket upgrade (SDKs dropped it)", Expect::Fail, |s| {
-                    s.alpn = vec![b"mqtt".to_vec()]
-                });
+                self.add(
+                    Variant::AlpnMqtt,
+                    "ALPN mqtt on the WebSocket upgrade (SDKs dropped it)",
+                    Expect::Fail,
+                    |s| s.alpn = vec![b"mqtt".to_vec()],
+                );
             }
             _ => {}
         }
@@ -118,7 +121,9 @@ impl Matrix<'_> {
         let alt = self.plan.alt_sni.clone();
         let with_port = format!("{}:443", self.plan.endpoint);
         self.add(Variant::HostMissing, "no Host header", Expect::Fail, |s| s.host = None);
-        self.add(Variant::HostOther, "Host header of another name (--alt-sni)", Expect::Unknown, |s| s.host = Some(alt));
+        self.add(Variant::HostOther, "Host header of another name (--alt-sni)", Expect::Unknown, |s| {
+            s.host = Some(alt)
+        });
         self.add(Variant::HostPort, "Host header with :443", Expect::Pass, |s| s.host = Some(with_port));
     }
 
@@ -144,7 +149,9 @@ impl Matrix<'_> {
             });
         }
         if self.t() != Transport::Mqtt {
-            self.add(Variant::InQuery, "credentials in the URL query", Expect::Pass, |s| s.placement = Placement::Query);
+            self.add(Variant::InQuery, "credentials in the URL query", Expect::Pass, |s| {
+                s.placement = Placement::Query
+            });
         }
     }
 
@@ -207,7 +214,12 @@ impl Matrix<'_> {
         let d = "no authorizer name (the endpoint's default authorizer)";
         self.with_credentials(Variant::AuthorizerOmitted, d, Expect::Unknown, omitted);
         let case = Credentials { authorizer: Some(swap_case(name)), ..creds.clone() };
-        self.with_credentials(Variant::AuthorizerCase, "the authorizer name in another letter case", Expect::Fail, case);
+        self.with_credentials(
+            Variant::AuthorizerCase,
+            "the authorizer name in another letter case",
+            Expect::Fail,
+            case,
+        );
     }
 
     fn username_and_version(&mut self) {

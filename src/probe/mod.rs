@@ -77,7 +77,12 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-async fn run_specs(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedule, progress: &dyn Progress) -> Vec<AttemptReport> {
+async fn run_specs(
+    plan: &ProbePlan,
+    specs: &[AttemptSpec],
+    schedule: Schedule,
+    progress: &dyn Progress,
+) -> Vec<AttemptReport> {
     let one = |spec: &AttemptSpec| {
         let spec = spec.clone();
         async move {
@@ -87,7 +92,7 @@ async fn run_specs(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedule, 
             r
         }
     };
-    let attempts = match schedule.spacing {
+    match schedule.spacing {
         Some(gap) => {
             let mut out = Vec::new();
             for (i, spec) in specs.iter().enumerate() {
@@ -99,6 +104,5 @@ async fn run_specs(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedule, 
             out
         }
         None => futures_util::stream::iter(specs).map(one).buffered(schedule.parallel.max(1)).collect().await,
-    };
-    attempts
+    }
 }

@@ -3,9 +3,9 @@
 
 use super::Report;
 use crate::auth::event::Transport;
+use crate::diagnosis::{Evidence, FindingKind};
 use crate::probe::AttemptReport;
 use crate::probe::outcome::Detail;
-use crate::diagnosis::{Evidence, FindingKind};
 use crate::probe::plan::Expect;
 use crate::probe::variant::Variant;
 use std::io::{self, Write};
@@ -53,7 +53,11 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
     // Details for the documented attempts, follow-ups and anything surprising; the rest are in the
     // table (and JSON).
     let many = report.attempts.len() > Transport::ALL.len();
-    for a in report.attempts.iter().filter(|a| !many || a.variant == Variant::Baseline || a.surprising || a.follow_up.is_some()) {
+    for a in report
+        .attempts
+        .iter()
+        .filter(|a| !many || a.variant == Variant::Baseline || a.surprising || a.follow_up.is_some())
+    {
         writeln!(out)?;
         attempt(a, style, out)?;
     }
@@ -135,9 +139,16 @@ fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()
     for (i, f) in report.findings.iter().enumerate() {
         writeln!(out)?;
         let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let conf = serde_json::to_value(f.confidence).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let conf =
+            serde_json::to_value(f.confidence).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let colour = if f.kind == FindingKind::Risk { "33;1" } else { "31;1" };
-        writeln!(out, "  {}. {} {}", i + 1, style.paint(colour, &format!("[{kind} · {conf}]")), style.paint("1", f.id))?;
+        writeln!(
+            out,
+            "  {}. {} {}",
+            i + 1,
+            style.paint(colour, &format!("[{kind} · {conf}]")),
+            style.paint("1", f.id)
+        )?;
         field(out, "", &f.summary)?;
         if !f.candidates.is_empty() {
             field(out, "candidates", &f.candidates.join(", "))?;

@@ -85,7 +85,10 @@ fn no_cause(r: &Report) {
 
 fn policy(statements: serde_json::Value) -> Function {
     let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
-    Function::Rules(vec![Rule { token: GOOD.into(), answer: Answer::Allow { principal_id: "p".into(), policies: vec![doc] } }])
+    Function::Rules(vec![Rule {
+        token: GOOD.into(),
+        answer: Answer::Allow { principal_id: "p".into(), policies: vec![doc] },
+    }])
 }
 
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
@@ -424,7 +427,8 @@ async fn slow_authorizer_that_denies_is_not_a_timeout() {
 #[tokio::test]
 async fn lambda_returns_an_invalid_response() {
     let mut a = allowing(AUTH);
-    a.function = Function::Rules(vec![Rule { token: GOOD.into(), answer: Answer::Respond(serde_json::json!({"ok": 1})) }]);
+    a.function =
+        Function::Rules(vec![Rule { token: GOOD.into(), answer: Answer::Respond(serde_json::json!({"ok": 1})) }]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| p.documents = docs).await;
     expect(

@@ -1,12 +1,12 @@
 //! Test areas. `common` starts the in-process emulator and holds the independent clients.
 
 pub mod common;
+mod diagnosis_corpus;
 mod emulator_accept;
 mod emulator_event;
 mod emulator_reject;
 mod emulator_robust;
 mod emulator_setup;
-mod diagnosis_corpus;
 mod probe_cli;
 mod probe_emulator;
 mod probe_matrix;

@@ -175,7 +175,9 @@ fn demo_findings_name_exactly_the_broken_credentials() {
         assert!(stdout.contains(line), "{line}: {stdout}");
     }
     assert!(
-        stdout.contains("Diagnosis: The token is sent under `deviceToken`, but the authorizer's tokenKeyName is `token`."),
+        stdout.contains(
+            "Diagnosis: The token is sent under `deviceToken`, but the authorizer's tokenKeyName is `token`."
+        ),
         "{stdout}"
     );
     assert!(!stdout.contains("demo-device-token"), "the demo's token is a secret too");

@@ -5,22 +5,6 @@ use super::common::*;
 use authprobe::auth::event::Transport;
 use authprobe::emulator::EmulatorConfig;
 use authprobe::probe::matrix::{Level, variants};
-use authprobe::probe::{ProbePlan, Schedule};
-use authprobe::report::Report;
-use std::time::Duration;
-
-async fn matrix(plan: &ProbePlan, level: Level) -> Report {
-    let specs = variants(plan, level);
-    let run =
-        authprobe::probe::run_with(plan, &specs, Schedule { parallel: 8, spacing: None }, &authprobe::probe::Quiet);
-    tokio::time::timeout(Duration::from_secs(120), run).await.expect("the matrix ends within its timeouts")
-}
-
-fn ids(r: &Report) -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = r.findings.iter().map(|f| f.id).collect();
-    v.sort_unstable();
-    v
-}
 
 fn cfg(a: authprobe::emulator::Authorizer) -> EmulatorConfig {
     let mut c = config();

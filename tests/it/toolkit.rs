@@ -96,16 +96,35 @@ fn verify_says_what_a_wrong_signature_signs() {
     let pubf = dir.path().join("p.pem");
     std::fs::write(&pubf, &keys().public_pem).unwrap();
     let sig = sign("t1\n");
-    let o = authprobe(&["sign", "--verify", "--token", "t1", "--signature", &sig, "--public-key", pubf.to_str().unwrap()]);
+    let o =
+        authprobe(&["sign", "--verify", "--token", "t1", "--signature", &sig, "--public-key", pubf.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(out(&o).contains("over the token followed by a newline"), "{}", out(&o));
     let o = authprobe(&[
-        "sign", "--verify", "--token", "t1", "--signature", &sig, "--public-key", pubf.to_str().unwrap(), "--format", "json",
+        "sign",
+        "--verify",
+        "--token",
+        "t1",
+        "--signature",
+        &sig,
+        "--public-key",
+        pubf.to_str().unwrap(),
+        "--format",
+        "json",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["signed_instead"]["scheme"], "RSA PKCS#1 v1.5 with SHA-256");
     // A signature over something else entirely: no false explanation.
-    let o = authprobe(&["sign", "--verify", "--token", "t1", "--signature", &sign("zz"), "--public-key", pubf.to_str().unwrap()]);
+    let o = authprobe(&[
+        "sign",
+        "--verify",
+        "--token",
+        "t1",
+        "--signature",
+        &sign("zz"),
+        "--public-key",
+        pubf.to_str().unwrap(),
+    ]);
     assert!(out(&o).contains("NOT verified by any of 1 key(s)"), "{}", out(&o));
 }
 

@@ -45,7 +45,8 @@ fn policy_connect_denied_lets_https_and_other_client_ids_through() {
 #[test]
 fn header_token_keys_are_case_insensitive() {
     let mut k = Known::default();
-    let wss = Probe { variant: Variant::Baseline, transport: Transport::Wss, placement: Placement::Header, exact_id: true };
+    let wss =
+        Probe { variant: Variant::Baseline, transport: Transport::Wss, placement: Placement::Header, exact_id: true };
     assert_eq!(predict(Cause::TokenKeyNameWrong, wss, &k), Predict::Either);
     k.key_differs_beyond_case = true;
     assert_eq!(predict(Cause::TokenKeyNameWrong, wss, &k), Predict::Refuse);
@@ -75,7 +76,9 @@ fn omitting_the_name_may_repair_only_an_authorizer_fault() {
 #[test]
 fn undocumented_variants_say_nothing() {
     let k = Known::default();
-    for v in [Variant::SniNone, Variant::AlpnNone, Variant::SecondQuestionMark, Variant::SignatureRaw, Variant::HostMissing] {
+    for v in
+        [Variant::SniNone, Variant::AlpnNone, Variant::SecondQuestionMark, Variant::SignatureRaw, Variant::HostMissing]
+    {
         for c in CAUSES {
             assert_eq!(predict(c, probe(v, false), &k), Predict::Either, "{c} {v}");
         }
@@ -102,10 +105,8 @@ fn a_connected_repair_leaves_its_cause_and_a_pinned_policy() {
         (probe(Variant::TokenKeyToken, false), Seen::Connected),
         (probe(Variant::ClientIdOther, false), Seen::Refused),
     ];
-    let left: Vec<Cause> = CAUSES
-        .into_iter()
-        .filter(|&c| observed.iter().all(|(p, s)| !contradicts(predict(c, *p, &k), *s)))
-        .collect();
+    let left: Vec<Cause> =
+        CAUSES.into_iter().filter(|&c| observed.iter().all(|(p, s)| !contradicts(predict(c, *p, &k), *s))).collect();
     assert_eq!(left, [Cause::TokenKeyNameWrong]);
 }
 
@@ -113,10 +114,8 @@ fn a_connected_repair_leaves_its_cause_and_a_pinned_policy() {
 fn https_through_and_mqtt_refused_points_at_iot_connect() {
     let k = Known { key_differs_beyond_case: true, ..Known::default() };
     let observed = [(probe(Variant::Baseline, true), Seen::Refused), (https(), Seen::Connected)];
-    let left: Vec<Cause> = CAUSES
-        .into_iter()
-        .filter(|&c| observed.iter().all(|(p, s)| !contradicts(predict(c, *p, &k), *s)))
-        .collect();
+    let left: Vec<Cause> =
+        CAUSES.into_iter().filter(|&c| observed.iter().all(|(p, s)| !contradicts(predict(c, *p, &k), *s))).collect();
     // A malformed username also spares HTTPS (its credentials travel in headers).
     assert_eq!(left, [Cause::PolicyConnectDenied, Cause::UsernameMalformed]);
 }
