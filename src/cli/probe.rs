@@ -381,6 +381,31 @@ fn parse_connect_to(s: &str) -> anyhow::Result<(String, Option<u16>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        probe: ProbeArgs,
+    }
+
+    fn plan_of(args: &[&str]) -> ProbePlan {
+        let argv = ["authprobe", "--endpoint", "abc-ats.iot.eu-west-1.amazonaws.com"].iter().chain(args);
+        plan(&Cli::parse_from(argv).probe).unwrap()
+    }
+
+    #[test]
+    fn publish_topic_is_the_https_topic_unless_topic_is_given() {
+        assert_eq!(plan_of(&[]).topic, "authprobe/probe");
+        assert_eq!(plan_of(&["--publish", "devices/x/t"]).topic, "devices/x/t");
+        assert_eq!(plan_of(&["--publish", "devices/x/t", "--topic", "other/t"]).topic, "other/t");
+    }
+
+    #[test]
+    fn follow_ups_are_on_unless_turned_off() {
+        assert!(plan_of(&[]).follow_up);
+        assert!(!plan_of(&["--follow-up", "none"]).follow_up);
+    }
 
     #[test]
     fn connect_to_forms() {

@@ -47,9 +47,6 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     let ev = evidence(stuck);
     let all = |s: Stage| stuck.iter().all(|a| a.outcome.stage == s);
     let ep = &cx.plan.endpoint;
-    if let Some(c) = local(cx, Cause::WrongPort) {
-        return cause(Cause::WrongPort, Confidence::Confirmed, c.detail.clone(), "connect on port 443".into(), ev);
-    }
     if all(Stage::Resolve) {
         let error = stuck.iter().find_map(|a| match &a.outcome.detail {
             Detail::Dns { error, .. } => Some(error.clone()),
@@ -66,6 +63,10 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     }
     let private = cx.plan.connect_to.is_none()
         && stuck.iter().flat_map(|a| a.sent.resolved.iter()).any(|addr| is_unexpected(addr));
+    let wrong_port = local(cx, Cause::WrongPort);
+    if let Some(c) = wrong_port.filter(|_| all(Stage::Tcp) || stuck.iter().any(|a| is_x509_path(a))) {
+        return cause(Cause::WrongPort, Confidence::Confirmed, c.detail.clone(), "connect on port 443".into(), ev);
+    }
     if all(Stage::Tcp) {
         let what = format!("no TCP connection to {} from this network", dialled(cx, stuck));
         if private {
@@ -121,7 +122,17 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
             return f;
         }
     }
+    if let Some(c) = wrong_port {
+        let mut f = cause(Cause::WrongPort, Confidence::Likely, c.detail.clone(), "connect on port 443".into(), ev);
+        f.candidates = vec![Cause::WrongPort.id(), Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
+        return f;
+    }
     unreachable(stuck, cx, ev)
+}
+
+/// The X.509 path's answer: a client certificate demanded (port 8883, 8443, ALPN x-amzn-mqtt-ca).
+fn is_x509_path(a: &AttemptReport) -> bool {
+    matches!(&a.outcome.detail, Detail::Alert { alert, .. } if matches!(alert.as_str(), "certificate_required" | "bad_certificate" | "certificate_unknown"))
 }
 
 fn unreachable(stuck: &[&AttemptReport], cx: &Context<'_>, ev: Vec<Evidence>) -> Finding {

@@ -552,3 +552,36 @@ async fn subscribe_refused_by_suback() {
     .await;
     expect(&r, "policy_subscribe_denied", Cause, Confirmed, None);
 }
+
+#[tokio::test]
+async fn receive_not_allowed() {
+    let mut a = allowing(AUTH);
+    a.function = policy(serde_json::json!([
+        {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish", "iot:Subscribe"], "Resource": "*"}
+    ]));
+    let r = diagnose(cfg(a), |p| {
+        p.mqtt_version = MqttVersion::V5;
+        p.checks.publish = Some("devices/x/t".into());
+        p.checks.subscribe = Some("devices/x/t".into());
+        p.transports = vec![Transport::Mqtt];
+        p.timeout = Duration::from_secs(2);
+    })
+    .await;
+    expect(&r, "policy_receive_denied", Cause, Likely, None);
+}
+
+/// The full matrix on a working device: the documented refusals become risks, never causes.
+#[tokio::test]
+async fn full_matrix_on_a_working_device_names_risks_only() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let plan = probe_plan(&emu).with_local_checks();
+    let specs = variants(&plan, Level::Full);
+    let run =
+        authprobe::probe::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, &authprobe::probe::Quiet);
+    let r = tokio::time::timeout(Duration::from_secs(120), run).await.unwrap();
+    no_cause(&r);
+    let ids: Vec<&str> = r.findings.iter().map(|f| f.id).collect();
+    for id in ["sni_missing", "alpn_missing", "username_malformed", "host_header_wrong"] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+}
