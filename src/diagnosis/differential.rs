@@ -21,12 +21,13 @@ pub enum Predict {
 }
 
 /// The credential causes, in prior order: the most common first.
-pub const CAUSES: [Cause; 14] = [
+pub const CAUSES: [Cause; 15] = [
     Cause::TokenKeyNameWrong,
     Cause::AuthorizerDenied,
     Cause::SignatureInvalid,
     Cause::AuthorizerUnknown,
     Cause::PolicyConnectDenied,
+    Cause::PolicyPublishDenied,
     Cause::SignatureWrongValue,
     Cause::SignatureMissing,
     Cause::LambdaError,
@@ -135,6 +136,15 @@ pub fn predict(c: Cause, p: Probe, k: &Known) -> Predict {
             _ => Predict::Refuse,
         };
     }
+    if c == Cause::PolicyPublishDenied {
+        // Only the HTTPS publish needs iot:Publish to succeed; an MQTT connect does not.
+        return match ch {
+            Change::Breaks => Predict::Refuse,
+            _ if p.transport == Transport::Https => Predict::Refuse,
+            _ if p.exact_id => Predict::Connect,
+            _ => Predict::Either,
+        };
+    }
     if c == Cause::TokenKeyNameWrong && ch == Change::Neutral && p.placement == Placement::Header {
         // Header names are case-insensitive: a key wrong only in letter case passes in a header.
         return if k.key_differs_beyond_case { Predict::Refuse } else { Predict::Either };
@@ -167,6 +177,9 @@ pub fn possible(plan: &ProbePlan) -> Vec<Cause> {
             Cause::AuthorizerUnknown => c.authorizer.is_some(),
             Cause::AuthorizerMissingNoDefault => c.authorizer.is_none(),
             Cause::UsernameMalformed => c.username.as_deref().is_some_and(|u| u.contains('?')),
+            // HTTPS needs no iot:Connect; MQTT needs no iot:Publish to connect.
+            Cause::PolicyConnectDenied => plan.transports.iter().any(|t| *t != Transport::Https),
+            Cause::PolicyPublishDenied => plan.transports.contains(&Transport::Https),
             _ => true,
         })
         .collect()
@@ -251,7 +264,9 @@ fn rank(causes: &mut [Cause], observed: &[(&AttemptReport, Seen)], k: &Known) {
 /// The refusal findings: what the documents establish first, then what the attempts leave.
 pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let refused: Vec<&AttemptReport> = facts::baselines(cx.attempts).filter(|a| facts::is_auth_refusal(a)).collect();
-    if refused.is_empty() {
+    let mqtt_through = facts::baselines(cx.attempts).any(|a| a.transport != Transport::Https && facts::is_connected(a));
+    // Only HTTPS refused while MQTT connects: the publish policy (risks::https_publish says so).
+    if refused.is_empty() || (mqtt_through && refused.iter().all(|a| a.transport == Transport::Https)) {
         return Vec::new();
     }
     let left = eliminate(cx.plan, cx.attempts);

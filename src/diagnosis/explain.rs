@@ -121,6 +121,10 @@ fn words(cause: Cause, cx: &Context<'_>) -> (String, String) {
             format!("The authorizer accepts the credentials, but the policy it returns does not allow iot:Connect for client ID `{id}`"),
             "allow iot:Connect on arn:aws:iot:<region>:<account>:client/${iot:ClientId} (or this client ID) in the returned policy".into(),
         ),
+        PolicyPublishDenied => (
+            format!("The returned policy may not allow iot:Publish on the HTTPS topic `{}`", plan.topic),
+            format!("allow iot:Publish on {}:topic/{} in the returned policy", plan.arn_base, plan.topic),
+        ),
         other => (capitalised(other.what()), String::new()),
     };
     (s, f)

@@ -585,3 +585,17 @@ async fn full_matrix_on_a_working_device_names_risks_only() {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
 }
+
+/// HTTPS alone: a 403 may be the publish policy, never iot:Connect.
+#[tokio::test]
+async fn https_only_refusal_keeps_the_publish_policy_open() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.credentials.token = Some("denied-token".into());
+        p.transports = vec![Transport::Https];
+    })
+    .await;
+    let f = first(&r);
+    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
+    assert!(f.candidates.contains(&"policy_publish_denied"), "{:?}", f.candidates);
+    assert!(!f.candidates.contains(&"policy_connect_denied"), "{:?}", f.candidates);
+}
