@@ -130,13 +130,14 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // A `*` in the pattern is always a wildcard, even facing a literal `*` in the text.
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -272,5 +273,40 @@ mod tests {
         assert!(!glob("a*c", "abd"));
         assert!(glob("a?c", "abc"));
         assert!(!glob("a?c", "ac"));
+        assert!(glob("*", "*b"), "a wildcard facing a literal `*`");
+        assert!(glob("a*", "a*foo"));
+    }
+
+    /// The reference: a plain recursive matcher, obviously right and exponential.
+    fn reference(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, _) => t.is_empty(),
+            (Some('*'), _) => reference(&p[1..], t) || (!t.is_empty() && reference(p, &t[1..])),
+            (Some(_), None) => false,
+            (Some('?'), Some(_)) => reference(&p[1..], &t[1..]),
+            (Some(a), Some(b)) => a == b && reference(&p[1..], &t[1..]),
+        }
+    }
+
+    /// Every pattern and text of up to 5 characters over `a b * ?` agrees with the reference.
+    #[test]
+    fn glob_agrees_with_the_reference_exhaustively() {
+        let alphabet = ['a', 'b', '*', '?'];
+        let all = |n: usize| -> Vec<Vec<char>> {
+            let mut out = vec![vec![]];
+            let mut level = vec![vec![]];
+            for _ in 0..n {
+                level = level.iter().flat_map(|w: &Vec<char>| alphabet.iter().map(move |c| [w.clone(), vec![*c]].concat())).collect();
+                out.extend(level.clone());
+            }
+            out
+        };
+        let words = all(5);
+        for p in &words {
+            for t in words.iter().filter(|t| t.len() <= 4) {
+                let (ps, ts): (String, String) = (p.iter().collect(), t.iter().collect());
+                assert_eq!(glob(&ps, &ts), reference(p, t), "glob({ps:?}, {ts:?})");
+            }
+        }
     }
 }
