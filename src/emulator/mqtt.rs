@@ -36,6 +36,10 @@ fn fail(reason: Reason, detail: impl Into<String>) -> ReadFailure {
 }
 
 /// Parses a CONNECT from the front of `buf`; `Ok(None)` when more bytes are needed.
+///
+/// The fixed header is read first, in one pass over at most 5 bytes: a malformed remaining length or
+/// one over `max` is refused at once, and the packet is only decoded once it has fully arrived, so
+/// a peer streaming bytes costs neither copies nor unbounded memory.
 pub fn parse_connect(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, ReadFailure> {
     if buf.first().is_some_and(|b| b >> 4 != 1) {
         return Err(fail(
@@ -43,12 +47,15 @@ pub fn parse_connect(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, 
             format!("first packet is not CONNECT (first bytes {})", super::tls::hex_prefix(buf)),
         ));
     }
-    // Until the version byte has arrived, the fixed header may already announce too much.
+    let Some((header, remaining)) = fixed_header(buf)? else { return Ok(None) };
+    if remaining > max {
+        return Err(too_large(remaining, max));
+    }
+    if buf.len() < header + remaining {
+        return Ok(None);
+    }
     let Some(level) = protocol_level(buf) else {
-        return match v4::Packet::read(&mut buf.clone(), max) {
-            Err(V4Error::PayloadSizeLimitExceeded(n)) => Err(too_large(n, max)),
-            _ => Ok(None),
-        };
+        return Err(fail(Reason::MalformedRequest, "CONNECT too short for a protocol name and level"));
     };
     if level == 5 {
         return parse_connect_v5(buf, max);
@@ -65,10 +72,28 @@ pub fn parse_connect(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, 
             }))
         }
         Ok(_) => Err(fail(Reason::MalformedRequest, "first packet is not CONNECT")),
-        Err(V4Error::InsufficientBytes(_)) => Ok(None),
+        // The whole packet is here: "insufficient bytes" means its own fields overrun it.
+        Err(V4Error::InsufficientBytes(_)) => Err(fail(Reason::MalformedRequest, "malformed CONNECT: a field overruns the packet")),
         Err(V4Error::PayloadSizeLimitExceeded(n)) => Err(too_large(n, max)),
         Err(e) => Err(fail(Reason::MalformedRequest, format!("malformed CONNECT: {e}"))),
     }
+}
+
+/// The fixed header's length and the remaining length it announces; `None` until it has arrived.
+/// A remaining length longer than 4 bytes is malformed (MQTT allows at most 268,435,455).
+pub fn fixed_header(buf: &[u8]) -> Result<Option<(usize, usize)>, ReadFailure> {
+    let mut remaining = 0usize;
+    for i in 0..4 {
+        let Some(&b) = buf.get(1 + i) else { return Ok(None) };
+        remaining |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(Some((2 + i, remaining)));
+        }
+    }
+    Err(fail(
+        Reason::MalformedRequest,
+        format!("malformed remaining length (more than 4 bytes): {}", super::tls::hex_prefix(buf)),
+    ))
 }
 
 fn too_large(n: usize, max: usize) -> ReadFailure {
@@ -94,7 +119,9 @@ fn parse_connect_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, R
             password: login.map(|l| l.password.into_bytes()).filter(|p| !p.is_empty()),
         })),
         Ok(_) => Err(fail(Reason::MalformedRequest, "first packet is not CONNECT")),
-        Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+        Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => {
+            Err(fail(Reason::MalformedRequest, "malformed MQTT 5 CONNECT: a field overruns the packet"))
+        }
         Err(rumqttc::v5::mqttbytes::Error::PayloadSizeLimitExceeded { pkt_size, .. }) => Err(too_large(pkt_size, max)),
         Err(e) => Err(fail(Reason::MalformedRequest, format!("malformed MQTT 5 CONNECT: {e}"))),
     }
@@ -269,5 +296,23 @@ mod tests {
         let mut buf = BytesMut::from(&[0x10u8, 0x80, 0xc2, 0xd7, 0x2f][..]);
         let err = parse_connect(&mut buf, 128 * 1024).unwrap_err();
         assert_eq!(err.reason, Reason::PacketTooLarge);
+    }
+
+    /// Case 1 of the hostile-input issue: `10 80 80 80 80` was taken for "need more bytes".
+    #[test]
+    fn malformed_remaining_length_is_refused_at_once() {
+        let mut buf = BytesMut::from(&[0x10u8, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01][..]);
+        let err = parse_connect(&mut buf, 128 * 1024).unwrap_err();
+        assert_eq!(err.reason, Reason::MalformedRequest, "{}", err.detail);
+        assert!(err.detail.contains("remaining length"), "{}", err.detail);
+        // Short of the 5th byte, it is still a valid prefix.
+        assert!(parse_connect(&mut BytesMut::from(&[0x10u8, 0x80, 0x80, 0x80][..]), 1024).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_complete_packet_whose_fields_overrun_it_is_malformed() {
+        // Remaining length 4: protocol name length 4 ("MQTT") but nothing after it.
+        let mut buf = BytesMut::from(&[0x10u8, 0x06, 0x00, 0x04, b'M', b'Q', b'T', b'T'][..]);
+        assert_eq!(parse_connect(&mut buf, 1024).unwrap_err().reason, Reason::MalformedRequest);
     }
 }

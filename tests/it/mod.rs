@@ -7,6 +7,7 @@ mod emulator_event;
 mod emulator_reject;
 mod emulator_robust;
 mod emulator_setup;
+mod hostile;
 mod probe_cli;
 mod probe_emulator;
 mod probe_matrix;
