@@ -296,7 +296,10 @@ mod tests {
             let mut out = vec![vec![]];
             let mut level = vec![vec![]];
             for _ in 0..n {
-                level = level.iter().flat_map(|w: &Vec<char>| alphabet.iter().map(move |c| [w.clone(), vec![*c]].concat())).collect();
+                level = level
+                    .iter()
+                    .flat_map(|w: &Vec<char>| alphabet.iter().map(move |c| [w.clone(), vec![*c]].concat()))
+                    .collect();
                 out.extend(level.clone());
             }
             out

@@ -22,6 +22,8 @@ pub enum FunctionError {
     Crashed { status: String, stderr: String },
     #[error("the output is not JSON: {0}")]
     NotJson(String),
+    #[error("the output is larger than {0} bytes")]
+    TooLarge(u64),
 }
 
 /// Invokes `function` with `event`, after `latency`, all within `limit`.
@@ -69,8 +71,12 @@ async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group, so that a timeout (or the emulator stopping) kills the command's
+        // children too, not only `sh`.
+        .process_group(0)
         .spawn()
         .map_err(|e| FunctionError::Spawn(e.to_string()))?;
+    let _group = child.id().map(Group);
     let input = serde_json::to_vec(event).unwrap_or_default();
     if let Some(mut stdin) = child.stdin.take() {
         // A command that ignores its input may exit before reading it: that is not an error.
@@ -81,7 +87,8 @@ async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let read_out = async {
         if let Some(s) = stdout {
-            let _ = s.take(MAX_OUTPUT).read_to_end(&mut out).await;
+            // One byte over the cap tells "too large" from "exactly at the cap".
+            let _ = s.take(MAX_OUTPUT + 1).read_to_end(&mut out).await;
         }
     };
     let read_err = async {
@@ -90,12 +97,33 @@ async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
         }
     };
     tokio::join!(read_out, read_err);
+    if out.len() as u64 > MAX_OUTPUT {
+        return Err(FunctionError::TooLarge(MAX_OUTPUT));
+    }
     let status = child.wait().await.map_err(|e| FunctionError::Spawn(e.to_string()))?;
     if !status.success() {
-        return Err(FunctionError::Crashed {
-            status: status.to_string(),
-            stderr: String::from_utf8_lossy(&err).trim().chars().take(300).collect(),
-        });
+        return Err(FunctionError::Crashed { status: status.to_string(), stderr: printable(&err, 300) });
     }
     serde_json::from_slice(&out).map_err(|e| FunctionError::NotJson(e.to_string()))
+}
+
+/// The command's process group; dropping it kills the whole group.
+struct Group(u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.0) {
+            // SAFETY: killpg only sends a signal; the group id is the child's pid, which leads its
+            // own group (`process_group(0)`). A group that already exited gives ESRCH, ignored.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Text for a log: lossy UTF-8, control characters (NUL, newlines, escapes) escaped, at most `max`
+/// characters.
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    crate::emulator::record::escape(String::from_utf8_lossy(bytes).trim()).chars().take(max).collect()
 }

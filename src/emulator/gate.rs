@@ -102,7 +102,7 @@ pub async fn authorize(
         // The command's stderr may echo the event (a traceback): scrub it like everything logged.
         _ => refuse(Reason::FunctionFailed, scrub.scrub(&e.to_string())),
     })?;
-    rec.response = Some(scrub_json(&answer, scrub));
+    rec.response = Some(bounded(scrub_json(&answer, scrub)));
     let valid = response::validate(&answer).map_err(|violations| {
         let list: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, scrub.scrub(&v.message))).collect();
         refuse(Reason::InvalidResponse, list.join("; "))
@@ -149,6 +149,19 @@ fn record_credentials(
             })
         })
         .collect();
+}
+
+/// Largest function response kept whole in a connection record.
+const MAX_RECORDED_RESPONSE: usize = 16 * 1024;
+
+/// The response as recorded: whole when small, else its size and the start of its text.
+fn bounded(v: serde_json::Value) -> serde_json::Value {
+    let text = v.to_string();
+    if text.len() <= MAX_RECORDED_RESPONSE {
+        return v;
+    }
+    let head: String = text.chars().take(1024).collect();
+    serde_json::json!({"truncated": true, "bytes": text.len(), "start": head})
 }
 
 /// Scrubs every string inside a JSON value.

@@ -73,7 +73,9 @@ pub fn parse_connect(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, 
         }
         Ok(_) => Err(fail(Reason::MalformedRequest, "first packet is not CONNECT")),
         // The whole packet is here: "insufficient bytes" means its own fields overrun it.
-        Err(V4Error::InsufficientBytes(_)) => Err(fail(Reason::MalformedRequest, "malformed CONNECT: a field overruns the packet")),
+        Err(V4Error::InsufficientBytes(_)) => {
+            Err(fail(Reason::MalformedRequest, "malformed CONNECT: a field overruns the packet"))
+        }
         Err(V4Error::PayloadSizeLimitExceeded(n)) => Err(too_large(n, max)),
         Err(e) => Err(fail(Reason::MalformedRequest, format!("malformed CONNECT: {e}"))),
     }

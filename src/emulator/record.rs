@@ -143,12 +143,12 @@ impl ConnectionRecord {
     pub fn set(&mut self, reason: Reason, detail: impl Into<String>) {
         self.accepted = reason == Reason::Accepted;
         self.reason = reason;
-        self.detail = detail.into();
+        self.detail = escape(&detail.into());
     }
 
-    /// One human line for stderr.
+    /// One human line for stderr. Every field is escaped: a peer cannot start a new line or forge one.
     pub fn summary(&self) -> String {
-        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let or_dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), escape);
         format!(
             "{} {} sni={} alpn={} transport={} authorizer={} -> {} ({:?}{}{}) {}ms",
             &self.id[..8.min(self.id.len())],
@@ -160,8 +160,25 @@ impl ConnectionRecord {
             if self.accepted { "accepted" } else { "rejected" },
             self.reason,
             if self.detail.is_empty() { "" } else { ": " },
-            self.detail,
+            escape(&self.detail),
             self.durations.total_ms,
         )
     }
+}
+
+/// `text` with every control character (newline, carriage return, NUL, escape, …) written as a
+/// visible escape, so that what a peer sent can never break or forge a log line.
+pub fn escape(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_owned(),
+            '\r' => "\\r".to_owned(),
+            '\t' => "\\t".to_owned(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
 }

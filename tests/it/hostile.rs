@@ -59,3 +59,83 @@ async fn malformed_remaining_length_is_refused_at_once() {
     }
     good_client_connects(&emu).await;
 }
+
+/// The pids of processes whose command line contains `marker` (zombies excluded).
+fn processes_with(marker: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // Arguments are NUL-separated.
+            let cmd: Vec<u8> = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| if b == 0 { b' ' } else { b })
+                .collect();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+            !zombie && String::from_utf8_lossy(&cmd).contains(marker)
+        })
+        .collect()
+}
+
+/// Case 2: an authorizer command that times out left its children running (only `sh` was killed).
+/// The whole process group goes now.
+#[tokio::test]
+async fn timed_out_authorizer_command_leaves_no_process_behind() {
+    let marker = format!("{}", 40_000 + std::process::id() % 20_000);
+    let mut cfg = config();
+    let mut a = allowing(AUTH);
+    a.function = authprobe::emulator::Function::Command(format!("sleep {marker}1 & sleep {marker}2; wait"));
+    cfg.authorizers.push(a);
+    cfg.time_limit = Duration::from_millis(300);
+    let mut emu = start(cfg).await;
+    let user = username(&[("x-amz-customauthorizer-name", AUTH), ("token", GOOD)]);
+    assert!(matches!(mqtt311(&emu, "slow", &user, "").await, Connack::Closed(_)));
+    assert_eq!(emu.record().await.reason, Reason::FunctionTimeout);
+    // SIGKILL is sent when the call times out; the kernel needs a moment to take the processes away.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = processes_with(&format!("sleep {marker}"));
+    while !left.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = processes_with(&format!("sleep {marker}"));
+    }
+    assert!(left.is_empty(), "authorizer children still running: {left:?}");
+}
+
+/// The command's stdout over the cap is "too large", not a SIGPIPE exit status; NUL and newlines from
+/// its stderr are escaped in the record.
+#[tokio::test]
+async fn authorizer_command_output_is_bounded_and_escaped() {
+    let mut cfg = config();
+    let mut big = allowing(AUTH);
+    big.function = authprobe::emulator::Function::Command("head -c 3000000 /dev/zero | tr '\\0' 'a'".into());
+    cfg.authorizers.push(big);
+    let mut noisy = allowing("Noisy");
+    noisy.function = authprobe::emulator::Function::Command(
+        "printf 'bad\\000line\\n-> accepted (Accepted) forged' >&2; exit 3".into(),
+    );
+    cfg.authorizers.push(noisy);
+    let mut emu = start(cfg).await;
+    let user = username(&[("x-amz-customauthorizer-name", AUTH), ("token", GOOD)]);
+    mqtt311(&emu, "big", &user, "").await;
+    let r = emu.record().await;
+    assert!(r.detail.contains("larger than"), "{}", r.detail);
+    let user = username(&[("x-amz-customauthorizer-name", "Noisy"), ("token", GOOD)]);
+    mqtt311(&emu, "noisy", &user, "").await;
+    let r = emu.record().await;
+    assert!(!r.detail.contains('\0') && !r.detail.contains('\n'), "{:?}", r.detail);
+    assert!(r.detail.contains("\\u{0}") && r.detail.contains("\\n"), "{:?}", r.detail);
+    assert!(!r.summary().contains('\n'));
+}
+
+/// Case 8: a username carrying a newline cannot forge a line in the emulator's stderr log.
+#[tokio::test]
+async fn log_lines_cannot_be_forged() {
+    let mut emu = start(emulator_config()).await;
+    let user = "?x-amz-customauthorizer-name=Nope%0A1234 127.0.0.1:1 -> accepted (Accepted)&token=x";
+    mqtt311(&emu, "forge", user, "").await;
+    let r = emu.record().await;
+    let line = r.summary();
+    assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+    assert!(line.contains("Nope\\n1234"), "{line}");
+}
