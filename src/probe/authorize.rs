@@ -54,7 +54,8 @@ impl Wire for Frames<'_> {
     async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
         use futures_util::StreamExt as _;
         use tokio_tungstenite::tungstenite::Message;
-        loop {
+        // Control and empty frames are bounded: a peer cannot keep this read busy forever.
+        for _ in 0..super::websocket::MAX_IDLE_FRAMES {
             match self.0.next().await {
                 Some(Ok(Message::Binary(b))) if !b.is_empty() => {
                     buf.extend_from_slice(&b);
@@ -65,6 +66,7 @@ impl Wire for Frames<'_> {
                 Some(Ok(_)) => {}
             }
         }
+        Err(std::io::Error::other("too many control frames without data"))
     }
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         use futures_util::SinkExt as _;
@@ -138,6 +140,9 @@ impl<W: Wire> Conn<'_, W> {
             if let Some(n) = packet_len(&self.buf).filter(|n| self.buf.len() >= (*n).min(MAX_REPLY)) {
                 let n = n.min(self.buf.len());
                 return Next::Packet(self.buf.drain(..n).collect());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Next::Timeout;
             }
             match tokio::time::timeout_at(deadline, self.s.read_some(&mut self.buf)).await {
                 Err(_) => return Next::Timeout,

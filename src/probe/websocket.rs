@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 const MAX_HEAD: usize = 16 * 1024;
+/// Pings, pongs and empty frames accepted while waiting for one MQTT packet.
+pub const MAX_IDLE_FRAMES: usize = 1024;
 
 /// The upgrade request's headers, in order (credentials last); `host: None` sends no Host header.
 pub fn headers(host: Option<&str>, key: &str, extra: &[(String, String)]) -> Vec<(String, String)> {
@@ -104,8 +106,7 @@ pub async fn upgrade(
     if !header("sec-websocket-protocol").is_some_and(|p| p.eq_ignore_ascii_case("mqtt")) {
         return Err(invalid("the 101 does not echo Sec-WebSocket-Protocol: mqtt".into()));
     }
-    let config = WebSocketConfig::default().max_message_size(Some(MAX_REPLY)).max_frame_size(Some(MAX_REPLY));
-    Ok(WebSocketStream::from_partially_read(tls, data[head_len..].to_vec(), Role::Client, Some(config)).await)
+    Ok(WebSocketStream::from_partially_read(tls, data[head_len..].to_vec(), Role::Client, Some(config())).await)
 }
 
 fn invalid(problem: String) -> Observation {
@@ -131,9 +132,19 @@ pub async fn read_body<S: tokio::io::AsyncRead + Unpin>(
     body
 }
 
+/// The client configuration of the MQTT WebSocket: messages bounded by the largest reply, and a small
+/// bounded write buffer (pongs to a peer's pings queue there).
+pub fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_REPLY))
+        .max_frame_size(Some(MAX_REPLY))
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+}
+
 /// Sends CONNECT in one binary frame and reads the first MQTT packet from the frames that follow.
-pub async fn exchange(
-    ws: &mut WebSocketStream<Stream>,
+pub async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
     version: MqttVersion,
     connect: &[u8],
     timeout: Duration,
@@ -147,11 +158,28 @@ pub async fn exchange(
         Ok(Ok(())) => {}
     }
     let mut buf = Vec::new();
+    // Frames a peer sends back to back are ready without ever waiting, so `timeout_at` alone would
+    // never fire: the deadline is checked on every frame, and a flood of control or empty frames yields.
+    let mut idle_frames = 0usize;
     loop {
         if packet_len(&buf).is_some_and(|n| buf.len() >= n.min(MAX_REPLY)) {
             return Observation::MqttReply { version: version.level(), bytes: buf };
         }
+        if tokio::time::Instant::now() >= deadline {
+            return if buf.is_empty() {
+                Observation::MqttTimeout { waited_ms: after_ms() }
+            } else {
+                Observation::MqttReply { version: version.level(), bytes: buf }
+            };
+        }
         let next = tokio::time::timeout_at(deadline, ws.next()).await;
+        if matches!(&next, Ok(Some(Ok(m))) if m.is_ping() || m.is_pong() || m.is_empty()) {
+            idle_frames += 1;
+            // Let the timer and other attempts run while a peer floods us with frames.
+            if idle_frames % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
         match next {
             Err(_) if buf.is_empty() => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
             Ok(Some(Ok(Message::Binary(b)))) => buf.extend_from_slice(&b),
@@ -175,5 +203,61 @@ fn ws_close_how(e: &WsError) -> CloseHow {
         // The stream ended cleanly (TLS close_notify) without a WebSocket close frame.
         WsError::Protocol(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => CloseHow::CloseNotify,
         _ => CloseHow::Eof,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A peer that is always ready: it sends `frame` forever and takes every write at once.
+    struct Flood(&'static [u8], usize);
+
+    impl tokio::io::AsyncRead for Flood {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            while buf.remaining() > 0 {
+                let b = self.0[self.1 % self.0.len()];
+                buf.put_slice(&[b]);
+                self.1 += 1;
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Flood {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Case 3 of the hostile-input issue: frames that are always ready never let `timeout_at` fire.
+    /// The exchange runs on its own thread; a hang fails the test after 20 s instead of blocking it.
+    #[test]
+    fn a_flood_of_ready_frames_cannot_extend_the_deadline() {
+        for frame in [&[0x89u8, 0x00][..], &[0x82u8, 0x00][..], &[0x8au8, 0x00][..]] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let obs = rt.block_on(async {
+                    let mut ws = WebSocketStream::from_raw_socket(Flood(frame, 0), Role::Client, Some(config())).await;
+                    exchange(&mut ws, MqttVersion::V311, &[0x10, 0x00], Duration::from_millis(300)).await
+                });
+                let _ = tx.send(obs);
+            });
+            let obs = rx.recv_timeout(Duration::from_secs(20)).expect("the exchange ended at its deadline");
+            assert!(matches!(obs, Observation::MqttTimeout { .. }), "{frame:02x?}: {obs:?}");
+        }
     }
 }

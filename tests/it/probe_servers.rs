@@ -281,3 +281,58 @@ async fn invalid_connack_is_a_protocol_error() {
     let Detail::Protocol { bytes, error } = &r.outcome.detail else { panic!() };
     assert!(bytes.starts_with("20 02 00 09") && error.contains("CONNACK"), "{bytes} {error}");
 }
+
+/// A WebSocket server that upgrades properly, then sends `frame` back to back forever.
+async fn endless_frames(ca: &Ca, frame: &'static [u8]) -> SocketAddr {
+    tls_server(ca, &[ENDPOINT], move |mut tls| {
+        Box::pin(async move {
+            let mut head = Vec::new();
+            let mut b = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut b).await {
+                    Ok(n) if n > 0 => head.extend_from_slice(&b[..n]),
+                    _ => return,
+                }
+            }
+            let text = String::from_utf8_lossy(&head);
+            let key = text.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap_or("").trim().to_owned();
+            let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let answer = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+            );
+            if tls.write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+            let burst: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * 4096).collect();
+            // Bounded: at most 60 s of flooding, whatever the client does.
+            let until = tokio::time::Instant::now() + Duration::from_secs(60);
+            while tokio::time::Instant::now() < until {
+                if tls.write_all(&burst).await.is_err() {
+                    return;
+                }
+            }
+        })
+    })
+    .await
+}
+
+/// Case 3: endless pings (or empty binary frames) after the upgrade kept the probe's WebSocket read
+/// busy past `--timeout`, and the report claimed the timeout as the wait. The deadline holds now.
+/// (Two worker threads: on one, the flooding server could not outrun the probe.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_websocket_frames_cannot_extend_the_timeout() {
+    let ca = Ca::generate("test CA").unwrap();
+    for frame in [&[0x89u8, 0x00][..], &[0x82u8, 0x00][..]] {
+        let addr = endless_frames(&ca, frame).await;
+        let mut plan = plan_for(addr, &ca);
+        plan.timeout = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let r = probe(&plan, &baseline(&plan, Transport::Wss)).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(10), "frame {frame:02x?}: the attempt took {took:?}");
+        assert_eq!(r.outcome.kind, Kind::ConnackTimeout, "{:?}", r.outcome);
+        if let Detail::Wait { waited_ms } = r.outcome.detail {
+            assert!(u128::from(waited_ms) <= took.as_millis(), "the reported wait is what was waited");
+        }
+    }
+}
