@@ -42,12 +42,9 @@ async fn malformed_remaining_length_is_refused_at_once() {
                 break;
             }
             let mut b = [0u8; 16];
-            match tokio::time::timeout(Duration::from_millis(50), s.read(&mut b)).await {
-                Ok(Ok(0) | Err(_)) => {
-                    closed = true;
-                    break;
-                }
-                _ => {}
+            if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(50), s.read(&mut b)).await {
+                closed = true;
+                break;
             }
         }
         assert!(closed && started.elapsed() < WAIT, "the emulator kept reading a malformed CONNECT");
