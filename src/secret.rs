@@ -53,54 +53,61 @@ impl Scrubber {
         if self.show { secret.to_owned() } else { redact(secret) }
     }
 
+    /// Adds every secret `other` knows, and takes its setting (showing or redacting).
+    pub fn merge(&mut self, other: &Self) {
+        self.show = other.show;
+        for (form, secret) in &other.secrets {
+            self.add_form(secret, form);
+        }
+    }
+
     /// `text` with every registered secret replaced by its redacted form.
     ///
-    /// Secrets are matched as whole values — the whole text, a `?`/`&`-separated segment, or the value
-    /// of a `name=value` segment — so a short token never mangles the words around it; secrets of 12
-    /// characters or more are also replaced wherever else they appear.
+    /// Secrets of [`ANYWHERE`] characters or more are replaced wherever they appear. Shorter ones are
+    /// replaced where they stand as a word of their own — between characters that are not letters or
+    /// digits: the whole text, a `name=value` value, a word in an error message — so a short token
+    /// never mangles the words around it (`tok` leaves `token=` alone) yet never survives on its own.
+    /// One pass over the text: a longer secret wins over a shorter one it contains, and redacted
+    /// forms are never scanned again.
     pub fn scrub(&self, text: &str) -> String {
-        if self.show {
+        if self.show || self.secrets.is_empty() {
             return text.to_owned();
         }
-        if let Some(secret) = self.lookup(text) {
-            return redact(secret);
-        }
-        let mut out = String::new();
-        let mut segment = String::new();
-        for ch in text.chars() {
-            if ch == '?' || ch == '&' {
-                out += &self.scrub_segment(&segment);
-                out.push(ch);
-                segment.clear();
-            } else {
-                segment.push(ch);
-            }
-        }
-        out += &self.scrub_segment(&segment);
+        let mut hits: Vec<(usize, usize, &str)> = Vec::new();
         for (form, secret) in &self.secrets {
-            if form.len() >= 12 && out.contains(form.as_str()) {
-                out = out.replace(form.as_str(), &redact(secret));
+            for (at, _) in text.match_indices(form.as_str()) {
+                let end = at + form.len();
+                if form.len() < ANYWHERE
+                    && !(is_boundary(text[..at].chars().next_back()) && is_boundary(text[end..].chars().next()))
+                {
+                    continue;
+                }
+                if !hits.iter().any(|&(s, e, _)| at < e && s < end) {
+                    hits.push((at, end, secret));
+                }
             }
         }
-        out
-    }
-
-    fn lookup(&self, value: &str) -> Option<&str> {
-        self.secrets.iter().find(|(form, _)| form == value).map(|(_, secret)| secret.as_str())
-    }
-
-    fn scrub_segment(&self, segment: &str) -> String {
-        if let Some(secret) = self.lookup(segment) {
-            return redact(secret);
+        if hits.is_empty() {
+            return text.to_owned();
         }
-        match segment.split_once('=') {
-            Some((name, value)) => match self.lookup(value) {
-                Some(secret) => format!("{name}={}", redact(secret)),
-                None => segment.to_owned(),
-            },
-            None => segment.to_owned(),
+        hits.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut from = 0;
+        for (at, end, secret) in hits {
+            out += &text[from..at];
+            out += &redact(secret);
+            from = end;
         }
+        out + &text[from..]
     }
+}
+
+/// Secrets at least this long are replaced anywhere, even inside a word.
+pub const ANYWHERE: usize = 8;
+
+/// The edge of a word: start or end of text, or a character that is not a letter or digit.
+fn is_boundary(c: Option<char>) -> bool {
+    c.is_none_or(|c| !c.is_alphanumeric())
 }
 
 #[cfg(test)]
@@ -136,6 +143,26 @@ mod tests {
         );
         assert_eq!(s.scrub("tok"), r);
         assert_eq!(s.scrub("a tokenizer"), "a tokenizer");
+    }
+
+    /// Case 6 of the hostile-input issue: a short secret inside an error message.
+    #[test]
+    fn short_secrets_are_replaced_as_words_in_free_text() {
+        let mut s = Scrubber::new(false);
+        s.add("pw-SECRET-2");
+        s.add("pw1");
+        let out = s.scrub("invalid password pw-SECRET-2 (was: pw1)");
+        assert!(!out.contains("pw-SECRET-2") && !out.contains("pw1"), "{out}");
+        assert_eq!(s.scrub("pw1x"), "pw1x", "inside a word, a short secret is not this secret");
+    }
+
+    #[test]
+    fn redacted_forms_are_not_scanned_again() {
+        let mut s = Scrubber::new(false);
+        s.add("a-long-secret-value");
+        s.add("len");
+        let out = s.scrub("x a-long-secret-value len");
+        assert_eq!(out, format!("x {} {}", redact("a-long-secret-value"), redact("len")));
     }
 
     #[test]

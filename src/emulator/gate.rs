@@ -1,7 +1,7 @@
 //! The custom-auth decision, as IoT Core makes it: pick the authorizer, check the signature, run the
 //! function, validate its answer. Transport code turns the result into CONNACKs, 101s and 403s.
 
-use super::config::EmulatorConfig;
+use super::config::{EmulatorConfig, Function};
 use super::function;
 use super::record::{ConnectionRecord, CredentialSeen, Reason};
 use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, Sources};
@@ -113,8 +113,35 @@ pub async fn authorize(
     Ok(Granted { principal_id: valid.principal_id, policies: valid.policies })
 }
 
+/// Parameter and header names whose values are never secret; every other value a device sends is
+/// treated as one, whatever its name (a token under a wrong key name, a signature under a wrong
+/// parameter name, parameters hidden behind a second `?`).
+const NOT_SECRET: [&str; 17] = [
+    AUTHORIZER_NAME,
+    "sdk",
+    "version",
+    "platform",
+    "metadata",
+    "qos",
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "content-type",
+    "content-length",
+    "user-agent",
+    "accept",
+];
+
+/// Values under an unknown name shorter than this are not taken for secrets (`qos=1`, `x=y`).
+const MIN_GUESSED_SECRET: usize = 3;
+
 /// A scrubber that knows every secret this connection carried: values under any configured token key
-/// name (or `token`), the signature, and the password in raw and base64 form.
+/// name (or `token`) and the signature, every other parameter or header value not known to be public,
+/// the password in raw and base64 form, and the tokens the emulator's rules name.
 pub fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources) -> Scrubber {
     let mut scrub = Scrubber::new(cfg.show_secrets);
     let mut names: Vec<&str> = cfg.authorizers.iter().map(|a| a.token_key_name.as_str()).collect();
@@ -123,11 +150,40 @@ pub fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources) -> Scr
         scrub.add(value);
         scrub.add_form(value, raw);
     }
+    let guessed = |name: &str, value: &str| {
+        !NOT_SECRET.iter().any(|n| n.eq_ignore_ascii_case(name)) && value.len() >= MIN_GUESSED_SECRET
+    };
+    for (name, value) in &seen.headers {
+        if guessed(name, value) {
+            scrub.add(value);
+        }
+    }
+    let username = seen.connect.as_ref().and_then(|c| c.username.as_deref()).unwrap_or_default();
+    // Every `name=value` after the first `?`, split at `?` and `&` alike: what IoT Core ignores
+    // (behind a second `?`) is still the device's secret.
+    let in_username = username.split_once('?').map_or("", |(_, q)| q);
+    let in_query = seen.query.as_deref().unwrap_or_default();
+    for pair in in_username.split(['?', '&']).chain(in_query.split('&')) {
+        let Some((name, raw)) = pair.split_once('=') else { continue };
+        let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned();
+        if guessed(name, &value) {
+            scrub.add(&value);
+            scrub.add_form(&value, raw);
+            scrub.add_form(&value, &value.replace('+', " "));
+        }
+    }
     if let Some(p) = seen.connect.as_ref().and_then(|c| c.password.as_ref()) {
         use base64::Engine as _;
         let text = String::from_utf8_lossy(p);
         scrub.add(&text);
         scrub.add_form(&text, &base64::engine::general_purpose::STANDARD.encode(p));
+    }
+    for a in &cfg.authorizers {
+        if let Function::Rules(rules) = &a.function {
+            for r in rules {
+                scrub.add(&r.token);
+            }
+        }
     }
     scrub
 }

@@ -158,6 +158,7 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
     };
     let seen = Observed { server_name: sni, headers: req.headers.clone(), query: req.query.clone(), connect: None };
     let scrub = gate::scrubber(cfg, &seen, &scrub_sources);
+    rec.secrets.merge(&scrub);
     let target = match &req.query {
         Some(q) => format!("{}?{q}", req.path),
         None => req.path.clone(),
@@ -262,6 +263,7 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
     let mut granted = None;
     if cfg.reject.wss == WssReject::Forbidden && carries_credentials(cfg, &sources) {
         let scrub = gate::scrubber(cfg, &seen, &sources);
+        rec.secrets.merge(&scrub);
         match gate::authorize(cfg, Transport::Wss, &seen, &sources, &scrub, rec).await {
             Ok(g) => granted = Some(g),
             Err(r) => {

@@ -91,9 +91,10 @@ pub async fn run(
 }
 
 fn emit(ctx: &Ctx, rec: &ConnectionRecord) {
+    let rec = rec.scrubbed();
     tracing::info!(target: "authprobe::emulator", "{}", rec.summary());
     if let Some(sink) = &ctx.config.on_record {
-        sink(rec);
+        sink(&rec);
     }
 }
 

@@ -186,6 +186,7 @@ pub(crate) async fn serve(
     });
     let transport = rec.transport.unwrap_or(Transport::Mqtt);
     let scrub = gate::scrubber(cfg, &seen, &sources);
+    rec.secrets.merge(&scrub);
     rec.username = connect.username.as_deref().map(|u| scrub.scrub(u));
     let authorized = match granted {
         Some(g) => Ok(g),

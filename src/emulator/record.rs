@@ -110,6 +110,10 @@ pub struct ConnectionRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
     pub durations: Durations,
+    /// The secrets this connection carried; every string of the record is scrubbed with them before
+    /// it is logged.
+    #[serde(skip)]
+    pub secrets: crate::secret::Scrubber,
 }
 
 impl ConnectionRecord {
@@ -137,6 +141,7 @@ impl ConnectionRecord {
             detail: String::new(),
             answer: None,
             durations: Durations::default(),
+            secrets: crate::secret::Scrubber::default(),
         }
     }
 
@@ -144,6 +149,29 @@ impl ConnectionRecord {
         self.accepted = reason == Reason::Accepted;
         self.reason = reason;
         self.detail = escape(&detail.into());
+    }
+
+    /// The record as logged: every string scrubbed of the connection's secrets, wherever the device
+    /// put them, and control characters escaped in the free text.
+    pub fn scrubbed(&self) -> Self {
+        let s = &self.secrets;
+        let opt = |v: &Option<String>| v.as_deref().map(|x| s.scrub(x));
+        let json = |v: &Option<Value>| v.as_ref().map(|x| crate::emulator::gate::scrub_json(x, s));
+        Self {
+            sni: opt(&self.sni),
+            alpn_offered: self.alpn_offered.iter().map(|a| s.scrub(a)).collect(),
+            alpn: opt(&self.alpn),
+            request: opt(&self.request),
+            host: opt(&self.host),
+            headers: self.headers.iter().map(|(n, v)| (n.clone(), s.scrub(v))).collect(),
+            client_id: opt(&self.client_id),
+            username: opt(&self.username),
+            authorizer: opt(&self.authorizer),
+            event: json(&self.event),
+            response: json(&self.response),
+            detail: escape(&s.scrub(&self.detail)),
+            ..self.clone()
+        }
     }
 
     /// One human line for stderr. Every field is escaped: a peer cannot start a new line or forge one.

@@ -230,10 +230,13 @@ impl ProbePlan {
     /// Every secret this attempt sends, for redaction.
     pub fn secrets(&self, spec: &AttemptSpec) -> crate::secret::Scrubber {
         let mut s = crate::secret::Scrubber::new(self.show_secrets);
+        use base64::Engine as _;
         for c in [&self.credentials, self.credentials_for(spec)] {
             for v in [&c.token, &c.signature, &c.password].into_iter().flatten() {
                 s.add(v);
                 s.add_form(v, &encode(v));
+                // The authorizer event carries the MQTT password as base64.
+                s.add_form(v, &base64::engine::general_purpose::STANDARD.encode(v));
             }
         }
         s

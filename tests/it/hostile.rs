@@ -136,3 +136,67 @@ async fn log_lines_cannot_be_forged() {
     assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
     assert!(line.contains("Nope\\n1234"), "{line}");
 }
+
+/// Case 6: an authorizer that echoes a short password in its stderr, or returns it as an invalid
+/// principalId, must not put it in the emulator's record.
+#[tokio::test]
+async fn short_secrets_echoed_by_the_authorizer_are_redacted() {
+    let password = "pw-SECRET-2";
+    let echo = "import sys,json,base64; e=json.load(sys.stdin); p=base64.b64decode(e['protocolData']['mqtt']['password']).decode()";
+    let mut cfg = config();
+    cfg.show_secrets = false;
+    let mut stderr = allowing("Stderr");
+    stderr.function = authprobe::emulator::Function::Command(format!(
+        "python3 -c \"{echo}; sys.stderr.write('invalid password ' + p); sys.exit(1)\""
+    ));
+    let mut principal = allowing("Principal");
+    principal.function = authprobe::emulator::Function::Command(format!(
+        "python3 -c \"{echo}; print(json.dumps({{'isAuthenticated': True, 'principalId': p + '?', 'policyDocuments': [], 'disconnectAfterInSeconds': 300, 'refreshAfterInSeconds': 300}}))\""
+    ));
+    cfg.authorizers.extend([stderr, principal]);
+    let mut emu = start(cfg).await;
+    for name in ["Stderr", "Principal"] {
+        let user = username(&[("x-amz-customauthorizer-name", name), ("token", "t0k")]);
+        mqtt311(&emu, "echo", &user, password).await;
+        let r = emu.record().await;
+        let logged = serde_json::to_string(&r).unwrap() + &r.summary();
+        assert!(
+            matches!(r.reason, Reason::FunctionFailed | Reason::InvalidResponse),
+            "{name}: {:?} {}",
+            r.reason,
+            r.detail
+        );
+        assert!(!logged.contains(password) && !logged.contains("t0k"), "{name}: {logged}");
+        assert!(r.detail.contains("<redacted len=11"), "{name}: {}", r.detail);
+    }
+}
+
+/// Case 4: the token under a wrong key name or behind a second `?`, and the signature under a wrong
+/// parameter name, are secrets too — in the username, the query and the headers.
+#[tokio::test]
+async fn secrets_under_wrong_names_are_redacted_in_the_record() {
+    let mut cfg = emulator_config();
+    cfg.authorizers.push(allowing("Other"));
+    let mut emu = start(cfg).await;
+    let sig = "c2lnbmF0dXJlLXNlY3JldA==";
+    let users = [
+        format!("?x-amz-customauthorizer-name={AUTH}&TOKEN=tok-Secret-1"),
+        format!("?x-amz-customauthorizer-name={AUTH}&token=tok-Secret-1?SDK=Python&Version=1"),
+        format!("?x-amz-customauthorizer-name={AUTH}&x-amz-customauthorizer-token-signature={}&token=x1y", pct(sig)),
+    ];
+    for user in &users {
+        mqtt311(&emu, "names", user, "").await;
+        let r = emu.record().await;
+        let logged = serde_json::to_string(&r).unwrap() + &r.summary();
+        assert!(!logged.contains("tok-Secret-1") && !logged.contains(sig) && !logged.contains(&pct(sig)), "{logged}");
+    }
+    let headers = [
+        ("x-amz-customauthorizer-name", AUTH),
+        ("x-amz-customauthorizer-token-signature", sig),
+        ("TOKEN", "tok-Secret-1"),
+    ];
+    let _ = wss(&emu, "/mqtt", &headers, connect_packet("ws", None, "")).await;
+    let r = emu.record().await;
+    let logged = serde_json::to_string(&r).unwrap() + &r.summary();
+    assert!(!logged.contains("tok-Secret-1") && !logged.contains(sig), "{logged}");
+}

@@ -13,4 +13,5 @@ mod probe_emulator;
 mod probe_matrix;
 mod probe_mosquitto;
 mod probe_servers;
+mod secrets;
 mod toolkit;

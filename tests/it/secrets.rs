@@ -1,0 +1,159 @@
+//! No secret leaks: every subcommand, with and without `-v`, in every output format, against the
+//! emulator binary with the full matrix — the token, password and signature appear nowhere (raw,
+//! percent-encoded or base64) in stdout, stderr or the emulator's log.
+
+use super::common::*;
+use base64::Engine as _;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const TOKEN: &str = "tok-Secret-1";
+const PASSWORD: &str = "pw-Secret-2";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_authprobe"));
+    c.env_clear().env("NO_COLOR", "1");
+    c
+}
+
+/// Every form a secret may take on the wire or in a log.
+fn forms(secret: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    vec![secret.to_owned(), authprobe::auth::credentials::encode(secret), pct(secret), b64]
+}
+
+#[track_caller]
+fn assert_clean(what: &str, text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!text.contains(s.as_str()), "{what}: a secret ({s}) leaked:\n{text}");
+    }
+}
+
+/// The emulator binary on 127.0.0.1:0 with a JSON log; its address, read from its first line.
+struct Emulator {
+    child: Child,
+    addr: String,
+    log: std::path::PathBuf,
+    ca: std::path::PathBuf,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn emulator(dir: &std::path::Path, public_key: &std::path::Path) -> Emulator {
+    let log = dir.join("emulator.jsonl");
+    let ca = dir.join("ca.pem");
+    let mut child = bin()
+        .args(["-v", "emulate", "--listen", "127.0.0.1:0", "--allow-token", TOKEN, "--public-key"])
+        .arg(public_key)
+        .arg("--log-json")
+        .arg(&log)
+        .arg("--write-ca")
+        .arg(&ca)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(WAIT).expect("the emulator prints its address");
+    let addr = first.split_whitespace().find(|w| w.starts_with("127.0.0.1:")).expect("an address").to_owned();
+    Emulator { child, addr, log, ca }
+}
+
+#[test]
+fn no_subcommand_leaks_a_secret_in_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("pub.pem");
+    std::fs::write(&public, &keys().public_pem).unwrap();
+    let signature = sign(TOKEN);
+    let mut secrets = forms(TOKEN);
+    secrets.extend(forms(PASSWORD));
+    secrets.extend([signature.clone(), pct(&signature), authprobe::auth::credentials::encode(&signature)]);
+    let mut emu = emulator(dir.path(), &public);
+    let private = keys().private.to_str().unwrap().to_owned();
+    let ca = emu.ca.to_str().unwrap().to_owned();
+    let creds = [
+        "--authorizer",
+        "MyAuthorizer",
+        "--token",
+        TOKEN,
+        "--password",
+        PASSWORD,
+        "--username",
+        "dev",
+        "--client-id",
+        "leak-test",
+    ];
+    let mut runs: Vec<Vec<String>> = Vec::new();
+    for format in ["text", "json"] {
+        for verbose in [false, true] {
+            let mut probe: Vec<&str> = Vec::new();
+            if verbose {
+                probe.push("-v");
+            }
+            probe.extend(["probe", "--endpoint", "abc123-ats.iot.us-east-1.amazonaws.com", "--connect-to", &emu.addr]);
+            probe.extend(["--ca", &ca, "--matrix", "full", "--format", format, "--timeout", "5"]);
+            probe.extend(creds);
+            // A wrong token key name and the key, so that the variants put the secrets everywhere.
+            let mut with_sig = probe.clone();
+            with_sig.extend(["--signature", &signature, "--token-key-name", "deviceToken"]);
+            runs.push(with_sig.iter().map(|s| (*s).to_owned()).collect());
+            let mut with_key = probe.clone();
+            with_key.extend(["--signing-key", &private, "--public-key", public.to_str().unwrap()]);
+            runs.push(with_key.iter().map(|s| (*s).to_owned()).collect());
+            let v: &[&str] = if verbose { &["-v"] } else { &[] };
+            let tail = |args: &[&str]| v.iter().chain(args).map(|s| (*s).to_owned()).collect::<Vec<_>>();
+            runs.push(tail(&["sign", "--token", TOKEN, "--signing-key", &private, "--format", format]));
+            runs.push(tail(&[
+                "sign",
+                "--verify",
+                "--token",
+                TOKEN,
+                "--signature",
+                &signature,
+                "--public-key",
+                public.to_str().unwrap(),
+                "--format",
+                format,
+            ]));
+            for transport in ["mqtt", "wss", "https"] {
+                let mut ev =
+                    vec!["event", "--transport", transport, "--endpoint", "abc123-ats.iot.us-east-1.amazonaws.com"];
+                ev.extend(creds);
+                ev.extend(["--signature", &signature]);
+                runs.push(tail(&ev));
+            }
+        }
+    }
+    for args in &runs {
+        let out = bin().args(args).output().unwrap();
+        let what = args.join(" ");
+        let code = out.status.code();
+        assert!(matches!(code, Some(0 | 1)), "{what}: exit {code:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_clean(&format!("stdout of {what}"), &String::from_utf8_lossy(&out.stdout), &secrets);
+        assert_clean(&format!("stderr of {what}"), &String::from_utf8_lossy(&out.stderr), &secrets);
+    }
+    // The emulator's own stderr (-v) and JSON log, after it stops.
+    let _ = emu.child.kill();
+    let mut stderr = String::new();
+    if let Some(mut e) = emu.child.stderr.take() {
+        use std::io::Read as _;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let log = std::fs::read_to_string(&emu.log).unwrap();
+    assert!(log.lines().count() > 50, "the full matrix reached the emulator: {} records", log.lines().count());
+    assert_clean("the emulator's JSON log", &log, &secrets);
+    assert_clean("the emulator's stderr", &stderr, &secrets);
+    let _ = Duration::ZERO;
+}
