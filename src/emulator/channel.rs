@@ -7,7 +7,10 @@ use std::io;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// Control or empty WebSocket frames accepted in a row while waiting for data.
+const MAX_IDLE_FRAMES: usize = 1024;
 
 pub(crate) type Tls = tokio_rustls::server::TlsStream<Rewind<TcpStream>>;
 
@@ -26,20 +29,29 @@ impl Channel {
                 buf.extend_from_slice(&chunk[..n]);
                 Ok(n)
             }
-            Self::Ws(ws) => loop {
-                match ws.next().await {
-                    None | Some(Ok(Message::Close(_))) => return Ok(0),
-                    Some(Ok(Message::Binary(b))) => {
-                        buf.extend_from_slice(&b);
-                        // An empty binary frame is not the end of the stream.
-                        if !b.is_empty() {
-                            return Ok(b.len());
+            Self::Ws(ws) => {
+                // Frames already buffered are ready without waiting, so a flood of pings or empty
+                // frames would never let the caller's deadline fire: they are bounded here.
+                for _ in 0..MAX_IDLE_FRAMES {
+                    match ws.next().await {
+                        None | Some(Ok(Message::Close(_))) => return Ok(0),
+                        Some(Ok(Message::Binary(b))) => {
+                            buf.extend_from_slice(&b);
+                            // An empty binary frame is not the end of the stream.
+                            if !b.is_empty() {
+                                return Ok(b.len());
+                            }
                         }
+                        Some(Ok(_)) => {}
+                        Some(Err(WsError::Capacity(e))) => return Err(io::Error::new(io::ErrorKind::FileTooLarge, e)),
+                        Some(Err(e)) => return Err(io::Error::other(e)),
                     }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(io::Error::other(e)),
                 }
-            },
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{MAX_IDLE_FRAMES} control or empty frames without data"),
+                ))
+            }
         }
     }
 

@@ -193,6 +193,21 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
     answer(tls, Answer::error(404, "ResourceNotFoundException", "Not Found"), rec).await;
 }
 
+/// The body length: no header is an empty body; a value that is not a plain decimal number, or two
+/// headers that disagree, make the request malformed (RFC 9112 §6.3: never guess at a length).
+fn content_length(req: &Request) -> Result<usize, String> {
+    let values: Vec<&str> =
+        req.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim()).collect();
+    let Some(first) = values.first() else { return Ok(0) };
+    if values.iter().any(|v| v != first) {
+        return Err(format!("{} Content-Length headers that disagree", values.len()));
+    }
+    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("Content-Length `{}` is not a number of bytes", crate::emulator::record::escape(first)));
+    }
+    first.parse().map_err(|_| format!("Content-Length `{first}` is too large"))
+}
+
 #[allow(clippy::too_many_arguments)] // each argument is a distinct part of the request's context
 async fn publish(
     mut tls: Tls,
@@ -211,7 +226,13 @@ async fn publish(
         return answer(tls, Answer::error(400, "InvalidRequestException", "Invalid qos: must be 0 or 1"), rec).await;
     }
     // Read (and bound) the body so the client is not cut off mid-send.
-    let len: usize = req.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let len = match content_length(&req) {
+        Ok(len) => len,
+        Err(problem) => {
+            rec.set(Reason::MalformedRequest, problem);
+            return answer(tls, Answer::error(400, "InvalidRequestException", "Invalid Content-Length"), rec).await;
+        }
+    };
     if len > cfg.limits.max_packet {
         rec.set(Reason::PacketTooLarge, format!("body of {len} bytes"));
         return answer(tls, Answer::error(413, "RequestEntityTooLargeException", "Payload too large"), rec).await;
@@ -288,9 +309,12 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
     if !matches!(written, Ok(Ok(()))) {
         return rec.set(Reason::ClosedByClient, "closed (or stopped reading) during the upgrade");
     }
+    // Pongs to a client's pings queue in the write buffer: bounded, like everything a peer can cause.
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(cfg.limits.max_packet))
-        .max_frame_size(Some(cfg.limits.max_packet));
+        .max_frame_size(Some(cfg.limits.max_packet))
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024);
     let ws = WebSocketStream::from_partially_read(tls, req.rest, Role::Server, Some(ws_config)).await;
     super::mqtt::serve(Channel::Ws(Box::new(ws)), ctx, seen, sources, granted, rec).await;
 }

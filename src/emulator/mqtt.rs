@@ -148,6 +148,12 @@ pub(crate) async fn read_connect(ch: &mut Channel, buf: &mut BytesMut, ctx: &Ctx
             }
             Ok(Ok(0)) => return Err(fail(Reason::ClosedByClient, "closed before a complete CONNECT")),
             Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                return Err(fail(Reason::PacketTooLarge, format!("WebSocket message refused: {e}")));
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(fail(Reason::MalformedRequest, format!("WebSocket: {e}")));
+            }
             Ok(Err(e)) => return Err(fail(Reason::ClosedByClient, format!("read failed: {e}"))),
         }
     }

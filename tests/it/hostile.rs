@@ -200,3 +200,127 @@ async fn secrets_under_wrong_names_are_redacted_in_the_record() {
     let logged = serde_json::to_string(&r).unwrap() + &r.summary();
     assert!(!logged.contains("tok-Secret-1") && !logged.contains(sig), "{logged}");
 }
+
+/// A raw HTTPS request; returns the status line.
+async fn raw_https(emu: &Emu, request: &str) -> String {
+    let mut s = tls(emu.addr, Some(ENDPOINT), &[], &emu.ca_pem).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).lines().next().unwrap_or_default().to_owned()
+}
+
+/// A negative, unparseable or duplicated Content-Length is a malformed request (400), never a 200.
+#[tokio::test]
+async fn content_length_must_be_one_number() {
+    let mut emu = start(emulator_config()).await;
+    let head = format!(
+        "POST /topics/t?qos=1 HTTP/1.1\r\nHost: {ENDPOINT}\r\nx-amz-customauthorizer-name: {AUTH}\r\ntoken: {GOOD}\r\n"
+    );
+    for lengths in ["Content-Length: -5\r\n", "Content-Length: 5x\r\n", "Content-Length: 2\r\nContent-Length: 7\r\n"] {
+        let status = raw_https(&emu, &format!("{head}{lengths}\r\nhi")).await;
+        assert!(status.contains(" 400 "), "{lengths:?}: {status}");
+        assert_eq!(emu.record().await.reason, Reason::MalformedRequest, "{lengths:?}");
+    }
+    let status = raw_https(&emu, &format!("{head}Content-Length: 2\r\n\r\nhi")).await;
+    assert!(status.contains(" 200 "), "{status}");
+}
+
+/// A WebSocket message over the size limit is refused as too large, not logged as a client close.
+#[tokio::test]
+async fn oversized_websocket_message_is_logged_as_too_large() {
+    let mut cfg = emulator_config();
+    cfg.limits.max_packet = 4096;
+    let mut emu = start(cfg).await;
+    let headers = [("x-amz-customauthorizer-name", AUTH), ("token", GOOD)];
+    let _ = wss(&emu, "/mqtt", &headers, vec![0x10; 10_000]).await;
+    let r = emu.record().await;
+    assert_eq!(r.reason, Reason::PacketTooLarge, "{}", r.detail);
+}
+
+fn quick_config() -> EmulatorConfig {
+    let mut cfg = emulator_config();
+    cfg.limits.handshake_timeout = Duration::from_millis(500);
+    cfg.limits.request_timeout = Duration::from_millis(500);
+    cfg
+}
+
+/// Upgrades a raw TLS connection to a WebSocket on the emulator; returns it after the 101.
+async fn raw_upgrade(emu: &Emu) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut s = tls(emu.addr, Some(ENDPOINT), &[], &emu.ca_pem).await.unwrap();
+    let req = format!(
+        "GET /mqtt HTTP/1.1\r\nHost: {ENDPOINT}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\nx-amz-customauthorizer-name: {AUTH}\r\ntoken: {GOOD}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+        assert_eq!(tokio::time::timeout(WAIT, s.read(&mut b)).await.unwrap().unwrap(), 1);
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    s
+}
+
+/// A ping flood after the upgrade, before any CONNECT: the emulator stops reading it and closes,
+/// within its request timeout, and keeps serving good clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_ping_flood_before_connect_is_cut_off() {
+    let mut emu = start(quick_config()).await;
+    let mut s = raw_upgrade(&emu).await;
+    // Masked client pings with an empty payload.
+    let burst: Vec<u8> = [0x89u8, 0x80, 1, 2, 3, 4].iter().copied().cycle().take(6 * 4096).collect();
+    let started = Instant::now();
+    for _ in 0..1000 {
+        if s.write_all(&burst).await.is_err() || started.elapsed() > WAIT {
+            break;
+        }
+    }
+    let r = emu.record().await;
+    assert!(
+        matches!(r.reason, Reason::MalformedRequest | Reason::RequestTimeout | Reason::ClosedByClient),
+        "{:?}: {}",
+        r.reason,
+        r.detail
+    );
+    good_client_connects(&emu).await;
+}
+
+/// Peers that connect and say nothing, or drip a CONNECT one byte at a time, on every transport:
+/// each is closed at the emulator's deadlines, and good clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_dripping_peers_are_cut_off_at_the_deadlines() {
+    let mut emu = start(quick_config()).await;
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(tokio::net::TcpStream::connect(emu.addr).await.unwrap());
+    }
+    let packet = connect_packet("drip", Some(&format!("?x-amz-customauthorizer-name={AUTH}&token={GOOD}")), "");
+    let mut drips = Vec::new();
+    for alpn in [&b"mqtt"[..], &b""[..]] {
+        let alpns: Vec<&[u8]> = if alpn.is_empty() { vec![] } else { vec![alpn] };
+        let mut s = tls(emu.addr, Some(ENDPOINT), &alpns, &emu.ca_pem).await.unwrap();
+        let bytes = if alpn.is_empty() { b"POST /topics/t HTTP/1.1\r\nHost: x\r\n".to_vec() } else { packet.clone() };
+        drips.push(tokio::spawn(async move {
+            for b in bytes {
+                if s.write_all(&[b]).await.is_err() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let mut rest = Vec::new();
+            matches!(tokio::time::timeout(WAIT, s.read_to_end(&mut rest)).await, Ok(_))
+        }));
+    }
+    good_client_connects(&emu).await;
+    for d in drips {
+        assert!(tokio::time::timeout(WAIT, d).await.unwrap().unwrap(), "a dripping peer was closed");
+    }
+    let mut reasons = Vec::new();
+    for _ in 0..103 {
+        reasons.push(emu.record().await.reason);
+    }
+    assert!(reasons.contains(&Reason::Accepted));
+    assert!(reasons.iter().filter(|r| **r == Reason::RequestTimeout).count() >= 2, "{reasons:?}");
+    drop(idle);
+}
