@@ -75,15 +75,19 @@ impl Scrubber {
         }
         let mut hits: Vec<(usize, usize, &str)> = Vec::new();
         for (form, secret) in &self.secrets {
-            for (at, _) in text.match_indices(form.as_str()) {
+            // Every occurrence, overlapping ones included: one passed over (inside a word, or under a
+            // longer secret) must not hide the next one.
+            let mut from = 0;
+            while let Some(rel) = text[from..].find(form.as_str()) {
+                let at = from + rel;
                 let end = at + form.len();
-                if form.len() < ANYWHERE
-                    && !(is_boundary(text[..at].chars().next_back()) && is_boundary(text[end..].chars().next()))
-                {
-                    continue;
-                }
-                if !hits.iter().any(|&(s, e, _)| at < e && s < end) {
+                let is_word = form.len() >= ANYWHERE
+                    || (is_boundary(text[..at].chars().next_back()) && is_boundary(text[end..].chars().next()));
+                if is_word && !hits.iter().any(|&(s, e, _)| at < e && s < end) {
                     hits.push((at, end, secret));
+                    from = end;
+                } else {
+                    from = at + text[at..].chars().next().map_or(1, char::len_utf8);
                 }
             }
         }
@@ -154,6 +158,16 @@ mod tests {
         let out = s.scrub("invalid password pw-SECRET-2 (was: pw1)");
         assert!(!out.contains("pw-SECRET-2") && !out.contains("pw1"), "{out}");
         assert_eq!(s.scrub("pw1x"), "pw1x", "inside a word, a short secret is not this secret");
+    }
+
+    /// Found by fuzzing: an occurrence under a longer secret hid the next, overlapping one.
+    #[test]
+    fn an_occurrence_passed_over_does_not_hide_the_next() {
+        let mut s = Scrubber::new(false);
+        s.add("zzzzzzzab");
+        s.add("abababab");
+        let out = s.scrub("zzzzzzzabababababab");
+        assert!(!out.contains("abababab"), "{out}");
     }
 
     #[test]

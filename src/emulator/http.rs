@@ -21,7 +21,7 @@ const MAX_HEADERS: usize = 64;
 
 /// A parsed request head and whatever followed it in the same reads.
 #[derive(Debug)]
-pub(crate) struct Request {
+pub struct Request {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -30,7 +30,7 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
@@ -55,33 +55,41 @@ async fn read_head(tls: &mut Tls, deadline: Instant) -> Result<Request, HeadErro
             Ok(Ok(n)) => n,
         };
         data.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&data) {
-            Ok(httparse::Status::Complete(len)) => {
-                let target = req.path.unwrap_or("/");
-                let (path, query) = match target.split_once('?') {
-                    Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-                    None => (target.to_owned(), None),
-                };
-                return Ok(Request {
-                    method: req.method.unwrap_or_default().to_owned(),
-                    path,
-                    query,
-                    headers: req
-                        .headers
-                        .iter()
-                        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                        .collect(),
-                    rest: data[len..].to_vec(),
-                });
-            }
-            Ok(httparse::Status::Partial) if data.len() <= MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(HeadError::NotHttp(format!("request head over {MAX_HEAD} bytes")));
-            }
-            Err(e) => return Err(HeadError::NotHttp(format!("{e}; first bytes {}", super::tls::hex_prefix(&data)))),
+        match parse_head(&data) {
+            Ok(Some(req)) => return Ok(req),
+            Ok(None) => {}
+            Err(e) => return Err(HeadError::NotHttp(e)),
         }
+    }
+}
+
+/// Parses a request head from the start of `data`: `Ok(None)` while it is incomplete and under the
+/// size limit; an error names what is wrong (with the first bytes).
+pub fn parse_head(data: &[u8]) -> Result<Option<Request>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(data) {
+        Ok(httparse::Status::Complete(len)) => {
+            let target = req.path.unwrap_or("/");
+            let (path, query) = match target.split_once('?') {
+                Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                None => (target.to_owned(), None),
+            };
+            Ok(Some(Request {
+                method: req.method.unwrap_or_default().to_owned(),
+                path,
+                query,
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                    .collect(),
+                rest: data[len..].to_vec(),
+            }))
+        }
+        Ok(httparse::Status::Partial) if data.len() <= MAX_HEAD => Ok(None),
+        Ok(httparse::Status::Partial) => Err(format!("request head over {MAX_HEAD} bytes")),
+        Err(e) => Err(format!("{e}; first bytes {}", super::tls::hex_prefix(data))),
     }
 }
 
@@ -195,7 +203,7 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
 
 /// The body length: no header is an empty body; a value that is not a plain decimal number, or two
 /// headers that disagree, make the request malformed (RFC 9112 §6.3: never guess at a length).
-fn content_length(req: &Request) -> Result<usize, String> {
+pub fn content_length(req: &Request) -> Result<usize, String> {
     let values: Vec<&str> =
         req.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim()).collect();
     let Some(first) = values.first() else { return Ok(0) };

@@ -10,7 +10,7 @@ mod channel;
 pub mod config;
 pub mod function;
 pub mod gate;
-mod http;
+pub mod http;
 pub mod mqtt;
 pub mod record;
 mod session;

@@ -76,22 +76,10 @@ pub async fn upgrade(
             }
             Ok(Ok(n)) => data.extend_from_slice(&chunk[..n]),
         }
-        let mut hs = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut hs);
-        match resp.parse(&data) {
-            Ok(httparse::Status::Complete(len)) => {
-                let headers: Vec<(String, String)> = resp
-                    .headers
-                    .iter()
-                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                    .collect();
-                break (resp.code.unwrap_or(0), headers, len);
-            }
-            Ok(httparse::Status::Partial) if data.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => return Err(invalid(format!("response head over {MAX_HEAD} bytes"))),
-            Err(e) => {
-                return Err(invalid(format!("not an HTTP response ({e}): {}", super::outcome::show_bytes(&data))));
-            }
+        match parse_response_head(&data) {
+            Ok(Some(head)) => break head,
+            Ok(None) => {}
+            Err(problem) => return Err(invalid(problem)),
         }
     };
     let header =
@@ -107,6 +95,28 @@ pub async fn upgrade(
         return Err(invalid("the 101 does not echo Sec-WebSocket-Protocol: mqtt".into()));
     }
     Ok(WebSocketStream::from_partially_read(tls, data[head_len..].to_vec(), Role::Client, Some(config())).await)
+}
+
+/// A response head: status, headers and the head's length.
+pub type ResponseHead = (u16, Vec<(String, String)>, usize);
+
+/// Parses a response head from the start of `data`: `Ok(None)` while incomplete and under the limit.
+pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, String> {
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut hs);
+    match resp.parse(data) {
+        Ok(httparse::Status::Complete(len)) => {
+            let headers: Vec<(String, String)> = resp
+                .headers
+                .iter()
+                .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                .collect();
+            Ok(Some((resp.code.unwrap_or(0), headers, len)))
+        }
+        Ok(httparse::Status::Partial) if data.len() < MAX_HEAD => Ok(None),
+        Ok(httparse::Status::Partial) => Err(format!("response head over {MAX_HEAD} bytes")),
+        Err(e) => Err(format!("not an HTTP response ({e}): {}", super::outcome::show_bytes(data))),
+    }
 }
 
 fn invalid(problem: String) -> Observation {
