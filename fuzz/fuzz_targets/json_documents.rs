@@ -8,7 +8,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = authprobe::emulator::config::authorizer_from_describe_json(text, std::path::Path::new("fuzz.json"));
     if let Ok(policy) = authprobe::auth::permission::read_policy(text) {
-        if let Ok(arn) = authprobe::auth::permission::AuthorizerArn::parse("arn:aws:iot:us-east-1:123456789012:authorizer/A") {
+        if let Ok(arn) =
+            authprobe::auth::permission::AuthorizerArn::parse("arn:aws:iot:us-east-1:123456789012:authorizer/A")
+        {
             let _ = authprobe::auth::permission::check(&policy, &arn);
         }
     }

@@ -29,7 +29,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     // The input: up to three secrets, then the text, separated by NUL.
     let mut parts = text.split('\0');
-    let secrets: Vec<&str> = parts.by_ref().take(3).filter(|s| !s.is_empty() && !s.contains('<') && !s.contains('>')).collect();
+    let secrets: Vec<&str> =
+        parts.by_ref().take(3).filter(|s| !s.is_empty() && !s.contains('<') && !s.contains('>')).collect();
     let body: String = parts.collect::<Vec<_>>().join(" ");
     let mut s = Scrubber::new(false);
     for secret in &secrets {

@@ -14,7 +14,11 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 struct Peer(Vec<u8>, usize);
 
 impl tokio::io::AsyncRead for Peer {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let n = buf.remaining().min(self.0.len() - self.1);
         let at = self.1;
         buf.put_slice(&self.0[at..at + n]);
@@ -41,10 +45,18 @@ thread_local! {
 }
 
 fuzz_target!(|data: &[u8]| {
-    RT.with(|rt| rt.block_on(async {
-        let config = authprobe::probe::websocket::config();
-        let mut ws = WebSocketStream::from_raw_socket(Peer(data.to_vec(), 0), Role::Client, Some(config)).await;
-        let obs = authprobe::probe::websocket::exchange(&mut ws, MqttVersion::V311, &[0x10, 0], Duration::from_millis(50)).await;
-        let _ = authprobe::probe::classify::classify(&obs);
-    }));
+    RT.with(|rt| {
+        rt.block_on(async {
+            let config = authprobe::probe::websocket::config();
+            let mut ws = WebSocketStream::from_raw_socket(Peer(data.to_vec(), 0), Role::Client, Some(config)).await;
+            let obs = authprobe::probe::websocket::exchange(
+                &mut ws,
+                MqttVersion::V311,
+                &[0x10, 0],
+                Duration::from_millis(50),
+            )
+            .await;
+            let _ = authprobe::probe::classify::classify(&obs);
+        })
+    });
 });
