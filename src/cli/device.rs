@@ -29,12 +29,18 @@ pub struct CredentialArgs {
     /// `aws iot describe-authorizer` output: name, token key name, signing keys and status.
     #[arg(long, value_name = "FILE")]
     pub authorizer_json: Option<PathBuf>,
-    /// The token.
-    #[arg(long, value_name = "VALUE")]
+    /// The token (visible in shell history and `ps`: prefer --token-file or AUTHPROBE_TOKEN).
+    #[arg(long, value_name = "VALUE", conflicts_with = "token_file")]
     pub token: Option<String>,
+    /// Read the token from this file (`-`: standard input); one trailing line break is dropped.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// The token's signature, standard base64 (sent percent-encoded where needed).
-    #[arg(long, value_name = "B64", conflicts_with = "signing_key")]
+    #[arg(long, value_name = "B64", conflicts_with_all = ["signing_key", "signature_file"])]
     pub signature: Option<String>,
+    /// Read the signature from this file (`-`: standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "signing_key")]
+    pub signature_file: Option<PathBuf>,
     /// The authorizer's token-signing public key (SubjectPublicKeyInfo PEM, repeatable): the
     /// signature is verified locally before anything is sent.
     #[arg(long = "public-key", value_name = "PEM")]
@@ -45,9 +51,12 @@ pub struct CredentialArgs {
     /// MQTT username (custom-auth parameters are appended after `?`).
     #[arg(long)]
     pub username: Option<String>,
-    /// MQTT password.
-    #[arg(long)]
+    /// MQTT password (prefer --password-file or AUTHPROBE_PASSWORD).
+    #[arg(long, conflicts_with = "password_file")]
     pub password: Option<String>,
+    /// Read the MQTT password from this file (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// MQTT client ID. Default: authprobe-<random>.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
@@ -101,16 +110,21 @@ impl CredentialArgs {
         if !is_token_key_name(&token_key_name) {
             bail!("--token-key-name `{token_key_name}` must match [a-zA-Z0-9_-]{{1,128}}");
         }
-        if let Some(t) = &self.token {
-            if t.is_empty() || t.len() > 6144 {
-                bail!("--token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
+        let mut stdin_used = false;
+        let token = secret(&self.token, &self.token_file, "token", "AUTHPROBE_TOKEN", &mut stdin_used)?;
+        if let Some(t) = &token {
+            if t.len() > 6144 {
+                bail!("the token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
             }
         }
+        let given_signature =
+            secret(&self.signature, &self.signature_file, "signature", "AUTHPROBE_SIGNATURE", &mut stdin_used)?;
+        let password = secret(&self.password, &self.password_file, "password", "AUTHPROBE_PASSWORD", &mut stdin_used)?;
         let mut signer = None;
-        let signature = match (&self.signature, &self.signing_key) {
+        let signature = match (&given_signature, &self.signing_key) {
             (Some(s), _) => Some(check_signature(s)?),
             (None, Some(path)) => {
-                let Some(token) = &self.token else { bail!("--signing-key signs the token: give --token too") };
+                let Some(token) = &token else { bail!("--signing-key signs the token: give the token too") };
                 let pem = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
                 let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
@@ -148,10 +162,10 @@ impl CredentialArgs {
             credentials: Credentials {
                 authorizer,
                 token_key_name,
-                token: self.token.clone(),
+                token,
                 signature,
                 username: self.username.clone(),
-                password: self.password.clone(),
+                password,
             },
             client_id,
             mqtt_version: match self.mqtt_version {
@@ -162,6 +176,45 @@ impl CredentialArgs {
             documents,
         })
     }
+}
+
+/// A secret from its flag, its file (`-`: standard input, once) or its environment variable, in
+/// that order. An empty value from any source is an error, never an empty credential.
+fn secret(
+    flag: &Option<String>,
+    file: &Option<PathBuf>,
+    name: &str,
+    env: &str,
+    stdin_used: &mut bool,
+) -> anyhow::Result<Option<String>> {
+    let (value, source) = match (flag, file) {
+        (Some(v), _) => (v.clone(), format!("--{name}")),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            if std::mem::replace(stdin_used, true) {
+                bail!("--{name}-file -: standard input is already read for another secret; use a file");
+            }
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .with_context(|| format!("cannot read --{name}-file - (standard input)"))?;
+            (text, format!("--{name}-file - (standard input)"))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --{name}-file {}", path.display()))?;
+            (text, format!("--{name}-file {}", path.display()))
+        }
+        (None, None) => match std::env::var(env) {
+            Ok(v) => (v, env.to_owned()),
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => bail!("{env} is not valid UTF-8"),
+        },
+    };
+    // A file written by `echo` ends in a line break that is not part of the secret.
+    let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value).to_owned();
+    if value.is_empty() {
+        bail!("{source} is empty: give the {name}, or leave {source} out");
+    }
+    Ok(Some(value))
 }
 
 fn is_token_key_name(k: &str) -> bool {

@@ -40,6 +40,12 @@ impl Drop for Emu {
 }
 
 impl Emu {
+    /// An address with no emulator behind it (a listener the test holds), for bad-input tests.
+    pub fn unstarted(addr: SocketAddr) -> Self {
+        let (_tx, records) = mpsc::unbounded_channel();
+        Self { addr, ca_pem: String::new(), records, stop: None }
+    }
+
     /// The next finished connection's record.
     pub async fn record(&mut self) -> ConnectionRecord {
         tokio::time::timeout(WAIT, self.records.recv())

@@ -1,6 +1,7 @@
 //! Test areas. `common` starts the in-process emulator and holds the independent clients.
 
 pub mod common;
+mod device_input;
 mod diagnosis_corpus;
 mod emulator_accept;
 mod emulator_event;
