@@ -75,6 +75,9 @@ async fn secrets_come_from_files_stdin_and_the_environment() {
     assert_eq!(emu.record().await.event.unwrap()["token"], GOOD);
 }
 
+/// Flags, environment, and what the error must say.
+type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+
 /// An empty secret from any source is bad input: exit 2, named, and nothing is sent.
 #[tokio::test]
 async fn an_empty_secret_is_an_error_from_every_source() {
@@ -83,7 +86,7 @@ async fn an_empty_secret_is_an_error_from_every_source() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "\n").unwrap();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (vec!["--token".into(), String::new()], vec![], "--token is empty"),
         (vec!["--token-file".into(), empty.to_str().unwrap().into()], vec![], "--token-file"),
         (vec![], vec![("AUTHPROBE_TOKEN", "")], "AUTHPROBE_TOKEN is empty"),
