@@ -77,6 +77,7 @@ fn plan(addr: std::net::SocketAddr, ca_pem: &str, timeout: Duration) -> ProbePla
         follow_up_spacing: Duration::ZERO,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+        device: Default::default(),
     }
 }
 

@@ -56,6 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         follow_up_spacing: Duration::from_millis(1_100),
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+        device: Default::default(),
     };
     let specs = variants(&plan, Level::Quick);
     println!("quick matrix: {} attempts, authorizer latency {} ms, 2 cores", specs.len(), LATENCY.as_millis());

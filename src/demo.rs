@@ -123,6 +123,7 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
         follow_up_spacing: Duration::ZERO,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+        device: Default::default(),
     };
     let wrong_key = ProbePlan {
         client_id: "demo-keyname".into(),

@@ -124,7 +124,7 @@ impl CredentialArgs {
         let signature = match (&given_signature, &self.signing_key) {
             (Some(s), _) => Some(check_signature(s)?),
             (None, Some(path)) => {
-                let Some(token) = &token else { bail!("--signing-key signs the token: give the token too") };
+                let Some(token) = &token else { bail!("--signing-key signs the token: give --token (or --token-file, AUTHPROBE_TOKEN) too") };
                 let pem = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
                 let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;

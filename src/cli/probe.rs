@@ -94,6 +94,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
     #[command(flatten)]
+    pub sends: SendsArgs,
+    #[command(flatten)]
     pub matrix: MatrixArgs,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -107,6 +109,128 @@ pub enum MatrixArg {
     Quick,
     /// Every deviation.
     Full,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    Username,
+    Query,
+    Headers,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignatureEncodingArg {
+    /// `+`, `/`, `=` percent-encoded in a username or query (documented).
+    Percent,
+    /// The base64 as is, even in a username or query.
+    Raw,
+}
+
+/// What the device sends where it differs from the documented attempt: the baseline becomes the
+/// device's attempt, and a `documented` attempt runs beside it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SendsArgs {
+    /// SNI to send (default: the endpoint).
+    #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
+    pub sni: Option<String>,
+    /// Send no SNI extension.
+    #[arg(long)]
+    pub no_sni: bool,
+    /// ALPN protocol to offer (repeatable; default: `mqtt` for MQTT over TLS, none otherwise).
+    #[arg(long = "alpn", value_name = "PROTO", conflicts_with = "no_alpn")]
+    pub alpn: Vec<String>,
+    /// Offer no ALPN.
+    #[arg(long)]
+    pub no_alpn: bool,
+    /// Host header of WebSocket and HTTPS requests (default: the endpoint).
+    #[arg(long, value_name = "VALUE", conflicts_with = "no_host_header")]
+    pub host_header: Option<String>,
+    /// Send no Host header.
+    #[arg(long)]
+    pub no_host_header: bool,
+    /// Where the credentials go: username (mqtt, wss), query or headers (wss, https).
+    #[arg(long, value_enum)]
+    pub placement: Option<PlacementArg>,
+    /// How the signature travels in a username or query.
+    #[arg(long, value_enum)]
+    pub signature_encoding: Option<SignatureEncodingArg>,
+    /// The exact CONNECT username the device sends (credentials are not appended to it).
+    #[arg(long, value_name = "STRING")]
+    pub username_raw: Option<String>,
+    /// Sec-WebSocket-Protocol of the upgrade (default `mqtt`).
+    #[arg(long, value_name = "VALUE")]
+    pub ws_protocol: Option<String>,
+    /// CONNECT keep-alive in seconds (default 60).
+    #[arg(long, value_name = "SECS")]
+    pub keep_alive: Option<u16>,
+}
+
+impl SendsArgs {
+    /// The device's deviations, checked; nothing is sent on bad input.
+    pub fn device(&self, transports: &[Transport]) -> anyhow::Result<crate::probe::plan::DeviceSends> {
+        use crate::auth::credentials::Placement;
+        let name_ok = |flag: &str, v: &str| -> anyhow::Result<()> {
+            if v.is_empty() || v.len() > 253 || v.chars().any(|c| c.is_control() || c == ' ') {
+                bail!("{flag} `{}` is not a host name (1 to 253 characters, no spaces)", v.escape_debug());
+            }
+            Ok(())
+        };
+        if let Some(s) = &self.sni {
+            name_ok("--sni", s)?;
+        }
+        for a in &self.alpn {
+            if a.is_empty() || a.len() > 255 {
+                bail!("--alpn `{a}` must be 1 to 255 bytes");
+            }
+        }
+        if let Some(h) = &self.host_header {
+            if h.is_empty() || h.chars().any(char::is_control) {
+                bail!("--host-header must be a non-empty value without control characters");
+            }
+        }
+        let placement = self.placement.map(|p| match p {
+            PlacementArg::Username => Placement::Username,
+            PlacementArg::Query => Placement::Query,
+            PlacementArg::Headers => Placement::Header,
+        });
+        if let Some(p) = placement {
+            let fits = |t: &Transport| match t {
+                Transport::Mqtt => p == Placement::Username,
+                Transport::Wss => true,
+                Transport::Https => p != Placement::Username,
+            };
+            if !transports.iter().any(fits) {
+                bail!(
+                    "--placement {:?}: none of the transports tried can carry credentials there (mqtt: username; https: query or headers)",
+                    p
+                );
+            }
+        }
+        if let Some(u) = &self.username_raw {
+            if u.len() > 65535 {
+                bail!("--username-raw is {} bytes; MQTT allows at most 65535", u.len());
+            }
+        }
+        if let Some(p) = &self.ws_protocol {
+            if p.is_empty() || p.chars().any(|c| c.is_control()) {
+                bail!("--ws-protocol must be a non-empty token");
+            }
+        }
+        Ok(crate::probe::plan::DeviceSends {
+            sni: if self.no_sni { Some(None) } else { self.sni.clone().map(Some) },
+            alpn: if self.no_alpn {
+                Some(Vec::new())
+            } else {
+                (!self.alpn.is_empty()).then(|| self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect())
+            },
+            host: if self.no_host_header { Some(None) } else { self.host_header.clone().map(Some) },
+            placement,
+            signature_raw: self.signature_encoding == Some(SignatureEncodingArg::Raw),
+            username_raw: self.username_raw.clone(),
+            ws_protocol: self.ws_protocol.clone(),
+            keep_alive: self.keep_alive,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -273,6 +397,7 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         transports = Transport::ALL.to_vec();
     }
     let device = args.creds.device(domain.as_ref())?;
+    let transports_tried = transports.clone();
     if rustls::pki_types::ServerName::try_from(args.matrix.alt_sni.clone()).is_err() {
         bail!("--alt-sni `{}` is not a host name", args.matrix.alt_sni);
     }
@@ -327,6 +452,7 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         follow_up: args.matrix.follow_up == FollowUpArg::Auto,
         follow_up_spacing: Duration::from_secs_f64(args.matrix.spacing),
         checks: crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() },
+        device: args.sends.device(&transports_tried)?,
         arn_base: format!(
             "arn:aws:iot:{}:{}",
             args.region

@@ -191,6 +191,7 @@ pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
         follow_up_spacing: Duration::ZERO,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+        device: Default::default(),
     };
     let Some(mut spec) = plan.baseline().into_iter().next() else { bail!("no transport") };
     if let Some(p) = args.placement {

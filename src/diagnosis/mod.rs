@@ -6,6 +6,7 @@
 //! - [`facts`]: what each attempt shows, reduced to what the rules need.
 //! - [`differential`]: for each credential cause, the outcome each attempt would show; what the
 //!   observations leave is the finding, `confirmed` only when one cause is left.
+//! - [`deviation`]: the device's own attempt fails where the documented one connects.
 //! - [`explain`]: each cause in one sentence, with its fix.
 //! - [`network`]: findings for attempts that never reached the credentials.
 //! - [`risks`]: what would break a working device, and post-connect policy findings.
@@ -13,6 +14,7 @@
 //! - [`next`]: the exact next commands.
 
 pub mod cause;
+pub mod deviation;
 pub mod differential;
 pub mod explain;
 pub mod facts;
@@ -128,8 +130,11 @@ pub struct Context<'a> {
 
 /// Every finding, ordered: causes (confirmed, then likely, then possible), then risks.
 pub fn diagnose(cx: &Context<'_>) -> Vec<Finding> {
-    let mut out = network::findings(cx);
-    out.extend(differential::findings(cx));
+    let mut out = deviation::findings(cx);
+    if out.is_empty() {
+        out.extend(network::findings(cx));
+        out.extend(differential::findings(cx));
+    }
     out.extend(risks::findings(cx));
     for f in &mut out {
         f.next = next::commands(f, cx);

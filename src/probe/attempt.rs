@@ -36,6 +36,11 @@ pub struct Sent {
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<u16>,
+    /// `Sec-WebSocket-Protocol` of the upgrade (wss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_protocol: Option<String>,
     /// Certificate verification was off (`--insecure`).
     pub insecure: bool,
 }
@@ -236,8 +241,10 @@ async fn over_websocket(
     let (target, headers) = http_parts("/mqtt".to_owned(), spec, params);
     t.sent.request = Some(scrub.scrub(&format!("GET {target}")));
     t.sent.host_header = spec.host.clone();
+    let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
+    t.sent.ws_protocol = Some(protocol.to_owned());
     let start = Instant::now();
-    let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), &headers, plan.timeout).await;
+    let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, plan.timeout).await;
     t.time(Stage::Upgrade, start);
     let mut ws = match upgraded {
         Ok(ws) => ws,
@@ -281,6 +288,9 @@ async fn publish(
 
 /// The CONNECT username of this attempt: credentials in it when the spec places them there.
 pub fn mqtt_username(plan: &ProbePlan, spec: &AttemptSpec, params: &[(String, String)]) -> String {
+    if let Some(raw) = &spec.username_raw {
+        return raw.clone();
+    }
     let user = plan.credentials_for(spec).username.clone().unwrap_or_default();
     let username = if spec.placement == Placement::Username { username_with(&user, params) } else { user };
     match spec.username_form {
@@ -309,7 +319,8 @@ pub fn observed(plan: &ProbePlan, spec: &AttemptSpec, websocket_key: &str) -> cr
         }
         Transport::Wss => {
             let (target, extra) = http_parts("/mqtt".to_owned(), spec, &params);
-            (target, websocket::headers(spec.host.as_deref(), websocket_key, &extra))
+            let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
+            (target, websocket::headers(spec.host.as_deref(), websocket_key, protocol, &extra))
         }
         Transport::Https => {
             let (target, extra) = http_parts(format!("/topics/{}?qos=1", encode_topic(&plan.topic)), spec, &params);
@@ -340,7 +351,9 @@ fn connect_for(
     t.sent.client_id = Some(spec.client_id.clone());
     tracing::debug!(attempt = %spec.id, username = %scrub.scrub(&username), client_id = %spec.client_id, "sending CONNECT");
     t.sent.mqtt_version = Some(spec.mqtt_version.as_str());
-    mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password)
+    let keep_alive = plan.device.keep_alive.unwrap_or(mqtt::KEEP_ALIVE);
+    t.sent.keep_alive = Some(keep_alive);
+    mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password, keep_alive)
 }
 
 /// The SDK metrics suffix: joined with `&` after an existing query (or `?` if none), or with `sep`.

@@ -19,6 +19,13 @@ pub enum Level {
 /// The attempts of `level` for the plan's transports, baselines first.
 pub fn variants(plan: &ProbePlan, level: Level) -> Vec<AttemptSpec> {
     let mut out = plan.baseline();
+    // A device that deviates is compared with the documented attempt on every transport.
+    if plan.device.deviates() {
+        for doc in plan.documented() {
+            let d = "as IoT Core documents it (the device's attempt deviates)";
+            out.push(derive(plan, &doc, Variant::Documented, d, Expect::Pass));
+        }
+    }
     if level == Level::None {
         return out;
     }
@@ -69,6 +76,16 @@ impl Matrix<'_> {
     fn add(&mut self, v: Variant, description: &str, expect: Expect, change: impl FnOnce(&mut AttemptSpec)) {
         let mut s = derive(self.plan, self.base, v, description, expect);
         change(&mut s);
+        // A variant that changes the credentials or how they travel cannot keep the device's exact
+        // username: it builds its own from the credentials.
+        let b = self.base;
+        if s.credentials.is_some()
+            || s.signature != b.signature
+            || s.username_form != b.username_form
+            || s.placement != b.placement
+        {
+            s.username_raw = None;
+        }
         self.out.push(s);
     }
 

@@ -12,13 +12,22 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 /// Largest reply read while waiting for a CONNACK (a CONNACK is a few bytes; anything bigger is wrong).
 pub const MAX_REPLY: usize = 64 * 1024;
 
+/// The CONNECT keep-alive unless the device's is given (`--keep-alive`).
+pub const KEEP_ALIVE: u16 = 60;
+
 /// Encodes CONNECT with rumqttc's codecs. An empty username or password is left out.
-pub fn connect_packet(version: MqttVersion, client_id: &str, username: &str, password: &str) -> Vec<u8> {
+pub fn connect_packet(
+    version: MqttVersion,
+    client_id: &str,
+    username: &str,
+    password: &str,
+    keep_alive: u16,
+) -> Vec<u8> {
     let mut buf = BytesMut::new();
     match version {
         MqttVersion::V311 => {
             let mut c = rumqttc::mqttbytes::v4::Connect::new(client_id);
-            c.keep_alive = 60;
+            c.keep_alive = keep_alive;
             if !username.is_empty() || !password.is_empty() {
                 c.login = Some(rumqttc::mqttbytes::v4::Login::new(username, password));
             }
@@ -26,7 +35,7 @@ pub fn connect_packet(version: MqttVersion, client_id: &str, username: &str, pas
         }
         MqttVersion::V5 => {
             use rumqttc::v5::mqttbytes::v5::{Connect, Login};
-            let c = Connect { keep_alive: 60, client_id: client_id.to_owned(), clean_start: true, properties: None };
+            let c = Connect { keep_alive, client_id: client_id.to_owned(), clean_start: true, properties: None };
             let login = (!username.is_empty() || !password.is_empty())
                 .then(|| Login { username: username.to_owned(), password: password.to_owned() });
             let _ = c.write(&None, &login, &mut buf);

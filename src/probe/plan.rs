@@ -86,6 +86,52 @@ pub struct ProbePlan {
     pub checks: super::authorize::Checks,
     /// `arn:aws:iot:<region>:<account>` for the resources the checks name.
     pub arn_base: String,
+    /// What the device sends where it differs from the documented attempt (`--sni`, `--alpn`, …).
+    pub device: DeviceSends,
+}
+
+/// How a device's attempt differs from the documented one; `None` everywhere is the documented form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceSends {
+    /// `Some(None)`: no SNI; `Some(Some(name))`: that name.
+    pub sni: Option<Option<String>>,
+    /// The ALPN list offered, on every transport (`Some(vec![])`: none).
+    pub alpn: Option<Vec<Vec<u8>>>,
+    /// `Some(None)`: no Host header; `Some(Some(value))`: that value (wss, https).
+    pub host: Option<Option<String>>,
+    /// Where the credentials go, on the transports that allow it.
+    pub placement: Option<Placement>,
+    /// The signature's base64 as is, even in a username or query.
+    pub signature_raw: bool,
+    /// The exact CONNECT username (credentials are not appended to it).
+    pub username_raw: Option<String>,
+    /// `Sec-WebSocket-Protocol` of the upgrade (default `mqtt`).
+    pub ws_protocol: Option<String>,
+    /// CONNECT keep-alive in seconds (default 60).
+    pub keep_alive: Option<u16>,
+}
+
+impl DeviceSends {
+    /// Whether the device's attempt differs from the documented one in what it puts on the wire.
+    pub fn deviates(&self) -> bool {
+        self.sni.is_some()
+            || self.alpn.is_some()
+            || self.host.is_some()
+            || self.placement.is_some()
+            || self.signature_raw
+            || self.username_raw.is_some()
+            || self.ws_protocol.is_some()
+    }
+
+    /// The placement on transport `t`: the device's where `t` allows it, else the documented one.
+    pub fn placement_for(&self, t: Transport) -> Placement {
+        let documented = if t == Transport::Mqtt { Placement::Username } else { Placement::Header };
+        match (self.placement, t) {
+            (Some(p), Transport::Wss) => p,
+            (Some(p @ (Placement::Query | Placement::Header)), Transport::Https) => p,
+            _ => documented,
+        }
+    }
 }
 
 /// The region in an IoT endpoint name (`<prefix>-ats.iot.<region>.amazonaws.com`), if it is one.
@@ -166,11 +212,48 @@ pub struct AttemptSpec {
     pub expect: Expect,
     /// Credentials for this attempt instead of the plan's (e.g. a deliberately wrong token key name).
     pub credentials: Option<Credentials>,
+    /// The exact CONNECT username (`--username-raw`), on the attempts that keep the device's credentials.
+    pub username_raw: Option<String>,
+    /// The device's `Sec-WebSocket-Protocol` (`None`: `mqtt`).
+    pub ws_protocol: Option<String>,
 }
 
 impl ProbePlan {
-    /// One baseline attempt per requested transport, as IoT Core documents it.
+    /// One baseline attempt per requested transport: what the device sends (`DeviceSends`), which is
+    /// the documented attempt unless the device deviates.
     pub fn baseline(&self) -> Vec<AttemptSpec> {
+        let d = &self.device;
+        self.documented()
+            .into_iter()
+            .map(|mut s| {
+                let t = s.transport;
+                if let Some(sni) = &d.sni {
+                    s.sni = sni.clone();
+                }
+                if let Some(alpn) = &d.alpn {
+                    s.alpn = alpn.clone();
+                }
+                if let (Some(host), true) = (&d.host, t != Transport::Mqtt) {
+                    s.host = host.clone();
+                }
+                s.placement = d.placement_for(t);
+                if d.signature_raw {
+                    s.signature = SignatureForm::Raw;
+                }
+                if t != Transport::Https {
+                    s.username_raw = d.username_raw.clone();
+                }
+                s.ws_protocol = d.ws_protocol.clone();
+                if d.deviates() {
+                    s.description = "as the device sends it".into();
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// One attempt per requested transport exactly as IoT Core documents it.
+    pub fn documented(&self) -> Vec<AttemptSpec> {
         self.transports
             .iter()
             .map(|&t| AttemptSpec {
@@ -190,6 +273,8 @@ impl ProbePlan {
                 client_id: self.client_id.clone(),
                 expect: Expect::Pass,
                 credentials: None,
+                username_raw: None,
+                ws_protocol: None,
             })
             .collect()
     }

@@ -10,6 +10,8 @@ use serde::Serialize;
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
     Baseline,
+    /// The documented attempt, run beside a device baseline that deviates from it.
+    Documented,
     SniNone,
     SniIp,
     SniOther,
@@ -55,6 +57,7 @@ impl Variant {
     pub fn varies(self, transport: Transport) -> Stage {
         use Variant::*;
         match self {
+            Documented => Stage::Resolve,
             Port8883 | Port8443 => Stage::Tcp,
             SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt => Stage::Tls,
             HostMissing | HostOther | HostPort if transport == Transport::Wss => Stage::Upgrade,

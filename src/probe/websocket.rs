@@ -19,15 +19,18 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Pings, pongs and empty frames accepted while waiting for one MQTT packet.
 pub const MAX_IDLE_FRAMES: usize = 1024;
 
+/// The documented `Sec-WebSocket-Protocol`.
+pub const PROTOCOL: &str = "mqtt";
+
 /// The upgrade request's headers, in order (credentials last); `host: None` sends no Host header.
-pub fn headers(host: Option<&str>, key: &str, extra: &[(String, String)]) -> Vec<(String, String)> {
+pub fn headers(host: Option<&str>, key: &str, protocol: &str, extra: &[(String, String)]) -> Vec<(String, String)> {
     let mut h: Vec<(String, String)> = host.map(|h| ("Host".to_owned(), h.to_owned())).into_iter().collect();
     for (n, v) in [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Key", key),
         ("Sec-WebSocket-Version", "13"),
-        ("Sec-WebSocket-Protocol", "mqtt"),
+        ("Sec-WebSocket-Protocol", protocol),
     ] {
         h.push((n.to_owned(), v.to_owned()));
     }
@@ -36,9 +39,9 @@ pub fn headers(host: Option<&str>, key: &str, extra: &[(String, String)]) -> Vec
 }
 
 /// The upgrade request as bytes on the wire.
-pub fn request(target: &str, host: Option<&str>, key: &str, extra: &[(String, String)]) -> String {
+pub fn request(target: &str, host: Option<&str>, key: &str, protocol: &str, extra: &[(String, String)]) -> String {
     let mut r = format!("GET {target} HTTP/1.1\r\n");
-    for (n, v) in headers(host, key, extra) {
+    for (n, v) in headers(host, key, protocol, extra) {
         r += &format!("{n}: {v}\r\n");
     }
     r + "\r\n"
@@ -49,13 +52,14 @@ pub async fn upgrade(
     mut tls: Stream,
     target: &str,
     host: Option<&str>,
+    protocol: &str,
     headers: &[(String, String)],
     timeout: Duration,
 ) -> Result<WebSocketStream<Stream>, Observation> {
     let started = Instant::now();
     let elapsed = || started.elapsed().as_millis() as u64;
     let key = generate_key();
-    let req = request(target, host, &key, headers);
+    let req = request(target, host, &key, protocol, headers);
     let deadline = tokio::time::Instant::now() + timeout;
     let write = async {
         tls.write_all(req.as_bytes()).await?;
@@ -91,8 +95,8 @@ pub async fn upgrade(
     if header("sec-websocket-accept").as_deref() != Some(derive_accept_key(key.as_bytes()).as_str()) {
         return Err(invalid("the 101 carries a wrong or missing Sec-WebSocket-Accept".into()));
     }
-    if !header("sec-websocket-protocol").is_some_and(|p| p.eq_ignore_ascii_case("mqtt")) {
-        return Err(invalid("the 101 does not echo Sec-WebSocket-Protocol: mqtt".into()));
+    if !header("sec-websocket-protocol").is_some_and(|p| p.eq_ignore_ascii_case(protocol)) {
+        return Err(invalid(format!("the 101 does not echo Sec-WebSocket-Protocol: {protocol}")));
     }
     Ok(WebSocketStream::from_partially_read(tls, data[head_len..].to_vec(), Role::Client, Some(config())).await)
 }

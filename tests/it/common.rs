@@ -369,6 +369,7 @@ pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbeP
         follow_up_spacing: Duration::from_millis(20),
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+        device: Default::default(),
     }
 }
 

@@ -2,10 +2,18 @@
 //! only the command line), each checked against what the emulator received.
 
 use super::common::*;
+use authprobe::emulator::{ConnectionRecord, EmulatorConfig};
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 fn probe_cmd(emu: &Emu, dir: &std::path::Path) -> Command {
+    let mut c = probe_cmd_any(emu, dir);
+    c.args(["--transport", "mqtt"]);
+    c
+}
+
+/// The probe aimed at `emu`, one baseline per transport given, JSON out.
+fn probe_cmd_any(emu: &Emu, dir: &std::path::Path) -> Command {
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &emu.ca_pem).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_authprobe"));
@@ -15,8 +23,6 @@ fn probe_cmd(emu: &Emu, dir: &std::path::Path) -> Command {
         AUTH,
         "--matrix",
         "none",
-        "--transport",
-        "mqtt",
         "--format",
         "json",
     ]);
@@ -110,4 +116,119 @@ async fn an_empty_secret_is_an_error_from_every_source() {
     }
     let pending = tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await;
     assert!(pending.is_err(), "bad input must not connect anywhere");
+}
+
+/// Runs the probe binary with `args` against a fresh emulator (`cfg`), and returns its JSON report
+/// and the emulator's records of the device's attempt and of the documented one.
+async fn knobs(
+    cfg: &EmulatorConfig,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (serde_json::Value, ConnectionRecord, ConnectionRecord) {
+    let mut emu = start(cfg.clone()).await;
+    let out =
+        probe_cmd_any(&emu, dir).args(["--follow-up", "none", "--client-id", "knob"]).args(args).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = report["attempts"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "the device's attempt and the documented one: {ids:?}");
+    let (mut device, mut documented) = (None, None);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let r = emu.record().await;
+        seen.push(format!("{:?} {:?} {:?}", r.client_id, r.host, r.reason));
+        // The documented attempt runs as `<client-id>-<transport>-documented`, and with the endpoint as Host.
+        let is_documented = r.client_id.as_deref().is_some_and(|c| c.ends_with("-documented"))
+            || (r.client_id.is_none() && r.host.as_deref() == Some(ENDPOINT) && args.contains(&"--no-host-header"));
+        if is_documented { documented = Some(r) } else { device = Some(r) }
+    }
+    let device = device.unwrap_or_else(|| panic!("{args:?}: no device record in {seen:?}"));
+    let documented = documented.unwrap_or_else(|| panic!("{args:?}: no documented record in {seen:?}"));
+    (report, device, documented)
+}
+
+fn go(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Every knob puts on the wire what it says, as the emulator saw it; the documented attempt runs
+/// beside the device's, and the report's `sent` and first finding say the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_knob_is_what_the_emulator_receives() {
+    let (token, sig) = token_with_plus_in_signature();
+    let mut c = config();
+    c.authorizers.push(signed(AUTH, &[&token]));
+    c.reject.no_sni = authprobe::emulator::settings::TlsReject::Close;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| -> Vec<String> {
+        ["--token", token.as_str(), "--signature", sig.as_str()].iter().chain(extra).map(|s| (*s).to_owned()).collect()
+    };
+
+    // SNI: another name, then none.
+    let (r, device, documented) =
+        knobs(&c, dir.path(), &go(&run(&["--transport", "mqtt", "--sni", "localhost"]))).await;
+    assert_eq!(device.sni.as_deref(), Some("localhost"));
+    assert_eq!(documented.sni.as_deref(), Some(ENDPOINT));
+    assert_eq!(r["attempts"][0]["sent"]["sni"], "localhost");
+    assert_eq!(r["attempts"][1]["variant"], "documented");
+    let (r, device, _) = knobs(&c, dir.path(), &go(&run(&["--transport", "mqtt", "--no-sni"]))).await;
+    assert_eq!(device.sni, None);
+    assert_eq!(r["attempts"][0]["sent"]["sni"], serde_json::Value::Null);
+    let first = &r["findings"][0];
+    assert_eq!(
+        (first["id"].as_str(), first["confidence"].as_str()),
+        (Some("sni_missing"), Some("confirmed")),
+        "{first}"
+    );
+
+    // ALPN: a list, then none.
+    let (_, device, _) =
+        knobs(&c, dir.path(), &go(&run(&["--transport", "mqtt", "--alpn", "x-amzn-mqtt-ca", "--alpn", "mqtt"]))).await;
+    assert_eq!(device.alpn_offered, ["x-amzn-mqtt-ca", "mqtt"]);
+    let (r, device, _) = knobs(&c, dir.path(), &go(&run(&["--transport", "mqtt", "--no-alpn"]))).await;
+    assert!(device.alpn_offered.is_empty());
+    assert_eq!(r["findings"][0]["id"], "alpn_missing", "{}", r["findings"]);
+
+    // Host header, placement, WebSocket protocol.
+    let wss = run(&[
+        "--transport",
+        "wss",
+        "--host-header",
+        "other.example.com",
+        "--placement",
+        "query",
+        "--ws-protocol",
+        "mqttv3.1",
+    ]);
+    let (r, device, _) = knobs(&c, dir.path(), &go(&wss)).await;
+    assert_eq!(device.host.as_deref(), Some("other.example.com"), "{device:?}");
+    assert!(
+        device.credentials.iter().all(|c| serde_json::to_value(c.placement).unwrap() == "query"),
+        "{:?}",
+        device.credentials
+    );
+    assert!(device.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("sec-websocket-protocol") && v == "mqttv3.1"));
+    assert_eq!(r["attempts"][0]["sent"]["ws_protocol"], "mqttv3.1");
+    let (_, device, _) =
+        knobs(&c, dir.path(), &go(&run(&["--transport", "https", "--no-host-header", "--placement", "query"]))).await;
+    assert_eq!(device.host, None);
+    assert!(device.credentials.iter().all(|c| serde_json::to_value(c.placement).unwrap() == "query"));
+
+    // Signature encoding: raw in the username.
+    let (r, device, _) =
+        knobs(&c, dir.path(), &go(&run(&["--transport", "mqtt", "--signature-encoding", "raw"]))).await;
+    let user = device.username.as_deref().unwrap();
+    assert!(user.contains(&format!("x-amz-customauthorizer-signature={sig}")), "{user}");
+    assert!(
+        !device.credentials.iter().find(|c| c.parameter == "x-amz-customauthorizer-signature").unwrap().percent_encoded
+    );
+    assert_eq!(r["findings"][0]["id"], "signature_not_encoded", "{}", r["findings"]);
+
+    // The exact username, and the keep-alive.
+    let raw = format!("dev?x-amz-customauthorizer-name={AUTH}&token={token}?SDK=C&Version=1");
+    let args = run(&["--transport", "mqtt", "--username-raw", &raw, "--keep-alive", "45"]);
+    let (r, device, _) = knobs(&c, dir.path(), &go(&args)).await;
+    assert_eq!(device.username.as_deref(), Some(raw.as_str()));
+    assert_eq!(r["attempts"][0]["sent"]["keep_alive"], 45);
+    assert_eq!(r["findings"][0]["id"], "username_malformed", "{}", r["findings"]);
 }

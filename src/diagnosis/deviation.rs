@@ -1,0 +1,135 @@
+//! When the device's own attempt (`--sni`, `--alpn`, `--username-raw`, …) fails and the documented
+//! attempt beside it connects, the cause is in what the device does differently — named from the
+//! differences, `confirmed` when there is only one.
+
+use super::cause::Cause;
+use super::facts;
+use super::{Confidence, Context, Evidence, Finding, FindingKind};
+use crate::auth::credentials::Placement;
+use crate::auth::event::Transport;
+use crate::probe::AttemptReport;
+use crate::probe::plan::DeviceSends;
+use crate::probe::variant::Variant;
+
+pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
+    let d = &cx.plan.device;
+    if !d.deviates() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for device in facts::baselines(cx.attempts).filter(|a| !facts::is_connected(a)) {
+        let documented = cx
+            .attempts
+            .iter()
+            .find(|a| a.variant == Variant::Documented && a.transport == device.transport && facts::is_connected(a));
+        let Some(documented) = documented else { continue };
+        let differences = differences(d, device, &cx.plan.endpoint);
+        out.push(finding(&differences, device, documented));
+    }
+    out
+}
+
+/// What the device does differently on this attempt's transport, and the cause each one is.
+fn differences(d: &DeviceSends, a: &AttemptReport, endpoint: &str) -> Vec<(String, Option<Cause>)> {
+    let t = a.transport;
+    let mut out = Vec::new();
+    match &d.sni {
+        Some(None) => out.push(("it sends no SNI".to_owned(), Some(Cause::SniMissing))),
+        Some(Some(ip)) if ip.parse::<std::net::IpAddr>().is_ok() => {
+            out.push((format!("it names the server by IP ({ip}), so no SNI is sent"), Some(Cause::SniMissing)))
+        }
+        Some(Some(name)) if !name.eq_ignore_ascii_case(endpoint) => {
+            out.push((format!("it sends SNI {name}, not {endpoint}"), Some(Cause::SniNotEndpoint)))
+        }
+        _ => {}
+    }
+    if let Some(alpn) = &d.alpn {
+        let list = alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>();
+        let shown = if list.is_empty() { "no ALPN".to_owned() } else { format!("ALPN {}", list.join(",")) };
+        match t {
+            Transport::Mqtt if !list.iter().any(|p| p == "mqtt") => {
+                out.push((format!("it offers {shown} for MQTT over TLS"), Some(Cause::AlpnMissing)))
+            }
+            Transport::Wss | Transport::Https if !list.is_empty() => {
+                out.push((format!("it offers {shown} on {t}, where IoT Core expects none"), None))
+            }
+            _ => {}
+        }
+    }
+    if let (Some(host), true) = (&d.host, t != Transport::Mqtt) {
+        let what = host.as_ref().map_or("no Host header".to_owned(), |h| format!("Host: {h}"));
+        out.push((format!("it sends {what}"), Some(Cause::HostHeaderWrong)));
+    }
+    if d.signature_raw && a.placement != Placement::Header {
+        out.push((
+            "it sends the signature's base64 raw in the username or query".into(),
+            Some(Cause::SignatureNotEncoded),
+        ));
+    }
+    if d.username_raw.is_some() && t != Transport::Https && a.placement == Placement::Username {
+        out.push(("its CONNECT username is not the documented one".into(), Some(Cause::UsernameMalformed)));
+    }
+    if d.placement.is_some_and(|p| p != Placement::Username || t == Transport::Wss)
+        && a.placement != documented_placement(t)
+    {
+        out.push((format!("it puts the credentials in the {}", placement_word(a.placement)), None));
+    }
+    if let (Some(p), Transport::Wss) = (&d.ws_protocol, t) {
+        out.push((format!("it asks for Sec-WebSocket-Protocol {p}"), None));
+    }
+    out
+}
+
+fn documented_placement(t: Transport) -> Placement {
+    if t == Transport::Mqtt { Placement::Username } else { Placement::Header }
+}
+
+fn placement_word(p: Placement) -> &'static str {
+    match p {
+        Placement::Username => "MQTT username",
+        Placement::Query => "URL query",
+        Placement::Header => "headers",
+    }
+}
+
+fn finding(differences: &[(String, Option<Cause>)], device: &AttemptReport, documented: &AttemptReport) -> Finding {
+    let evidence = vec![Evidence::attempt(device), Evidence::attempt(documented)];
+    let words: Vec<&str> = differences.iter().map(|(w, _)| w.as_str()).collect();
+    let causes: Vec<Cause> = differences.iter().filter_map(|(_, c)| *c).collect();
+    let t = device.transport;
+    let said = format!(
+        "The device's attempt over {t} fails ({}/{}) and the documented one connects: {}",
+        device.outcome.stage.as_str(),
+        device.outcome.kind.as_str(),
+        if words.is_empty() {
+            "the two differ only in ways IoT Core does not document".into()
+        } else {
+            words.join("; ")
+        }
+    );
+    let fix = "make the device send what the documented attempt sends (see both attempts below)".to_owned();
+    match (causes.as_slice(), differences.len()) {
+        ([only], 1) => Finding::new(*only, FindingKind::Cause, Confidence::Confirmed, format!("{said}."), fix)
+            .with_evidence(evidence),
+        ([first, ..], _) => {
+            let mut f = Finding::new(*first, FindingKind::Cause, Confidence::Likely, format!("Likely: {said}."), fix)
+                .with_evidence(evidence);
+            f.candidates = causes.iter().map(|c| c.id()).collect();
+            f
+        }
+        ([], _) => {
+            let id = if facts::is_auth_refusal(device) { "refused_unexplained" } else { "unreachable_unexplained" };
+            Finding {
+                id,
+                kind: FindingKind::Unexplained,
+                confidence: Confidence::Likely,
+                summary: format!("{said}."),
+                candidates: Vec::new(),
+                evidence,
+                fix,
+                next: Vec::new(),
+                see: super::See { step: "what the device sends", url: super::cause::TROUBLESHOOTING_URL },
+            }
+        }
+    }
+}
