@@ -9,11 +9,13 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum MqttVersionArg {
     #[value(name = "3.1.1")]
+    #[serde(rename = "3.1.1")]
     V311,
     #[value(name = "5")]
+    #[serde(rename = "5")]
     V5,
 }
 
@@ -60,8 +62,20 @@ pub struct CredentialArgs {
     /// MQTT client ID. Default: authprobe-<random>.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
-    #[arg(long, value_enum, default_value_t = MqttVersionArg::V311)]
-    pub mqtt_version: MqttVersionArg,
+    /// MQTT version of CONNECT (default 3.1.1).
+    #[arg(long, value_enum)]
+    pub mqtt_version: Option<MqttVersionArg>,
+    /// Environment variables named by a device profile (`token_env`, …), read before AUTHPROBE_*.
+    #[arg(skip)]
+    pub env_names: SecretEnv,
+}
+
+/// The environment variables a device profile names for its secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretEnv {
+    pub token: Option<String>,
+    pub signature: Option<String>,
+    pub password: Option<String>,
 }
 
 /// A device's validated credentials (shared by `probe` and `event`).
@@ -111,20 +125,30 @@ impl CredentialArgs {
             bail!("--token-key-name `{token_key_name}` must match [a-zA-Z0-9_-]{{1,128}}");
         }
         let mut stdin_used = false;
-        let token = secret(&self.token, &self.token_file, "token", "AUTHPROBE_TOKEN", &mut stdin_used)?;
+        let env = |named: &Option<String>, default: &'static str| named.clone().unwrap_or_else(|| default.to_owned());
+        let token_env = env(&self.env_names.token, "AUTHPROBE_TOKEN");
+        let token = secret(&self.token, &self.token_file, "token", &token_env, &mut stdin_used)?;
         if let Some(t) = &token {
             if t.len() > 6144 {
                 bail!("the token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
             }
         }
-        let given_signature =
-            secret(&self.signature, &self.signature_file, "signature", "AUTHPROBE_SIGNATURE", &mut stdin_used)?;
-        let password = secret(&self.password, &self.password_file, "password", "AUTHPROBE_PASSWORD", &mut stdin_used)?;
+        let given_signature = secret(
+            &self.signature,
+            &self.signature_file,
+            "signature",
+            &env(&self.env_names.signature, "AUTHPROBE_SIGNATURE"),
+            &mut stdin_used,
+        )?;
+        let password_env = env(&self.env_names.password, "AUTHPROBE_PASSWORD");
+        let password = secret(&self.password, &self.password_file, "password", &password_env, &mut stdin_used)?;
         let mut signer = None;
         let signature = match (&given_signature, &self.signing_key) {
             (Some(s), _) => Some(check_signature(s)?),
             (None, Some(path)) => {
-                let Some(token) = &token else { bail!("--signing-key signs the token: give --token (or --token-file, AUTHPROBE_TOKEN) too") };
+                let Some(token) = &token else {
+                    bail!("--signing-key signs the token: give --token (or --token-file, AUTHPROBE_TOKEN) too")
+                };
                 let pem = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
                 let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
@@ -169,8 +193,8 @@ impl CredentialArgs {
             },
             client_id,
             mqtt_version: match self.mqtt_version {
-                MqttVersionArg::V311 => MqttVersion::V311,
-                MqttVersionArg::V5 => MqttVersion::V5,
+                Some(MqttVersionArg::V5) => MqttVersion::V5,
+                _ => MqttVersion::V311,
             },
             signer,
             documents,

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod device;
 pub mod emulate;
 pub mod probe;
+pub mod profile;
 pub mod toolkit;
 
 use clap::{Parser, Subcommand};

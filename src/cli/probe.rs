@@ -20,7 +20,8 @@ pub enum Format {
     Json,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TransportArg {
     Mqtt,
     Wss,
@@ -51,7 +52,7 @@ pub struct OutputArgs {
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     /// The IoT data endpoint (or custom domain): SNI, Host header and certificate name.
-    #[arg(long, value_name = "HOST", required_unless_present_any = ["endpoint_json", "domain_json"])]
+    #[arg(long, value_name = "HOST", required_unless_present_any = ["endpoint_json", "domain_json", "device"])]
     pub endpoint: Option<String>,
     /// `aws iot describe-endpoint` output: the endpoint, when --endpoint is not given.
     #[arg(long, value_name = "FILE")]
@@ -59,8 +60,9 @@ pub struct ProbeArgs {
     /// `aws iot describe-domain-configuration` output: domain name, default authorizer, authentication type.
     #[arg(long, value_name = "FILE")]
     pub domain_json: Option<PathBuf>,
-    #[arg(long, value_name = "N", default_value_t = 443)]
-    pub port: u16,
+    /// Port (default 443; custom authentication works on 443 only).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
     /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub connect_to: Option<String>,
@@ -93,6 +95,12 @@ pub struct ProbeArgs {
     /// Timeout of each stage, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
+    /// A device profile (TOML): what the device sends and where its secrets are; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub device: Option<PathBuf>,
+    /// Write this command line's device profile to FILE (secrets as references only), then probe.
+    #[arg(long, value_name = "FILE")]
+    pub save_device: Option<PathBuf>,
     #[command(flatten)]
     pub sends: SendsArgs,
     #[command(flatten)]
@@ -111,14 +119,16 @@ pub enum MatrixArg {
     Full,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PlacementArg {
     Username,
     Query,
     Headers,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SignatureEncodingArg {
     /// `+`, `/`, `=` percent-encoded in a username or query (documented).
     Percent,
@@ -315,8 +325,19 @@ impl crate::probe::Progress for Bars {
     }
 }
 
-pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.device {
+        let profile = super::profile::Profile::read(path)?;
+        profile.apply(&mut args);
+    }
     let plan = plan(&args)?;
+    if let Some(path) = &args.save_device {
+        let (profile, notes) = super::profile::Profile::of(&args);
+        profile.write(path)?;
+        for n in notes {
+            eprintln!("note: {n}");
+        }
+    }
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
@@ -434,7 +455,7 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     let topic = args.topic.clone().or_else(|| args.publish.clone()).unwrap_or_else(|| "authprobe/probe".into());
     let plan = ProbePlan {
         endpoint,
-        port: args.port,
+        port: args.port.unwrap_or(443),
         connect_to,
         transports,
         credentials: device.credentials,

@@ -232,3 +232,86 @@ async fn every_knob_is_what_the_emulator_receives() {
     assert_eq!(r["attempts"][0]["sent"]["keep_alive"], 45);
     assert_eq!(r["findings"][0]["id"], "username_malformed", "{}", r["findings"]);
 }
+
+/// `--save-device` then `--device` sends the same bytes, and no secret value lands in the profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_device_profile_replays_the_same_attempt() {
+    let mut c = config();
+    c.authorizers.push(signed(AUTH, &[GOOD]));
+    let mut emu = start(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, GOOD).unwrap();
+    let profile = dir.path().join("device.toml");
+    let key = keys().private.to_str().unwrap().to_owned();
+    let knob_args = [
+        "--transport",
+        "wss",
+        "--placement",
+        "query",
+        "--host-header",
+        "h.example.com",
+        "--ws-protocol",
+        "mqtt",
+        "--client-id",
+        "dev-7",
+        "--username",
+        "dev-7",
+        "--signing-key",
+        &key,
+        "--keep-alive",
+        "33",
+    ];
+    let save = probe_cmd_any(&emu, dir.path())
+        .args(knob_args)
+        .arg("--token-file")
+        .arg(&token_file)
+        .args(["--password", "pw-by-value", "--follow-up", "none", "--save-device"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(matches!(save.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&save.stderr));
+    assert!(String::from_utf8_lossy(&save.stderr).contains("password given on the command line is not saved"));
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(!text.contains(GOOD) && !text.contains("pw-by-value") && !text.contains(&sign(GOOD)), "{text}");
+    assert!(text.contains("token_file") && text.contains("signing_key"), "{text}");
+    let saved: Vec<_> = [emu.record().await, emu.record().await]
+        .into_iter()
+        .filter(|r| r.client_id.as_deref() == Some("dev-7"))
+        .collect();
+
+    let replay = probe_cmd_any(&emu, dir.path())
+        .arg("--device")
+        .arg(&profile)
+        .args(["--password", "pw-by-value", "--follow-up", "none"])
+        .output()
+        .unwrap();
+    assert!(matches!(replay.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&replay.stderr));
+    let replayed: Vec<_> = [emu.record().await, emu.record().await]
+        .into_iter()
+        .filter(|r| r.client_id.as_deref() == Some("dev-7"))
+        .collect();
+    let (a, b) = (&saved[0], &replayed[0]);
+    assert_eq!((&a.sni, &a.alpn_offered, &a.host, &a.request), (&b.sni, &b.alpn_offered, &b.host, &b.request));
+    // Everything but the WebSocket key, which is random per connection.
+    let stable =
+        |h: &[(String, String)]| h.iter().filter(|(n, _)| n != "Sec-WebSocket-Key").cloned().collect::<Vec<_>>();
+    assert_eq!(stable(&a.headers), stable(&b.headers));
+    assert_eq!(
+        (&a.username, &a.event.as_ref().map(|e| e["token"].clone())),
+        (&b.username, &b.event.as_ref().map(|e| e["token"].clone()))
+    );
+    assert_eq!(b.host.as_deref(), Some("h.example.com"));
+}
+
+/// A profile with an unknown key, or a secret's value instead of a reference, is refused (exit 2).
+#[test]
+fn a_bad_profile_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "endpoint = \"x.example.com\"\ntoken = \"a-secret\"\n").unwrap();
+    let out = authprobe_bin(&["probe", "--device", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml") && stderr.contains("token"), "{stderr}");
+}

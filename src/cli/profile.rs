@@ -1,0 +1,213 @@
+//! Device profiles (`--device FILE`, `--save-device FILE`): what a device sends and where its secrets
+//! are, in TOML, so a firmware team can replay one device exactly. Secrets are stored only as
+//! references (a file or an environment variable), never as values. Flags override the file.
+
+use super::device::MqttVersionArg;
+use super::probe::{PlacementArg, ProbeArgs, SignatureEncodingArg, TransportArg};
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One device, as a TOML file.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transports: Vec<TransportArg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_key_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_version: Option<MqttVersionArg>,
+    // Secrets, by reference only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    // What goes on the wire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_sni: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_alpn: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_header: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_host_header: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementArg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_encoding: Option<SignatureEncodingArg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username_raw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<u16>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Sets `slot` from the profile unless the command line set it.
+fn fill<T: Clone>(slot: &mut Option<T>, from: &Option<T>) {
+    if slot.is_none() {
+        slot.clone_from(from);
+    }
+}
+
+impl Profile {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --device {}", path.display()))?;
+        let profile: Self = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("--device {}: not a device profile: {e}", path.display()))?;
+        // Relative secret files are relative to the profile, wherever the command runs.
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &Option<PathBuf>| {
+            p.as_ref().map(|p| if p.is_relative() && p.as_os_str() != "-" { base.join(p) } else { p.clone() })
+        };
+        Ok(Self {
+            token_file: rebase(&profile.token_file),
+            signature_file: rebase(&profile.signature_file),
+            signing_key: rebase(&profile.signing_key),
+            password_file: rebase(&profile.password_file),
+            ..profile
+        })
+    }
+
+    /// Fills every setting the command line left unset.
+    pub fn apply(&self, args: &mut ProbeArgs) {
+        fill(&mut args.endpoint, &self.endpoint);
+        fill(&mut args.port, &self.port);
+        if args.transports.is_empty() {
+            args.transports.clone_from(&self.transports);
+        }
+        let c = &mut args.creds;
+        fill(&mut c.authorizer, &self.authorizer);
+        fill(&mut c.token_key_name, &self.token_key_name);
+        fill(&mut c.client_id, &self.client_id);
+        fill(&mut c.username, &self.username);
+        fill(&mut c.mqtt_version, &self.mqtt_version);
+        if c.token.is_none() && c.token_file.is_none() {
+            fill(&mut c.token_file, &self.token_file);
+            fill(&mut c.env_names.token, &self.token_env);
+        }
+        if c.signature.is_none() && c.signature_file.is_none() && c.signing_key.is_none() {
+            fill(&mut c.signature_file, &self.signature_file);
+            fill(&mut c.env_names.signature, &self.signature_env);
+            fill(&mut c.signing_key, &self.signing_key);
+        }
+        if c.password.is_none() && c.password_file.is_none() {
+            fill(&mut c.password_file, &self.password_file);
+            fill(&mut c.env_names.password, &self.password_env);
+        }
+        let s = &mut args.sends;
+        if s.sni.is_none() && !s.no_sni {
+            s.sni.clone_from(&self.sni);
+            s.no_sni = self.no_sni;
+        }
+        if s.alpn.is_empty() && !s.no_alpn {
+            s.alpn.clone_from(&self.alpn);
+            s.no_alpn = self.no_alpn;
+        }
+        if s.host_header.is_none() && !s.no_host_header {
+            s.host_header.clone_from(&self.host_header);
+            s.no_host_header = self.no_host_header;
+        }
+        fill(&mut s.placement, &self.placement);
+        fill(&mut s.signature_encoding, &self.signature_encoding);
+        fill(&mut s.username_raw, &self.username_raw);
+        fill(&mut s.ws_protocol, &self.ws_protocol);
+        fill(&mut s.keep_alive, &self.keep_alive);
+    }
+
+    /// The profile of a command line, and notes on what could not be saved (a secret given by value).
+    pub fn of(args: &ProbeArgs) -> (Self, Vec<String>) {
+        let c = &args.creds;
+        let s = &args.sends;
+        let mut notes = Vec::new();
+        let absolute = |p: &Option<PathBuf>| {
+            p.as_ref().map(|p| {
+                if p.as_os_str() == "-" { p.clone() } else { std::path::absolute(p).unwrap_or_else(|_| p.clone()) }
+            })
+        };
+        let mut reference =
+            |value: &Option<String>, file: &Option<PathBuf>, named: &Option<String>, default: &str, what: &str| {
+                if value.is_some() {
+                    notes.push(format!(
+                    "the {what} given on the command line is not saved in the profile: use --{what}-file or {default}"
+                ));
+                    return (None, None);
+                }
+                if file.as_ref().is_some_and(|f| f.as_os_str() == "-") {
+                    notes.push(format!("the {what} read from standard input is not saved in the profile"));
+                    return (None, None);
+                }
+                (absolute(file), named.clone().or_else(|| std::env::var_os(default).map(|_| default.to_owned())))
+            };
+        let (token_file, token_env) =
+            reference(&c.token, &c.token_file, &c.env_names.token, "AUTHPROBE_TOKEN", "token");
+        let (signature_file, signature_env) =
+            reference(&c.signature, &c.signature_file, &c.env_names.signature, "AUTHPROBE_SIGNATURE", "signature");
+        let (password_file, password_env) =
+            reference(&c.password, &c.password_file, &c.env_names.password, "AUTHPROBE_PASSWORD", "password");
+        let profile = Self {
+            endpoint: args.endpoint.clone(),
+            port: args.port,
+            transports: args.transports.clone(),
+            authorizer: c.authorizer.clone(),
+            token_key_name: c.token_key_name.clone(),
+            client_id: c.client_id.clone(),
+            username: c.username.clone(),
+            mqtt_version: c.mqtt_version,
+            token_file,
+            token_env,
+            signature_file,
+            signature_env,
+            signing_key: absolute(&c.signing_key),
+            password_file,
+            password_env,
+            sni: s.sni.clone(),
+            no_sni: s.no_sni,
+            alpn: s.alpn.clone(),
+            no_alpn: s.no_alpn,
+            host_header: s.host_header.clone(),
+            no_host_header: s.no_host_header,
+            placement: s.placement,
+            signature_encoding: s.signature_encoding,
+            username_raw: s.username_raw.clone(),
+            ws_protocol: s.ws_protocol.clone(),
+            keep_alive: s.keep_alive,
+        };
+        (profile, notes)
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string(self).context("serialising the device profile")?;
+        let text = format!("# authprobe device profile: `authprobe probe --device {}`\n{text}", path.display());
+        std::fs::write(path, text).with_context(|| format!("cannot write --save-device {}", path.display()))
+    }
+}
