@@ -4,6 +4,7 @@
 //! - [`auth`]: the custom-auth rules shared by emulator and probe — credential placement, token
 //!   signatures, the authorizer event and response, policy evaluation, the Lambda invoke permission.
 //! - [`emulator`]: a local IoT Core custom-auth front door (`authprobe emulate`).
+//! - [`inspect`]: what a device's packet capture shows (`authprobe inspect`).
 //! - [`probe`]: crafted attempts stage by stage, their classification, the variant matrix (`authprobe probe`).
 //! - [`diagnosis`]: the cause catalogue, local checks, differential diagnosis and follow-ups.
 //! - [`report`]: the probe's report and its text renderer (JSON is its `Serialize`).
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod demo;
 pub mod diagnosis;
 pub mod emulator;
+pub mod inspect;
 pub mod probe;
 pub mod report;
 pub mod secret;

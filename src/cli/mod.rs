@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod device;
 pub mod emulate;
+pub mod inspect;
 pub mod probe;
 pub mod profile;
 pub mod toolkit;
@@ -40,6 +41,8 @@ pub enum Command {
     CheckResponse(toolkit::CheckResponseArgs),
     /// Check that the Lambda's resource policy lets IoT Core invoke it for an authorizer.
     CheckPermission(toolkit::CheckPermissionArgs),
+    /// Read a device's packet capture (pcap/pcapng): what it sent, how the server answered, and why.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Exit code for bad input: nothing was sent.
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Event(args) => toolkit::event(*args),
         Command::CheckResponse(args) => toolkit::check_response(args),
         Command::CheckPermission(args) => toolkit::check_permission(args),
+        Command::Inspect(args) => inspect::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,7 @@ mod emulator_reject;
 mod emulator_robust;
 mod emulator_setup;
 mod hostile;
+mod inspect;
 mod probe_cli;
 mod probe_emulator;
 mod probe_matrix;

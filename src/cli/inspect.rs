@@ -1,0 +1,43 @@
+//! `authprobe inspect CAPTURE`: a device's own packet capture read (see `crate::inspect`).
+
+use super::probe::Format;
+use anyhow::Context as _;
+use clap::Args;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Captures larger than this are refused (a gateway capture of a failing connect is kilobytes).
+const MAX_CAPTURE: u64 = 512 * 1024 * 1024;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The capture: pcap or pcapng, as `tcpdump -w` writes it.
+    pub capture: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.capture;
+    let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+    if size > MAX_CAPTURE {
+        anyhow::bail!(
+            "{}: {size} bytes; captures over {MAX_CAPTURE} bytes are not read (filter it with `tcpdump -r IN -w OUT port 443`)",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let report = crate::inspect::inspect(&path.display().to_string(), &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; give a capture made with `tcpdump -w FILE`", path.display()))?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Text => crate::inspect::write_text(&report, &mut out)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::from(report.exit_code))
+}

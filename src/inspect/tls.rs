@@ -1,0 +1,157 @@
+//! What a connection's bytes say: the client's first flight (a TLS ClientHello, or plain HTTP) and
+//! the server's answer (ServerHello, alert, certificates in TLS 1.2, plain HTTP), read with
+//! tls-parser.
+
+use serde::Serialize;
+use tls_parser::{TlsExtension, TlsMessage, TlsMessageHandshake, parse_tls_extensions, parse_tls_plaintext};
+
+/// What the client offered in its ClientHello.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClientHello {
+    /// The server name sent (`None`: no SNI extension).
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub versions: Vec<String>,
+    pub cipher_suites: Vec<String>,
+}
+
+/// How the server answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServerAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The ALPN protocol the server chose (visible in TLS 1.2 only; TLS 1.3 encrypts it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher_suite: Option<String>,
+    /// A TLS alert, by its snake_case name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+    /// Issuers of the certificates the server presented (TLS 1.2; TLS 1.3 encrypts them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificate_issuers: Vec<String>,
+}
+
+/// The client's first bytes, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum First {
+    Hello(ClientHello),
+    /// Plain HTTP (its request line).
+    Http(String),
+    /// Something else (shown as bytes), or a ClientHello the capture cut off.
+    Other(String),
+    Nothing,
+}
+
+fn version_name(v: u16) -> String {
+    match v {
+        0x0304 => "TLS 1.3".into(),
+        0x0303 => "TLS 1.2".into(),
+        0x0302 => "TLS 1.1".into(),
+        0x0301 => "TLS 1.0".into(),
+        0x0300 => "SSL 3.0".into(),
+        other => format!("0x{other:04x}"),
+    }
+}
+
+/// GREASE values (RFC 8701) are noise, not offers.
+fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
+}
+
+fn cipher_name(id: u16) -> String {
+    tls_parser::TlsCipherSuite::from_id(id).map_or_else(|| format!("0x{id:04x}"), |c| c.name.to_owned())
+}
+
+fn printable(bytes: &[u8]) -> String {
+    crate::probe::outcome::show_bytes(bytes)
+}
+
+/// Reads the client's first flight.
+pub fn client(bytes: &[u8]) -> First {
+    if bytes.is_empty() {
+        return First::Nothing;
+    }
+    if bytes[0] != 0x16 {
+        let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+        let text = String::from_utf8_lossy(line).trim().to_owned();
+        let is_http = ["GET ", "POST ", "PUT ", "HEAD ", "CONNECT ", "OPTIONS "].iter().any(|m| text.starts_with(m));
+        return if is_http { First::Http(text.chars().take(200).collect()) } else { First::Other(printable(bytes)) };
+    }
+    let Ok((_, record)) = parse_tls_plaintext(bytes) else {
+        return First::Other(format!("a TLS record that does not parse (cut off?): {}", printable(bytes)));
+    };
+    for m in &record.msg {
+        if let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = m {
+            let mut hello = ClientHello {
+                versions: vec![version_name(ch.version.0)],
+                cipher_suites: ch.ciphers.iter().filter(|c| !is_grease(c.0)).map(|c| cipher_name(c.0)).collect(),
+                ..ClientHello::default()
+            };
+            let exts = ch.ext.and_then(|e| parse_tls_extensions(e).ok()).map(|(_, v)| v).unwrap_or_default();
+            for e in exts {
+                match e {
+                    TlsExtension::SNI(names) => {
+                        hello.sni = names.first().map(|(_, n)| String::from_utf8_lossy(n).into_owned());
+                    }
+                    TlsExtension::ALPN(list) => {
+                        hello.alpn = list.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+                    }
+                    TlsExtension::SupportedVersions(v) => {
+                        hello.versions = v.iter().filter(|v| !is_grease(v.0)).map(|v| version_name(v.0)).collect();
+                    }
+                    _ => {}
+                }
+            }
+            return First::Hello(hello);
+        }
+    }
+    First::Other(format!("a TLS record that is not a ClientHello: {}", printable(bytes)))
+}
+
+/// Reads the server's answer: every plaintext record up to the first encrypted one.
+pub fn server(bytes: &[u8]) -> (ServerAnswer, Option<String>) {
+    let mut answer = ServerAnswer::default();
+    if bytes.first().is_some_and(|b| *b != 0x16 && *b != 0x15) {
+        let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+        return (answer, Some(String::from_utf8_lossy(line).trim().chars().take(200).collect()));
+    }
+    let mut rest = bytes;
+    for _ in 0..16 {
+        let Ok((next, record)) = parse_tls_plaintext(rest) else { break };
+        for m in &record.msg {
+            match m {
+                TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)) => {
+                    answer.version = Some(version_name(sh.version.0));
+                    answer.cipher_suite = Some(cipher_name(sh.cipher.0));
+                    let exts = sh.ext.and_then(|e| parse_tls_extensions(e).ok()).map(|(_, v)| v).unwrap_or_default();
+                    for e in exts {
+                        match e {
+                            TlsExtension::ALPN(list) => {
+                                answer.alpn = list.first().map(|p| String::from_utf8_lossy(p).into_owned());
+                            }
+                            TlsExtension::SupportedVersions(v) => answer.version = v.first().map(|v| version_name(v.0)),
+                            _ => {}
+                        }
+                    }
+                }
+                TlsMessage::Handshake(TlsMessageHandshake::Certificate(c)) => {
+                    for cert in &c.cert_chain {
+                        if let Ok((_, x)) = x509_parser::parse_x509_certificate(cert.data) {
+                            answer.certificate_issuers.push(x.issuer().to_string());
+                        }
+                    }
+                }
+                TlsMessage::Alert(a) => {
+                    let code = a.code.0;
+                    let name = crate::emulator::settings::Alert(code).name();
+                    answer.alert.get_or_insert(name);
+                }
+                _ => {}
+            }
+        }
+        rest = next;
+    }
+    (answer, None)
+}
