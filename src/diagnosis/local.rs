@@ -132,6 +132,44 @@ pub fn checks(docs: &Documents, creds: &Credentials, endpoint: &str, port: u16) 
     out
 }
 
+/// What IoT Core reads from the device's exact username (`--username-raw`): the parameters after the
+/// last `?`, percent-decoded.
+pub fn username_raw(raw: &str, creds: &Credentials) -> LocalCheck {
+    use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, parse_query, split_username};
+    let (user, query) = split_username(raw);
+    let params = parse_query(query.unwrap_or_default(), false);
+    let find = |name: &str| params.iter().find(|p| p.name == name);
+    let mut read = Vec::new();
+    match find(AUTHORIZER_NAME) {
+        Some(p) => read.push(format!("authorizer `{}`", crate::emulator::record::escape(&p.value))),
+        None => read.push("no authorizer name (the default authorizer runs)".into()),
+    }
+    let token = find(&creds.token_key_name);
+    read.push(match token {
+        Some(_) => format!("a token under `{}`", creds.token_key_name),
+        None => format!("no token under `{}`", creds.token_key_name),
+    });
+    read.push(if find(SIGNATURE).is_some() { "a signature".into() } else { "no signature".into() });
+    let others: Vec<&str> = params
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| *n != AUTHORIZER_NAME && *n != SIGNATURE && *n != creds.token_key_name)
+        .collect();
+    if !others.is_empty() {
+        read.push(format!("other parameters {}", others.join(", ")));
+    }
+    let hidden = user.contains('?');
+    if hidden {
+        read.push(format!("and it ignores `{}` before the last `?`", crate::emulator::record::escape(user)));
+    }
+    let detail = format!("IoT Core reads from the username: {}", read.join(", "));
+    if hidden || token.is_none() {
+        fail("username_raw", detail, hidden.then_some(Cause::UsernameMalformed))
+    } else {
+        pass("username_raw", detail, &[Cause::UsernameMalformed])
+    }
+}
+
 fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
     let mut out = Vec::new();
     if endpoint.parse::<std::net::IpAddr>().is_ok() {

@@ -333,6 +333,16 @@ impl ProbePlan {
     /// warnings.
     pub fn with_local_checks(mut self) -> Self {
         self.local = crate::diagnosis::local::checks(&self.documents, &self.credentials, &self.endpoint, self.port);
+        if let Some(raw) = &self.device.username_raw {
+            self.local.push(crate::diagnosis::local::username_raw(raw, &self.credentials));
+        }
+        // A check may quote what the device sends (its username): secrets redacted like everywhere.
+        if let Some(spec) = self.baseline().first() {
+            let scrub = self.secrets(spec);
+            for c in &mut self.local {
+                c.detail = scrub.scrub(&c.detail);
+            }
+        }
         self.warnings.extend(self.local.iter().filter(|c| !c.passed).map(|c| c.detail.clone()));
         self
     }

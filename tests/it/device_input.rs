@@ -231,6 +231,11 @@ async fn every_knob_is_what_the_emulator_receives() {
     assert_eq!(device.username.as_deref(), Some(raw.as_str()));
     assert_eq!(r["attempts"][0]["sent"]["keep_alive"], 45);
     assert_eq!(r["findings"][0]["id"], "username_malformed", "{}", r["findings"]);
+    // What IoT Core reads from it, shown before anything is sent.
+    let check = r["local_checks"].as_array().unwrap().iter().find(|c| c["check"] == "username_raw").unwrap();
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains("no token under `token`") && detail.contains("other parameters SDK, Version"), "{detail}");
+    assert_eq!(check["passed"], false);
 }
 
 /// `--save-device` then `--device` sends the same bytes, and no secret value lands in the profile.

@@ -109,6 +109,11 @@ fn no_subcommand_leaks_a_secret_in_any_output() {
             let mut with_sig = probe.clone();
             with_sig.extend(["--signature", &signature, "--token-key-name", "deviceToken"]);
             runs.push(with_sig.iter().map(|s| (*s).to_owned()).collect());
+            // The device's exact username, quoting the token (and the documented attempt beside it).
+            let raw = format!("dev?x-amz-customauthorizer-name=MyAuthorizer&token={TOKEN}?SDK=C");
+            let mut with_raw = probe.clone();
+            with_raw.extend(["--username-raw", &raw, "--no-sni", "--transport", "mqtt"]);
+            runs.push(with_raw.iter().map(|s| (*s).to_owned()).collect());
             let mut with_key = probe.clone();
             with_key.extend(["--signing-key", &private, "--public-key", public.to_str().unwrap()]);
             runs.push(with_key.iter().map(|s| (*s).to_owned()).collect());
