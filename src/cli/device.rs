@@ -115,6 +115,15 @@ impl CredentialArgs {
             }
             None => None,
         };
+        for (flag, v) in [
+            ("--authorizer", &self.authorizer),
+            ("--client-id", &self.client_id),
+            ("--token-key-name", &self.token_key_name),
+        ] {
+            if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                bail!("{flag} is empty (an unset variable?): give a value, or leave {flag} out");
+            }
+        }
         let authorizer = self.authorizer.clone().or_else(|| described.as_ref().map(|a| a.name.clone()));
         let token_key_name = self
             .token_key_name

@@ -92,6 +92,12 @@ fn default_listen() -> SocketAddr {
 
 /// Flags and the config file, merged and checked (flags win).
 pub fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyhow::Result<EmulatorConfig> {
+    if args.endpoints.iter().any(|e| e.trim().is_empty()) {
+        bail!("--endpoint is empty (an unset variable?): give a name, or leave --endpoint out");
+    }
+    if args.allow_tokens.iter().any(String::is_empty) {
+        bail!("--allow-token is empty (an unset variable?): give the token to allow");
+    }
     let endpoints = if !args.endpoints.is_empty() {
         args.endpoints.clone()
     } else if let Some(e) = file.as_ref().and_then(|f| f.endpoints.clone()) {
@@ -202,6 +208,15 @@ async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) 
             }
         }));
     }
+    // A certificate and key that do not belong together fail here, before the banner says "listening".
+    crate::emulator::tls::ServerConfigs::build(&cfg).map_err(|e| match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => anyhow::anyhow!(
+            "--cert {} and --key {} cannot serve TLS together ({e}): give the key that belongs to the certificate",
+            c.display(),
+            k.display()
+        ),
+        _ => anyhow::anyhow!("the emulator's TLS setup failed: {e}"),
+    })?;
     print!("{}", startup_text(addr, &cfg, args.write_ca.as_deref()));
     let _ = std::io::stdout().flush();
     crate::emulator::run(listener, cfg, async {

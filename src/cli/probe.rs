@@ -441,7 +441,13 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         bail!("--publish takes a topic, not a filter: `+` and `#` are not allowed");
     }
     if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
-        bail!("--timeout must be between 0 and 3600 seconds, got {}", args.timeout);
+        bail!("--timeout must be more than 0 and at most 3600 seconds, got {}", args.timeout);
+    }
+    if args.port == Some(0) {
+        bail!("--port 0 is not a port; custom authentication uses 443");
+    }
+    if args.topic.as_ref().is_some_and(|t| t.contains('+') || t.contains('#')) {
+        bail!("--topic is the HTTPS publish topic: `+` and `#` are not allowed in a topic");
     }
     let trust = match (&args.ca, args.insecure) {
         (_, true) => Trust::Insecure,

@@ -58,6 +58,9 @@ pub struct SignArgs {
 }
 
 pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
+    if args.token.is_empty() {
+        bail!("--token is empty (an unset variable?): give the token to sign or verify");
+    }
     let scrub = crate::secret::Scrubber::new(args.show_secrets);
     if args.verify {
         let mut keys: Vec<PublicKey> = Vec::new();

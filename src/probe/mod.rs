@@ -103,6 +103,13 @@ async fn run_specs(
             }
             out
         }
-        None => futures_util::stream::iter(specs).map(one).buffered(schedule.parallel.max(1)).collect().await,
+        // Unordered, so that a finished attempt frees its slot at once; the report keeps the specs' order.
+        None => {
+            let indexed = specs.iter().enumerate().map(|(i, s)| async move { (i, one(s).await) });
+            let mut done: Vec<(usize, AttemptReport)> =
+                futures_util::stream::iter(indexed).buffer_unordered(schedule.parallel.max(1)).collect().await;
+            done.sort_by_key(|(i, _)| *i);
+            done.into_iter().map(|(_, r)| r).collect()
+        }
     }
 }

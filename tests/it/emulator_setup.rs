@@ -92,6 +92,23 @@ fn bad_emulator_input_exits_2_naming_the_input_and_the_fix() {
         &["--public-key", "private key", "-pubout"],
     );
     fails_with(&["emulate", "--public-key", "/nonexistent.pem"], &["/nonexistent.pem"]);
+    fails_with(&["emulate", "--listen", "127.0.0.1:0", "--endpoint", ""], &["--endpoint is empty"]);
+    fails_with(&["emulate", "--listen", "127.0.0.1:0", "--allow-token", ""], &["--allow-token is empty"]);
+    // A certificate with a key that is not its own: refused before the banner says "listening".
+    let (cert, other_key) = (dir.path().join("c.pem"), dir.path().join("k2.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(dir.path().join("k1.pem"))
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    std::fs::write(&other_key, std::fs::read(&keys().private).unwrap()).unwrap();
+    fails_with(
+        &["emulate", "--listen", "127.0.0.1:0", "--cert", cert.to_str().unwrap(), "--key", other_key.to_str().unwrap()],
+        &["--cert", "--key", "belongs to the certificate"],
+    );
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "endpoints = 3\n").unwrap();
     fails_with(&["emulate", "--config", bad.to_str().unwrap()], &["bad.toml", "endpoints"]);

@@ -148,6 +148,12 @@ async fn bad_input_exits_2_and_sends_nothing() {
         (vec!["--timeout", "0"], "--timeout"),
         (vec!["--mqtt-version", "4"], "--mqtt-version"),
         (vec!["--ca", "/dev/null", "--insecure"], "--insecure"),
+        // Empty values (an unset shell variable) and values that cannot be right.
+        (vec!["--authorizer", ""], "--authorizer is empty"),
+        (vec!["--client-id", " "], "--client-id is empty"),
+        (vec!["--port", "0"], "--port 0"),
+        (vec!["--topic", "a/#"], "--topic"),
+        (vec!["--timeout", "0"], "more than 0"),
     ];
     for (extra, needle) in cases {
         let mut args = vec!["probe", "--endpoint", ENDPOINT, "--connect-to", &addr];

@@ -89,6 +89,13 @@ fn verify_names_the_key_and_fails_with_exit_1() {
     assert!(out(&o).contains("NOT verified"));
 }
 
+#[test]
+fn an_empty_token_is_not_signed() {
+    let o = authprobe(&["sign", "--token", "", "--signing-key", keys().private.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("--token is empty"), "{}", out(&o));
+}
+
 /// Signature forensics: a signature over the token plus a newline (the `echo` mistake) is named.
 #[test]
 fn verify_says_what_a_wrong_signature_signs() {
