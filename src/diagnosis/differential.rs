@@ -62,8 +62,6 @@ pub struct Known {
     pub signing: Option<bool>,
     /// The right token key name is known to differ from the one sent beyond letter case.
     pub key_differs_beyond_case: bool,
-    /// A token key name variant (`token`, other case) that is not the describe JSON's, when known.
-    pub described_key: Option<String>,
 }
 
 /// How a variant's change relates to a cause: it may repair the fault, certainly repairs it, or
@@ -194,12 +192,8 @@ pub fn known(plan: &ProbePlan) -> Known {
         None => (!docs.public_keys.is_empty()).then_some(true),
     };
     let sent = &plan.credentials.token_key_name;
-    let described_key = docs.authorizer.as_ref().map(|a| a.token_key_name.clone());
-    Known {
-        signing,
-        key_differs_beyond_case: described_key.as_ref().is_some_and(|k| !k.eq_ignore_ascii_case(sent)),
-        described_key,
-    }
+    let described_key = docs.authorizer.as_ref().map(|a| a.token_key_name.as_str());
+    Known { signing, key_differs_beyond_case: described_key.is_some_and(|k| !k.eq_ignore_ascii_case(sent)) }
 }
 
 /// The result of elimination.

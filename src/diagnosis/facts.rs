@@ -3,7 +3,7 @@
 
 use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};
-use crate::probe::variant::{Variant, credential_stage};
+use crate::probe::variant::Variant;
 
 /// A refusal or success this long after the request: the authorizer is close to the 5 s limit.
 pub const SLOW_MS: u64 = 4_000;
@@ -49,11 +49,6 @@ pub fn seen(a: &AttemptReport) -> Seen {
 /// Whether the attempt got as far as the stage its variant changes.
 pub fn reached(a: &AttemptReport) -> bool {
     a.outcome.stage >= a.variant.varies(a.transport)
-}
-
-/// Whether the attempt got its credentials to IoT Core.
-pub fn reached_credentials(a: &AttemptReport) -> bool {
-    a.outcome.stage >= credential_stage(a.transport)
 }
 
 /// Milliseconds from the request to the answer (refusal or acceptance), where known.
