@@ -76,7 +76,12 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
 fn headline(report: &Report) -> String {
     match report.findings.first() {
         Some(f) if f.kind != FindingKind::Risk => f.summary.clone(),
-        _ if report.exit_code == 0 => "every attempt expected to succeed did; no cause to report.".into(),
+        _ if report.exit_code == 0 => match report.findings.len() {
+            0 => "every attempt expected to succeed did; no cause to report.".into(),
+            n => format!(
+                "every attempt expected to succeed did; no cause, and {n} risk(s) below: what would break this device."
+            ),
+        },
         _ => "attempts failed, but no cause could be named; see each attempt below.".into(),
     }
 }
