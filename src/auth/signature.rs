@@ -32,6 +32,12 @@ pub enum KeyError {
     #[error("this is a certificate; pass its public key, made with `openssl x509 -in CERT -pubkey -noout`")]
     CertificateGiven,
     #[error(
+        "no private key found: expected `-----BEGIN PRIVATE KEY-----` (PKCS#8) or `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1)"
+    )]
+    NoPrivatePem,
+    #[error("this is a certificate; signing needs the private key it was issued for (`BEGIN PRIVATE KEY`)")]
+    CertificateGivenForSigning,
+    #[error(
         "this is a public key; signing needs the private key (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`)"
     )]
     PublicKeyGiven,
@@ -144,9 +150,9 @@ impl SigningKey {
     /// Reads an RSA private key in PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         match pem_label(pem).as_deref() {
-            None => return Err(KeyError::NoPem),
+            None => return Err(KeyError::NoPrivatePem),
             Some("PUBLIC KEY" | "RSA PUBLIC KEY") => return Err(KeyError::PublicKeyGiven),
-            Some("CERTIFICATE") => return Err(KeyError::CertificateGiven),
+            Some("CERTIFICATE") => return Err(KeyError::CertificateGivenForSigning),
             Some("EC PRIVATE KEY") => return Err(KeyError::NotRsa),
             Some(_) => {}
         }

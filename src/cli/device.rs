@@ -11,10 +11,10 @@ use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum MqttVersionArg {
-    #[value(name = "3.1.1")]
+    #[value(name = "3.1.1", alias = "311", alias = "3")]
     #[serde(rename = "3.1.1")]
     V311,
-    #[value(name = "5")]
+    #[value(name = "5", alias = "v5")]
     #[serde(rename = "5")]
     V5,
 }

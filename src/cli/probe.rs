@@ -66,8 +66,8 @@ pub struct ProbeArgs {
     /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub connect_to: Option<String>,
-    /// Transport to try (repeatable). Default: mqtt, wss and https.
-    #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https")]
+    /// Transport to try (repeatable, or comma-separated). Default: mqtt, wss and https.
+    #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https", value_delimiter = ',')]
     pub transports: Vec<TransportArg>,
     #[command(flatten)]
     pub creds: CredentialArgs,
@@ -398,6 +398,19 @@ fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Res
         },
     };
     let name = name.trim().trim_end_matches('.').to_owned();
+    if let Some((scheme, rest)) = name.split_once("://") {
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        let transport = match scheme {
+            "mqtts" | "ssl" | "tls" => " --transport mqtt",
+            "wss" => " --transport wss",
+            "https" => " --transport https",
+            _ => "",
+        };
+        bail!("--endpoint takes a host name, not a URL: use --endpoint {host}{transport}");
+    }
+    if let Some((host, port)) = name.rsplit_once(':').filter(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok()) {
+        bail!("--endpoint takes a host name without a port: use --endpoint {host} --port {port}");
+    }
     if rustls::pki_types::ServerName::try_from(name.clone()).is_err() {
         bail!("--endpoint `{name}` is not a host name or IP address");
     }
@@ -509,8 +522,12 @@ fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'stat
 
 /// `ADDR`, `ADDR:PORT`, `[V6]` or `[V6]:PORT`.
 fn parse_connect_to(s: &str) -> anyhow::Result<(String, Option<u16>)> {
-    let bad = || anyhow::anyhow!("--connect-to `{s}` is not ADDR[:PORT] (IPv6 as [ADDR]:PORT)");
+    let bad = || anyhow::anyhow!("--connect-to `{s}` is not ADDR[:PORT], [V6]:PORT or curl's HOST:PORT:ADDR:PORT");
     let port = |p: &str| p.parse::<u16>().map_err(|_| bad());
+    // curl's form: the first HOST:PORT names what to replace; ADDR:PORT is where to go.
+    if let Some((_, rest)) = curl_form(s) {
+        return parse_connect_to(rest);
+    }
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(bad)?;
         return match after.strip_prefix(':') {
@@ -529,6 +546,16 @@ fn parse_connect_to(s: &str) -> anyhow::Result<(String, Option<u16>)> {
         _ if s.parse::<std::net::Ipv6Addr>().is_ok() => Ok((s.to_owned(), None)),
         _ => Err(bad()),
     }
+}
+
+/// Splits curl's `HOST:PORT:ADDR[:PORT]` into `HOST:PORT` and `ADDR[:PORT]` (HOST without brackets,
+/// ADDR possibly a bracketed IPv6 address).
+fn curl_form(s: &str) -> Option<(&str, &str)> {
+    let (host, rest) = s.split_once(':')?;
+    let (port, target) = rest.split_once(':')?;
+    let plain = !host.is_empty() && !host.contains('[') && port.parse::<u16>().is_ok();
+    (plain && !target.is_empty() && target.parse::<std::net::Ipv6Addr>().is_err())
+        .then_some((&s[..host.len() + 1 + port.len()], target))
 }
 
 #[cfg(test)]
@@ -554,6 +581,25 @@ mod tests {
         assert_eq!(plan_of(&["--publish", "devices/x/t", "--topic", "other/t"]).topic, "other/t");
     }
 
+    fn plan_err(args: &[&str]) -> String {
+        let argv = ["authprobe"].iter().chain(args);
+        plan(&Cli::parse_from(argv).probe).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn shell_friendly_forms() {
+        assert_eq!(plan_of(&["--transport", "mqtt,wss"]).transports, [Transport::Mqtt, Transport::Wss]);
+        assert_eq!(plan_of(&["--mqtt-version", "311"]).mqtt_version, crate::probe::MqttVersion::V311);
+        assert_eq!(
+            plan_of(&["--connect-to", "x:443:127.0.0.1:8443"]).connect_to,
+            Some(("127.0.0.1".into(), Some(8443)))
+        );
+        let e = plan_err(&["--endpoint", "abc-ats.iot.eu-west-1.amazonaws.com:8443"]);
+        assert!(e.contains("--endpoint abc-ats.iot.eu-west-1.amazonaws.com --port 8443"), "{e}");
+        let e = plan_err(&["--endpoint", "wss://abc-ats.iot.eu-west-1.amazonaws.com/mqtt"]);
+        assert!(e.contains("--endpoint abc-ats.iot.eu-west-1.amazonaws.com --transport wss"), "{e}");
+    }
+
     #[test]
     fn follow_ups_are_on_unless_turned_off() {
         assert!(plan_of(&[]).follow_up);
@@ -568,5 +614,8 @@ mod tests {
         assert_eq!(parse_connect_to("::1").unwrap(), ("::1".into(), None));
         assert!(parse_connect_to("h:99999").is_err());
         assert!(parse_connect_to(":1").is_err());
+        // curl's form.
+        assert_eq!(parse_connect_to("abc.iot:443:127.0.0.1:8443").unwrap(), ("127.0.0.1".into(), Some(8443)));
+        assert_eq!(parse_connect_to("abc.iot:443:[::1]:8443").unwrap(), ("::1".into(), Some(8443)));
     }
 }

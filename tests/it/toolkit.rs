@@ -89,6 +89,23 @@ fn verify_names_the_key_and_fails_with_exit_1() {
     assert!(out(&o).contains("NOT verified"));
 }
 
+/// Signing-key mix-ups name what signing needs, not what verification needs.
+#[test]
+fn signing_key_mix_ups_say_what_signing_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("bad.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let o = authprobe(&["sign", "--token", "t", "--signing-key", not_pem.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("BEGIN PRIVATE KEY") && !out(&o).contains("BEGIN PUBLIC KEY"), "{}", out(&o));
+    let cert = authprobe::emulator::certs::Ca::generate("a CA").unwrap().pem();
+    let cert_file = dir.path().join("ca.pem");
+    std::fs::write(&cert_file, cert).unwrap();
+    let o = authprobe(&["sign", "--token", "t", "--signing-key", cert_file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("signing needs the private key"), "{}", out(&o));
+}
+
 #[test]
 fn an_empty_token_is_not_signed() {
     let o = authprobe(&["sign", "--token", "", "--signing-key", keys().private.to_str().unwrap()]);
