@@ -21,11 +21,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let demo = rt.block_on(crate::demo::run(args.output.show_secrets, progress))?;
     let mut out = std::io::stdout().lock();
-    if args.output.format == Format::Json {
+    if args.output.format == Format::Jsonl {
+        for sc in &demo.scenarios {
+            serde_json::to_writer(&mut out, &serde_json::json!({"type": "scenario", "scenario": sc}))?;
+            writeln!(out)?;
+        }
+    } else if args.output.format == Format::Json {
         serde_json::to_writer_pretty(&mut out, &demo)?;
         writeln!(out)?;
     } else {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = args.output.color_for(std::io::stdout().is_terminal());
         let s = &demo.setup;
         writeln!(out, "authprobe demo: a local IoT Core custom-auth endpoint, probed over MQTT, WebSocket and HTTPS.")?;
         writeln!(out, "No AWS account or network needed: everything runs on 127.0.0.1.\n")?;

@@ -36,6 +36,19 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
+        // One object per connection, then the capture's summary.
+        Format::Jsonl => {
+            for c in &report.connections {
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"type": "connection", "capture": report.capture, "connection": c}),
+                )?;
+                writeln!(out)?;
+            }
+            let summary = serde_json::json!({"type": "summary", "capture": report.capture, "warnings": report.warnings, "connections": report.connections.len(), "exit_code": report.exit_code});
+            serde_json::to_writer(&mut out, &summary)?;
+            writeln!(out)?;
+        }
         Format::Text => crate::inspect::write_text(&report, &mut out)?,
     }
     out.flush()?;

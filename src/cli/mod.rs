@@ -6,6 +6,7 @@ pub mod demo;
 pub mod device;
 pub mod emulate;
 pub mod inspect;
+pub mod jsonl;
 pub mod probe;
 pub mod profile;
 pub mod toolkit;
@@ -79,7 +80,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         1 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level)

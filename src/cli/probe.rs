@@ -18,6 +18,7 @@ use std::time::Duration;
 pub enum Format {
     Text,
     Json,
+    Jsonl,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -41,12 +42,44 @@ impl From<TransportArg> for Transport {
 /// Output flags shared by `probe` and `demo`.
 #[derive(Debug, Args, Clone)]
 pub struct OutputArgs {
-    /// Report format.
+    /// Report format: text, one JSON document, or JSON Lines (one object per attempt as it ends, then
+    /// a summary) for log pipelines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Show tokens, signatures and passwords instead of `<redacted len=N sha256=…>`.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Nothing but the report: no progress, warnings or notes on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Colour: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+    /// A label (device, site) carried by every JSON Lines object.
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl OutputArgs {
+    /// Whether to colour text written to `stream`: the one place NO_COLOR and TERM=dumb are honoured.
+    pub fn color_for(&self, stream_is_terminal: bool) -> bool {
+        match self.color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => {
+                stream_is_terminal
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -297,10 +330,12 @@ pub struct Bars {
 }
 
 impl Bars {
-    /// Progress lines when stdout is a terminal and the format is text; `None` otherwise.
+    /// Progress lines on stderr when it is a terminal (whatever stdout is), unless `-q`.
     pub fn for_output(output: &OutputArgs) -> Option<Self> {
-        (output.format == Format::Text && std::io::stdout().is_terminal())
-            .then(|| Self { multi: indicatif::MultiProgress::new(), running: std::sync::Mutex::new(Vec::new()) })
+        (!output.quiet && std::io::stderr().is_terminal()).then(|| Self {
+            multi: indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()),
+            running: std::sync::Mutex::new(Vec::new()),
+        })
     }
 }
 
@@ -331,14 +366,15 @@ pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
         profile.apply(&mut args);
     }
     let plan = plan(&args)?;
+    let quiet = args.output.quiet;
     if let Some(path) = &args.save_device {
         let (profile, notes) = super::profile::Profile::of(&args);
         profile.write(path)?;
-        for n in notes {
+        for n in notes.iter().filter(|_| !quiet) {
             eprintln!("note: {n}");
         }
     }
-    for w in &plan.warnings {
+    for w in plan.warnings.iter().filter(|_| !quiet) {
         eprintln!("warning: {w}");
     }
     let specs = crate::probe::matrix::variants(&plan, args.matrix.level());
@@ -349,12 +385,13 @@ pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let rt = super::runtime()?;
     let bars = Bars::for_output(&args.output);
-    let progress: &dyn crate::probe::Progress = match &bars {
-        Some(b) => b,
-        None => &crate::probe::Quiet,
-    };
-    let report = rt.block_on(crate::probe::run_with(&plan, &specs, args.matrix.schedule(), progress));
-    render(&report, &args.output)?;
+    let lines = (args.output.format == Format::Jsonl).then(|| super::jsonl::Lines::new(args.output.label.clone()));
+    let both = super::jsonl::Both(bars.as_ref().map(|b| b as &dyn crate::probe::Progress), lines.as_ref());
+    let report = rt.block_on(crate::probe::run_with(&plan, &specs, args.matrix.schedule(), &both));
+    match &lines {
+        Some(l) => l.summary(&report)?,
+        None => render(&report, &args.output)?,
+    }
     Ok(ExitCode::from(report.exit_code))
 }
 
@@ -363,8 +400,9 @@ pub fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match output.format {
         Format::Json => report.write_json(&mut out)?,
+        Format::Jsonl => super::jsonl::Lines::new(output.label.clone()).summary(report)?,
         Format::Text => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let color = output.color_for(std::io::stdout().is_terminal());
             text::write(report, text::Style { color }, &mut out)?;
         }
     }

@@ -30,6 +30,17 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// JSON in the chosen form: pretty for `json`, one line for `jsonl`.
+fn print_json_as(format: Format, v: &impl serde::Serialize) -> anyhow::Result<()> {
+    if format == Format::Jsonl {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    print_json(v)
+}
+
 #[derive(Debug, Args)]
 pub struct SignArgs {
     /// The token to sign or verify.
@@ -91,13 +102,16 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         let ok = matches!(v, signature::Verdict::Verified { .. });
         // When it does not verify over the token: what it does verify over (a newline, another hash, …).
         let forensic = if ok { None } else { signature::forensics(&keys, &args.token, &plain, None) };
-        if args.format == Format::Json {
-            print_json(&serde_json::json!({
-                "verified": ok,
-                "verdict": v,
-                "keys_tried": keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
-                "signed_instead": forensic,
-            }))?;
+        if args.format != Format::Text {
+            print_json_as(
+                args.format,
+                &serde_json::json!({
+                    "verified": ok,
+                    "verdict": v,
+                    "keys_tried": keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                    "signed_instead": forensic,
+                }),
+            )?;
         } else {
             if let Some(f) = &forensic {
                 println!(
@@ -123,8 +137,9 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("--signing-key {}", path.display()))?;
     let sig = key.sign(&args.token);
     let encoded = encode(&sig);
-    if args.format == Format::Json {
-        print_json(
+    if args.format != Format::Text {
+        print_json_as(
+            args.format,
             &serde_json::json!({"signature": scrub.value(&sig), "percent_encoded": if args.show_secrets { encoded.clone() } else { scrub.value(&sig) }, "key_bits": key.bits()}),
         )?;
     } else {
@@ -269,8 +284,8 @@ pub fn check_response(args: CheckResponseArgs) -> anyhow::Result<ExitCode> {
         account: args.account.clone(),
     };
     let r = response::check(&value, &intended);
-    if args.format == Format::Json {
-        print_json(&r)?;
+    if args.format != Format::Text {
+        print_json_as(args.format, &r)?;
         return Ok(verdict(r.ok));
     }
     match (r.valid, r.is_authenticated) {
@@ -346,8 +361,8 @@ pub fn check_permission(args: CheckPermissionArgs) -> anyhow::Result<ExitCode> {
     let text = read("the policy file", &args.policy)?;
     let policy = permission::read_policy(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.policy.display()))?;
     let r = permission::check(&policy, &arn);
-    if args.format == Format::Json {
-        print_json(&r)?;
+    if args.format != Format::Text {
+        print_json_as(args.format, &r)?;
         return Ok(verdict(r.invoke_permitted));
     }
     if r.invoke_permitted {

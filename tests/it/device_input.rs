@@ -320,3 +320,46 @@ fn a_bad_profile_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml") && stderr.contains("token"), "{stderr}");
 }
+
+/// `--format jsonl`: one object per attempt as it ends, then a summary; every object stamped with
+/// time, version, host and `--label`. `--color always|never` and `-q` as documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonl_colour_and_quiet_fit_pipelines() {
+    let mut c = config();
+    c.authorizers.push(allowing(AUTH));
+    let emu = start(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let bare = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_authprobe"));
+        c.env_clear().env("NO_COLOR", "");
+        c.args(["probe", "--endpoint", ENDPOINT, "--connect-to", &emu.addr.to_string(), "--ca"]).arg(&ca);
+        c.args(["--authorizer", AUTH, "--token", GOOD, "--transport", "mqtt"]);
+        c
+    };
+    let out = bare().args(["--format", "jsonl", "--label", "site-3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let (attempts, summaries): (Vec<_>, Vec<_>) = lines.iter().partition(|l| l["type"] == "attempt");
+    assert!(attempts.len() >= 5, "{lines:?}");
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(lines.last().unwrap()["type"], "summary");
+    assert_eq!(lines.last().unwrap()["exit_code"], 0);
+    for l in &lines {
+        assert_eq!(l["label"], "site-3");
+        assert_eq!(l["version"], env!("CARGO_PKG_VERSION"));
+        assert!(l["timestamp"].as_str().unwrap().ends_with('Z') && l["host"].is_string(), "{l}");
+    }
+    // Colour only when asked (stdout is not a terminal here), and -q keeps stderr empty.
+    let colour = |mode: &str| bare().args(["--matrix", "none", "--color", mode]).output().unwrap();
+    assert!(String::from_utf8_lossy(&colour("always").stdout).contains("\u{1b}["));
+    assert!(!String::from_utf8_lossy(&colour("never").stdout).contains("\u{1b}["));
+    let quiet = bare().args(["--matrix", "none", "--port", "8443", "-q"]).output().unwrap();
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    let loud = bare().args(["--matrix", "none", "--port", "8443"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&loud.stderr).contains("warning: port 8443"));
+}

@@ -1,0 +1,100 @@
+//! `--format jsonl`: one JSON object per attempt as it ends, then one summary object, each stamped
+//! with the time, the tool's version, the host name and `--label`, for the log pipelines a fleet
+//! already runs (CloudWatch Logs agent, Fluent Bit, Vector, `jq`).
+
+use crate::probe::{AttemptReport, AttemptSpec, Progress};
+use crate::report::Report;
+use serde_json::{Value, json};
+use std::io::Write as _;
+
+/// Writes the JSON Lines to stdout.
+pub struct Lines {
+    label: Option<String>,
+    host: String,
+}
+
+impl Lines {
+    pub fn new(label: Option<String>) -> Self {
+        Self { label, host: host_name() }
+    }
+
+    fn stamp(&self, kind: &str, mut v: Value) -> Value {
+        if let Value::Object(m) = &mut v {
+            m.insert("type".into(), kind.into());
+            m.insert("timestamp".into(), now().into());
+            m.insert("tool".into(), "authprobe".into());
+            m.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+            m.insert("host".into(), self.host.clone().into());
+            if let Some(l) = &self.label {
+                m.insert("label".into(), l.clone().into());
+            }
+        }
+        v
+    }
+
+    fn write(&self, v: &Value) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, v)?;
+        writeln!(out)?;
+        out.flush()
+    }
+
+    /// The closing object: the run's findings, local checks and exit code.
+    pub fn summary(&self, r: &Report) -> std::io::Result<()> {
+        let v = json!({
+            "endpoint": r.endpoint,
+            "port": r.port,
+            "attempts": r.attempts.len(),
+            "warnings": r.warnings,
+            "local_checks": r.local_checks,
+            "findings": r.findings,
+            "exit_code": r.exit_code,
+        });
+        self.write(&self.stamp("summary", v))
+    }
+}
+
+impl Progress for Lines {
+    fn finished(&self, report: &AttemptReport) {
+        let v = serde_json::to_value(report).unwrap_or(Value::Null);
+        let _ = self.write(&self.stamp("attempt", v));
+    }
+}
+
+/// Progress to two sinks (the live lines on stderr and the JSON Lines on stdout).
+pub struct Both<'a>(pub Option<&'a dyn Progress>, pub Option<&'a Lines>);
+
+impl Progress for Both<'_> {
+    fn started(&self, spec: &AttemptSpec) {
+        if let Some(p) = self.0 {
+            p.started(spec);
+        }
+    }
+    fn finished(&self, report: &AttemptReport) {
+        if let Some(p) = self.0 {
+            p.finished(report);
+        }
+        if let Some(l) = self.1 {
+            l.finished(report);
+        }
+    }
+}
+
+/// This machine's name, as `hostname` prints it.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer it is given.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Now, as ISO 8601 with milliseconds (UTC).
+fn now() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = crate::diagnosis::next::iso8601(d.as_secs());
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
+}
