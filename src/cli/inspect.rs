@@ -14,6 +14,7 @@ const MAX_CAPTURE: u64 = 512 * 1024 * 1024;
 pub struct InspectArgs {
     /// The capture: pcap or pcapng, as `tcpdump -w` writes it.
     pub capture: PathBuf,
+    /// Output format: text, json, or jsonl (one line per object).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -1,6 +1,6 @@
 //! Command-line interface: flags become validated settings before anything touches the network.
 //!
-//! Exit codes (spec/outcomes.md): 0 success, 1 a check failed, 2 bad input (nothing was sent).
+//! Exit codes (docs/outcomes.md): 0 success, 1 a check failed, 2 bad input (nothing was sent).
 
 pub mod demo;
 pub mod device;
@@ -15,9 +15,24 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
+const AFTER_HELP: &str = "\
+Examples:
+  authprobe demo
+  authprobe probe --endpoint abc123-ats.iot.eu-west-1.amazonaws.com --authorizer MyAuthorizer --token-file token.txt
+  authprobe probe --device gw-17.toml --format jsonl --label site-3 | jq .
+  authprobe inspect device.pcap
+  authprobe emulate --allow-token test-token --write-ca ca.pem
+
+Exit codes:
+  0  every attempt expected to succeed did (or the check passed)
+  1  at least one failed; the report says where and why
+  2  bad input (a flag, a file, a setting); nothing was sent
+
+Findings and cause ids: docs/causes.md; outcomes: docs/outcomes.md (in the source repository).";
+
 /// Find where and why AWS IoT Core custom-authorizer connections fail.
 #[derive(Debug, Parser)]
-#[command(name = "authprobe", version, about, propagate_version = true)]
+#[command(name = "authprobe", version, about, propagate_version = true, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,6 +59,13 @@ pub enum Command {
     CheckPermission(toolkit::CheckPermissionArgs),
     /// Read a device's packet capture (pcap/pcapng): what it sent, how the server answered, and why.
     Inspect(inspect::InspectArgs),
+    /// Print a shell completion script: `authprobe completions bash > /etc/bash_completion.d/authprobe`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `authprobe man > authprobe.1`.
+    Man,
 }
 
 /// Exit code for bad input: nothing was sent.
@@ -63,6 +85,15 @@ pub fn main() -> ExitCode {
         Command::CheckResponse(args) => toolkit::check_response(args),
         Command::CheckPermission(args) => toolkit::check_permission(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "authprobe", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => code,

@@ -61,6 +61,7 @@ pub struct SignArgs {
     /// Verify with the keys of `aws iot describe-authorizer` output.
     #[arg(long, value_name = "FILE")]
     pub authorizer_json: Option<PathBuf>,
+    /// Output format: text, json, or jsonl (one line per object).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Print the signature itself (it is a secret: redacted otherwise).
@@ -267,6 +268,7 @@ pub struct CheckResponseArgs {
     /// Account of the resource ARNs (default: from the policy's ARNs).
     #[arg(long)]
     pub account: Option<String>,
+    /// Output format: text, json, or jsonl (one line per object).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -339,10 +341,13 @@ pub struct CheckPermissionArgs {
     /// The authorizer's name, with --region and --account, instead of --authorizer-arn.
     #[arg(long, value_name = "NAME", requires_all = ["region", "account"])]
     pub authorizer: Option<String>,
+    /// The authorizer's region (with --authorizer).
     #[arg(long)]
     pub region: Option<String>,
+    /// The authorizer's account ID (with --authorizer).
     #[arg(long)]
     pub account: Option<String>,
+    /// Output format: text, json, or jsonl (one line per object).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

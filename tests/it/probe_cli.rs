@@ -208,3 +208,16 @@ fn demo_findings_name_exactly_the_broken_credentials() {
     let working = &demo["scenarios"][0]["report"]["attempts"];
     assert!(working.as_array().unwrap().iter().filter(|a| a["variant"] == "baseline").all(|a| a["succeeded"] == true));
 }
+
+#[test]
+fn completions_man_and_help_fit_the_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = authprobe(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("inspect"), "{shell}: subcommands completed");
+    }
+    let man = authprobe(&["man"]);
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH authprobe 1"));
+    let help = String::from_utf8_lossy(&authprobe(&["--help"]).stdout).into_owned();
+    assert!(help.contains("Examples:") && help.contains("Exit codes:") && help.contains("2  bad input"), "{help}");
+}
