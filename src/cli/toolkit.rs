@@ -61,19 +61,27 @@ pub struct SignArgs {
     /// Verify with the keys of `aws iot describe-authorizer` output.
     #[arg(long, value_name = "FILE")]
     pub authorizer_json: Option<PathBuf>,
-    /// Output format: text, json, or jsonl (one line per object).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Print the signature itself (it is a secret: redacted otherwise).
+    /// Output format: text, json, jsonl, or raw (the bare signature).
+    #[arg(long, value_enum, default_value_t = SignFormat::Text)]
+    pub format: SignFormat,
+    /// With `--format raw`: print the percent-encoded form (for a username or query).
     #[arg(long)]
-    pub show_secrets: bool,
+    pub percent_encode: bool,
+}
+
+/// Output of `sign`: `raw` is the bare signature, for `SIG=$(authprobe sign … --format raw)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignFormat {
+    Text,
+    Json,
+    Jsonl,
+    Raw,
 }
 
 pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     if args.token.is_empty() {
         bail!("--token is empty (an unset variable?): give the token to sign or verify");
     }
-    let scrub = crate::secret::Scrubber::new(args.show_secrets);
     if args.verify {
         let mut keys: Vec<PublicKey> = Vec::new();
         for (i, path) in args.public_keys.iter().enumerate() {
@@ -103,9 +111,9 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         let ok = matches!(v, signature::Verdict::Verified { .. });
         // When it does not verify over the token: what it does verify over (a newline, another hash, …).
         let forensic = if ok { None } else { signature::forensics(&keys, &args.token, &plain, None) };
-        if args.format != Format::Text {
+        if matches!(args.format, SignFormat::Json | SignFormat::Jsonl) {
             print_json_as(
-                args.format,
+                if args.format == SignFormat::Jsonl { Format::Jsonl } else { Format::Json },
                 &serde_json::json!({
                     "verified": ok,
                     "verdict": v,
@@ -136,21 +144,18 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let path = args.signing_key.as_deref().unwrap_or(Path::new(""));
     let key = SigningKey::from_pem(&read("--signing-key", path)?)
         .with_context(|| format!("--signing-key {}", path.display()))?;
+    // The signature is what `sign` makes: it is printed as is (reports and logs still redact it).
     let sig = key.sign(&args.token);
     let encoded = encode(&sig);
-    if args.format != Format::Text {
-        print_json_as(
-            args.format,
-            &serde_json::json!({"signature": scrub.value(&sig), "percent_encoded": if args.show_secrets { encoded.clone() } else { scrub.value(&sig) }, "key_bits": key.bits()}),
-        )?;
-    } else {
-        println!("signature (base64):        {}", scrub.value(&sig));
-        println!(
-            "percent-encoded (for a username or query): {}",
-            if args.show_secrets { encoded } else { scrub.value(&sig) }
-        );
-        if !args.show_secrets {
-            eprintln!("(redacted: pass --show-secrets to print the signature)");
+    match args.format {
+        SignFormat::Raw => println!("{}", if args.percent_encode { &encoded } else { &sig }),
+        SignFormat::Json | SignFormat::Jsonl => {
+            let v = serde_json::json!({"signature": sig, "percent_encoded": encoded, "key_bits": key.bits()});
+            print_json_as(if args.format == SignFormat::Jsonl { Format::Jsonl } else { Format::Json }, &v)?;
+        }
+        SignFormat::Text => {
+            println!("signature (base64):                         {sig}");
+            println!("percent-encoded (for a username or query):  {encoded}");
         }
     }
     Ok(ExitCode::SUCCESS)

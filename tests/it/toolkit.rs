@@ -25,7 +25,7 @@ fn openssl(args: &[&str]) -> Output {
 fn sign_equals_openssl_and_openssl_verifies_it() {
     let k = keys();
     let key = k.private.to_str().unwrap();
-    let o = authprobe(&["sign", "--signing-key", key, "--token", "tok value", "--show-secrets", "--format", "json"]);
+    let o = authprobe(&["sign", "--signing-key", key, "--token", "tok value", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let sig = v["signature"].as_str().unwrap();
@@ -48,9 +48,14 @@ fn sign_equals_openssl_and_openssl_verifies_it() {
         tok.to_str().unwrap(),
     ]);
     assert!(String::from_utf8_lossy(&v.stdout).contains("Verified OK"), "{:?}", v);
-    // Without --show-secrets the signature is not printed.
+    // The signature is what `sign` makes: printed as is, bare with --format raw (for `SIG=$(…)`).
+    let o = authprobe(&["sign", "--signing-key", key, "--token", "tok value", "--format", "raw"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{sig}\n"));
+    assert!(o.stderr.is_empty(), "{}", out(&o));
+    let o = authprobe(&["sign", "--signing-key", key, "--token", "tok value", "--format", "raw", "--percent-encode"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{}\n", pct(sig)));
     let o = authprobe(&["sign", "--signing-key", key, "--token", "tok value"]);
-    assert!(!String::from_utf8_lossy(&o.stdout).contains(sig) && out(&o).contains("--show-secrets"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(sig), "{}", out(&o));
 }
 
 #[test]
