@@ -61,21 +61,30 @@ impl Progress for Lines {
     }
 }
 
-/// Progress to two sinks (the live lines on stderr and the JSON Lines on stdout).
-pub struct Both<'a>(pub Option<&'a dyn Progress>, pub Option<&'a Lines>);
+/// Progress to several sinks (the live lines on stderr, the JSON Lines on stdout, the collector).
+pub struct Fanout<'a>(pub Vec<&'a dyn Progress>);
 
-impl Progress for Both<'_> {
+impl Progress for Fanout<'_> {
     fn started(&self, spec: &AttemptSpec) {
-        if let Some(p) = self.0 {
+        for p in &self.0 {
             p.started(spec);
         }
     }
     fn finished(&self, report: &AttemptReport) {
-        if let Some(p) = self.0 {
+        for p in &self.0 {
             p.finished(report);
         }
-        if let Some(l) = self.1 {
-            l.finished(report);
+    }
+}
+
+/// Keeps every finished attempt, for a partial report when the run is interrupted.
+#[derive(Default)]
+pub struct Collect(pub std::sync::Mutex<Vec<AttemptReport>>);
+
+impl Progress for Collect {
+    fn finished(&self, report: &AttemptReport) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(report.clone());
         }
     }
 }

@@ -386,14 +386,48 @@ pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let bars = Bars::for_output(&args.output);
     let lines = (args.output.format == Format::Jsonl).then(|| super::jsonl::Lines::new(args.output.label.clone()));
-    let both = super::jsonl::Both(bars.as_ref().map(|b| b as &dyn crate::probe::Progress), lines.as_ref());
-    let report = rt.block_on(crate::probe::run_with(&plan, &specs, args.matrix.schedule(), &both));
+    let collected = super::jsonl::Collect::default();
+    let mut sinks: Vec<&dyn crate::probe::Progress> = vec![&collected];
+    sinks.extend(bars.as_ref().map(|b| b as &dyn crate::probe::Progress));
+    sinks.extend(lines.as_ref().map(|l| l as &dyn crate::probe::Progress));
+    let fanout = super::jsonl::Fanout(sinks);
+    let started = std::time::SystemTime::now();
+    let finished = rt.block_on(async {
+        tokio::select! {
+            r = crate::probe::run_with(&plan, &specs, args.matrix.schedule(), &fanout) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let (report, code) = match finished {
+        Some(r) => {
+            let code = r.exit_code;
+            (r, code)
+        }
+        None => {
+            // Ctrl-C: clear the live lines and report what ran.
+            if let Some(b) = &bars {
+                let _ = b.multi.clear();
+            }
+            let attempts = collected.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+            let unix = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let ran = attempts.len();
+            let mut r = Report::new(&plan, attempts, (unix(started), unix(std::time::SystemTime::now())));
+            r.warnings.push(format!(
+                "interrupted (Ctrl-C) after {ran} of {} attempts: this report covers only those",
+                specs.len()
+            ));
+            (r, EXIT_INTERRUPTED)
+        }
+    };
     match &lines {
         Some(l) => l.summary(&report)?,
         None => render(&report, &args.output)?,
     }
-    Ok(ExitCode::from(report.exit_code))
+    Ok(ExitCode::from(code))
 }
+
+/// Exit code of a run stopped with Ctrl-C (the shell's 128 + SIGINT); the partial report is printed.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Writes the report to stdout in the chosen format.
 pub fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {

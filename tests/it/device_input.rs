@@ -363,3 +363,46 @@ async fn jsonl_colour_and_quiet_fit_pipelines() {
     let loud = bare().args(["--matrix", "none", "--port", "8443"]).output().unwrap();
     assert!(String::from_utf8_lossy(&loud.stderr).contains("warning: port 8443"));
 }
+
+/// Ctrl-C during a matrix: the attempts that ran are reported (JSON Lines summary with a warning),
+/// and the exit code says the run was interrupted (130).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_prints_a_partial_report() {
+    use std::io::BufRead as _;
+    let mut c = config();
+    c.authorizers.push(allowing(AUTH));
+    c.latency = std::time::Duration::from_secs(8);
+    let emu = start(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .env_clear()
+        .args(["probe", "--endpoint", ENDPOINT, "--connect-to", &emu.addr.to_string(), "--ca"])
+        .arg(&ca)
+        .args(["--authorizer", AUTH, "--token", GOOD, "--transport", "mqtt", "--format", "jsonl", "--timeout", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The attempts that fail at TLS end at once; the others wait for the slow authorizer.
+    let first = rx.recv_timeout(WAIT).expect("a first attempt ends");
+    assert!(first.contains("\"type\":\"attempt\""), "{first}");
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // The reader ends at EOF, now that the process has exited.
+    let mut rest = Vec::new();
+    while let Ok(line) = rx.recv_timeout(WAIT) {
+        rest.push(line);
+    }
+    let summary = rest.iter().find(|l| l.contains("\"type\":\"summary\"")).expect("a summary after Ctrl-C");
+    assert!(summary.contains("interrupted (Ctrl-C) after"), "{summary}");
+}
