@@ -2,7 +2,8 @@
 //! latency, compared with the slowest of its attempts run alone. Target: matrix wall time at most
 //! 1.5× the slowest single attempt.
 //!
-//! Run: `cargo run --release --example bench_matrix [rounds]` (default 5 rounds; prints each and the median).
+//! Run: `cargo run --release --example bench_matrix [rounds] [quick|full]` (default 5 rounds of the
+//! quick matrix; prints each and the median).
 
 use authprobe::auth::event::Transport;
 use authprobe::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
@@ -52,14 +53,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         warnings: Vec::new(),
         documents: Default::default(),
         local: Vec::new(),
-        follow_up: true,
-        follow_up_spacing: Duration::from_millis(1_100),
+        // The matrix alone: follow-ups are a second, spaced round.
+        follow_up: false,
+        follow_up_spacing: Duration::ZERO,
         checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
         device: Default::default(),
     };
-    let specs = variants(&plan, Level::Quick);
-    println!("quick matrix: {} attempts, authorizer latency {} ms, 2 cores", specs.len(), LATENCY.as_millis());
+    let (level, name) = match std::env::args().nth(2).as_deref() {
+        Some("full") => (Level::Full, "full"),
+        _ => (Level::Quick, "quick"),
+    };
+    let specs = variants(&plan, level);
+    println!("{name} matrix: {} attempts, authorizer latency {} ms, 2 cores", specs.len(), LATENCY.as_millis());
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let mut slowest = Duration::ZERO;

@@ -27,6 +27,7 @@ Exit codes:
   0  every attempt expected to succeed did (or the check passed)
   1  at least one failed; the report says where and why
   2  bad input (a flag, a file, a setting); nothing was sent
+  130  interrupted (Ctrl-C); the attempts that ran are reported
 
 Findings and cause ids: docs/causes.md; outcomes: docs/outcomes.md (in the source repository).";
 
