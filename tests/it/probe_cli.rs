@@ -221,3 +221,57 @@ fn completions_man_and_help_fit_the_shell() {
     let help = String::from_utf8_lossy(&authprobe(&["--help"]).stdout).into_owned();
     assert!(help.contains("Examples:") && help.contains("Exit codes:") && help.contains("2  bad input"), "{help}");
 }
+
+/// The README's demo excerpt is real output: every line of it (ports, milliseconds, hashes and times
+/// aside) is a line `authprobe demo` prints, so the README cannot drift from the tool.
+#[test]
+fn readme_demo_excerpt_is_real_output() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## `authprobe demo`").nth(1).expect("a demo section");
+    let block = section.split("```\n").nth(1).expect("a code block in the demo section");
+    let out = authprobe(&["demo"]);
+    assert_eq!(out.status.code(), Some(0));
+    let real: std::collections::HashSet<String> = String::from_utf8_lossy(&out.stdout).lines().map(normalise).collect();
+    for line in block.lines().filter(|l| !l.trim().is_empty() && l.trim() != "…") {
+        assert!(real.contains(&normalise(line)), "README line not in the demo's output:\n{line}");
+    }
+}
+
+/// Ports, durations, hash prefixes and timestamps vary from run to run.
+fn normalise(line: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = line.trim_end().chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let rest: String = chars[i..].iter().collect();
+        let digits = |from: usize| chars[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if rest.starts_with("127.0.0.1:") {
+            out += "127.0.0.1:PORT";
+            i += 10;
+            i += digits(i);
+        } else if rest.starts_with("sha256=") {
+            out += "sha256=H";
+            i += 7;
+            i += chars[i..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        } else if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) {
+            let n = digits(i);
+            let after: String = chars[i + n..].iter().take(3).collect();
+            let stamp = chars.get(i + n) == Some(&'-') && n == 4;
+            if after == " ms" {
+                out += "N";
+                i += n;
+            } else if stamp {
+                // 2026-11-27T00:10:20Z
+                out += "TIME";
+                i += chars[i..].iter().take_while(|c| !c.is_whitespace() && **c != ',').count();
+            } else {
+                out.extend(&chars[i..i + n]);
+                i += n;
+            }
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
