@@ -1,4 +1,4 @@
-//! Where custom-auth credentials travel and how they are read back (spec §2).
+//! Where custom-auth credentials travel and how they are read back (docs/custom-auth.md §2).
 //!
 //! The same three parameters can sit in HTTP headers, in the URL query or in the MQTT CONNECT username's
 //! query; the readers here are what the emulator uses and what the probe's encoders are tested against.
@@ -34,7 +34,7 @@ pub fn join_query(params: &[(String, String)]) -> String {
     params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
-/// The MQTT username of spec §2: `<user>?<params>`, or `<user>&<params>` when `user` already holds a
+/// The MQTT username of docs/custom-auth.md §2: `<user>?<params>`, or `<user>&<params>` when `user` already holds a
 /// `?` (never a second `?`).
 pub fn username_with(user: &str, params: &[(String, String)]) -> String {
     if params.is_empty() {
@@ -54,7 +54,7 @@ pub struct Param {
 }
 
 /// Parses `a=1&b=2` (no leading `?`). Percent-decodes names and values; with `plus_as_space`, a raw `+`
-/// decodes to a space as in HTML forms (spec §2 leaves this unknown for IoT Core).
+/// decodes to a space as in HTML forms (docs/custom-auth.md §2 leaves this unknown for IoT Core).
 pub fn parse_query(query: &str, plus_as_space: bool) -> Vec<Param> {
     query
         .split('&')

@@ -1,11 +1,11 @@
-//! The event IoT Core sends the authorizer function (spec §4), built the same way for every transport.
+//! The event IoT Core sends the authorizer function (docs/custom-auth.md §4), built the same way for every transport.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The transports of spec §1.
+/// The transports of docs/custom-auth.md §1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {

@@ -1,4 +1,4 @@
-//! The custom-auth rules of AWS IoT Core, shared by the emulator and the probe (spec §2–§6).
+//! The custom-auth rules of AWS IoT Core, shared by the emulator and the probe (docs/custom-auth.md §2–§6).
 //!
 //! - [`credentials`]: where the authorizer name, signature and token travel (username, headers, query).
 //! - [`signature`]: RSA PKCS#1 v1.5 SHA-256 token signatures and the public keys that check them.

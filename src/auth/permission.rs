@@ -1,6 +1,6 @@
 //! May IoT Core invoke the authorizer's Lambda function? Reads the function's resource-based policy
 //! (`aws lambda get-policy` output, whose `Policy` is a JSON string, or the bare policy) and checks it
-//! against spec §5: principal `iot.amazonaws.com`, action `lambda:InvokeFunction`, and conditions
+//! against docs/custom-auth.md §5: principal `iot.amazonaws.com`, action `lambda:InvokeFunction`, and conditions
 //! `AWS:SourceArn` = the authorizer ARN and `AWS:SourceAccount` = its account.
 
 use super::policy::glob;

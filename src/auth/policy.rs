@@ -1,4 +1,4 @@
-//! Evaluation of the IoT policy documents an authorizer returns (spec §6).
+//! Evaluation of the IoT policy documents an authorizer returns (docs/custom-auth.md §6).
 //!
 //! Default deny; an Allow grants; an explicit Deny beats any Allow. In resources `*` matches any run of
 //! characters (including `/`), `?` exactly one; MQTT `+` and `#` are literal. `${iot:ClientId}` is
@@ -149,7 +149,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-/// Builds the resource ARNs of spec §6 for one region and account.
+/// Builds the resource ARNs of docs/custom-auth.md §6 for one region and account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arns {
     pub region: String,

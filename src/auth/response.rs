@@ -1,10 +1,10 @@
-//! Validation of the authorizer function's answer (spec §5). Anything invalid fails the connection.
+//! Validation of the authorizer function's answer (docs/custom-auth.md §5). Anything invalid fails the connection.
 
 use super::policy::{self, Policy};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Upper bounds of spec §5.
+/// Upper bounds of docs/custom-auth.md §5.
 pub const MAX_POLICIES: usize = 10;
 pub const MAX_POLICY_CHARS: usize = 2048;
 pub const SESSION_SECONDS: std::ops::RangeInclusive<u64> = 300..=86400;

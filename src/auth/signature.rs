@@ -1,4 +1,4 @@
-//! Token signatures: RSA PKCS#1 v1.5 with SHA-256 over the token bytes, standard base64 (spec §3).
+//! Token signatures: RSA PKCS#1 v1.5 with SHA-256 over the token bytes, standard base64 (docs/custom-auth.md §3).
 //!
 //! Verification reads the SubjectPublicKeyInfo PEM that IoT Core stores (`rsa`); signing uses ring,
 //! which reads PKCS#8 and PKCS#1 private keys. Both give the bytes `openssl dgst -sha256 -sign` gives.

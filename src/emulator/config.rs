@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// Endpoint names served when none are given.
 pub const DEFAULT_ENDPOINTS: [&str; 2] = ["abc123-ats.iot.us-east-1.amazonaws.com", "localhost"];
-/// IoT Core's limit for the authorizer function (spec §5).
+/// IoT Core's limit for the authorizer function (docs/custom-auth.md §5).
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(5);
 
 /// Everything the emulator needs to serve; built and checked before any socket opens.
@@ -30,7 +30,7 @@ pub struct EmulatorConfig {
     pub time_limit: Duration,
     /// Latency added before every function invocation.
     pub latency: Duration,
-    /// Whether a raw `+` in a query or username decodes to a space (spec §2: unknown).
+    /// Whether a raw `+` in a query or username decodes to a space (docs/custom-auth.md §2: unknown).
     pub plus_as_space: bool,
     /// Simulate a middlebox on the path that strips ALPN (the emulator then sees none).
     pub strip_alpn: bool,

@@ -1,6 +1,6 @@
 //! The emulator's MQTT session after CONNACK 0: enough of a broker for publish/subscribe round trips on
 //! one connection, enforcing iot:Publish, iot:Subscribe and iot:Receive from the returned policies and
-//! answering refusals as IoT Core does (spec §7).
+//! answering refusals as IoT Core does (docs/custom-auth.md §7).
 
 use super::Ctx;
 use super::channel::Channel;
@@ -36,7 +36,7 @@ impl<'a> Session<'a> {
     }
 
     pub(crate) async fn run(mut self) {
-        // IoT raises keep-alives below 30 s to 30 and caps them at 1200 s (spec §8); allow 1.5×.
+        // IoT raises keep-alives below 30 s to 30 and caps them at 1200 s (docs/custom-auth.md §8); allow 1.5×.
         let ka = match self.connect.keep_alive {
             0 => 1200,
             k => k.clamp(30, 1200),
@@ -87,7 +87,7 @@ impl<'a> Session<'a> {
             v4::Packet::Disconnect => Next::Close,
             v4::Packet::Publish(p) => {
                 if !self.allowed("iot:Publish", self.arns().topic(&p.topic)) {
-                    // MQTT 3.1.1 has no negative PUBACK: IoT Core closes the connection (spec §7).
+                    // MQTT 3.1.1 has no negative PUBACK: IoT Core closes the connection (docs/custom-auth.md §7).
                     return Ok(Some((Vec::new(), Next::Close)));
                 }
                 if p.qos != QoS::AtMostOnce {

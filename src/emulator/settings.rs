@@ -1,4 +1,4 @@
-//! Typed settings for the behaviours spec §7 marks unknown: the user picks what the emulator does.
+//! Typed settings for the behaviours docs/custom-auth.md §7 leaves undocumented: the user picks what the emulator does.
 //!
 //! Each setting reads from and prints as a short word (`close`, `alert:unrecognized_name`,
 //! `connack:0x87`, …) so the same spelling works in flags, the TOML config and the log.

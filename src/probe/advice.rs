@@ -1,5 +1,5 @@
 //! For each outcome: the likely cause, the next thing to check, and the troubleshooting row it maps to
-//! (spec §7 and IoT Core's custom-auth troubleshooting steps).
+//! (docs/custom-auth.md §7 and IoT Core's custom-auth troubleshooting steps).
 
 use super::attempt::Sent;
 use super::outcome::{CloseHow, Detail, Kind, Outcome, Stage};
@@ -47,25 +47,25 @@ fn network(o: &Outcome) -> Advice {
             format!("{name} does not resolve: {error}"),
             "the name is wrong, or this network's DNS cannot resolve it",
             "compare with `aws iot describe-endpoint --endpoint-type iot:Data-ATS`; try another resolver, or --connect-to ADDR to bypass DNS",
-            "§1 endpoints",
+            "network: reach the endpoint",
         ),
         (Kind::TcpRefused, Detail::Tcp { address, .. }) => advice(
             format!("{address} refused the connection (RST to SYN)"),
             "nothing listens on that port there, or a firewall actively rejects it",
             "custom authentication works on port 443 only; check the port and that outbound 443 is allowed",
-            "§1 ports (443 only)",
+            "TLS: port 443",
         ),
         (Kind::TcpTimeout, Detail::Tcp { address, elapsed_ms, .. }) => advice(
             format!("no answer from {address} in {elapsed_ms} ms"),
             "a firewall drops outbound traffic to this port, or the route is wrong",
             "from this network, test `nc -vz <endpoint> 443`; ask for outbound 443 to the IoT endpoint",
-            "§1 ports (443 only)",
+            "TLS: port 443",
         ),
         (Kind::TcpUnreachable | Kind::TcpReset, Detail::Tcp { address, error, .. }) => advice(
             format!("{address}: {error}"),
             "no route to the endpoint, or the connection was reset by the network",
             "check this device's routing, proxy requirements and firewall rules for outbound 443",
-            "§1 ports (443 only)",
+            "TLS: port 443",
         ),
         _ => plain(o),
     }
@@ -83,7 +83,7 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
                 "the server refused the SNI/ALPN combination, or a middlebox cut the handshake"
             },
             "send SNI = the data endpoint and ALPN `mqtt` for MQTT on 443; try from another network to rule out a middlebox",
-            "§7 no SNI / SNI not an endpoint",
+            "TLS: SNI and Host",
         ),
         (Kind::TlsCertUntrusted, Detail::Cert { chain, .. }) => {
             let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
@@ -96,7 +96,7 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
                     "the chain is not Amazon's: something on this network intercepts TLS (proxy, firewall inspection), or --ca names the wrong root"
                 },
                 "compare the chain's issuer with Amazon Root CA 1 / 3; exempt the endpoint from TLS inspection or trust the right root with --ca",
-                "§1 endpoints (ATS: Amazon Root CA)",
+                "network: reach the endpoint (Amazon's certificate chain)",
             )
         }
         (Kind::TlsCertNameMismatch, Detail::Cert { name_checked, chain, .. }) => advice(
@@ -106,37 +106,37 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
             ),
             "the endpoint name is wrong (legacy vs -ats, another region), or something intercepts TLS",
             "use the endpoint exactly as describe-endpoint prints it; a custom domain needs its domain configuration's certificate",
-            "§1 endpoints",
+            "network: reach the endpoint",
         ),
         (Kind::TlsCertExpired, _) => advice(
             "the server certificate is expired (or not yet valid)".into(),
             "this device's clock is wrong, or an intercepting proxy serves a stale certificate",
             "check the device's time (NTP); inspect the chain in this report",
-            "§1 endpoints",
+            "network: reach the endpoint",
         ),
         (Kind::TlsCertInvalid, Detail::Cert { error, .. }) => advice(
             format!("the server certificate is invalid: {error}"),
             "a broken or intercepted certificate chain",
             "inspect the chain in this report",
-            "§1 endpoints",
+            "network: reach the endpoint",
         ),
         (Kind::TlsHandshakeFailed, Detail::Failure { error }) => advice(
             format!("the TLS handshake failed: {error}"),
             "no protocol version or cipher in common, or a misbehaving peer",
             "IoT Core speaks TLS 1.2 and 1.3; check for a middlebox",
-            "§1 endpoints",
+            "network: reach the endpoint",
         ),
         (Kind::TlsNotTls, Detail::NotTls { first_bytes }) => advice(
             format!("the server answered in plaintext, not TLS: {first_bytes}"),
             "this is not IoT Core: a proxy, captive portal or another service answers on this address and port",
             "check --connect-to, the port, and whether this network needs a proxy",
-            "§1 endpoints",
+            "network: reach the endpoint",
         ),
         (Kind::TlsTimeout, Detail::Timeout { elapsed_ms }) => advice(
             format!("the TLS handshake did not finish in {elapsed_ms} ms"),
             "a middlebox swallows the handshake, or the link is extremely slow",
             "retry with a longer --timeout; compare with another network",
-            "§1 endpoints",
+            "network: reach the endpoint",
         ),
         _ => plain(o),
     }
@@ -157,19 +157,19 @@ fn upgrade(o: &Outcome) -> Advice {
                 "the request was not accepted as an IoT WebSocket upgrade (path, Host header or headers)"
             },
             "check the authorizer name, the signature and the token; the authorizer Lambda's CloudWatch logs show whether it ran",
-            "§7 WSS column",
+            "application: the WebSocket upgrade",
         ),
         (Kind::UpgradeInvalid, Detail::UpgradeInvalid { problem }) => advice(
             format!("the upgrade answer is not what IoT Core sends: {problem}"),
             "a proxy or another server answered",
             "check --connect-to and any HTTP proxy on the path",
-            "§7 WSS column",
+            "application: the WebSocket upgrade",
         ),
         (Kind::UpgradeClosed | Kind::UpgradeTimeout, _) => advice(
             format!("no answer to the WebSocket upgrade ({})", o.kind.as_str()),
             "the server does not treat this connection as HTTP: ALPN offered on a WebSocket, or a middlebox",
             "WebSocket connections must offer no ALPN (SDKs dropped ALPN `mqtt` for WSS)",
-            "§7 ALPN mqtt on a WebSocket upgrade",
+            "TLS: ALPN (none on WebSocket)",
         ),
         _ => plain(o),
     }
@@ -189,7 +189,7 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
                 plan.credentials.authorizer.as_deref().unwrap_or("<name>"),
                 sent.client_id.as_deref().unwrap_or("<clientId>")
             ),
-            "§7 isAuthenticated false / no iot:Connect",
+            "Lambda: the response authenticates and allows iot:Connect",
         ),
         (Kind::ClosedBeforeConnack, Detail::ClosedAfter { how, after_ms }) => {
             if *after_ms >= SLOW_AUTHORIZER_MS {
@@ -197,14 +197,14 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
                     format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
                     "the refusal came close to IoT Core's 5 s limit: the authorizer Lambda is slow — it timed out, or answered late (and denied)",
                     "check the Lambda's duration and result in CloudWatch; raise its memory or remove slow calls; keep it well under 5 s",
-                    "§7 Lambda over 5 s",
+                    "Lambda: the function answers within 5 s",
                 )
             } else {
                 advice(
                     format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
                     "IoT Core's usual MQTT 3.1.1 refusal: unknown authorizer and no default, missing or bad signature, token under the wrong key name, the Lambda denied, failed or may not be invoked, or no iot:Connect for this client ID",
                     "check the authorizer name and token key name (describe-authorizer), that the signature is percent-encoded, and run test-invoke-authorizer with this token",
-                    "§7 unknown authorizer / signature / Lambda rows",
+                    "application and Lambda: authorizer name, token, signature, function",
                 )
             }
         }
@@ -212,7 +212,7 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
             format!("no answer to CONNECT in {waited_ms} ms"),
             "the server is not speaking MQTT on this connection (ALPN `mqtt` not negotiated?), or the authorizer hangs",
             "confirm ALPN `mqtt` was negotiated (see tls above); raise --timeout to see whether a late refusal comes",
-            "§7 443 without ALPN",
+            "TLS: ALPN",
         ),
         (Kind::MqttProtocolError, Detail::Protocol { bytes, error }) => {
             let http = bytes.contains("\"HTTP/");
@@ -224,7 +224,7 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
                     "something other than IoT Core answered, or the connection is corrupted"
                 },
                 "offer ALPN `mqtt` on port 443 and check that no middlebox strips it",
-                "§7 443 without ALPN, raw MQTT bytes",
+                "TLS: ALPN",
             )
         }
         _ => plain(o),
@@ -251,13 +251,13 @@ fn http(o: &Outcome) -> Advice {
                 _ => "the gateway did not accept the request",
             },
             "check the authorizer name, signature and token, and that the policy allows iot:Publish on the topic",
-            "§7 HTTPS column",
+            "application: the HTTPS publish",
         ),
         (Kind::HttpClosed | Kind::HttpTimeout | Kind::HttpMalformedResponse, _) => advice(
             format!("no valid HTTP answer ({})", o.kind.as_str()),
             "the server did not answer as an HTTPS endpoint",
             "check --connect-to, proxies, and that no ALPN `mqtt` was offered for HTTPS",
-            "§7 HTTPS column",
+            "application: the HTTPS publish",
         ),
         _ => plain(o),
     }
@@ -275,7 +275,7 @@ fn authorize(o: &Outcome) -> Advice {
             &format!(
                 "add an Allow for {action} on {resource} to the returned policy (check-response tells which statement decides)"
             ),
-            "§7 publish/subscribe not allowed",
+            "Lambda: the returned policy allows the action",
         ),
         (Kind::ClosedAfterPublish | Kind::ClosedAfterSubscribe, Detail::Check { action, resource, elapsed_ms }) => {
             advice(
@@ -284,14 +284,14 @@ fn authorize(o: &Outcome) -> Advice {
                     "MQTT 3.1.1 has no negative PUBACK: IoT Core closes the connection when the policy does not allow {action} on {resource}"
                 ),
                 &format!("add an Allow for {action} on {resource} to the returned policy"),
-                "§7 publish/subscribe not allowed",
+                "Lambda: the returned policy allows the action",
             )
         }
         (Kind::MessageMissing, Detail::Check { action, resource, .. }) => advice(
             format!("no answer for {action} on {resource} in time"),
             "the policy does not allow iot:Receive on the topic, or the message was not routed back",
             &format!("allow iot:Receive on {resource}"),
-            "§6 policy evaluation",
+            "Lambda: the returned policy allows the action",
         ),
         _ => plain(o),
     }
@@ -320,25 +320,25 @@ fn tls_alert(alert: &str, code: u8, spec: &AttemptSpec, endpoint: &str) -> Advic
             } else {
                 format!("send SNI {endpoint} (the data endpoint or your domain configuration's name)")
             },
-            "§7 no SNI / SNI not an endpoint",
+            "TLS: SNI and Host",
         ),
         "no_application_protocol" => advice(
             summary,
             "the server accepts none of the offered ALPN protocols",
             "offer `mqtt` for MQTT over TLS on 443, nothing for WebSocket and HTTPS",
-            "§1 transports (ALPN)",
+            "TLS: ALPN",
         ),
         "certificate_required" | "bad_certificate" | "certificate_unknown" => advice(
             summary,
             "this is the X.509 path (port 8883, or 443 with ALPN x-amzn-mqtt-ca): it wants a client certificate and never runs the authorizer",
             "for custom auth use port 443 with ALPN `mqtt` (MQTT) or no ALPN (WebSocket, HTTPS)",
-            "§7 port 8883 or ALPN x-amzn-mqtt-ca",
+            "TLS: port 443 (8883 and x-amzn-mqtt-ca are X.509)",
         ),
         _ => advice(
             summary,
             "the server refused the handshake: SNI, ALPN or TLS parameters it does not accept",
             "check SNI = endpoint and ALPN `mqtt`; compare with another network",
-            "§7 no SNI / SNI not an endpoint",
+            "TLS: SNI and Host",
         ),
     }
 }

@@ -1,5 +1,5 @@
 //! The variant matrix: per transport, the baseline plus named deviations, each with the result IoT
-//! Core is documented to give (spec §7). `quick` is the smallest set that still separates the causes
+//! Core is documented to give (docs/custom-auth.md §7). `quick` is the smallest set that still separates the causes
 //! the diagnosis names; `full` is every variant. One function per dimension.
 
 use super::plan::{AttemptSpec, Credentials, Expect, MqttVersion, ProbePlan, SignatureForm, UsernameForm};

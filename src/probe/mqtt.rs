@@ -1,4 +1,4 @@
-//! Stage `mqtt`: send CONNECT (the custom-auth username of spec §2) and read what comes back —
+//! Stage `mqtt`: send CONNECT (the custom-auth username of docs/custom-auth.md §2) and read what comes back —
 //! a CONNACK, something else, a close (close_notify, FIN or RST, timed from CONNECT) or nothing.
 
 use super::classify::{Observation, TlsError};

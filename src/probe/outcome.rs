@@ -1,4 +1,4 @@
-//! The classification contract (spec/outcomes.md): stages, kinds and their evidence. These names are
+//! The classification contract (docs/outcomes.md): stages, kinds and their evidence. These names are
 //! the stable vocabulary of `--format json` and of the exit code.
 
 use serde::Serialize;

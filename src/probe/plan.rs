@@ -162,7 +162,7 @@ pub const WRONG_SIGNATURE_NAME: &str = "x-amz-customauthorizer-token-signature";
 /// How the MQTT username is assembled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UsernameForm {
-    /// `<user>?<custom-auth params>` (spec §2).
+    /// `<user>?<custom-auth params>` (docs/custom-auth.md §2).
     Plain,
     /// SDK metrics appended with `&`, as current SDKs do.
     SdkMetrics,
@@ -180,7 +180,7 @@ pub const SDK_METRICS: &str =
 pub enum Expect {
     Pass,
     Fail,
-    /// Undocumented (spec §7 "unknown"), or it depends on the account (a default authorizer).
+    /// Undocumented (docs/custom-auth.md §7 "unknown"), or it depends on the account (a default authorizer).
     Unknown,
 }
 

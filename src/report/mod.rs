@@ -9,7 +9,7 @@ use crate::probe::{AttemptReport, ProbePlan, Trust};
 use serde::Serialize;
 use std::io;
 
-/// Exit codes of `authprobe probe` (spec/outcomes.md).
+/// Exit codes of `authprobe probe` (docs/outcomes.md).
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
