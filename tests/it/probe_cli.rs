@@ -96,7 +96,10 @@ async fn failure_exits_1_with_the_reason() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("FAIL") && stdout.contains("mqtt/closed_before_connack"), "{stdout}");
-    assert!(stdout.contains("why") && stdout.contains("next") && stdout.contains("troubleshooting: application and Lambda"), "{stdout}");
+    assert!(
+        stdout.contains("why") && stdout.contains("next") && stdout.contains("troubleshooting: application and Lambda"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
