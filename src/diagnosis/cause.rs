@@ -44,6 +44,48 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// Every cause, in the catalogue's order.
+    pub const ALL: [Self; 30] = {
+        use Cause::*;
+        [
+            DnsFailed,
+            DnsUnexpected,
+            PortBlocked,
+            ProxyFailed,
+            TlsIntercepted,
+            SniMissing,
+            SniNotEndpoint,
+            AlpnMissing,
+            AlpnStripped,
+            HostHeaderWrong,
+            WrongPort,
+            AuthorizerMissingNoDefault,
+            AuthorizerUnknown,
+            AuthorizerInactive,
+            TokenMissing,
+            TokenKeyNameWrong,
+            SignatureMissing,
+            SignatureInvalid,
+            SignatureWrongValue,
+            SignatureNotEncoded,
+            UsernameMalformed,
+            LambdaNotInvocable,
+            LambdaError,
+            LambdaTimeout,
+            LambdaSlow,
+            AuthorizerDenied,
+            PolicyConnectDenied,
+            PolicyPublishDenied,
+            PolicySubscribeDenied,
+            PolicyReceiveDenied,
+        ]
+    };
+
+    /// The cause with this id.
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.id() == id)
+    }
+
     pub fn id(self) -> &'static str {
         use Cause::*;
         match self {
@@ -163,6 +205,10 @@ mod tests {
             assert_eq!(serde_json::to_value(c).unwrap(), c.id());
         }
         assert!(Cause::TokenKeyNameWrong.is_credential());
+        // ALL holds every cause once, in declaration order (so `is_credential`'s ordering holds).
+        assert!(Cause::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(Cause::ALL.last(), Some(&Cause::PolicyReceiveDenied));
+        assert_eq!(Cause::from_id("lambda_slow"), Some(Cause::LambdaSlow));
         assert!(!Cause::WrongPort.is_credential());
     }
 }

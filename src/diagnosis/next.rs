@@ -8,9 +8,9 @@ use super::{Context, Finding, FindingKind};
 /// candidates.
 pub fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
     let causes: Vec<Cause> = if f.kind == FindingKind::Unexplained || !f.candidates.is_empty() {
-        f.candidates.iter().filter_map(|id| by_id(id)).collect()
+        f.candidates.iter().filter_map(|id| Cause::from_id(id)).collect()
     } else {
-        by_id(f.id).into_iter().collect()
+        Cause::from_id(f.id).into_iter().collect()
     };
     let mut out: Vec<String> = Vec::new();
     for c in causes {
@@ -29,46 +29,8 @@ pub fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
     out
 }
 
-fn by_id(id: &str) -> Option<Cause> {
-    use Cause::*;
-    [
-        DnsFailed,
-        DnsUnexpected,
-        PortBlocked,
-        ProxyFailed,
-        TlsIntercepted,
-        SniMissing,
-        SniNotEndpoint,
-        AlpnMissing,
-        AlpnStripped,
-        HostHeaderWrong,
-        WrongPort,
-        AuthorizerMissingNoDefault,
-        AuthorizerUnknown,
-        AuthorizerInactive,
-        TokenMissing,
-        TokenKeyNameWrong,
-        SignatureMissing,
-        SignatureInvalid,
-        SignatureWrongValue,
-        SignatureNotEncoded,
-        UsernameMalformed,
-        LambdaNotInvocable,
-        LambdaError,
-        LambdaTimeout,
-        LambdaSlow,
-        AuthorizerDenied,
-        PolicyConnectDenied,
-        PolicyPublishDenied,
-        PolicySubscribeDenied,
-        PolicyReceiveDenied,
-    ]
-    .into_iter()
-    .find(|c| c.id() == id)
-}
-
 fn is_network(id: &str) -> bool {
-    by_id(id).is_some_and(|c| !c.is_credential())
+    Cause::from_id(id).is_some_and(|c| !c.is_credential())
 }
 
 fn name(cx: &Context<'_>) -> String {
