@@ -12,7 +12,7 @@
 
 use authprobe::auth::event::Transport;
 use authprobe::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
-use authprobe::probe::{Credentials, MqttVersion, ProbePlan, Trust};
+use authprobe::probe::{Credentials, ProbePlan, Trust};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::sync::Arc;
@@ -51,33 +51,20 @@ fn client(ca_pem: &str, alpn: &[u8]) -> tokio_rustls::TlsConnector {
 }
 
 fn plan(addr: std::net::SocketAddr, ca_pem: &str, timeout: Duration) -> ProbePlan {
+    let credentials = Credentials {
+        authorizer: Some("A".into()),
+        token_key_name: "token".into(),
+        token: Some("good".into()),
+        ..Credentials::default()
+    };
     ProbePlan {
-        endpoint: ENDPOINT.into(),
-        port: 443,
         connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
         transports: vec![Transport::Mqtt],
-        credentials: Credentials {
-            authorizer: Some("A".into()),
-            token_key_name: "token".into(),
-            token: Some("good".into()),
-            ..Credentials::default()
-        },
         client_id: "bench".into(),
-        mqtt_version: MqttVersion::V311,
-        topic: "t".into(),
         trust: Trust::Roots(roots(ca_pem)),
         timeout,
-        show_secrets: false,
-        signer: None,
-        alt_sni: "example.com".into(),
-        warnings: Vec::new(),
-        documents: Default::default(),
-        local: Vec::new(),
         follow_up: false,
-        follow_up_spacing: Duration::ZERO,
-        checks: Default::default(),
-        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
-        device: Default::default(),
+        ..ProbePlan::new(ENDPOINT, credentials)
     }
 }
 

@@ -5,10 +5,9 @@
 //! Run: `cargo run --release --example bench_matrix [rounds] [quick|full]` (default 5 rounds of the
 //! quick matrix; prints each and the median).
 
-use authprobe::auth::event::Transport;
 use authprobe::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
 use authprobe::probe::matrix::{Level, variants};
-use authprobe::probe::{Credentials, MqttVersion, ProbePlan, Quiet, Schedule, Trust};
+use authprobe::probe::{Credentials, ProbePlan, Quiet, Schedule, Trust};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use std::time::{Duration, Instant};
@@ -31,34 +30,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     tokio::spawn(emulator::run(listener, cfg, std::future::pending()));
 
+    let credentials = Credentials {
+        authorizer: Some("BenchAuthorizer".into()),
+        token_key_name: "token".into(),
+        token: Some("bench-token".into()),
+        ..Default::default()
+    };
     let plan = ProbePlan {
-        endpoint: ENDPOINT.into(),
-        port: 443,
         connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
-        transports: Transport::ALL.to_vec(),
-        credentials: Credentials {
-            authorizer: Some("BenchAuthorizer".into()),
-            token_key_name: "token".into(),
-            token: Some("bench-token".into()),
-            ..Default::default()
-        },
         client_id: "bench".into(),
-        mqtt_version: MqttVersion::V311,
-        topic: "bench/t".into(),
         trust: Trust::Roots(roots),
-        timeout: Duration::from_secs(10),
-        show_secrets: false,
-        signer: None,
-        alt_sni: "example.com".into(),
-        warnings: Vec::new(),
-        documents: Default::default(),
-        local: Vec::new(),
         // The matrix alone: follow-ups are a second, spaced round.
         follow_up: false,
-        follow_up_spacing: Duration::ZERO,
-        checks: Default::default(),
-        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
-        device: Default::default(),
+        ..ProbePlan::new(ENDPOINT, credentials)
     };
     let (level, name) = match std::env::args().nth(2).as_deref() {
         Some("full") => (Level::Full, "full"),

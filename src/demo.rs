@@ -2,11 +2,10 @@
 //! quick matrix as three devices — one that works and two with broken credentials, each of which the
 //! diagnosis must name exactly.
 
-use crate::auth::event::Transport;
 use crate::auth::signature::{PublicKey, SigningKey};
 use crate::diagnosis::local::{DescribedAuthorizer, Documents};
 use crate::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
-use crate::probe::{Credentials, MqttVersion, ProbePlan, Schedule, Trust, matrix};
+use crate::probe::{Credentials, ProbePlan, Schedule, Trust, matrix};
 use crate::report::Report;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use rustls::pki_types::CertificateDer;
@@ -85,28 +84,21 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
     }));
 
     let signing = Arc::new(signing);
+    let credentials = Credentials {
+        authorizer: Some(AUTHORIZER.into()),
+        token_key_name: TOKEN_KEY_NAME.into(),
+        token: Some(good.clone()),
+        signature: Some(signing.sign(&good)),
+        username: None,
+        password: None,
+    };
     let base = ProbePlan {
-        endpoint: ENDPOINT.into(),
-        port: 443,
         connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
-        transports: Transport::ALL.to_vec(),
-        credentials: Credentials {
-            authorizer: Some(AUTHORIZER.into()),
-            token_key_name: TOKEN_KEY_NAME.into(),
-            token: Some(good.clone()),
-            signature: Some(signing.sign(&good)),
-            username: None,
-            password: None,
-        },
         client_id: "demo-working".into(),
-        mqtt_version: MqttVersion::V311,
         topic: "demo/telemetry".into(),
         trust: Trust::Roots(roots),
-        timeout: Duration::from_secs(10),
         show_secrets,
         signer: Some(signing.clone()),
-        alt_sni: "example.com".into(),
-        warnings: Vec::new(),
         // What `aws iot describe-authorizer` would print for the demo's authorizer.
         documents: Documents {
             authorizer: Some(DescribedAuthorizer {
@@ -117,13 +109,10 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
             }),
             ..Documents::default()
         },
-        local: Vec::new(),
-        follow_up: true,
         // The emulator does not limit connects per client ID; IoT Core needs about 1 s.
         follow_up_spacing: Duration::ZERO,
-        checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
-        device: Default::default(),
+        ..ProbePlan::new(ENDPOINT, credentials)
     };
     let wrong_key = ProbePlan {
         client_id: "demo-keyname".into(),

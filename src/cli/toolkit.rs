@@ -195,27 +195,16 @@ pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {w}");
     }
     let plan = ProbePlan {
-        endpoint: args.endpoint.clone(),
-        port: 443,
-        connect_to: None,
         transports: vec![args.transport.into()],
-        credentials: device.credentials,
         client_id: device.client_id,
         mqtt_version: device.mqtt_version,
         topic: args.topic.clone(),
-        trust: crate::probe::Trust::Bundled,
-        timeout: Duration::from_secs(10),
         show_secrets: args.show_secrets,
         signer: device.signer,
-        alt_sni: "example.com".into(),
-        warnings: Vec::new(),
-        documents: Default::default(),
-        local: Vec::new(),
         follow_up: false,
         follow_up_spacing: Duration::ZERO,
-        checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
-        device: Default::default(),
+        ..ProbePlan::new(&args.endpoint, device.credentials)
     };
     let Some(mut spec) = plan.baseline().into_iter().next() else { bail!("no transport") };
     if let Some(p) = args.placement {

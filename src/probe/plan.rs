@@ -219,6 +219,35 @@ pub struct AttemptSpec {
 }
 
 impl ProbePlan {
+    /// A plan for `endpoint` with these credentials and every other setting at its default: port 443,
+    /// all transports, client ID `authprobe`, MQTT 3.1.1, the bundled roots, 10 s per stage, secrets
+    /// redacted, follow-ups on and spaced 1.1 s, the documented attempt.
+    pub fn new(endpoint: &str, credentials: Credentials) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            port: 443,
+            connect_to: None,
+            transports: Transport::ALL.to_vec(),
+            credentials,
+            client_id: "authprobe".into(),
+            mqtt_version: MqttVersion::V311,
+            topic: "authprobe/probe".into(),
+            trust: Trust::Bundled,
+            timeout: Duration::from_secs(10),
+            show_secrets: false,
+            signer: None,
+            alt_sni: "example.com".into(),
+            warnings: Vec::new(),
+            documents: Default::default(),
+            local: Vec::new(),
+            follow_up: true,
+            follow_up_spacing: Duration::from_millis(1_100),
+            checks: Default::default(),
+            arn_base: format!("arn:aws:iot:{}:<account>", region_of(endpoint).unwrap_or_else(|| "<region>".into())),
+            device: DeviceSends::default(),
+        }
+    }
+
     /// One baseline attempt per requested transport: what the device sends (`DeviceSends`), which is
     /// the documented attempt unless the device deviates.
     pub fn baseline(&self) -> Vec<AttemptSpec> {

@@ -338,38 +338,24 @@ pub fn probe_plan(emu: &Emu) -> authprobe::probe::ProbePlan {
 }
 
 pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbePlan {
-    use authprobe::probe::{Credentials, MqttVersion, ProbePlan, Trust};
+    use authprobe::probe::{Credentials, ProbePlan, Trust};
     let roots = rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()).map(Result::unwrap).collect();
+    let credentials = Credentials {
+        authorizer: Some(AUTH.into()),
+        token_key_name: "token".into(),
+        token: Some(GOOD.into()),
+        ..Credentials::default()
+    };
     ProbePlan {
-        endpoint: ENDPOINT.into(),
-        port: 443,
         connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
-        transports: authprobe::auth::event::Transport::ALL.to_vec(),
-        credentials: Credentials {
-            authorizer: Some(AUTH.into()),
-            token_key_name: "token".into(),
-            token: Some(GOOD.into()),
-            signature: None,
-            username: None,
-            password: None,
-        },
         client_id: "probe-test".into(),
-        mqtt_version: MqttVersion::V311,
         topic: "probe/test".into(),
         trust: Trust::Roots(roots),
         timeout: Duration::from_secs(5),
-        show_secrets: false,
-        signer: None,
-        alt_sni: "example.com".into(),
-        warnings: Vec::new(),
-        documents: Default::default(),
-        local: Vec::new(),
-        follow_up: true,
         // The emulator does not limit connects per client ID.
         follow_up_spacing: Duration::from_millis(20),
-        checks: Default::default(),
         arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
-        device: Default::default(),
+        ..ProbePlan::new(ENDPOINT, credentials)
     }
 }
 
