@@ -213,7 +213,7 @@ impl CredentialArgs {
 
 /// A secret from its flag, its file (`-`: standard input, once) or its environment variable, in
 /// that order. An empty value from any source is an error, never an empty credential.
-fn secret(
+pub(super) fn secret(
     flag: &Option<String>,
     file: &Option<PathBuf>,
     name: &str,

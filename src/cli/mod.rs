@@ -105,6 +105,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Whether to colour text written to a stream: the one place `--color`, `NO_COLOR` (any non-empty
+/// value) and `TERM=dumb` are decided.
+pub fn colour(choice: probe::ColorArg, stream_is_terminal: bool) -> bool {
+    match choice {
+        probe::ColorArg::Always => true,
+        probe::ColorArg::Never => false,
+        probe::ColorArg::Auto => {
+            stream_is_terminal
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
+}
+
 fn init_logging(verbose: u8, quiet: bool) {
     let level = match verbose {
         0 if quiet => tracing::Level::WARN,
@@ -112,9 +126,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         1 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let color = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let color = colour(probe::ColorArg::Auto, std::io::stderr().is_terminal());
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level)

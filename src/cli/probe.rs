@@ -68,17 +68,9 @@ pub enum ColorArg {
 }
 
 impl OutputArgs {
-    /// Whether to colour text written to `stream`: the one place NO_COLOR and TERM=dumb are honoured.
+    /// Whether to colour text written to a stream (see [`super::colour`]).
     pub fn color_for(&self, stream_is_terminal: bool) -> bool {
-        match self.color {
-            ColorArg::Always => true,
-            ColorArg::Never => false,
-            ColorArg::Auto => {
-                stream_is_terminal
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
-            }
-        }
+        super::colour(self.color, stream_is_terminal)
     }
 }
 

@@ -43,18 +43,24 @@ fn print_json_as(format: Format, v: &impl serde::Serialize) -> anyhow::Result<()
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The token to sign or verify.
-    #[arg(long)]
-    pub token: String,
+    /// The token to sign or verify (or --token-file, or AUTHPROBE_TOKEN).
+    #[arg(long, value_name = "VALUE", conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// Read the token from this file (`-`: standard input); one trailing line break is dropped.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// RSA private key (PKCS#1 or PKCS#8 PEM) to sign with.
     #[arg(long, value_name = "PEM", required_unless_present = "verify")]
     pub signing_key: Option<PathBuf>,
-    /// Verify --signature instead of signing.
-    #[arg(long, requires = "signature")]
+    /// Verify --signature (or --signature-file, or AUTHPROBE_SIGNATURE) instead of signing.
+    #[arg(long)]
     pub verify: bool,
     /// The base64 signature to verify (plain or percent-encoded).
-    #[arg(long, value_name = "B64")]
+    #[arg(long, value_name = "B64", conflicts_with = "signature_file")]
     pub signature: Option<String>,
+    /// Read the signature to verify from this file (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub signature_file: Option<PathBuf>,
     /// Public key(s) to verify with (SubjectPublicKeyInfo PEM, repeatable).
     #[arg(long = "public-key", value_name = "PEM")]
     pub public_keys: Vec<PathBuf>,
@@ -79,10 +85,18 @@ pub enum SignFormat {
 }
 
 pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
-    if args.token.is_empty() {
-        bail!("--token is empty (an unset variable?): give the token to sign or verify");
-    }
+    let mut stdin_used = false;
+    let token = super::device::secret(&args.token, &args.token_file, "token", "AUTHPROBE_TOKEN", &mut stdin_used)?
+        .context("no token: give --token, --token-file or AUTHPROBE_TOKEN")?;
     if args.verify {
+        let given = super::device::secret(
+            &args.signature,
+            &args.signature_file,
+            "signature",
+            "AUTHPROBE_SIGNATURE",
+            &mut stdin_used,
+        )?
+        .context("--verify needs the signature: give --signature, --signature-file or AUTHPROBE_SIGNATURE")?;
         let mut keys: Vec<PublicKey> = Vec::new();
         for (i, path) in args.public_keys.iter().enumerate() {
             let pem = read("--public-key", path)?;
@@ -105,12 +119,11 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         if keys.is_empty() {
             bail!("--verify needs --public-key PEM or --authorizer-json FILE");
         }
-        let given = args.signature.clone().unwrap_or_default();
         let plain = percent_encoding::percent_decode_str(given.trim()).decode_utf8_lossy().into_owned();
-        let v = signature::verify(&keys, &args.token, Some(&plain));
+        let v = signature::verify(&keys, &token, Some(&plain));
         let ok = matches!(v, signature::Verdict::Verified { .. });
         // When it does not verify over the token: what it does verify over (a newline, another hash, …).
-        let forensic = if ok { None } else { signature::forensics(&keys, &args.token, &plain, None) };
+        let forensic = if ok { None } else { signature::forensics(&keys, &token, &plain, None) };
         if matches!(args.format, SignFormat::Json | SignFormat::Jsonl) {
             print_json_as(
                 if args.format == SignFormat::Jsonl { Format::Jsonl } else { Format::Json },
@@ -145,7 +158,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let key = SigningKey::from_pem(&read("--signing-key", path)?)
         .with_context(|| format!("--signing-key {}", path.display()))?;
     // The signature is what `sign` makes: it is printed as is (reports and logs still redact it).
-    let sig = key.sign(&args.token);
+    let sig = key.sign(&token);
     let encoded = encode(&sig);
     match args.format {
         SignFormat::Raw => println!("{}", if args.percent_encode { &encoded } else { &sig }),

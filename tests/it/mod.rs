@@ -15,5 +15,6 @@ mod probe_emulator;
 mod probe_matrix;
 mod probe_mosquitto;
 mod probe_servers;
+mod readme;
 mod secrets;
 mod toolkit;

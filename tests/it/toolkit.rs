@@ -58,6 +58,56 @@ fn sign_equals_openssl_and_openssl_verifies_it() {
     assert!(String::from_utf8_lossy(&o.stdout).contains(sig), "{}", out(&o));
 }
 
+/// `sign` takes the token (and `--verify` the signature) off the command line too: a file, standard
+/// input or AUTHPROBE_TOKEN / AUTHPROBE_SIGNATURE; an empty one is exit 2 naming its source.
+#[test]
+fn sign_reads_secrets_from_files_stdin_and_environment() {
+    let key = keys().private.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("token");
+    std::fs::write(&tok, "tok value\n").unwrap();
+    let tok = tok.to_str().unwrap();
+    let raw = |cmd: &mut std::process::Command| cmd.output().unwrap();
+    let bin = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"));
+        c.env_clear();
+        c
+    };
+    let from_file = raw(bin().args(["sign", "--signing-key", key, "--token-file", tok, "--format", "raw"]));
+    assert_eq!(String::from_utf8_lossy(&from_file.stdout), format!("{}\n", sign("tok value")));
+    let from_env =
+        raw(bin().args(["sign", "--signing-key", key, "--format", "raw"]).env("AUTHPROBE_TOKEN", "tok value"));
+    assert_eq!(from_env.stdout, from_file.stdout);
+    let sig = dir.path().join("sig");
+    std::fs::write(&sig, &from_file.stdout).unwrap();
+    let pubf = dir.path().join("p.pem");
+    std::fs::write(&pubf, &keys().public_pem).unwrap();
+    let mut verify = bin();
+    verify.args([
+        "sign",
+        "--verify",
+        "--token-file",
+        tok,
+        "--signature-file",
+        "-",
+        "--public-key",
+        pubf.to_str().unwrap(),
+    ]);
+    let verified = verify.stdin(std::fs::File::open(&sig).unwrap()).output().unwrap();
+    assert_eq!(verified.status.code(), Some(0), "{}", out(&verified));
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let o = raw(bin().args(["sign", "--signing-key", key, "--token-file", empty.to_str().unwrap()]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("--token-file") && out(&o).contains("is empty"), "{}", out(&o));
+    let o = raw(bin().args(["sign", "--signing-key", key]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("AUTHPROBE_TOKEN"), "{}", out(&o));
+    let o = raw(bin().args(["sign", "--verify", "--token", "t", "--public-key", pubf.to_str().unwrap()]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("--signature-file"), "{}", out(&o));
+}
+
 #[test]
 fn verify_names_the_key_and_fails_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
