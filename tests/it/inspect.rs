@@ -194,3 +194,43 @@ async fn inspect_reads_what_real_clients_sent() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("notes.txt"));
 }
+
+/// The README's `inspect` transcript is real: mosquitto_pub given an IP as host, read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_inspect_transcript() {
+    let mut c = config();
+    c.authorizers.push(allowing(AUTH));
+    let emu = start(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let port = emu.addr.port().to_string();
+    let dump = Tcpdump::start(dir.path(), emu.addr.port());
+    run(Command::new("mosquitto_pub").args(["-h", "127.0.0.1", "-p", &port, "--cafile"]).arg(&ca).args([
+        "--tls-alpn",
+        "mqtt",
+        "-t",
+        "t",
+        "-m",
+        "x",
+        "-q",
+        "0",
+    ]));
+    let file = dump.stop(emu.addr.port());
+    let out = authprobe_bin(&["inspect", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).replace(file.to_str().unwrap(), "device.pcap");
+    let block = super::readme::block_after("against the emulator on a test port):");
+    // The test port and the cipher suites this machine's OpenSSL offers vary; the capture also holds
+    // the test's end marker, a connection of its own.
+    let shown: Vec<String> = block
+        .replace("32845", &port)
+        .replace(": 1 TCP connection(s)", ": … TCP connection(s)")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| match l.split_once(" · ").filter(|_| l.contains("cipher suites")) {
+            Some(_) => l[..l.rfind(" · ").unwrap()].to_owned() + " · … cipher suites",
+            None => l.to_owned(),
+        })
+        .collect();
+    super::readme::assert_shown(&shown, &text);
+}

@@ -15,7 +15,7 @@ fn readme() -> String {
 }
 
 /// The first fenced block after the first occurrence of `marker` (indentation removed).
-fn block_after(marker: &str) -> String {
+pub(super) fn block_after(marker: &str) -> String {
     let readme = readme();
     let after = readme.split_once(marker).unwrap_or_else(|| panic!("README has no {marker:?}")).1;
     let body = after.split_once("```").expect("a fenced block").1;
@@ -60,7 +60,7 @@ fn run(script: &str, dir: &Path) -> String {
 }
 
 /// Every shown line is a real line; a `…` inside a shown line stands for text left out.
-fn assert_shown(shown: &[String], output: &str) {
+pub(super) fn assert_shown(shown: &[String], output: &str) {
     let real: HashSet<String> = output.lines().map(normalise).collect();
     for line in shown {
         let line = normalise(line);
