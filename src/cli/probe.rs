@@ -61,6 +61,16 @@ pub struct OutputArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FamilyArg {
+    Any,
+    #[value(name = "4")]
+    V4,
+    #[value(name = "6")]
+    V6,
+    Both,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorArg {
     Auto,
     Always,
@@ -91,6 +101,27 @@ pub struct ProbeArgs {
     /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub connect_to: Option<String>,
+    /// Go through this proxy: http://[user:pass@]host:port (HTTP CONNECT), socks5:// (the name
+    /// resolved here) or socks5h:// (resolved by the proxy). Default: HTTPS_PROXY, then ALL_PROXY
+    /// (lower case first), as curl.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts that bypass the proxy (comma-separated names, domains, IPs, CIDRs; `*` = all); replaces NO_PROXY.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+    /// Answer HOST:PORT with ADDR without asking DNS (repeatable), as curl's --resolve.
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// IPv4 only.
+    #[arg(short = '4', long = "ipv4", conflicts_with_all = ["ipv6", "family"])]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6', long = "ipv6", conflicts_with = "family")]
+    pub ipv6: bool,
+    /// IP versions to dial: any (the resolver's order), 4, 6, or both (each baseline over IPv4 and
+    /// again over IPv6, to compare).
+    #[arg(long, value_enum, value_name = "any|4|6|both")]
+    pub family: Option<FamilyArg>,
     /// Transport to try (repeatable, or comma-separated). Default: mqtt, wss and https.
     #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https", value_delimiter = ',')]
     pub transports: Vec<TransportArg>,
@@ -532,6 +563,9 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         (None, false) => Trust::Bundled,
     };
     let endpoint_name = endpoint.clone();
+    let mut hosts = vec![endpoint.as_str()];
+    hosts.extend(connect_to.as_ref().map(|(h, _)| h.as_str()));
+    let path = net_path(args, &hosts)?;
     let mut documents = device.documents;
     documents.endpoint_address =
         described_endpoint(args)?.and_then(|v| v.get("endpointAddress").and_then(|e| e.as_str()).map(str::to_owned));
@@ -557,6 +591,7 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         follow_up_spacing: Duration::from_secs_f64(args.matrix.spacing),
         checks: crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() },
         device: args.sends.device(&transports_tried)?,
+        path,
         arn_base: format!(
             "arn:aws:iot:{}:{}",
             args.region
@@ -567,6 +602,30 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         ),
     };
     Ok(plan.with_local_checks())
+}
+
+/// The proxy (flag, else environment, as curl), `--resolve` entries and the address family.
+fn net_path(args: &ProbeArgs, hosts: &[&str]) -> anyhow::Result<crate::probe::plan::NetPath> {
+    use crate::probe::plan::{Family, NetPath, ResolveOverride};
+    if args.noproxy.as_deref().is_some_and(|l| l.trim().is_empty()) {
+        bail!("--noproxy is empty: give hosts that bypass the proxy, or `*` for all");
+    }
+    let choice =
+        crate::probe::proxy::choose(hosts, args.proxy.as_deref(), args.noproxy.as_deref(), |v| std::env::var(v).ok())
+            .map_err(|e| anyhow::anyhow!(e))?;
+    let resolve = args
+        .resolve
+        .iter()
+        .map(|r| ResolveOverride::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let family = match (args.ipv4, args.ipv6, args.family) {
+        (true, _, _) | (_, _, Some(FamilyArg::V4)) => Family::V4,
+        (_, true, _) | (_, _, Some(FamilyArg::V6)) => Family::V6,
+        (_, _, Some(FamilyArg::Both)) => Family::Both,
+        _ => Family::Any,
+    };
+    Ok(NetPath { proxy: choice.proxy, proxy_bypassed: choice.bypassed, resolve, family })
 }
 
 fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

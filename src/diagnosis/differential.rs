@@ -90,7 +90,7 @@ fn change(c: Cause, p: Probe, k: &Known) -> Change {
     match p.variant {
         Baseline | ClientIdOther | InQuery | InUsername | HostPort | SdkMetrics | Mqtt5 | Mqtt311 => Change::Neutral,
         // The deviation findings read it; it may differ from the device in several ways at once.
-        Documented | SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt | HostMissing
+        Documented | Ipv6 | SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt | HostMissing
         | HostOther | Port8883 | Port8443 | SecondQuestionMark | SignatureRaw => Change::Unknowable,
         TokenKeyCase if p.placement == Placement::Header => Change::Neutral,
         TokenKeyToken | TokenKeyCase => match c {

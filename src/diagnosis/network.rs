@@ -12,13 +12,124 @@ pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let bases: Vec<&AttemptReport> = facts::baselines(cx.attempts).collect();
     // Baselines whose credentials were neither accepted nor refused.
     let stuck: Vec<&AttemptReport> = bases.iter().copied().filter(|a| facts::seen(a) == Seen::Other).collect();
-    if stuck.is_empty() {
-        return Vec::new();
+    let mut out: Vec<Finding> = if stuck.is_empty() {
+        Vec::new()
+    } else if stuck.len() == bases.len() {
+        vec![nothing_reached(&stuck, cx)]
+    } else {
+        stuck.iter().map(|a| one_transport(a, &bases, cx)).collect()
+    };
+    let through: Vec<&AttemptReport> = bases.iter().copied().filter(|a| facts::seen(a) != Seen::Other).collect();
+    if !out.iter().any(|f| f.id == Cause::TlsIntercepted.id()) {
+        out.extend(intercepted_yet_through(&through, cx));
     }
-    if stuck.len() == bases.len() {
-        return vec![nothing_reached(&stuck, cx)];
+    if !out.iter().any(|f| f.id == Cause::DnsUnexpected.id()) {
+        out.extend(unexpected_answers(&through, cx));
     }
-    stuck.iter().map(|a| one_transport(a, &bases, cx)).collect()
+    out.extend(ipv6_path(cx));
+    out
+}
+
+/// Where TLS got through only because the probe did not verify (`--insecure`): a chain for an AWS
+/// IoT endpoint that is not issued under Amazon's roots is an interception a device rejects.
+fn intercepted_yet_through(through: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
+    if !matches!(cx.plan.trust, crate::probe::plan::Trust::Insecure) || !expects_amazon_chain(&cx.plan.endpoint) {
+        return None;
+    }
+    let a = through.iter().find(|a| a.sent.tls.as_ref().is_some_and(|t| t.amazon_roots == Some(false)))?;
+    let issuer = a.sent.tls.as_ref().and_then(|t| t.chain.last()).map(|c| c.issuer.clone()).unwrap_or_default();
+    Some(cause(
+        Cause::TlsIntercepted,
+        Confidence::Confirmed,
+        format!(
+            "TLS to {} is intercepted: the chain presented for {} is issued by {issuer}, which does not chain to Amazon's roots; the probe got through only because of --insecure, and a device that verifies the chain is refused",
+            dialled(cx, &[a]),
+            cx.plan.endpoint
+        ),
+        INTERCEPTION_FIX.into(),
+        through.iter().map(|a| Evidence::attempt(a)).collect(),
+    ))
+}
+
+const INTERCEPTION_FIX: &str = "exempt the IoT endpoint from TLS inspection (allow-list *.iot.<region>.amazonaws.com on the firewall or proxy); or, only where policy demands inspection, have the device trust the inspecting CA";
+
+/// Whether `endpoint` is an AWS IoT data endpoint, whose chain is Amazon's (ATS). The legacy
+/// VeriSign endpoint and custom domains present other chains by design.
+pub fn expects_amazon_chain(endpoint: &str) -> bool {
+    crate::probe::plan::region_of(endpoint).is_some() && !is_legacy_endpoint(endpoint)
+}
+
+/// The legacy Symantec/VeriSign `iot:Data` endpoint: `<prefix>.iot.<region>.amazonaws.com`
+/// without `-ats`.
+pub fn is_legacy_endpoint(endpoint: &str) -> bool {
+    crate::probe::plan::region_of(endpoint).is_some()
+        && endpoint.split('.').next().is_some_and(|prefix| !prefix.ends_with("-ats"))
+}
+
+/// The endpoint's DNS answers, from the system resolver, that are not where a public IoT endpoint
+/// lives; `None` when there are none (or the answers came from --resolve, a literal or --connect-to).
+fn dns_oddities(attempts: &[&AttemptReport], cx: &Context<'_>) -> Option<(String, Vec<String>)> {
+    if cx.plan.connect_to.is_some() {
+        return None;
+    }
+    let dns = attempts.iter().find_map(|a| a.sent.dns.as_ref().filter(|d| d.source == "dns"))?;
+    let odd: Vec<String> = dns
+        .answers
+        .iter()
+        .filter_map(|ip| {
+            let why = crate::probe::resolve::unexpected(ip.parse().ok()?)?;
+            Some(format!("{ip} ({why})"))
+        })
+        .collect();
+    (!odd.is_empty()).then(|| (dns.answers.join(", "), odd))
+}
+
+/// The attempts got through, but the endpoint resolves to addresses a public endpoint does not
+/// have: a VPC interface endpoint or split-horizon DNS (fine when intended), or a DNS filter.
+fn unexpected_answers(through: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
+    let (all, odd) = dns_oddities(through, cx)?;
+    let mut f = Finding::new(
+        Cause::DnsUnexpected,
+        FindingKind::Risk,
+        Confidence::Possible,
+        format!(
+            "{} resolves here to {all}, not to public addresses: {}. Intended for a VPC interface endpoint or split-horizon DNS; otherwise a DNS filter answers for the endpoint, and devices on another network resolve differently",
+            cx.plan.endpoint,
+            odd.join(", ")
+        ),
+        "if the address is not your VPC endpoint, check this network's DNS (filtering, hijacking, a stale override)"
+            .into(),
+    );
+    f.evidence = through.iter().map(|a| Evidence::attempt(a)).collect();
+    Some(f)
+}
+
+/// `--family both`: a baseline that got through over IPv4 while its IPv6 twin could not connect.
+fn ipv6_path(cx: &Context<'_>) -> Vec<Finding> {
+    use crate::probe::variant::Variant;
+    let mut out = Vec::new();
+    for v6 in cx.attempts.iter().filter(|a| a.variant == Variant::Ipv6) {
+        let Some(v4) = facts::baselines(cx.attempts).find(|b| b.transport == v6.transport) else { continue };
+        if facts::seen(v4) == Seen::Other || !matches!(v6.outcome.stage, Stage::Tcp) {
+            continue;
+        }
+        let mut f = Finding::new(
+            Cause::PortBlocked,
+            FindingKind::Risk,
+            Confidence::Confirmed,
+            format!(
+                "{} gets through over IPv4 ({}) but TCP over IPv6 fails ({} at {}): a device that prefers IPv6 on this network cannot connect",
+                v6.transport,
+                v4.sent.address.as_deref().unwrap_or("?"),
+                v6.outcome.kind.as_str(),
+                v6.sent.resolved.first().map_or("?", String::as_str),
+            ),
+            "allow outbound TCP 443 over IPv6 too, or have the device use IPv4".into(),
+        );
+        f.evidence = vec![Evidence::attempt(v4), Evidence::attempt(v6)];
+        out.push(f);
+    }
+    out
 }
 
 fn evidence(attempts: &[&AttemptReport]) -> Vec<Evidence> {
@@ -47,6 +158,9 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     let ev = evidence(stuck);
     let all = |s: Stage| stuck.iter().all(|a| a.outcome.stage == s);
     let ep = &cx.plan.endpoint;
+    if let Some(f) = proxy_failed(stuck, cx, &ev) {
+        return f;
+    }
     if all(Stage::Resolve) {
         let error = stuck.iter().find_map(|a| match &a.outcome.detail {
             Detail::Dns { error, .. } => Some(error.clone()),
@@ -61,19 +175,18 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
             ev,
         );
     }
-    let private = cx.plan.connect_to.is_none()
-        && stuck.iter().flat_map(|a| a.sent.resolved.iter()).any(|addr| is_unexpected(addr));
+    let odd = dns_oddities(stuck, cx);
     let wrong_port = local(cx, Cause::WrongPort);
     if let Some(c) = wrong_port.filter(|_| all(Stage::Tcp) || stuck.iter().any(|a| is_x509_path(a))) {
         return cause(Cause::WrongPort, Confidence::Confirmed, c.detail.clone(), "connect on port 443".into(), ev);
     }
     if all(Stage::Tcp) {
         let what = format!("no TCP connection to {} from this network", dialled(cx, stuck));
-        if private {
+        if let Some((_, odd)) = &odd {
             let mut f = cause(
                 Cause::DnsUnexpected,
                 Confidence::Likely,
-                format!("{ep} resolves to a loopback or private address, and {what}"),
+                format!("{ep} resolves to {}, and {what}", odd.join(", ")),
                 "check this network's DNS (a split-horizon or hijacking resolver); a VPC endpoint needs its route"
                     .into(),
                 ev,
@@ -89,14 +202,47 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
             ev,
         );
     }
-    if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a)) {
+    if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a, &cx.plan.endpoint)) {
         return cause(
             Cause::TlsIntercepted,
             Confidence::Confirmed,
-            format!("TLS to {} is intercepted: the certificate is issued by {issuer}, not Amazon", dialled(cx, stuck)),
-            "exempt the IoT endpoint from TLS inspection; devices cannot complete custom auth through it".into(),
+            format!(
+                "TLS to {} is intercepted: the chain presented for {ep} is issued by {issuer}, which does not chain to Amazon's roots",
+                dialled(cx, stuck)
+            ),
+            INTERCEPTION_FIX.into(),
             ev,
         );
+    }
+    if let Some(first) = stuck.iter().find_map(|a| match &a.outcome.detail {
+        Detail::NotTls { first_bytes } => Some(first_bytes.clone()),
+        _ => None,
+    }) {
+        let mut f = cause(
+            Cause::TlsIntercepted,
+            Confidence::Likely,
+            format!(
+                "{} does not speak TLS: it answered the ClientHello with plain bytes {first}. A captive portal, a transparent proxy or another service answers in IoT Core's place",
+                dialled(cx, stuck)
+            ),
+            "log the network in (captive portal), or have its firewall pass TCP 443 to the IoT endpoint untouched; use --proxy if the site requires a proxy".into(),
+            ev,
+        );
+        f.candidates = vec![Cause::TlsIntercepted.id(), Cause::ProxyFailed.id(), Cause::WrongPort.id()];
+        return f;
+    }
+    if is_legacy_endpoint(ep) && stuck.iter().any(|a| a.outcome.kind == Kind::TlsCertUntrusted) {
+        let mut f = cause(
+            Cause::SniNotEndpoint,
+            Confidence::Likely,
+            format!(
+                "{ep} is the legacy iot:Data endpoint, whose certificate chain is VeriSign's (Symantec), not Amazon's; it is not trusted here"
+            ),
+            "use the iot:Data-ATS endpoint: `aws iot describe-endpoint --endpoint-type iot:Data-ATS`, with Amazon Root CA 1 on the device".into(),
+            ev,
+        );
+        f.candidates = vec![Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
+        return f;
     }
     if all(Stage::Tls) {
         if let Some(c) = local(cx, Cause::SniMissing) {
@@ -196,15 +342,69 @@ fn cause(c: Cause, confidence: Confidence, summary: String, fix: String, ev: Vec
     Finding::new(c, FindingKind::Cause, confidence, format!("{hedge}{s}."), fix).with_evidence(ev)
 }
 
-/// The issuer of a presented chain that is not Amazon's.
-pub fn intercepting_issuer(a: &AttemptReport) -> Option<String> {
+/// The issuer of a presented chain, refused as untrusted, that is not issued under Amazon's roots
+/// (for an AWS IoT endpoint; the legacy VeriSign endpoint aside).
+pub fn intercepting_issuer(a: &AttemptReport, endpoint: &str) -> Option<String> {
     match &a.outcome.detail {
-        Detail::Cert { chain, .. } if a.outcome.kind == Kind::TlsCertUntrusted => {
-            let amazon = chain.iter().any(|c| c.issuer.contains("Amazon") || c.issuer.contains("Starfield"));
-            (!amazon).then(|| chain.last().map(|c| c.issuer.clone())).flatten()
+        Detail::Cert { chain, amazon_roots, .. } if a.outcome.kind == Kind::TlsCertUntrusted => {
+            let amazon = match amazon_roots {
+                Some(known) => *known,
+                None => chain.iter().any(|c| c.issuer.contains("Amazon") || c.issuer.contains("Starfield")),
+            };
+            let legacy = is_legacy_endpoint(endpoint)
+                && chain.iter().any(|c| ["VeriSign", "Symantec", "DigiCert"].iter().any(|n| c.issuer.contains(n)));
+            (!amazon && !legacy).then(|| chain.last().map(|c| c.issuer.clone())).flatten()
         }
         _ => None,
     }
+}
+
+/// The proxy in use did not get the attempts through: it refused, wanted credentials, did not
+/// answer, or could not be reached at all.
+fn proxy_failed(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
+    let proxy = cx.plan.path.proxy.as_ref()?;
+    let at = |s: Stage| stuck.iter().find(|a| a.outcome.stage == s);
+    let shown = proxy.display(cx.plan.show_secrets);
+    let from =
+        if proxy.source == "--proxy" { "given with --proxy".to_owned() } else { format!("from {}", proxy.source) };
+    let (summary, fix) = if let Some(a) = at(Stage::Proxy) {
+        let status = match &a.outcome.detail {
+            Detail::Proxy { status_line, .. } => status_line.clone(),
+            _ => String::new(),
+        };
+        let target = a.sent.proxy.as_ref().map_or_else(|| cx.plan.endpoint.clone(), |p| p.target.clone());
+        match a.outcome.kind {
+            Kind::ProxyAuthRequired if proxy.user.is_some() => (
+                format!("the proxy {shown} ({from}) refuses the credentials sent for the tunnel to {target}: {status}"),
+                "check the proxy user and password in the proxy URL (percent-encode `@`, `:` and `%` in them)".to_owned(),
+            ),
+            Kind::ProxyAuthRequired => (
+                format!("the proxy {shown} ({from}) wants credentials for the tunnel to {target}: {status}"),
+                "give the proxy's user and password in the proxy URL (http://user:password@host:port), or have the proxy allow this device".to_owned(),
+            ),
+            Kind::ProxyTimeout => (
+                format!("the proxy {shown} ({from}) does not open the tunnel to {target}: {status}"),
+                "check that the proxy can reach the IoT endpoint on 443 (its own firewall and DNS)".to_owned(),
+            ),
+            _ => (
+                format!("the proxy {shown} ({from}) refuses the tunnel to {target}: {status}"),
+                "have the proxy allow CONNECT to the IoT endpoint on port 443 (e.g. squid's SSL_ports, tinyproxy's ConnectPort), or use a network path without it".to_owned(),
+            ),
+        }
+    } else if stuck.iter().all(|a| matches!(a.outcome.stage, Stage::Resolve | Stage::Tcp)) {
+        let how = stuck
+            .first()
+            .map(|a| format!("{}/{}", a.outcome.stage.as_str(), a.outcome.kind.as_str()))
+            .unwrap_or_default();
+        (
+            format!("the proxy {shown} ({from}) cannot be reached from this device ({how} at {})", dialled(cx, stuck)),
+            "check the proxy's address and port, or unset the variable if this network needs no proxy (--noproxy '*')"
+                .to_owned(),
+        )
+    } else {
+        return None;
+    };
+    Some(cause(Cause::ProxyFailed, Confidence::Confirmed, summary, fix, ev.to_vec()))
 }
 
 /// A refusal of the server name itself: alert unrecognized_name, or a close during the handshake.
@@ -212,19 +412,5 @@ fn is_name_refusal(a: &AttemptReport) -> bool {
     match &a.outcome.detail {
         Detail::Alert { alert, .. } => alert == "unrecognized_name" || alert == "handshake_failure",
         _ => matches!(a.outcome.kind, Kind::TlsClosed | Kind::TlsCertNameMismatch),
-    }
-}
-
-/// Loopback, private, link-local or unspecified: not where a public IoT endpoint lives.
-fn is_unexpected(addr: &str) -> bool {
-    let ip = addr.parse::<std::net::SocketAddr>().map(|s| s.ip()).or_else(|_| addr.parse());
-    match ip {
-        Ok(std::net::IpAddr::V4(v4)) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-        }
-        Ok(std::net::IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
-        }
-        Err(_) => false,
     }
 }

@@ -67,6 +67,24 @@ fn network(o: &Outcome) -> Advice {
             "check this device's routing, proxy requirements and firewall rules for outbound 443",
             "TLS: port 443",
         ),
+        (Kind::ProxyAuthRequired, Detail::Proxy { proxy, status_line, .. }) => advice(
+            format!("the proxy {proxy} wants credentials: {status_line}"),
+            "no proxy credentials were sent, or they are wrong",
+            "put the proxy's user and password in the proxy URL: http://user:password@host:port",
+            "network: reach the endpoint (proxy)",
+        ),
+        (Kind::ProxyRefused, Detail::Proxy { proxy, status_line, .. }) => advice(
+            format!("the proxy {proxy} refused the tunnel: {status_line}"),
+            "the proxy does not allow CONNECT to this host or port, or cannot reach the endpoint",
+            "have the proxy allow CONNECT to the IoT endpoint on 443 (squid SSL_ports, tinyproxy ConnectPort)",
+            "network: reach the endpoint (proxy)",
+        ),
+        (Kind::ProxyTimeout, Detail::Proxy { proxy, status_line, .. }) => advice(
+            format!("the proxy {proxy} did not open the tunnel: {status_line}"),
+            "the proxy hangs, or waits on a connection to the endpoint that does not complete",
+            "check the proxy's own route to the IoT endpoint on 443",
+            "network: reach the endpoint (proxy)",
+        ),
         _ => plain(o),
     }
 }
@@ -85,9 +103,9 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
             "send SNI = the data endpoint and ALPN `mqtt` for MQTT on 443; try from another network to rule out a middlebox",
             "TLS: SNI and Host",
         ),
-        (Kind::TlsCertUntrusted, Detail::Cert { chain, .. }) => {
+        (Kind::TlsCertUntrusted, Detail::Cert { chain, amazon_roots, .. }) => {
             let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
-            let amazon = issuer.contains("Amazon") || issuer.contains("Starfield");
+            let amazon = amazon_roots.unwrap_or_else(|| issuer.contains("Amazon") || issuer.contains("Starfield"));
             advice(
                 format!("the certificate chain is not trusted (issued by: {issuer})"),
                 if amazon {

@@ -6,7 +6,7 @@ use super::classify::{Observation, classify};
 use super::outcome::{Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, Expect, ProbePlan, SDK_METRICS, Trust, UsernameForm};
 use super::tls::TlsInfo;
-use super::{authorize, https, mqtt, resolve, tcp, tls, websocket};
+use super::{authorize, https, mqtt, proxy, resolve, tcp, tls, websocket};
 use crate::auth::credentials::{Placement, encode, join_query, username_with};
 use crate::auth::event::Transport;
 use crate::secret::Scrubber;
@@ -16,7 +16,16 @@ use std::time::Instant;
 /// What the attempt sent (secrets redacted unless `--show-secrets`).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Sent {
+    /// The addresses the attempt could dial (the proxy's, through a proxy).
     pub resolved: Vec<String>,
+    /// What the endpoint's name resolved to, and from where (absent when a proxy resolves it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<super::resolve::Answers>,
+    /// The proxy the attempt went through, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<SentProxy>,
+    /// The IP versions the attempt could dial (`-4`, `-6`, `--family both`).
+    pub family: super::plan::Family,
     pub address: Option<String>,
     /// SNI sent, or none.
     pub sni: Option<String>,
@@ -43,6 +52,19 @@ pub struct Sent {
     pub ws_protocol: Option<String>,
     /// Certificate verification was off (`--insecure`).
     pub insecure: bool,
+}
+
+/// The proxy of an attempt.
+#[derive(Clone, Debug, Serialize)]
+pub struct SentProxy {
+    /// The proxy URL, its password redacted unless `--show-secrets`.
+    pub url: String,
+    /// `--proxy`, or the environment variable it came from.
+    pub source: String,
+    /// Who resolves the endpoint's name: `proxy` (http, socks5h) or `local` (socks5).
+    pub resolves: &'static str,
+    /// The target the tunnel was asked for.
+    pub target: String,
 }
 
 /// One custom-auth parameter as sent.
@@ -156,22 +178,65 @@ async fn attempt(
         Some((h, p)) => (h.as_str(), p.unwrap_or(spec.port)),
         None => (plan.endpoint.as_str(), spec.port),
     };
+    let path = &plan.path;
+    let proxy = path.proxy.as_ref();
+    t.sent.family = spec.family;
     let start = Instant::now();
-    let addrs = resolve::resolve(host, port, timeout).await;
-    t.time(Stage::Resolve, start);
-    let addrs = match addrs {
-        Ok(a) => a,
-        Err(o) => return o,
+    // The endpoint's own name, unless the proxy resolves it.
+    let mut target = Vec::new();
+    if proxy.is_none_or(|p| !p.resolves_name()) {
+        match resolve::resolve(host, port, &path.resolve, spec.family, timeout).await {
+            Ok((answers, usable)) => {
+                t.sent.dns = Some(answers);
+                target = usable;
+            }
+            Err(o) => {
+                t.time(Stage::Resolve, start);
+                return o;
+            }
+        }
+    }
+    let addrs = match proxy {
+        None => target.clone(),
+        Some(p) => {
+            t.sent.proxy = Some(SentProxy {
+                url: p.display(plan.show_secrets),
+                source: p.source.clone(),
+                resolves: if p.resolves_name() { "proxy" } else { "local" },
+                target: match target.first() {
+                    Some(a) if !p.resolves_name() => a.to_string(),
+                    _ => format!("{host}:{port}"),
+                },
+            });
+            let left = timeout.saturating_sub(start.elapsed());
+            match resolve::resolve(&p.host, p.port, &path.resolve, super::plan::Family::Any, left).await {
+                Ok((_, usable)) => usable,
+                Err(o) => {
+                    t.time(Stage::Resolve, start);
+                    return o;
+                }
+            }
+        }
     };
+    t.time(Stage::Resolve, start);
     t.sent.resolved = addrs.iter().map(ToString::to_string).collect();
     let start = Instant::now();
     let dialled = tcp::dial(&addrs, timeout).await;
     t.time(Stage::Tcp, start);
-    let (tcp, addr) = match dialled {
+    let (mut tcp, addr) = match dialled {
         Ok(d) => d,
         Err(o) => return o,
     };
     t.sent.address = Some(addr.to_string());
+    if let Some(p) = proxy {
+        let start = Instant::now();
+        let tunnel = proxy::tunnel(tcp, p, host, port, target.first().copied(), timeout).await;
+        t.time(Stage::Proxy, start);
+        tcp = match tunnel {
+            Ok(tcp) => tcp,
+            Err(o) => return o,
+        };
+    }
     tracing::debug!(attempt = %spec.id, %addr, "tcp connected");
     // TLS never sends an IP literal as SNI: record what went on the wire.
     t.sent.sni = spec.sni.clone().filter(|s| s.parse::<std::net::IpAddr>().is_err());

@@ -31,12 +31,21 @@ pub enum Observation {
         address: String,
         elapsed_ms: u64,
     },
+    /// The proxy did not open the tunnel.
+    Proxy {
+        proxy: String,
+        failure: super::proxy::Failure,
+        status: String,
+        elapsed_ms: u64,
+    },
     TlsError {
         error: TlsError,
         bytes_seen: u64,
         first_bytes: Vec<u8>,
         chain: Vec<CertSummary>,
         name_checked: String,
+        /// Whether the chain is issued under Amazon's roots (`None`: no chain was presented).
+        amazon_roots: Option<bool>,
     },
     TlsTimeout {
         elapsed_ms: u64,
@@ -106,8 +115,24 @@ pub fn classify(obs: &Observation) -> Outcome {
             Kind::TcpTimeout,
             Detail::Tcp { address: address.clone(), elapsed_ms: *elapsed_ms, error: "no answer to SYN".into() },
         ),
-        O::TlsError { error, bytes_seen, first_bytes, chain, name_checked } => {
-            classify_tls(error, *bytes_seen, first_bytes, chain, name_checked)
+        O::Proxy { proxy, failure, status, elapsed_ms } => {
+            use super::proxy::Failure;
+            let kind = match failure {
+                Failure::Refused => Kind::ProxyRefused,
+                Failure::AuthRequired => Kind::ProxyAuthRequired,
+                Failure::Timeout => Kind::ProxyTimeout,
+            };
+            Outcome::new(
+                kind,
+                Detail::Proxy { proxy: proxy.clone(), status_line: status.clone(), elapsed_ms: *elapsed_ms },
+            )
+        }
+        O::TlsError { error, bytes_seen, first_bytes, chain, name_checked, amazon_roots } => {
+            let mut o = classify_tls(error, *bytes_seen, first_bytes, chain, name_checked);
+            if let Detail::Cert { amazon_roots: a, .. } = &mut o.detail {
+                *a = *amazon_roots;
+            }
+            o
         }
         O::TlsTimeout { elapsed_ms } => Outcome::new(Kind::TlsTimeout, Detail::Timeout { elapsed_ms: *elapsed_ms }),
         O::UpgradeResponse { status, headers, body } => {
@@ -145,7 +170,12 @@ fn classify_tls(error: &TlsError, bytes_seen: u64, first: &[u8], chain: &[CertSu
     let cert = |kind, e: &CertificateError| {
         Outcome::new(
             kind,
-            Detail::Cert { name_checked: name.to_owned(), error: format!("{e:?}"), chain: chain.to_vec() },
+            Detail::Cert {
+                name_checked: name.to_owned(),
+                error: format!("{e:?}"),
+                chain: chain.to_vec(),
+                amazon_roots: None,
+            },
         )
     };
     // A peer whose first byte is not a TLS record type (alert 0x15, handshake 0x16) is not speaking TLS.
@@ -280,6 +310,7 @@ mod tests {
             first_bytes: first.to_vec(),
             chain: vec![],
             name_checked: "e".into(),
+            amazon_roots: None,
         }
     }
 

@@ -26,6 +26,15 @@ pub fn variants(plan: &ProbePlan, level: Level) -> Vec<AttemptSpec> {
             out.push(derive(plan, &doc, Variant::Documented, d, Expect::Pass));
         }
     }
+    // `--family both`: each baseline (over IPv4) again over IPv6, to compare the two paths.
+    if plan.path.family == super::plan::Family::Both {
+        for base in plan.baseline() {
+            let d = "the baseline over IPv6 (the baseline goes over IPv4)";
+            let mut s = derive(plan, &base, Variant::Ipv6, d, Expect::Unknown);
+            s.family = super::plan::Family::V6;
+            out.push(s);
+        }
+    }
     if level == Level::None {
         return out;
     }

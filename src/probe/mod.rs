@@ -14,6 +14,7 @@ pub mod matrix;
 pub mod mqtt;
 pub mod outcome;
 pub mod plan;
+pub mod proxy;
 pub mod resolve;
 pub mod tcp;
 pub mod tls;

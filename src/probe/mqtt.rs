@@ -89,6 +89,7 @@ pub fn late_alert(e: &io::Error) -> Observation {
         first_bytes: Vec::new(),
         chain: Vec::new(),
         name_checked: String::new(),
+        amazon_roots: None,
     }
 }
 

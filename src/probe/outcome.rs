@@ -41,6 +41,9 @@ pub enum Kind {
     TcpTimeout,
     TcpUnreachable,
     TcpReset,
+    ProxyRefused,
+    ProxyAuthRequired,
+    ProxyTimeout,
     TlsAlert,
     TlsClosed,
     TlsCertUntrusted,
@@ -82,6 +85,7 @@ impl Kind {
         match self {
             DnsFailed => Stage::Resolve,
             TcpRefused | TcpTimeout | TcpUnreachable | TcpReset => Stage::Tcp,
+            ProxyRefused | ProxyAuthRequired | ProxyTimeout => Stage::Proxy,
             TlsAlert | TlsClosed | TlsCertUntrusted | TlsCertNameMismatch | TlsCertExpired | TlsCertInvalid
             | TlsNotTls | TlsTimeout | TlsHandshakeFailed => Stage::Tls,
             UpgradeRejected | UpgradeInvalid | UpgradeClosed | UpgradeTimeout => Stage::Upgrade,
@@ -153,6 +157,12 @@ pub enum Detail {
         elapsed_ms: u64,
         error: String,
     },
+    /// The proxy's answer: its status line (HTTP) or SOCKS5 reply, or that none came.
+    Proxy {
+        proxy: String,
+        status_line: String,
+        elapsed_ms: u64,
+    },
     Alert {
         alert: String,
         code: u8,
@@ -165,6 +175,9 @@ pub enum Detail {
         name_checked: String,
         error: String,
         chain: Vec<CertSummary>,
+        /// Whether the chain is issued under Amazon's roots.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        amazon_roots: Option<bool>,
     },
     NotTls {
         first_bytes: String,

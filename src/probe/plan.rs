@@ -88,6 +88,74 @@ pub struct ProbePlan {
     pub arn_base: String,
     /// What the device sends where it differs from the documented attempt (`--sni`, `--alpn`, …).
     pub device: DeviceSends,
+    /// How attempts reach the endpoint: proxy, name overrides, address family.
+    pub path: NetPath,
+}
+
+/// How attempts reach the endpoint (`--proxy` and the proxy variables, `--resolve`, `-4`/`-6`).
+#[derive(Clone, Debug, Default)]
+pub struct NetPath {
+    pub proxy: Option<super::proxy::Proxy>,
+    /// Why a configured proxy is not used (the host matches `NO_PROXY` / `--noproxy`).
+    pub proxy_bypassed: Option<String>,
+    /// `--resolve HOST:PORT:ADDR[,ADDR…]`, as curl has it.
+    pub resolve: Vec<ResolveOverride>,
+    pub family: Family,
+}
+
+/// One `--resolve` entry: `host:port` answers these addresses, without asking DNS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveOverride {
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<std::net::IpAddr>,
+}
+
+impl ResolveOverride {
+    /// Parses curl's `HOST:PORT:ADDR[,ADDR]…` (IPv6 addresses may be bracketed).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!(
+                "--resolve `{s}`: {why}; expected HOST:PORT:ADDR, e.g. abc-ats.iot.eu-west-1.amazonaws.com:443:192.0.2.10"
+            )
+        };
+        let mut parts = s.splitn(3, ':');
+        let host = parts.next().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host"))?;
+        let port =
+            parts.next().and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0).ok_or_else(|| bad("bad port"))?;
+        let addrs = parts.next().filter(|a| !a.is_empty()).ok_or_else(|| bad("no address"))?;
+        let addrs = addrs
+            .split(',')
+            .map(|a| a.trim().trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&format!("an address does not parse ({e})")))?;
+        Ok(Self { host: host.to_ascii_lowercase(), port, addrs })
+    }
+}
+
+/// Which IP versions an attempt may dial.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// Every answer, in the resolver's order.
+    #[default]
+    Any,
+    /// IPv4 only (`-4`).
+    V4,
+    /// IPv6 only (`-6`).
+    V6,
+    /// Each baseline over IPv4 and again over IPv6 (`--family both`), to compare.
+    Both,
+}
+
+impl Family {
+    pub fn allows(self, ip: std::net::IpAddr) -> bool {
+        match self {
+            Self::Any | Self::Both => true,
+            Self::V4 => ip.is_ipv4(),
+            Self::V6 => ip.is_ipv6(),
+        }
+    }
 }
 
 /// How a device's attempt differs from the documented one; `None` everywhere is the documented form.
@@ -216,6 +284,8 @@ pub struct AttemptSpec {
     pub username_raw: Option<String>,
     /// The device's `Sec-WebSocket-Protocol` (`None`: `mqtt`).
     pub ws_protocol: Option<String>,
+    /// The IP versions this attempt may dial.
+    pub family: Family,
 }
 
 impl ProbePlan {
@@ -245,6 +315,7 @@ impl ProbePlan {
             checks: Default::default(),
             arn_base: format!("arn:aws:iot:{}:<account>", region_of(endpoint).unwrap_or_else(|| "<region>".into())),
             device: DeviceSends::default(),
+            path: NetPath::default(),
         }
     }
 
@@ -304,6 +375,11 @@ impl ProbePlan {
                 credentials: None,
                 username_raw: None,
                 ws_protocol: None,
+                // With `--family both` the baselines go over IPv4; their `ipv6` twins over IPv6.
+                family: match self.path.family {
+                    Family::Both => Family::V4,
+                    f => f,
+                },
             })
             .collect()
     }
@@ -352,6 +428,10 @@ impl ProbePlan {
                 // The authorizer event carries the MQTT password as base64.
                 s.add_form(v, &base64::engine::general_purpose::STANDARD.encode(v));
             }
+        }
+        if let Some(pw) = self.path.proxy.as_ref().and_then(|p| p.password.as_ref()) {
+            s.add(pw);
+            s.add_form(pw, &encode(pw));
         }
         s
     }

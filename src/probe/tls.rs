@@ -26,6 +26,9 @@ pub struct TlsInfo {
     pub cipher: Option<String>,
     pub alpn: Option<String>,
     pub chain: Vec<CertSummary>,
+    /// Whether the presented chain is issued under Amazon's roots (Amazon Root CA 1–4, Starfield
+    /// Services Root CA G2), checked whatever the trust setting (also with `--insecure`).
+    pub amazon_roots: Option<bool>,
 }
 
 /// Runs the handshake. `sni: None` sends no SNI; the certificate is then checked against `name`.
@@ -38,7 +41,7 @@ pub async fn handshake(
     timeout: Duration,
 ) -> Result<(Stream, TlsInfo), Observation> {
     let started = Instant::now();
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Seen::default()));
     let config = client_config(trust, alpn, sni.is_some(), seen.clone())
         .map_err(|e| tls_failure(TlsError::Rustls(e), &Tally::default(), &seen, name))?;
     let server_name = ServerName::try_from(sni.unwrap_or(name).to_owned())
@@ -70,20 +73,73 @@ pub async fn handshake(
                 version: conn.protocol_version().map(|v| format!("{v:?}")),
                 cipher: conn.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())),
                 alpn: conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
-                chain: summarize(&seen.lock().map(|c| c.clone()).unwrap_or_default()),
+                chain: summarize(&seen.lock().map(|c| c.chain.clone()).unwrap_or_default()),
+                amazon_roots: seen.lock().ok().and_then(|c| c.amazon_roots),
             };
             Ok((stream, info))
         }
     }
 }
 
-fn tls_failure(error: TlsError, tally: &Tally, seen: &Mutex<Vec<CertificateDer<'static>>>, name: &str) -> Observation {
+fn tls_failure(error: TlsError, tally: &Tally, seen: &Mutex<Seen>, name: &str) -> Observation {
     Observation::TlsError {
         error,
         bytes_seen: tally.bytes,
         first_bytes: tally.first.clone(),
-        chain: summarize(&seen.lock().map(|c| c.clone()).unwrap_or_default()),
+        chain: summarize(&seen.lock().map(|c| c.chain.clone()).unwrap_or_default()),
         name_checked: name.to_owned(),
+        amazon_roots: seen.lock().ok().and_then(|c| c.amazon_roots),
+    }
+}
+
+/// The chain the server presented, and whether it is issued under Amazon's roots.
+#[derive(Debug, Default)]
+struct Seen {
+    chain: Vec<CertificateDer<'static>>,
+    amazon_roots: Option<bool>,
+}
+
+/// The roots IoT Core's ATS endpoints chain to: Amazon Root CA 1–4 and the Starfield Services root
+/// that cross-signs them, taken from the bundled Mozilla roots.
+fn amazon_roots() -> &'static Arc<rustls::RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().filter(|a| is_amazon_root(a.subject.as_ref())).cloned());
+        Arc::new(roots)
+    })
+}
+
+/// Whether a root's subject (DER) names one of Amazon's roots.
+fn is_amazon_root(subject: &[u8]) -> bool {
+    let has = |needle: &[u8]| subject.windows(needle.len()).any(|w| w == needle);
+    has(b"Amazon Root CA") || has(b"Starfield Services Root Certificate Authority - G2")
+}
+
+/// Whether the chain is issued under Amazon's roots: path building to them succeeds (a name or
+/// validity problem is another matter, reported by the normal verification).
+fn issued_under_amazon(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+    provider: &Arc<CryptoProvider>,
+) -> bool {
+    let Ok(v) =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(amazon_roots().clone(), provider.clone()).build()
+    else {
+        return false;
+    };
+    match v.verify_server_cert(end_entity, intermediates, server_name, &[], now) {
+        Ok(_) => true,
+        Err(rustls::Error::InvalidCertificate(e)) => !matches!(
+            e,
+            rustls::CertificateError::UnknownIssuer
+                | rustls::CertificateError::BadSignature
+                | rustls::CertificateError::BadEncoding
+                | rustls::CertificateError::Other(_)
+        ),
+        Err(_) => false,
     }
 }
 
@@ -95,7 +151,7 @@ fn client_config(
     trust: &Trust,
     alpn: &[Vec<u8>],
     sni: bool,
-    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
+    seen: Arc<Mutex<Seen>>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = provider();
     let inner = match trust {
@@ -131,7 +187,7 @@ fn client_config(
 #[derive(Debug)]
 struct Recording {
     inner: Option<Arc<rustls::client::WebPkiServerVerifier>>,
-    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
+    seen: Arc<Mutex<Seen>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -144,8 +200,10 @@ impl ServerCertVerifier for Recording {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let amazon = issued_under_amazon(end_entity, intermediates, server_name, now, &self.provider);
         if let Ok(mut seen) = self.seen.lock() {
-            *seen = std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
+            seen.chain = std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
+            seen.amazon_roots = Some(amazon);
         }
         match &self.inner {
             None => Ok(ServerCertVerified::assertion()),

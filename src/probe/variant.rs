@@ -46,6 +46,8 @@ pub enum Variant {
     SecondQuestionMark,
     Mqtt5,
     Mqtt311,
+    /// The baseline over IPv6 (`--family both`; the baseline goes over IPv4).
+    Ipv6,
 }
 
 impl Variant {
@@ -57,7 +59,7 @@ impl Variant {
     pub fn varies(self, transport: Transport) -> Stage {
         use Variant::*;
         match self {
-            Documented => Stage::Resolve,
+            Documented | Ipv6 => Stage::Resolve,
             Port8883 | Port8443 => Stage::Tcp,
             SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt => Stage::Tls,
             HostMissing | HostOther | HostPort if transport == Transport::Wss => Stage::Upgrade,

@@ -24,6 +24,12 @@ pub struct Report {
     pub connect_to: Option<String>,
     /// Certificate verification was off for every attempt.
     pub insecure: bool,
+    /// The proxy every attempt went through (password redacted unless --show-secrets), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ReportProxy>,
+    /// Why a configured proxy was not used (`NO_PROXY` / `--noproxy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_bypassed: Option<String>,
     /// Problems found in the AWS documents before anything was sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -34,6 +40,13 @@ pub struct Report {
     /// Why: causes first (most likely first), then risks; empty when nothing stands out.
     pub findings: Vec<Finding>,
     pub exit_code: u8,
+}
+
+/// The proxy of a run: its URL and where it came from (`--proxy` or an environment variable).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportProxy {
+    pub url: String,
+    pub source: String,
 }
 
 impl Report {
@@ -48,6 +61,12 @@ impl Report {
             port: plan.port,
             connect_to: plan.connect_to.as_ref().map(|(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}"))),
             insecure: matches!(plan.trust, Trust::Insecure),
+            proxy: plan
+                .path
+                .proxy
+                .as_ref()
+                .map(|p| ReportProxy { url: p.display(plan.show_secrets), source: p.source.clone() }),
+            proxy_bypassed: plan.path.proxy_bypassed.clone(),
             warnings: plan.warnings.clone(),
             local_checks: plan.local.clone(),
             findings,

@@ -42,6 +42,12 @@ fn verdict(a: &AttemptReport) -> String {
 pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let via = report.connect_to.as_ref().map(|c| format!(" via {c}")).unwrap_or_default();
     writeln!(out, "authprobe probe {}:{}{via}", report.endpoint, report.port)?;
+    if let Some(p) = &report.proxy {
+        writeln!(out, "through proxy {} (from {})", p.url, p.source)?;
+    }
+    if let Some(b) = &report.proxy_bypassed {
+        writeln!(out, "no proxy: {b}")?;
+    }
     if report.insecure {
         writeln!(out, "{}", style.paint("33", "warning: --insecure: server certificates were NOT verified"))?;
     }
@@ -198,12 +204,29 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
         conn.push(format!("{} {}", t.version.as_deref().unwrap_or("?"), t.cipher.as_deref().unwrap_or("?")));
     }
     field(out, "sent", &conn.join(" · "))?;
+    if let Some(d) = &s.dns {
+        let family = match s.family {
+            crate::probe::plan::Family::V4 => " (IPv4 only)",
+            crate::probe::plan::Family::V6 => " (IPv6 only)",
+            _ => "",
+        };
+        field(out, "dns", &format!("{} → {} ({}){family}", d.name, d.answers.join(", "), d.source))?;
+    }
+    if let Some(p) = &s.proxy {
+        let resolves = if p.resolves == "proxy" { "the proxy resolves the name" } else { "the name resolved here" };
+        field(out, "proxy", &format!("{} (from {}) → tunnel to {}, {resolves}", p.url, p.source, p.target))?;
+    }
     if s.insecure {
         field(out, "", &style.paint("33", "certificate NOT verified (--insecure)"))?;
     }
     if let Some(chain) = s.tls.as_ref().map(|t| &t.chain).filter(|c| !c.is_empty()) {
         field(out, "chain", &chain.iter().map(|c| c.subject.clone()).collect::<Vec<_>>().join("  ←  "))?;
-        field(out, "", &format!("issued by {}", chain.last().map(|c| c.issuer.as_str()).unwrap_or("?")))?;
+        let anchored = match s.tls.as_ref().and_then(|t| t.amazon_roots) {
+            Some(true) => " (under Amazon's roots)",
+            Some(false) => " (NOT under Amazon's roots)",
+            None => "",
+        };
+        field(out, "", &format!("issued by {}{anchored}", chain.last().map(|c| c.issuer.as_str()).unwrap_or("?")))?;
     }
     if let Some(r) = &s.request {
         field(out, "request", &format!("{r}  (Host: {})", s.host_header.as_deref().unwrap_or("(none)")))?;
