@@ -141,8 +141,10 @@ pub enum Family {
     #[default]
     Any,
     /// IPv4 only (`-4`).
+    #[serde(rename = "ipv4")]
     V4,
     /// IPv6 only (`-6`).
+    #[serde(rename = "ipv6")]
     V6,
     /// Each baseline over IPv4 and again over IPv6 (`--family both`), to compare.
     Both,

@@ -69,13 +69,18 @@ pub fn allowing(name: &str) -> Authorizer {
     a
 }
 
-pub async fn start(mut cfg: EmulatorConfig) -> Emu {
+pub async fn start(cfg: EmulatorConfig) -> Emu {
+    start_at(cfg, "127.0.0.1:0").await
+}
+
+/// The emulator on `bind` (e.g. `[::1]:0`).
+pub async fn start_at(mut cfg: EmulatorConfig, bind: &str) -> Emu {
     let (tx, records) = mpsc::unbounded_channel();
     cfg.on_record = Some(Arc::new(move |r: &ConnectionRecord| {
         let _ = tx.send(r.clone());
     }));
     let ca_pem = cfg.identity.ca_pem.clone().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
