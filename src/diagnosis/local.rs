@@ -179,6 +179,13 @@ fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
             Some(Cause::SniMissing),
         ));
     }
+    if super::network::is_legacy_endpoint(endpoint) {
+        out.push(fail(
+            "endpoint_ats",
+            format!("{endpoint} is the legacy iot:Data endpoint: its certificate chain is VeriSign's (Symantec), not Amazon's, and devices that trust only Amazon Root CA reject it; use the iot:Data-ATS endpoint (`aws iot describe-endpoint --endpoint-type iot:Data-ATS`)"),
+            None,
+        ));
+    }
     let described = [docs.endpoint_address.as_deref(), docs.domain.as_ref().and_then(|d| d.name.as_deref())];
     let known: Vec<&str> = described.into_iter().flatten().collect();
     if !known.is_empty() {

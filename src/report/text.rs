@@ -196,15 +196,18 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
         field(out, "follow-up", why)?;
     }
     let mut conn = vec![s.address.clone().unwrap_or_else(|| "(not connected)".into())];
-    conn.push(format!("SNI {}", s.sni.as_deref().unwrap_or("(none)")));
-    let alpn = if s.alpn_offered.is_empty() { "(none)".to_owned() } else { s.alpn_offered.join(",") };
-    let negotiated = s.tls.as_ref().and_then(|t| t.alpn.clone()).unwrap_or_else(|| "-".into());
-    conn.push(format!("ALPN {alpn} → {negotiated}"));
+    if a.outcome.stage < crate::probe::outcome::Stage::Tls {
+        conn.push("TLS not reached".into());
+    } else {
+        conn.push(format!("SNI {}", s.sni.as_deref().unwrap_or("(none)")));
+        let alpn = if s.alpn_offered.is_empty() { "(none)".to_owned() } else { s.alpn_offered.join(",") };
+        let negotiated = s.tls.as_ref().and_then(|t| t.alpn.clone()).unwrap_or_else(|| "-".into());
+        conn.push(format!("ALPN {alpn} → {negotiated}"));
+    }
     if let Some(t) = &s.tls {
         conn.push(format!("{} {}", t.version.as_deref().unwrap_or("?"), t.cipher.as_deref().unwrap_or("?")));
     }
-    field(out, "sent", &conn.join(" · "))?;
-    if let Some(d) = &s.dns {
+    if let Some(d) = s.dns.as_ref().filter(|d| d.source != "address literal") {
         let family = match s.family {
             crate::probe::plan::Family::V4 => " (IPv4 only)",
             crate::probe::plan::Family::V6 => " (IPv6 only)",
@@ -216,6 +219,7 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
         let resolves = if p.resolves == "proxy" { "the proxy resolves the name" } else { "the name resolved here" };
         field(out, "proxy", &format!("{} (from {}) → tunnel to {}, {resolves}", p.url, p.source, p.target))?;
     }
+    field(out, "sent", &conn.join(" · "))?;
     if s.insecure {
         field(out, "", &style.paint("33", "certificate NOT verified (--insecure)"))?;
     }

@@ -177,6 +177,11 @@ async fn tinyproxy_connect_authentication_refusal_and_timeout() {
     assert!(r["attempts"][0]["outcome"]["detail"]["status_line"].as_str().unwrap().contains("403"), "{r:#}");
     assert!(first_finding(&r).2.contains("refuses the tunnel"), "{r:#}");
 
+    // The README's transcript (a wrong password in HTTPS_PROXY) is this proxy's real answer.
+    let (script, shown) = super::readme::transcript(&super::readme::block_after("wrong password in `HTTPS_PROXY`:"));
+    let script = script.replace("127.0.0.1:3128", &format!("127.0.0.1:{port}")).replace("127.0.0.1:18443", &to);
+    super::readme::assert_shown(&shown, &super::readme::run(&script, dir.path()));
+
     // A proxy that accepts TCP but never answers (stopped): proxy_timeout within --timeout.
     let pid = tinyproxy.0.id().to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
@@ -278,10 +283,19 @@ async fn interception_is_named_by_its_issuer() {
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec![ENDPOINT.to_owned()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+    let mut leaf = CertificateParams::new(vec![ENDPOINT.to_owned()]).unwrap();
+    leaf.distinguished_name = rcgen::DistinguishedName::new();
+    leaf.distinguished_name.push(DnType::CommonName, ENDPOINT);
+    let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
     let mut c = config();
     c.show_secrets = false;
-    c.authorizers.push(allowing(AUTH));
+    let mut a = allowing(AUTH);
+    // The README's transcript sends the token `good`.
+    a.function = authprobe::emulator::Function::Rules(vec![
+        authprobe::emulator::Rule::allow_all(GOOD),
+        authprobe::emulator::Rule::allow_all("good"),
+    ]);
+    c.authorizers.push(a);
     c.identity = authprobe::emulator::certs::Identity::from_pem(
         format!("{}{}", leaf.pem(), ca_cert.pem()).as_bytes(),
         leaf_key.serialize_pem().as_bytes(),
@@ -306,6 +320,13 @@ async fn interception_is_named_by_its_issuer() {
     let (id, confidence, summary) = first_finding(&r);
     assert_eq!((id.as_str(), confidence.as_str()), ("tls_intercepted", "confirmed"), "{r:#}");
     assert!(summary.contains("Corp Inspection CA"), "{summary}");
+
+    // The README's transcript is this interception's real output.
+    let (script, shown) = super::readme::transcript(&super::readme::block_after("probed with `--insecure`:"));
+    let output = super::readme::run(&script.replace("127.0.0.1:18444", &to), dir.path());
+    super::readme::assert_shown(&shown, &output);
+    let chain: Vec<String> = super::readme::block_after("and in the attempt:").lines().map(Into::into).collect();
+    super::readme::assert_shown(&chain, &output);
 
     // Trusting the emulator's CA on purpose is not an interception.
     let emu = emulator().await;

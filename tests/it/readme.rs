@@ -25,7 +25,7 @@ pub(super) fn block_after(marker: &str) -> String {
 }
 
 /// A transcript: the shell script its `$` lines make (with `\` continuations) and the lines it shows.
-fn transcript(block: &str) -> (String, Vec<String>) {
+pub(super) fn transcript(block: &str) -> (String, Vec<String>) {
     let (mut script, mut shown) = (String::new(), Vec::new());
     let mut continued = false;
     for line in block.lines() {
@@ -46,7 +46,7 @@ fn transcript(block: &str) -> (String, Vec<String>) {
 }
 
 /// Runs `script` with `sh` in `dir`, the authprobe under test first on PATH.
-fn run(script: &str, dir: &Path) -> String {
+pub(super) fn run(script: &str, dir: &Path) -> String {
     let bin = Path::new(env!("CARGO_BIN_EXE_authprobe")).parent().unwrap().to_owned();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new("sh")
