@@ -37,6 +37,14 @@ pub struct EmulateArgs {
     /// The authorizer function: a shell command that reads the event JSON on stdin and prints the response JSON.
     #[arg(long, value_name = "CMD", conflicts_with = "allow_tokens")]
     pub authorizer_command: Option<String>,
+    /// The authorizer function: your unmodified Lambda handler, started by this command under a runtime
+    /// interface client (e.g. `python3 -m awslambdaric app.handler`, `npx aws-lambda-ric index.handler`,
+    /// or a binary built with a Lambda runtime), behind a Lambda Runtime API on loopback.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["allow_tokens", "authorizer_command"])]
+    pub authorizer_handler: Option<String>,
+    /// Warm handler workers (concurrent invocations) for --authorizer-handler.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub authorizer_workers: u16,
     /// A token the built-in function allows with an `iot:*` policy (repeatable); every other token is denied.
     #[arg(long = "allow-token", value_name = "TOKEN")]
     pub allow_tokens: Vec<String>,
@@ -144,6 +152,7 @@ fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<
         || args.token_key_name.is_some()
         || !args.public_keys.is_empty()
         || args.authorizer_command.is_some()
+        || args.authorizer_handler.is_some()
         || !args.allow_tokens.is_empty();
     if !any_flag && !none_configured {
         return Ok(None);
@@ -180,6 +189,16 @@ fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<
             bail!("--authorizer-command is empty: give the command that runs your authorizer");
         }
         a.function = Function::Command(cmd.clone());
+    } else if let Some(cmd) = &args.authorizer_handler {
+        if cmd.trim().is_empty() {
+            bail!(
+                "--authorizer-handler is empty: give the command that starts your handler, e.g. `python3 -m awslambdaric app.handler`"
+            );
+        }
+        a.function = Function::Handler(std::sync::Arc::new(crate::emulator::runtime_api::Host::new(
+            cmd,
+            usize::from(args.authorizer_workers),
+        )));
     } else if !args.allow_tokens.is_empty() {
         a.function = Function::Rules(args.allow_tokens.iter().map(|t| Rule::allow_all(t)).collect());
     }
@@ -242,6 +261,7 @@ fn startup_text(addr: SocketAddr, cfg: &EmulatorConfig, ca: Option<&Path>) -> St
         };
         let function = match &a.function {
             Function::Command(c) => format!("command `{c}`"),
+            Function::Handler(h) => format!("handler `{}` ({} warm worker(s), Runtime API)", h.command, h.workers),
             Function::Rules(r) if r.is_empty() => "no allowed tokens: every token is denied".into(),
             Function::Rules(r) => format!("{} rule(s)", r.len()),
         };

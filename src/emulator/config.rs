@@ -155,6 +155,8 @@ pub enum Function {
     Rules(Vec<Rule>),
     /// A shell command that reads the event JSON on stdin and prints the response JSON.
     Command(String),
+    /// The user's Lambda handler, started under a runtime interface client, behind the Runtime API.
+    Handler(std::sync::Arc<super::runtime_api::Host>),
 }
 
 #[derive(Clone, Debug)]
@@ -304,6 +306,9 @@ pub struct AuthorizerFile {
     /// Key name → PEM text or path.
     pub public_keys: Option<std::collections::BTreeMap<String, String>>,
     pub command: Option<String>,
+    /// The handler command behind the Runtime API (see `--authorizer-handler`), and its workers.
+    pub handler: Option<String>,
+    pub workers: Option<usize>,
     #[serde(default)]
     pub allow_tokens: Vec<String>,
     #[serde(default)]
@@ -398,7 +403,26 @@ impl AuthorizerFile {
                     format!("authorizer `{}` has both `command` and rules; keep one", a.name),
                 ));
             }
+            Some(_) if self.handler.is_some() => {
+                return Err(ConfigError::invalid(
+                    "authorizers.handler",
+                    format!("authorizer `{}` has both `command` and `handler`; keep one", a.name),
+                ));
+            }
             Some(cmd) => Function::Command(cmd),
+            None if self.handler.is_some() => {
+                let cmd = self.handler.unwrap_or_default();
+                if cmd.trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        "authorizers.handler",
+                        "empty: give the command that starts your handler".into(),
+                    ));
+                }
+                Function::Handler(std::sync::Arc::new(super::runtime_api::Host::new(
+                    &cmd,
+                    self.workers.unwrap_or(4).clamp(1, 256),
+                )))
+            }
             None => {
                 let mut rules: Vec<Rule> = self.allow_tokens.iter().map(|t| Rule::allow_all(t)).collect();
                 for r in self.rules {

@@ -1,5 +1,6 @@
-//! Running the authorizer function: a rule from the config, or an external command that reads the event
-//! on stdin and prints the response, under IoT Core's time limit.
+//! Running the authorizer function: a rule from the config, an external command that reads the event
+//! on stdin and prints the response, or the user's Lambda handler behind the Runtime API
+//! (`runtime_api`), under IoT Core's time limit.
 
 use super::config::{Answer, Function};
 use crate::auth::event::Event;
@@ -24,20 +25,33 @@ pub enum FunctionError {
     NotJson(String),
     #[error("the output is larger than {0} bytes")]
     TooLarge(u64),
+    /// The handler (Runtime API) reported an error: what Lambda returns as `FunctionError`.
+    #[error("the function returned an error: {error_type}: {message}")]
+    Handler { error_type: String, message: String },
 }
 
 /// Invokes `function` with `event`, after `latency`, all within `limit`.
 pub async fn invoke(
     function: &Function,
     event: &Event,
+    secrets: &crate::secret::Scrubber,
     latency: Duration,
     limit: Duration,
 ) -> Result<Value, FunctionError> {
+    if let Function::Handler(host) = function {
+        // The host keeps the limit itself: it knows which worker overran and replaces it.
+        tokio::time::sleep(latency.min(limit)).await;
+        return host.invoke(event, secrets, limit.saturating_sub(latency)).await.map_err(|e| match e {
+            FunctionError::Timeout(_) => FunctionError::Timeout(limit),
+            e => e,
+        });
+    }
     let work = async {
         tokio::time::sleep(latency).await;
         match function {
             Function::Rules(rules) => Ok(answer(rules.iter().find(|r| r.token == event.token).map(|r| &r.answer))),
             Function::Command(cmd) => run_command(cmd, event).await,
+            Function::Handler(_) => unreachable!("handled above"),
         }
     };
     tokio::time::timeout(limit, work).await.unwrap_or(Err(FunctionError::Timeout(limit)))
@@ -108,7 +122,7 @@ async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
 }
 
 /// The command's process group; dropping it kills the whole group.
-struct Group(u32);
+pub(super) struct Group(pub(super) u32);
 
 impl Drop for Group {
     fn drop(&mut self) {

@@ -95,10 +95,11 @@ pub async fn authorize(
     let event = Event::build(transport, &token.value, verified, seen, &rec.id);
     rec.event = serde_json::to_value(&event).ok().map(|v| scrub_json(&v, scrub));
     let started = Instant::now();
-    let answer = function::invoke(&authorizer.function, &event, cfg.latency, cfg.time_limit).await;
+    let answer = function::invoke(&authorizer.function, &event, scrub, cfg.latency, cfg.time_limit).await;
     rec.durations.function_ms = Some(started.elapsed().as_millis() as u64);
     let answer = answer.map_err(|e| match e {
         function::FunctionError::Timeout(_) => refuse(Reason::FunctionTimeout, e.to_string()),
+        function::FunctionError::Handler { .. } => refuse(Reason::LambdaError, scrub.scrub(&e.to_string())),
         // The command's stderr may echo the event (a traceback): scrub it like everything logged.
         _ => refuse(Reason::FunctionFailed, scrub.scrub(&e.to_string())),
     })?;

@@ -13,6 +13,7 @@ pub mod gate;
 pub mod http;
 pub mod mqtt;
 pub mod record;
+pub mod runtime_api;
 mod session;
 pub mod settings;
 pub mod tls;
@@ -55,6 +56,21 @@ pub async fn run(
 ) -> Result<(), StartError> {
     config.validate()?;
     let servers = tls::ServerConfigs::build(&config)?;
+    // Handlers behind the Runtime API start warm, before the first connection.
+    let hosts: Vec<Arc<runtime_api::Host>> = config
+        .authorizers
+        .iter()
+        .filter_map(|a| match &a.function {
+            config::Function::Handler(h) => {
+                h.set_arn(format!("arn:aws:lambda:{}:{}:function:{}", config.arns.region, config.arns.account, a.name));
+                Some(h.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    for h in &hosts {
+        h.start().await;
+    }
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = Arc::new(Ctx { config, servers });
     let mut tasks = JoinSet::new();
@@ -87,6 +103,9 @@ pub async fn run(
         }
     }
     tasks.shutdown().await;
+    for h in &hosts {
+        h.shutdown();
+    }
     Ok(())
 }
 

@@ -41,6 +41,9 @@ pub enum Reason {
     SignatureInvalid,
     FunctionTimeout,
     FunctionFailed,
+    /// The handler behind the Runtime API reported an error (its `errorType: errorMessage` follow):
+    /// what IoT Core's troubleshooting calls a Lambda error.
+    LambdaError,
     InvalidResponse,
     /// The function answered `isAuthenticated: false`.
     Denied,

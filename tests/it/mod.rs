@@ -10,6 +10,7 @@ mod emulator_robust;
 mod emulator_setup;
 mod hostile;
 mod inspect;
+mod lambda_runtime;
 mod network;
 mod probe_cli;
 mod probe_emulator;
