@@ -53,6 +53,12 @@ pub struct Limits {
     pub max_packet: usize,
     /// Connections served at once; more are closed on accept.
     pub max_connections: usize,
+    /// Keep-alives below this are raised to it (IoT Core: 30 s); the session ends after 1.5× the
+    /// keep-alive without a packet.
+    pub min_keep_alive: Duration,
+    /// Caps every connection's lifetime below `disconnectAfterInSeconds` (which IoT Core requires to
+    /// be at least 300): for trying a device's reconnect logic without waiting five minutes.
+    pub max_connect_time: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -62,6 +68,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             max_packet: 128 * 1024,
             max_connections: 4096,
+            min_keep_alive: Duration::from_secs(30),
+            max_connect_time: None,
         }
     }
 }
@@ -269,6 +277,8 @@ pub struct ConfigFile {
     pub strip_alpn: Option<bool>,
     pub handshake_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    pub min_keep_alive_ms: Option<u64>,
+    pub max_connect_time_ms: Option<u64>,
     pub tls: Option<TlsFiles>,
     #[serde(default)]
     pub reject: RejectFile,
@@ -355,6 +365,8 @@ impl ConfigFile {
         config.strip_alpn = self.strip_alpn.unwrap_or(config.strip_alpn);
         config.limits.handshake_timeout = self.handshake_timeout_ms.map_or(config.limits.handshake_timeout, ms);
         config.limits.request_timeout = self.request_timeout_ms.map_or(config.limits.request_timeout, ms);
+        config.limits.min_keep_alive = self.min_keep_alive_ms.map_or(config.limits.min_keep_alive, ms);
+        config.limits.max_connect_time = self.max_connect_time_ms.map(ms).or(config.limits.max_connect_time);
         for a in self.authorizers {
             config.authorizers.push(a.build(base)?);
         }

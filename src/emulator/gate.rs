@@ -17,6 +17,8 @@ use std::time::Instant;
 pub struct Granted {
     pub principal_id: Option<String>,
     pub policies: Vec<Policy>,
+    /// `disconnectAfterInSeconds`: how long the connection may last.
+    pub disconnect_after: Option<u64>,
 }
 
 impl Granted {
@@ -111,7 +113,11 @@ pub async fn authorize(
     if !valid.is_authenticated {
         return Err(refuse(Reason::Denied, "the function answered isAuthenticated: false"));
     }
-    Ok(Granted { principal_id: valid.principal_id, policies: valid.policies })
+    Ok(Granted {
+        principal_id: valid.principal_id,
+        policies: valid.policies,
+        disconnect_after: valid.disconnect_after_seconds,
+    })
 }
 
 /// Parameter and header names whose values are never secret; every other value a device sends is

@@ -46,6 +46,8 @@ pub enum StartError {
 pub struct Ctx {
     pub config: EmulatorConfig,
     servers: tls::ServerConfigs,
+    /// Live MQTT sessions by client ID: a new connection with the same client ID takes over.
+    pub(crate) sessions: session::Registry,
 }
 
 /// Serves `listener` until `shutdown` completes; connections still open then are dropped.
@@ -72,7 +74,7 @@ pub async fn run(
         h.start().await;
     }
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
-    let ctx = Arc::new(Ctx { config, servers });
+    let ctx = Arc::new(Ctx { config, servers, sessions: Default::default() });
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {

@@ -20,6 +20,8 @@ pub struct Connect {
     pub version: u8,
     pub client_id: String,
     pub keep_alive: u16,
+    /// MQTT 3.1.1 clean session / MQTT 5 clean start.
+    pub clean: bool,
     pub username: Option<String>,
     pub password: Option<Vec<u8>>,
 }
@@ -67,6 +69,7 @@ pub fn parse_connect(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, 
                 version: 4,
                 client_id: c.client_id,
                 keep_alive: c.keep_alive,
+                clean: c.clean_session,
                 username: login.as_ref().map(|l| l.username.clone()).filter(|u| !u.is_empty()),
                 password: login.map(|l| l.password.into_bytes()).filter(|p| !p.is_empty()),
             }))
@@ -117,6 +120,7 @@ fn parse_connect_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Connect>, R
             version: 5,
             client_id: c.client_id,
             keep_alive: c.keep_alive,
+            clean: c.clean_start,
             username: login.as_ref().map(|l| l.username.clone()).filter(|u| !u.is_empty()),
             password: login.map(|l| l.password.into_bytes()).filter(|p| !p.is_empty()),
         })),
@@ -170,7 +174,7 @@ pub(crate) async fn serve(
     rec: &mut ConnectionRecord,
 ) {
     let mut buf = BytesMut::new();
-    let connect = match read_connect(&mut ch, &mut buf, ctx).await {
+    let mut connect = match read_connect(&mut ch, &mut buf, ctx).await {
         Ok(c) => c,
         Err(f) => {
             rec.set(f.reason, f.detail);
@@ -178,6 +182,29 @@ pub(crate) async fn serve(
         }
     };
     let cfg = &ctx.config;
+    // Client IDs: at most 128 bytes (IoT Core quotas, "Maximum client ID size"); an empty one with
+    // a persistent session has nothing to resume (MQTT 3.1.1 §3.1.3.1: return code 2); MQTT 5 assigns
+    // one to an empty client ID (MQTT 5 §3.2.2.3.7, which IoT Core documents supporting).
+    let invalid_id = if connect.client_id.len() > MAX_CLIENT_ID {
+        Some(format!("client ID of {} bytes; IoT Core allows at most {MAX_CLIENT_ID}", connect.client_id.len()))
+    } else if connect.client_id.is_empty() && connect.version != 5 && !connect.clean {
+        Some("empty client ID with clean session 0".to_owned())
+    } else {
+        None
+    };
+    if let Some(detail) = invalid_id {
+        rec.client_id = Some(connect.client_id.chars().take(MAX_CLIENT_ID).collect());
+        rec.set(Reason::ClientIdRejected, detail);
+        let code = if connect.version == 5 { 0x85 } else { 2 };
+        rec.answer = Some(format!("connack:0x{code:02x}"));
+        let _ = ch.send(&connack(connect.version, code)).await;
+        return ch.close().await;
+    }
+    let assigned = (connect.version == 5 && connect.client_id.is_empty())
+        .then(|| format!("authprobe-{}", crate::auth::event::new_uuid()));
+    if let Some(id) = &assigned {
+        connect.client_id = id.clone();
+    }
     rec.mqtt_version = Some(if connect.version == 5 { 5 } else { 4 });
     rec.client_id = Some(connect.client_id.clone());
     if let Some(u) = &connect.username {
@@ -211,7 +238,11 @@ pub(crate) async fn serve(
     match result {
         Ok(granted) => {
             rec.set(Reason::Accepted, format!("principal {}", granted.principal_id.clone().unwrap_or_default()));
-            if ch.send(&connack(connect.version, 0)).await.is_err() {
+            let ack = match &assigned {
+                Some(id) => connack_assigning(id),
+                None => connack(connect.version, 0),
+            };
+            if ch.send(&ack).await.is_err() {
                 return;
             }
             super::session::Session::new(ch, buf, ctx, connect, granted).run().await;
@@ -238,6 +269,36 @@ async fn refuse(mut ch: Channel, version: u8, cfg: &super::EmulatorConfig, rec: 
     ch.close().await;
 }
 
+/// IoT Core's largest client ID, in bytes.
+pub const MAX_CLIENT_ID: usize = 128;
+
+/// An MQTT 5 CONNACK 0 carrying the client identifier the server assigned.
+fn connack_assigning(id: &str) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    let properties = v5::ConnAckProperties {
+        session_expiry_interval: None,
+        receive_max: None,
+        max_qos: None,
+        retain_available: None,
+        max_packet_size: None,
+        assigned_client_identifier: Some(id.to_owned()),
+        topic_alias_max: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+        wildcard_subscription_available: None,
+        subscription_identifiers_available: None,
+        shared_subscription_available: None,
+        server_keep_alive: None,
+        response_information: None,
+        server_reference: None,
+        authentication_method: None,
+        authentication_data: None,
+    };
+    let _ = v5::ConnAck { session_present: false, code: v5::ConnectReturnCode::Success, properties: Some(properties) }
+        .write(&mut out);
+    out.to_vec()
+}
+
 /// Encodes a CONNACK with `code` (0 = accepted).
 pub fn connack(version: u8, code: u8) -> Vec<u8> {
     let mut out = BytesMut::new();
@@ -262,6 +323,7 @@ fn v5_connack_code(code: u8) -> v5::ConnectReturnCode {
     use v5::ConnectReturnCode as C;
     match code {
         0 => C::Success,
+        0x85 => C::ClientIdentifierNotValid,
         0x86 => C::BadUserNamePassword,
         0x87 => C::NotAuthorized,
         0x88 => C::ServerUnavailable,

@@ -33,6 +33,8 @@ pub enum Reason {
     NotFound,
     PacketTooLarge,
     TooManyConnections,
+    /// The client ID is too long, or empty where it cannot be.
+    ClientIdRejected,
     NoAuthorizer,
     UnknownAuthorizer,
     AuthorizerInactive,

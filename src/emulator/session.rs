@@ -24,6 +24,20 @@ pub(crate) struct Session<'a> {
     filters: Vec<String>,
 }
 
+/// Live sessions by client ID, each with the signal that ends it when another connection takes its
+/// client ID over (IoT Core, like MQTT brokers, keeps one connection per client ID and drops the
+/// older: "Connection is being terminated because of a duplicate client ID", MQTT 5 0x8E).
+pub(crate) type Registry = std::sync::Mutex<std::collections::HashMap<String, (u64, tokio::sync::oneshot::Sender<()>)>>;
+
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Why the server ends a session.
+enum End {
+    TakenOver,
+    KeepAlive,
+    MaxConnectTime,
+}
+
 /// What the session does after a packet.
 enum Next {
     Continue,
@@ -37,28 +51,83 @@ impl<'a> Session<'a> {
 
     pub(crate) async fn run(mut self) {
         // IoT raises keep-alives below 30 s to 30 and caps them at 1200 s (docs/custom-auth.md §8); allow 1.5×.
+        let limits = &self.ctx.config.limits;
         let ka = match self.connect.keep_alive {
-            0 => 1200,
-            k => k.clamp(30, 1200),
+            0 => Duration::from_secs(1200),
+            k => Duration::from_secs(u64::from(k)).clamp(limits.min_keep_alive, Duration::from_secs(1200)),
         };
-        let idle = Duration::from_millis(u64::from(ka) * 1500);
-        loop {
+        let idle = ka * 3 / 2;
+        let (me, mut taken_over) = self.register();
+        // disconnectAfterInSeconds: the connection ends then (docs/custom-auth.md §5).
+        let lifetime = match (self.granted.disconnect_after.map(Duration::from_secs), limits.max_connect_time) {
+            (Some(a), Some(cap)) => Some(a.min(cap)),
+            (a, cap) => a.or(cap),
+        };
+        let ends_at = lifetime.map(|d| tokio::time::Instant::now() + d);
+        let end = loop {
             let step = if self.connect.version == 5 { self.next_v5() } else { self.next_v4() };
             match step {
-                Err(()) => return self.ch.close().await,
+                Err(()) => break None,
                 Ok(Some(out)) => {
                     let (bytes, next) = out;
                     if !bytes.is_empty() && self.ch.send(&bytes).await.is_err() {
-                        return;
+                        break None;
                     }
                     if matches!(next, Next::Close) {
-                        return self.ch.close().await;
+                        break None;
                     }
                 }
-                Ok(None) => match tokio::time::timeout(idle, self.ch.read_more(&mut self.buf)).await {
-                    Ok(Ok(n)) if n > 0 => {}
-                    _ => return self.ch.close().await,
-                },
+                Ok(None) => {
+                    let max_time = async {
+                        match ends_at {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        read = tokio::time::timeout(idle, self.ch.read_more(&mut self.buf)) => match read {
+                            Ok(Ok(n)) if n > 0 => {}
+                            Ok(_) => break None,
+                            Err(_) => break Some(End::KeepAlive),
+                        },
+                        _ = &mut taken_over => break Some(End::TakenOver),
+                        () = max_time => break Some(End::MaxConnectTime),
+                    }
+                }
+            }
+        };
+        self.unregister(me);
+        // MQTT 5 says why (DISCONNECT reason codes 0x8E session taken over, 0x8D keep alive timeout,
+        // 0xA0 maximum connect time); MQTT 3.1.1 has no server DISCONNECT: the connection closes.
+        if let (Some(end), 5) = (end, self.connect.version) {
+            let code = match end {
+                End::TakenOver => v5::DisconnectReasonCode::SessionTakenOver,
+                End::KeepAlive => v5::DisconnectReasonCode::KeepAliveTimeout,
+                End::MaxConnectTime => v5::DisconnectReasonCode::MaximumConnectTime,
+            };
+            // Written by hand: rumqttc 0.25's encoder writes a property length that its remaining
+            // length does not count ([e0 01 rc 00]). Here: remaining length 2, reason code, no properties.
+            let _ = self.ch.send(&[0xe0, 0x02, code as u8, 0x00]).await;
+        }
+        self.ch.close().await
+    }
+
+    /// Takes the client ID over: the older session with it (if any) is told to end.
+    fn register(&self) -> (u64, tokio::sync::oneshot::Receiver<()>) {
+        let me = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut live) = self.ctx.sessions.lock() {
+            if let Some((_, older)) = live.insert(self.connect.client_id.clone(), (me, tx)) {
+                let _ = older.send(());
+            }
+        }
+        (me, rx)
+    }
+
+    fn unregister(&self, me: u64) {
+        if let Ok(mut live) = self.ctx.sessions.lock() {
+            if live.get(&self.connect.client_id).is_some_and(|(id, _)| *id == me) {
+                live.remove(&self.connect.client_id);
             }
         }
     }

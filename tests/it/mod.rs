@@ -7,6 +7,7 @@ mod emulator_accept;
 mod emulator_event;
 mod emulator_reject;
 mod emulator_robust;
+mod emulator_session;
 mod emulator_setup;
 mod hostile;
 mod inspect;
