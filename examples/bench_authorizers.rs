@@ -7,7 +7,8 @@
 //! `/proc/<pid>/stat` (user + system, plus that of children it waited for, plus its live workers), so
 //! the load generator's own CPU is not counted.
 //!
-//! Run: `cargo run --release --example bench_authorizers -- [SECONDS] [CONCURRENCY]` (default 5 s, 8).
+//! Run: `cargo run --release --example bench_authorizers -- [SECONDS] [CONCURRENCY]` (default 5 s, 8);
+//! `AUTHPROBE_BIN=path` measures another build of the binary (e.g. the `dist` profile's).
 //! Needs `.venv` with awslambdaric (`.ci/run` makes it) and mosquitto; what is missing is skipped.
 
 use rustls::pki_types::pem::PemObject as _;
@@ -68,9 +69,11 @@ impl Drop for Server {
 
 fn emulate(dir: &std::path::Path, function: &[&str]) -> Server {
     let ca = dir.join("ca.pem");
-    // The binary beside this example's directory (target/release/authprobe).
+    // AUTHPROBE_BIN, else the binary beside this example's directory (target/release/authprobe).
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("authprobe");
+    let bin = std::env::var_os("AUTHPROBE_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| exe.parent().and_then(|d| d.parent()).unwrap().join("authprobe"));
     assert!(bin.exists(), "{} missing: run `cargo build --release` first", bin.display());
     let mut child = Command::new(bin)
         .args(["emulate", "--listen", "127.0.0.1:0", "--default-authorizer", "MyAuthorizer", "--write-ca"])
