@@ -57,6 +57,10 @@ pub struct EmulateArgs {
     /// Write the generated CA certificate (PEM) here, for clients to trust.
     #[arg(long, value_name = "FILE")]
     pub write_ca: Option<PathBuf>,
+    /// Key type of the generated chain: rsa (as IoT Core's ATS endpoints; TLS 1.2 ECDHE-RSA clients
+    /// connect) or ecdsa.
+    #[arg(long, value_enum, default_value_t = KeyTypeArg::Rsa)]
+    pub key_type: KeyTypeArg,
     /// Serve this certificate chain (PEM) instead of generating one; needs --key.
     #[arg(long, value_name = "PEM", requires = "key")]
     pub cert: Option<PathBuf>,
@@ -114,6 +118,11 @@ pub fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyhow::Res
         DEFAULT_ENDPOINTS.iter().map(|s| (*s).to_owned()).collect()
     };
     let mut cfg = EmulatorConfig::new(endpoints).context("generating the emulator's certificates")?;
+    if args.key_type == KeyTypeArg::Rsa && args.cert.is_none() {
+        let kind = crate::emulator::certs::KeyType::Rsa;
+        cfg.identity =
+            Identity::generate_with(&cfg.endpoints, kind).context("generating the emulator's RSA certificates")?;
+    }
     let base = args.config.as_deref().and_then(Path::parent).unwrap_or(Path::new(".")).to_path_buf();
     let mut tls_files = args.cert.clone().zip(args.key.clone());
     if let Some(f) = file {
@@ -143,6 +152,12 @@ pub fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyhow::Res
     cfg.show_secrets = args.show_secrets;
     cfg.validate()?;
     Ok(cfg)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyTypeArg {
+    Rsa,
+    Ecdsa,
 }
 
 /// The authorizer described by flags, if any flag describes one (or none is configured at all).

@@ -25,19 +25,50 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// The key algorithm of a generated chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyType {
+    /// RSA 2048, as IoT Core's ATS endpoints (Amazon Root CA 1 and its RSA intermediates): TLS 1.2
+    /// clients limited to ECDHE-RSA suites connect.
+    Rsa,
+    /// ECDSA P-256: quick to generate (the library's default, for tests).
+    #[default]
+    Ecdsa,
+}
+
+/// A fresh key pair of `kind`. RSA keys come from the `rsa` crate (ring signs with RSA keys but
+/// does not generate them), handed to rcgen as PKCS#8.
+fn key_pair(kind: KeyType) -> Result<KeyPair, rcgen::Error> {
+    match kind {
+        KeyType::Ecdsa => KeyPair::generate(),
+        KeyType::Rsa => {
+            use rsa::pkcs8::EncodePrivateKey as _;
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+                .map_err(|_| rcgen::Error::CouldNotParseKeyPair)?;
+            let der = key.to_pkcs8_der().map_err(|_| rcgen::Error::CouldNotParseKeyPair)?;
+            KeyPair::try_from(der.as_bytes())
+        }
+    }
+}
+
 /// A certificate authority that issues leaf certificates (the emulator's, and test servers').
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
+    kind: KeyType,
 }
 
 impl Ca {
     pub fn generate(common_name: &str) -> Result<Self, rcgen::Error> {
+        Self::generate_with(common_name, KeyType::Ecdsa)
+    }
+
+    pub fn generate_with(common_name: &str, kind: KeyType) -> Result<Self, rcgen::Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, common_name);
         params.distinguished_name.push(DnType::OrganizationName, "authprobe");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        Ok(Self { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate()?)? })
+        Ok(Self { issuer: CertifiedIssuer::self_signed(params, key_pair(kind)?)?, kind })
     }
 
     pub fn pem(&self) -> String {
@@ -61,7 +92,7 @@ impl Ca {
     pub fn issue(&self, names: &[String]) -> Result<Identity, rcgen::Error> {
         let mut params = CertificateParams::new(names.to_vec())?;
         params.distinguished_name.push(DnType::CommonName, names.first().map_or("authprobe", String::as_str));
-        let key = KeyPair::generate()?;
+        let key = key_pair(self.kind)?;
         let leaf = params.signed_by(&key, &self.issuer)?;
         Ok(Identity {
             chain: vec![leaf.der().clone(), self.der()],
@@ -74,11 +105,16 @@ impl Ca {
 impl Identity {
     /// A fresh CA and a leaf covering `endpoints`; `localhost` also covers 127.0.0.1 and ::1.
     pub fn generate(endpoints: &[String]) -> Result<Self, rcgen::Error> {
+        Self::generate_with(endpoints, KeyType::Ecdsa)
+    }
+
+    /// As `generate`, with keys of `kind` for the CA and the leaf.
+    pub fn generate_with(endpoints: &[String], kind: KeyType) -> Result<Self, rcgen::Error> {
         let mut names = endpoints.to_vec();
         if endpoints.iter().any(|e| e.eq_ignore_ascii_case("localhost")) {
             names.extend(["127.0.0.1".to_owned(), "::1".to_owned()]);
         }
-        Ca::generate("authprobe emulator CA")?.issue(&names)
+        Ca::generate_with("authprobe emulator CA", kind)?.issue(&names)
     }
 
     /// A chain and key supplied by the user as PEM text.

@@ -183,3 +183,47 @@ async fn emulate_binary_serves_and_stops_on_ctrl_c() {
     );
     assert!(!logged.contains(GOOD), "{logged}");
 }
+
+/// The generated chain is RSA by default, as IoT Core's ATS endpoints: a TLS 1.2-only client limited
+/// to ECDHE-RSA-AES128-GCM-SHA256 (openssl s_client) connects and verifies it; with `--key-type ecdsa`
+/// that client finds no common suite.
+#[test]
+fn rsa_chain_by_default_serves_tls12_ecdhe_rsa_clients() {
+    use std::io::BufRead as _;
+    let handshake = |key_type: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
+            .args(["emulate", "--listen", "127.0.0.1:0", "--allow-token", GOOD, "--write-ca"])
+            .arg(&ca)
+            .args(key_type)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.rsplit(' ').next().unwrap().to_owned();
+        // The banner ends with the Ctrl-C line: the CA file is written by then.
+        for line in lines.by_ref().take(20) {
+            if line.unwrap().contains("Ctrl-C") {
+                break;
+            }
+        }
+        let out = std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &addr, "-servername", ENDPOINT, "-tls1_2"])
+            .args(["-cipher", "ECDHE-RSA-AES128-GCM-SHA256", "-alpn", "mqtt", "-CAfile"])
+            .arg(&ca)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let rsa = handshake(&[]);
+    assert!(rsa.contains("Cipher is ECDHE-RSA-AES128-GCM-SHA256"), "{rsa}");
+    assert!(rsa.contains("Verify return code: 0 (ok)"), "{rsa}");
+    let ecdsa = handshake(&["--key-type", "ecdsa"]);
+    assert!(!ecdsa.contains("Cipher is ECDHE-RSA"), "{ecdsa}");
+}
