@@ -221,7 +221,7 @@ fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<
 }
 
 async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) -> anyhow::Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = crate::emulator::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     if let Some(path) = &args.write_ca {
         let Some(pem) = &cfg.identity.ca_pem else {

@@ -50,6 +50,16 @@ pub struct Ctx {
     pub(crate) sessions: session::Registry,
 }
 
+/// A listening socket for the emulator with a backlog of 1024 (the kernel caps it at somaxconn):
+/// a burst of devices reconnecting at once queues instead of being refused. `TcpListener::bind`
+/// would take 128.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Serves `listener` until `shutdown` completes; connections still open then are dropped.
 pub async fn run(
     listener: TcpListener,

@@ -227,3 +227,18 @@ fn rsa_chain_by_default_serves_tls12_ecdhe_rsa_clients() {
     let ecdsa = handshake(&["--key-type", "ecdsa"]);
     assert!(!ecdsa.contains("Cipher is ECDHE-RSA"), "{ecdsa}");
 }
+
+/// The emulator listens with a backlog of 1024 (capped by the kernel's somaxconn), as `ss` reports it.
+#[tokio::test]
+async fn listen_backlog_is_1024() {
+    let listener = authprobe::emulator::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = std::process::Command::new("ss").args(["-ltnH", &format!("sport = :{port}")]).output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let backlog: u32 = line.split_whitespace().nth(2).and_then(|b| b.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    assert_eq!(backlog, 1024.min(somaxconn), "{line}");
+}
