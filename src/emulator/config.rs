@@ -59,6 +59,8 @@ pub struct Limits {
     /// Caps every connection's lifetime below `disconnectAfterInSeconds` (which IoT Core requires to
     /// be at least 300): for trying a device's reconnect logic without waiting five minutes.
     pub max_connect_time: Option<Duration>,
+    /// Caps `refreshAfterInSeconds` (at least 300 at IoT Core) likewise, to see a refresh happen.
+    pub max_refresh: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -70,6 +72,7 @@ impl Default for Limits {
             max_connections: 4096,
             min_keep_alive: Duration::from_secs(30),
             max_connect_time: None,
+            max_refresh: None,
         }
     }
 }
@@ -279,6 +282,7 @@ pub struct ConfigFile {
     pub request_timeout_ms: Option<u64>,
     pub min_keep_alive_ms: Option<u64>,
     pub max_connect_time_ms: Option<u64>,
+    pub max_refresh_ms: Option<u64>,
     pub tls: Option<TlsFiles>,
     #[serde(default)]
     pub reject: RejectFile,
@@ -367,6 +371,7 @@ impl ConfigFile {
         config.limits.request_timeout = self.request_timeout_ms.map_or(config.limits.request_timeout, ms);
         config.limits.min_keep_alive = self.min_keep_alive_ms.map_or(config.limits.min_keep_alive, ms);
         config.limits.max_connect_time = self.max_connect_time_ms.map(ms).or(config.limits.max_connect_time);
+        config.limits.max_refresh = self.max_refresh_ms.map(ms).or(config.limits.max_refresh);
         for a in self.authorizers {
             config.authorizers.push(a.build(base)?);
         }

@@ -19,6 +19,8 @@ pub struct Granted {
     pub policies: Vec<Policy>,
     /// `disconnectAfterInSeconds`: how long the connection may last.
     pub disconnect_after: Option<u64>,
+    /// `refreshAfterInSeconds`: when the function is asked again.
+    pub refresh_after: Option<u64>,
 }
 
 impl Granted {
@@ -117,6 +119,7 @@ pub async fn authorize(
         principal_id: valid.principal_id,
         policies: valid.policies,
         disconnect_after: valid.disconnect_after_seconds,
+        refresh_after: valid.refresh_after_seconds,
     })
 }
 

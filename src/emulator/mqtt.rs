@@ -245,7 +245,8 @@ pub(crate) async fn serve(
             if ch.send(&ack).await.is_err() {
                 return;
             }
-            super::session::Session::new(ch, buf, ctx, connect, granted).run().await;
+            let again = super::session::Reauthorize { transport, seen, sources, scrub, record: rec.clone() };
+            super::session::Session::new(ch, buf, ctx, connect, granted).refreshing(again).run().await;
         }
         Err(refusal) => {
             rec.set(refusal.reason, refusal.detail);

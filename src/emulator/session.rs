@@ -22,6 +22,7 @@ pub(crate) struct Session<'a> {
     connect: Connect,
     granted: Granted,
     filters: Vec<String>,
+    reauthorize: Option<Reauthorize>,
 }
 
 /// Live sessions by client ID, each with the signal that ends it when another connection takes its
@@ -36,6 +37,18 @@ enum End {
     TakenOver,
     KeepAlive,
     MaxConnectTime,
+    /// The function, asked again at `refreshAfterInSeconds`, no longer allows the connection.
+    RefreshRefused,
+}
+
+/// What asking the function again needs: the connection's credentials as first seen.
+pub(crate) struct Reauthorize {
+    pub(crate) transport: crate::auth::event::Transport,
+    pub(crate) seen: crate::auth::event::Observed,
+    pub(crate) sources: crate::auth::credentials::Sources,
+    pub(crate) scrub: crate::secret::Scrubber,
+    /// A copy of the connection's record, written by the refresh (the logged one stays as it was).
+    pub(crate) record: super::ConnectionRecord,
 }
 
 /// What the session does after a packet.
@@ -46,7 +59,13 @@ enum Next {
 
 impl<'a> Session<'a> {
     pub(crate) fn new(ch: Channel, buf: BytesMut, ctx: &'a Ctx, connect: Connect, granted: Granted) -> Self {
-        Self { ch, buf, ctx, connect, granted, filters: Vec::new() }
+        Self { ch, buf, ctx, connect, granted, filters: Vec::new(), reauthorize: None }
+    }
+
+    /// Asks the function again every `refreshAfterInSeconds` (docs/custom-auth.md §5).
+    pub(crate) fn refreshing(mut self, again: Reauthorize) -> Self {
+        self.reauthorize = Some(again);
+        self
     }
 
     pub(crate) async fn run(mut self) {
@@ -64,6 +83,12 @@ impl<'a> Session<'a> {
             (a, cap) => a.or(cap),
         };
         let ends_at = lifetime.map(|d| tokio::time::Instant::now() + d);
+        let refresh_every = match (self.granted.refresh_after.map(Duration::from_secs), limits.max_refresh) {
+            (Some(a), Some(cap)) => Some(a.min(cap)),
+            (a, _) => a,
+        }
+        .filter(|_| self.reauthorize.is_some());
+        let mut refresh_at = refresh_every.map(|d| tokio::time::Instant::now() + d);
         let end = loop {
             let step = if self.connect.version == 5 { self.next_v5() } else { self.next_v4() };
             match step {
@@ -84,7 +109,19 @@ impl<'a> Session<'a> {
                             None => std::future::pending().await,
                         }
                     };
+                    let refresh = async {
+                        match refresh_at {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
+                        () = refresh => {
+                            if !self.refresh().await {
+                                break Some(End::RefreshRefused);
+                            }
+                            refresh_at = refresh_every.map(|d| tokio::time::Instant::now() + d);
+                        }
                         read = tokio::time::timeout(idle, self.ch.read_more(&mut self.buf)) => match read {
                             Ok(Ok(n)) if n > 0 => {}
                             Ok(_) => break None,
@@ -104,12 +141,44 @@ impl<'a> Session<'a> {
                 End::TakenOver => v5::DisconnectReasonCode::SessionTakenOver,
                 End::KeepAlive => v5::DisconnectReasonCode::KeepAliveTimeout,
                 End::MaxConnectTime => v5::DisconnectReasonCode::MaximumConnectTime,
+                End::RefreshRefused => v5::DisconnectReasonCode::NotAuthorized,
             };
             // Written by hand: rumqttc 0.25's encoder writes a property length that its remaining
             // length does not count ([e0 01 rc 00]). Here: remaining length 2, reason code, no properties.
             let _ = self.ch.send(&[0xe0, 0x02, code as u8, 0x00]).await;
         }
         self.ch.close().await
+    }
+
+    /// Asks the function again with the connection's credentials; the new answer's policies apply
+    /// from now on. False when it now denies, fails or no longer allows `iot:Connect`.
+    async fn refresh(&mut self) -> bool {
+        let Some(again) = self.reauthorize.as_mut() else { return true };
+        let cfg = &self.ctx.config;
+        let answer =
+            super::gate::authorize(cfg, again.transport, &again.seen, &again.sources, &again.scrub, &mut again.record)
+                .await;
+        let resource = cfg.arns.client(&self.connect.client_id);
+        match answer {
+            Ok(granted) if granted.allows("iot:Connect", &resource, &self.connect.client_id).is_allowed() => {
+                tracing::info!(client_id = %again.scrub.scrub(&self.connect.client_id), "refresh: the function allows the connection again");
+                self.granted = granted;
+                true
+            }
+            Ok(_) => {
+                tracing::info!(client_id = %again.scrub.scrub(&self.connect.client_id), "refresh: iot:Connect no longer allowed; disconnecting");
+                false
+            }
+            Err(refusal) => {
+                tracing::info!(
+                    client_id = %again.scrub.scrub(&self.connect.client_id),
+                    "refresh: {:?}: {}; disconnecting",
+                    refusal.reason,
+                    again.scrub.scrub(&refusal.detail)
+                );
+                false
+            }
+        }
     }
 
     /// Takes the client ID over: the older session with it (if any) is told to end.

@@ -170,3 +170,55 @@ async fn client_id_limits_and_empty_client_ids() {
     let assigned = ack.properties.and_then(|p| p.assigned_client_identifier).expect("an assigned client identifier");
     assert!(!assigned.is_empty() && assigned.len() <= 128, "{assigned}");
 }
+
+/// `refreshAfterInSeconds`: the function is asked again; while it allows, the session lives on, and
+/// when it then denies, the connection ends (MQTT 5: DISCONNECT 0x87; MQTT 3.1.1: closed).
+#[tokio::test]
+async fn a_refresh_that_denies_ends_the_session() {
+    for version in [5u8, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("calls");
+        // Allows twice (the connect and the first refresh), then denies.
+        let allow = r#"{"isAuthenticated":true,"principalId":"dev","disconnectAfterInSeconds":86400,"refreshAfterInSeconds":300,"policyDocuments":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}]}"#;
+        let deny = r#"{"isAuthenticated":false,"principalId":"dev","disconnectAfterInSeconds":86400,"refreshAfterInSeconds":300,"policyDocuments":[]}"#;
+        let script = format!(
+            "cat >/dev/null; echo x >> '{c}'; if [ $(wc -l < '{c}') -le 2 ]; then echo '{allow}'; else echo '{deny}'; fi",
+            c = count.display()
+        );
+        let mut emu = emulator(|c| {
+            c.limits.max_refresh = Some(Duration::from_millis(300));
+            c.authorizers.clear();
+            let mut a = authprobe::emulator::Authorizer::new(AUTH, "token");
+            a.function = authprobe::emulator::Function::Command(script);
+            c.authorizers.push(a);
+        })
+        .await;
+        let started = std::time::Instant::now();
+        let mut buf = BytesMut::new();
+        let mut s = if version == 5 {
+            let mut s = open(&emu, &v5_connect("refreshed", 60)).await;
+            assert_eq!(v5_connack(&mut s, &mut buf).await.code, v5::ConnectReturnCode::Success);
+            s
+        } else {
+            let mut s = open(&emu, &v4_connect("refreshed", true, 60)).await;
+            assert_eq!(v4_code(&mut s, &mut buf).await, v4::ConnectReturnCode::Success);
+            s
+        };
+        let _ = emu.record().await;
+        if version == 5 {
+            match v5_packet(&mut s, &mut buf).await {
+                Some(v5::Packet::Disconnect(d)) => assert_eq!(d.reason_code, v5::DisconnectReasonCode::NotAuthorized),
+                other => panic!("DISCONNECT 0x87 expected, got {other:?}"),
+            }
+        } else {
+            assert!(v4_packet(&mut s, &mut buf).await.is_none(), "closed after the denying refresh");
+        }
+        let calls = std::fs::read_to_string(&count).unwrap().lines().count();
+        assert_eq!(calls, 3, "the connect, an allowing refresh, a denying one");
+        assert!(
+            started.elapsed() >= Duration::from_millis(550),
+            "two refresh intervals passed: {:?}",
+            started.elapsed()
+        );
+    }
+}
