@@ -61,6 +61,9 @@ pub struct Limits {
     pub max_connect_time: Option<Duration>,
     /// Caps `refreshAfterInSeconds` (at least 300 at IoT Core) likewise, to see a refresh happen.
     pub max_refresh: Option<Duration>,
+    /// IoT Core's connect rate per client ID ("Connect requests per second per client ID": 1): a
+    /// CONNECT sooner than this after the last one for the same client ID is refused. Off by default.
+    pub connect_interval: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -73,6 +76,7 @@ impl Default for Limits {
             min_keep_alive: Duration::from_secs(30),
             max_connect_time: None,
             max_refresh: None,
+            connect_interval: None,
         }
     }
 }
@@ -283,6 +287,7 @@ pub struct ConfigFile {
     pub min_keep_alive_ms: Option<u64>,
     pub max_connect_time_ms: Option<u64>,
     pub max_refresh_ms: Option<u64>,
+    pub connect_interval_ms: Option<u64>,
     pub tls: Option<TlsFiles>,
     #[serde(default)]
     pub reject: RejectFile,
@@ -372,6 +377,7 @@ impl ConfigFile {
         config.limits.min_keep_alive = self.min_keep_alive_ms.map_or(config.limits.min_keep_alive, ms);
         config.limits.max_connect_time = self.max_connect_time_ms.map(ms).or(config.limits.max_connect_time);
         config.limits.max_refresh = self.max_refresh_ms.map(ms).or(config.limits.max_refresh);
+        config.limits.connect_interval = self.connect_interval_ms.map(ms).or(config.limits.connect_interval);
         for a in self.authorizers {
             config.authorizers.push(a.build(base)?);
         }

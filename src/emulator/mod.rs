@@ -48,6 +48,8 @@ pub struct Ctx {
     servers: tls::ServerConfigs,
     /// Live MQTT sessions by client ID: a new connection with the same client ID takes over.
     pub(crate) sessions: session::Registry,
+    /// When each client ID last connected, for `limits.connect_interval`.
+    pub(crate) last_connect: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// A listening socket for the emulator with a backlog of 1024 (the kernel caps it at somaxconn):
@@ -84,7 +86,7 @@ pub async fn run(
         h.start().await;
     }
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
-    let ctx = Arc::new(Ctx { config, servers, sessions: Default::default() });
+    let ctx = Arc::new(Ctx { config, servers, sessions: Default::default(), last_connect: Default::default() });
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {

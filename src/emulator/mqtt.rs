@@ -200,6 +200,23 @@ pub(crate) async fn serve(
         let _ = ch.send(&connack(connect.version, code)).await;
         return ch.close().await;
     }
+    if let Some(every) = cfg.limits.connect_interval {
+        if too_soon(ctx, &connect.client_id, every) {
+            rec.client_id = Some(connect.client_id.clone());
+            rec.set(
+                Reason::ConnectRateExceeded,
+                format!("another CONNECT for this client ID within {} ms", every.as_millis()),
+            );
+            // MQTT 5 has a reason code for it; MQTT 3.1.1 gets the connection closed.
+            if connect.version == 5 {
+                rec.answer = Some("connack:0x9f".into());
+                let _ = ch.send(&connack(5, 0x9f)).await;
+            } else {
+                rec.answer = Some("close".into());
+            }
+            return ch.close().await;
+        }
+    }
     let assigned = (connect.version == 5 && connect.client_id.is_empty())
         .then(|| format!("authprobe-{}", crate::auth::event::new_uuid()));
     if let Some(id) = &assigned {
@@ -268,6 +285,22 @@ async fn refuse(mut ch: Channel, version: u8, cfg: &super::EmulatorConfig, rec: 
         None => rec.answer = Some("close".into()),
     }
     ch.close().await;
+}
+
+/// Whether `client_id` connected less than `every` ago (and notes this connect). The table is pruned
+/// of entries older than `every` when it grows, so it stays bounded by the connect rate.
+fn too_soon(ctx: &Ctx, client_id: &str, every: std::time::Duration) -> bool {
+    let now = std::time::Instant::now();
+    let Ok(mut last) = ctx.last_connect.lock() else { return false };
+    if last.len() > 10_000 {
+        last.retain(|_, t| now.duration_since(*t) < every);
+    }
+    // A refused CONNECT does not restart the interval: a device retrying gets in once it has passed.
+    if last.get(client_id).is_some_and(|before| now.duration_since(*before) < every) {
+        return true;
+    }
+    last.insert(client_id.to_owned(), now);
+    false
 }
 
 /// IoT Core's largest client ID, in bytes.

@@ -35,6 +35,8 @@ pub enum Reason {
     TooManyConnections,
     /// The client ID is too long, or empty where it cannot be.
     ClientIdRejected,
+    /// Another CONNECT for the client ID came sooner than `limits.connect_interval`.
+    ConnectRateExceeded,
     NoAuthorizer,
     UnknownAuthorizer,
     AuthorizerInactive,

@@ -222,3 +222,24 @@ async fn a_refresh_that_denies_ends_the_session() {
         );
     }
 }
+
+/// With `limits.connect_interval` (IoT Core: one CONNECT per second per client ID), a second CONNECT
+/// too soon is refused: MQTT 5 CONNACK 0x9F, MQTT 3.1.1 closed; another client ID is not affected.
+#[tokio::test]
+async fn connect_rate_per_client_id_as_an_option() {
+    let mut emu = emulator(|c| c.limits.connect_interval = Some(Duration::from_secs(60))).await;
+    let mut buf = BytesMut::new();
+    let mut a = open(&emu, &v5_connect("rate5", 60)).await;
+    assert_eq!(v5_connack(&mut a, &mut buf).await.code, v5::ConnectReturnCode::Success);
+    let mut buf = BytesMut::new();
+    let mut b = open(&emu, &v5_connect("rate5", 60)).await;
+    assert_eq!(v5_connack(&mut b, &mut buf).await.code, v5::ConnectReturnCode::ConnectionRateExceeded);
+    // The refused connection's record comes first: the accepted one is still open.
+    assert_eq!(emu.record().await.reason, authprobe::emulator::Reason::ConnectRateExceeded);
+    let mut buf = BytesMut::new();
+    let mut c = open(&emu, &v4_connect("rate4", true, 60)).await;
+    assert_eq!(v4_code(&mut c, &mut buf).await, v4::ConnectReturnCode::Success);
+    let mut buf = BytesMut::new();
+    let mut d = open(&emu, &v4_connect("rate4", true, 60)).await;
+    assert!(v4_packet(&mut d, &mut buf).await.is_none(), "MQTT 3.1.1: closed without CONNACK");
+}
