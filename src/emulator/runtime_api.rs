@@ -56,6 +56,7 @@ struct Job {
     id: String,
     event: Vec<u8>,
     deadline: Instant,
+    limit: Duration,
     deadline_ms: u128,
     reply: oneshot::Sender<Result<Value, FunctionError>>,
     /// The secrets of the connection, for the handler's output.
@@ -125,6 +126,7 @@ impl Host {
             id: uuid(),
             event: serde_json::to_vec(event).unwrap_or_default(),
             deadline: Instant::now() + limit,
+            limit,
             deadline_ms,
             reply,
             secrets: secrets.clone(),
@@ -227,6 +229,8 @@ impl Host {
             output.spawn(async move { log_lines(n, pipe, &state).await });
         }
         let mut connections = tokio::task::JoinSet::new();
+        // Why this generation ends, for the invocation it holds (if any).
+        let mut ending: Option<FunctionError> = None;
         let result = loop {
             let deadline = state.current.lock().ok().and_then(|c| c.as_ref().map(|c| c.deadline));
             let overrun = async {
@@ -237,7 +241,12 @@ impl Host {
             };
             tokio::select! {
                 status = child.wait() => {
-                    break Err(format!("worker {n} exited ({})", status.map_or_else(|e| e.to_string(), |s| s.to_string())));
+                    let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                    ending = Some(FunctionError::Handler {
+                        error_type: "Runtime.ExitError".into(),
+                        message: format!("the handler process exited during the invocation ({status})"),
+                    });
+                    break Err(format!("worker {n} exited ({status})"));
                 }
                 accepted = listener.accept() => {
                     let Ok((tcp, _)) = accepted else { continue };
@@ -253,6 +262,7 @@ impl Host {
                     });
                 }
                 () = overrun => {
+                    ending = state.current.lock().ok().and_then(|c| c.as_ref().map(|c| FunctionError::Timeout(c.limit)));
                     break Err(format!("worker {n} overran the time limit; replaced"));
                 }
                 () = state.changed.notified() => {}
@@ -265,8 +275,14 @@ impl Host {
         // The old generation's connections (one may wait for the next event) go with it.
         connections.abort_all();
         output.abort_all();
-        if let Ok(mut c) = state.current.lock() {
-            c.take();
+        // The invocation in hand is answered with why, not left to a dropped channel (whose error
+        // would race the invoker's own timeout).
+        if let Some(current) = state.current.lock().ok().and_then(|mut c| c.take()) {
+            let why = ending.unwrap_or_else(|| FunctionError::Handler {
+                error_type: "Runtime.ExitError".into(),
+                message: "the emulator stopped the handler".into(),
+            });
+            let _ = current.reply.send(Err(why));
         }
         result
     }
@@ -309,6 +325,7 @@ async fn log_lines(n: usize, mut pipe: Box<dyn tokio::io::AsyncRead + Send + Unp
 struct Current {
     id: String,
     deadline: Instant,
+    limit: Duration,
     reply: oneshot::Sender<Result<Value, FunctionError>>,
 }
 
@@ -403,7 +420,7 @@ impl Ctx {
             *previous = std::mem::replace(current, job.secrets);
         }
         if let Ok(mut c) = self.state.current.lock() {
-            *c = Some(Current { id: id.clone(), deadline: job.deadline, reply: job.reply });
+            *c = Some(Current { id: id.clone(), deadline: job.deadline, limit: job.limit, reply: job.reply });
         }
         self.state.changed.notify_one();
         Response::builder()
