@@ -206,6 +206,9 @@ fn emulator_banner() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     std::fs::create_dir(dir.path().join("examples")).unwrap();
     std::fs::copy(examples.join("authorizer.py"), dir.path().join("examples/authorizer.py")).unwrap();
+    std::fs::create_dir_all(dir.path().join("examples/lambda/python")).unwrap();
+    std::fs::copy(examples.join("lambda/python/handler.py"), dir.path().join("examples/lambda/python/handler.py"))
+        .unwrap();
     // The README's own flags, on a free port.
     let words = shell_words(&readme_command.replace("127.0.0.1:8443", "127.0.0.1:0"));
     let args: Vec<&str> = words.iter().skip(2).map(String::as_str).collect();
