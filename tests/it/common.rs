@@ -73,6 +73,18 @@ pub async fn start(cfg: EmulatorConfig) -> Emu {
     start_at(cfg, "127.0.0.1:0").await
 }
 
+/// An emulator whose authorizer `AUTH` allows `GOOD`, and a scratch directory holding its CA as
+/// `ca.pem` (for clients that read a file).
+pub async fn allowing_emulator_with_ca() -> (Emu, tempfile::TempDir, PathBuf) {
+    let mut c = config();
+    c.authorizers.push(allowing(AUTH));
+    let emu = start(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    (emu, dir, ca)
+}
+
 /// The emulator on `bind` (e.g. `[::1]:0`).
 pub async fn start_at(mut cfg: EmulatorConfig, bind: &str) -> Emu {
     let (tx, records) = mpsc::unbounded_channel();

@@ -325,12 +325,7 @@ fn a_bad_profile_is_refused() {
 /// time, version, host and `--label`. `--color always|never` and `-q` as documented.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsonl_colour_and_quiet_fit_pipelines() {
-    let mut c = config();
-    c.authorizers.push(allowing(AUTH));
-    let emu = start(c).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let (emu, _dir, ca) = allowing_emulator_with_ca().await;
     let bare = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_authprobe"));
         c.env_clear().env("NO_COLOR", "");

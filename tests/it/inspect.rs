@@ -95,12 +95,7 @@ fn inspect_json(file: &Path) -> (Option<i32>, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspect_reads_what_real_clients_sent() {
-    let mut c = config();
-    c.authorizers.push(allowing(AUTH));
-    let emu = start(c).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let (emu, dir, ca) = allowing_emulator_with_ca().await;
     let port = emu.addr.port();
     let addr = emu.addr.to_string();
     let dump = Tcpdump::start(dir.path(), port);
@@ -198,12 +193,7 @@ async fn inspect_reads_what_real_clients_sent() {
 /// The README's `inspect` transcript is real: mosquitto_pub given an IP as host, read back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_inspect_transcript() {
-    let mut c = config();
-    c.authorizers.push(allowing(AUTH));
-    let emu = start(c).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let (emu, dir, ca) = allowing_emulator_with_ca().await;
     let port = emu.addr.port().to_string();
     let dump = Tcpdump::start(dir.path(), emu.addr.port());
     run(Command::new("mosquitto_pub").args(["-h", "127.0.0.1", "-p", &port, "--cafile"]).arg(&ca).args([
