@@ -243,6 +243,9 @@ async fn load(port: u16, ca_pem: &str, secs: f64, concurrency: usize) -> (u64, u
 }
 
 async fn measure(name: &str, server: &Server, secs: f64, concurrency: usize) {
+    if !wanted(name) {
+        return;
+    }
     // Warm-up: TLS session state, handler workers importing their modules.
     let _ = load(server.port, &server.ca_pem, 0.5, 2).await;
     let cpu0 = cpu_seconds(server.child.id());
@@ -264,24 +267,101 @@ async fn main() {
     let root = env!("CARGO_MANIFEST_DIR");
     let python = std::env::var("AUTHPROBE_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
     println!("{secs} s per row, {concurrency} concurrent clients, TLS + MQTT 3.1.1 CONNECT/CONNACK each");
-    let builtin = emulate(&dir, &["--allow-token", "allow-me"]);
-    measure("emulator, built-in function", &builtin, secs, concurrency).await;
-    drop(builtin);
+    const BUILTIN: &str = "emulator, built-in function";
+    const HANDLER: &str = "emulator, Python handler (Runtime API)";
+    const COMMAND: &str = "emulator, --authorizer-command (Python)";
+    const MOSQUITTO: &str = "mosquitto (TLS, anonymous)";
+    if wanted(BUILTIN) {
+        let builtin = emulate(&dir, &["--allow-token", "allow-me"]);
+        measure(BUILTIN, &builtin, secs, concurrency).await;
+        held(BUILTIN, &builtin, HELD).await;
+    }
     let have_ric = Command::new(&python).args(["-c", "import awslambdaric"]).output().is_ok_and(|o| o.status.success());
-    if have_ric {
+    if wanted(HANDLER) && have_ric {
         let cmd = format!("cd {root}/examples/lambda/python && exec {python} -m awslambdaric handler.lambda_handler");
         let handler = emulate(&dir, &["--authorizer-handler", &cmd, "--authorizer-workers", "4"]);
-        measure("emulator, Python handler (Runtime API)", &handler, secs, concurrency).await;
-    } else {
-        println!("emulator, Python handler: skipped ({python} has no awslambdaric)");
+        measure(HANDLER, &handler, secs, concurrency).await;
+    } else if wanted(HANDLER) {
+        println!("{HANDLER}: skipped ({python} has no awslambdaric)");
     }
-    let script = format!("{python} {root}/examples/authorizer.py");
-    let command = emulate(&dir, &["--authorizer-command", &script]);
-    measure("emulator, --authorizer-command (Python)", &command, secs, concurrency).await;
-    drop(command);
-    match mosquitto(&dir) {
-        Some(m) => measure("mosquitto (TLS, anonymous)", &m, secs, concurrency).await,
-        None => println!("mosquitto: skipped (not installed, or openssl missing)"),
+    if wanted(COMMAND) {
+        let script = format!("{python} {root}/examples/authorizer.py");
+        let command = emulate(&dir, &["--authorizer-command", &script]);
+        measure(COMMAND, &command, secs, concurrency).await;
+    }
+    if wanted(MOSQUITTO) {
+        match mosquitto(&dir) {
+            Some(m) => {
+                measure(MOSQUITTO, &m, secs, concurrency).await;
+                held(MOSQUITTO, &m, HELD).await;
+            }
+            None => println!("{MOSQUITTO}: skipped (not installed, or openssl missing)"),
+        }
+    }
+}
+
+/// Connections held open at once for the memory row.
+const HELD: usize = 1000;
+
+/// Resident memory of `pid` in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Memory per held connection: `n` clients connect (TLS, CONNECT, CONNACK) and stay; the server's
+/// resident memory is read before and once every CONNACK has arrived. Run after `measure`, so both
+/// servers' allocators are already warm.
+async fn held(name: &str, server: &Server, n: usize) {
+    let tls = connector(&server.ca_pem);
+    let before = rss_kib(server.child.id());
+    let (release, _) = tokio::sync::broadcast::channel::<()>(1);
+    let (up_tx, mut up_rx) = tokio::sync::mpsc::channel::<bool>(n);
+    let gate = Arc::new(tokio::sync::Semaphore::new(32));
+    for i in 0..n {
+        let (tls, up, gate, port) = (tls.clone(), up_tx.clone(), gate.clone(), server.port);
+        let mut release = release.subscribe();
+        tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.ok();
+            let work = async {
+                let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+                let mut s = tls.connect(ServerName::try_from(ENDPOINT).ok()?, tcp).await.ok()?;
+                s.write_all(&connect_packet(&format!("held-{i}"), "?token=allow-me")).await.ok()?;
+                let mut ack = [0u8; 4];
+                s.read_exact(&mut ack).await.ok()?;
+                (ack[3] == 0).then_some(s)
+            };
+            let stream = tokio::time::timeout(Duration::from_secs(10), work).await.ok().flatten();
+            drop(permit);
+            let _ = up.send(stream.is_some()).await;
+            if let Some(mut s) = stream {
+                let _ = release.recv().await;
+                let _ = s.write_all(&[0xe0, 0]).await;
+            }
+        });
+    }
+    drop(up_tx);
+    let mut ok = 0;
+    for _ in 0..n {
+        if up_rx.recv().await == Some(true) {
+            ok += 1;
+        }
+    }
+    let after = rss_kib(server.child.id());
+    let _ = release.send(());
+    let per = (after.saturating_sub(before)) as f64 / ok.max(1) as f64;
+    println!("{name:<34} {per:>9.1} KiB resident per held connection ({ok} held; {before} -> {after} KiB)");
+}
+
+/// `BENCH_ROWS=built-in,mosquitto` runs only the rows whose name contains one of the words.
+fn wanted(name: &str) -> bool {
+    match std::env::var("BENCH_ROWS") {
+        Ok(rows) if !rows.is_empty() => rows.split(',').any(|r| name.contains(r.trim())),
+        _ => true,
     }
 }
 

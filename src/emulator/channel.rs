@@ -12,6 +12,10 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 /// Control or empty WebSocket frames accepted in a row while waiting for data.
 const MAX_IDLE_FRAMES: usize = 1024;
 
+/// Room made in the read buffer before each TLS read: an MQTT packet of a held session is small;
+/// a larger one arrives over several reads.
+const READ_RESERVE: usize = 512;
+
 pub(crate) type Tls = tokio_rustls::server::TlsStream<Rewind<TcpStream>>;
 
 pub(crate) enum Channel {
@@ -24,10 +28,10 @@ impl Channel {
     pub(crate) async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Self::Tls(s) => {
-                let mut chunk = [0u8; 8192];
-                let n = s.read(&mut chunk).await?;
-                buf.extend_from_slice(&chunk[..n]);
-                Ok(n)
+                // Straight into `buf` (rustls has the plaintext already): no stack array, which would
+                // sit in every held session's task.
+                buf.reserve(READ_RESERVE);
+                s.read_buf(buf).await
             }
             Self::Ws(ws) => {
                 // Frames already buffered are ready without waiting, so a flood of pings or empty

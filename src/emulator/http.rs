@@ -46,15 +46,15 @@ enum HeadError {
 }
 
 async fn read_head(tls: &mut Tls, deadline: Instant) -> Result<Request, HeadError> {
-    let mut data = Vec::new();
-    let mut chunk = [0u8; 4096];
+    // Read into the heap buffer, not a stack array that every connection's task would carry.
+    let mut data = Vec::with_capacity(1024);
     loop {
-        let n = match timeout_at(deadline, tls.read(&mut chunk)).await {
+        data.reserve(1024);
+        match timeout_at(deadline, tls.read_buf(&mut data)).await {
             Err(_) => return Err(HeadError::Timeout),
             Ok(Ok(0) | Err(_)) => return Err(HeadError::Closed),
-            Ok(Ok(n)) => n,
+            Ok(Ok(_)) => {}
         };
-        data.extend_from_slice(&chunk[..n]);
         match parse_head(&data) {
             Ok(Some(req)) => return Ok(req),
             Ok(None) => {}
@@ -322,7 +322,10 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         .max_message_size(Some(cfg.limits.max_packet))
         .max_frame_size(Some(cfg.limits.max_packet))
         .write_buffer_size(0)
-        .max_write_buffer_size(256 * 1024);
+        .max_write_buffer_size(256 * 1024)
+        // tungstenite reserves this much per connection up front (128 KiB by default); MQTT frames
+        // of a held session are small, and larger ones still arrive (the buffer grows to the limits).
+        .read_buffer_size(4096);
     let ws = WebSocketStream::from_partially_read(tls, req.rest, Role::Server, Some(ws_config)).await;
     super::mqtt::serve(Channel::Ws(Box::new(ws)), ctx, seen, sources, granted, rec).await;
 }

@@ -144,7 +144,10 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
     let _ = tcp.set_nodelay(true);
     let limits = ctx.config.limits;
     let started = Instant::now();
-    let (hello, prefix) = match timeout(limits.handshake_timeout, tls::read_client_hello(&mut tcp)).await {
+    // Each stage's future is boxed: a spawned task is as large as its largest state for its whole
+    // life, so a held session would otherwise carry the handshake's buffers (see the benchmark
+    // `bench_authorizers`, memory per held connection).
+    let (hello, prefix) = match timeout(limits.handshake_timeout, Box::pin(tls::read_client_hello(&mut tcp))).await {
         Err(_) => {
             return rec.set(Reason::HandshakeTimeout, format!("no ClientHello within {:?}", limits.handshake_timeout));
         }
@@ -174,8 +177,8 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
             return tls::refuse(tcp, how).await;
         }
     };
-    let accepted =
-        timeout(limits.handshake_timeout, TlsAcceptor::from(server_config).accept(tls::Rewind::new(prefix, tcp))).await;
+    let accept = Box::pin(TlsAcceptor::from(server_config).accept(tls::Rewind::new(prefix, tcp)));
+    let accepted = timeout(limits.handshake_timeout, accept).await;
     rec.durations.handshake_ms = Some(started.elapsed().as_millis() as u64);
     let stream = match (accepted, route) {
         (_, tls::Route::X509 | tls::Route::Refuse(..)) => {
@@ -192,9 +195,9 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
         tls::Route::Mqtt => {
             rec.transport = Some(crate::auth::event::Transport::Mqtt);
             let seen = crate::auth::event::Observed { server_name: hello.sni, ..Default::default() };
-            mqtt::serve(Channel::Tls(Box::new(stream)), ctx, seen, Default::default(), None, rec).await;
+            Box::pin(mqtt::serve(Channel::Tls(Box::new(stream)), ctx, seen, Default::default(), None, rec)).await;
         }
-        _ => http::serve(stream, ctx, hello.sni, rec).await,
+        _ => Box::pin(http::serve(stream, ctx, hello.sni, rec)).await,
     }
 }
 

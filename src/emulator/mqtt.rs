@@ -262,8 +262,21 @@ pub(crate) async fn serve(
             if ch.send(&ack).await.is_err() {
                 return;
             }
-            let again = super::session::Reauthorize { transport, seen, sources, scrub, record: rec.clone() };
-            super::session::Session::new(ch, buf, ctx, connect, granted).refreshing(again).run().await;
+            let session = super::session::Session::new(ch, buf, ctx, connect, granted);
+            // What a refresh needs (a copy of the record, the credentials' sources) is kept only when
+            // the function asked for one: a held session carries no more than it uses.
+            let session = match session.refreshes() {
+                true => session.refreshing(super::session::Reauthorize {
+                    transport,
+                    seen,
+                    sources,
+                    scrub,
+                    record: rec.copy_for_refresh(),
+                }),
+                false => session,
+            };
+            // Boxed, as every stage after the handshake (see `emulator::handle`).
+            Box::pin(session.run()).await;
         }
         Err(refusal) => {
             rec.set(refusal.reason, refusal.detail);

@@ -124,6 +124,15 @@ pub struct ConnectionRecord {
 }
 
 impl ConnectionRecord {
+    /// A copy for a refresh to write into: without the event and response, which the refresh's own
+    /// call replaces (a held session carries no second copy of them).
+    pub(crate) fn copy_for_refresh(&mut self) -> Self {
+        let (event, response) = (self.event.take(), self.response.take());
+        let copy = self.clone();
+        (self.event, self.response) = (event, response);
+        copy
+    }
+
     pub fn new(id: String, peer: SocketAddr) -> Self {
         Self {
             id,

@@ -62,6 +62,11 @@ impl<'a> Session<'a> {
         Self { ch, buf, ctx, connect, granted, filters: Vec::new(), reauthorize: None }
     }
 
+    /// Whether the function asked to be asked again (`refreshAfterInSeconds`).
+    pub(crate) fn refreshes(&self) -> bool {
+        self.granted.refresh_after.is_some()
+    }
+
     /// Asks the function again every `refreshAfterInSeconds` (docs/custom-auth.md §5).
     pub(crate) fn refreshing(mut self, again: Reauthorize) -> Self {
         self.reauthorize = Some(again);
@@ -117,7 +122,7 @@ impl<'a> Session<'a> {
                     };
                     tokio::select! {
                         () = refresh => {
-                            if !self.refresh().await {
+                            if !Box::pin(self.refresh()).await {
                                 break Some(End::RefreshRefused);
                             }
                             refresh_at = refresh_every.map(|d| tokio::time::Instant::now() + d);

@@ -43,18 +43,20 @@ pub enum HelloError {
 /// the real handshake. Garbage gets rustls' own alert.
 pub async fn read_client_hello(tcp: &mut TcpStream) -> Result<(Hello, Vec<u8>), HelloError> {
     let mut acceptor = rustls::server::Acceptor::default();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
+    // Read straight into the heap buffer: a stack array here would live in every connection's task
+    // for its whole life (a spawned future is as large as its largest state).
+    let mut seen = Vec::with_capacity(1024);
     loop {
-        let n = tcp.read(&mut buf).await.map_err(HelloError::Io)?;
+        let start = seen.len();
+        seen.reserve(1024);
+        let n = tcp.read_buf(&mut seen).await.map_err(HelloError::Io)?;
         if n == 0 {
             return Err(HelloError::ClosedByClient);
         }
-        seen.extend_from_slice(&buf[..n]);
         if seen.len() > MAX_HELLO {
             return Err(HelloError::NotTls(format!("no complete ClientHello in {MAX_HELLO} bytes")));
         }
-        let mut rd = &buf[..n];
+        let mut rd = &seen[start..];
         while !rd.is_empty() {
             match acceptor.read_tls(&mut rd) {
                 Ok(0) => break,

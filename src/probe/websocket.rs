@@ -154,6 +154,8 @@ pub fn config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_REPLY))
         .write_buffer_size(0)
         .max_write_buffer_size(64 * 1024)
+        // tungstenite reserves 128 KiB per connection by default; replies are small.
+        .read_buffer_size(4096)
 }
 
 /// Sends CONNECT in one binary frame and reads the first MQTT packet from the frames that follow.
