@@ -59,7 +59,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             slowest = slowest.max(t.elapsed());
         }
         let t = Instant::now();
-        let report = authprobe::probe::run_with(&plan, &specs, Schedule { parallel: 16, spacing: None }, &Quiet).await;
+        let report =
+            authprobe::investigate::run_with(&plan, &specs, Schedule { parallel: 16, spacing: None }, &Quiet).await;
         let matrix = t.elapsed();
         let ratio = matrix.as_secs_f64() / slowest.as_secs_f64();
         ratios.push(ratio);

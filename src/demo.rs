@@ -2,8 +2,8 @@
 //! quick matrix as three devices — one that works and two with broken credentials, each of which the
 //! diagnosis must name exactly.
 
+use crate::auth::documents::{DescribedAuthorizer, Documents};
 use crate::auth::signature::{PublicKey, SigningKey};
-use crate::diagnosis::local::{DescribedAuthorizer, Documents};
 use crate::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
 use crate::probe::{Credentials, ProbePlan, Schedule, Trust, matrix};
 use crate::report::Report;
@@ -84,77 +84,12 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
     }));
 
     let signing = Arc::new(signing);
-    let credentials = Credentials {
-        authorizer: Some(AUTHORIZER.into()),
-        token_key_name: TOKEN_KEY_NAME.into(),
-        token: Some(good.clone()),
-        signature: Some(signing.sign(&good)),
-        username: None,
-        password: None,
-    };
-    let base = ProbePlan {
-        connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
-        client_id: "demo-working".into(),
-        topic: "demo/telemetry".into(),
-        trust: Trust::Roots(roots),
-        show_secrets,
-        signer: Some(signing.clone()),
-        // What `aws iot describe-authorizer` would print for the demo's authorizer.
-        documents: Documents {
-            authorizer: Some(DescribedAuthorizer {
-                name: AUTHORIZER.into(),
-                token_key_name: TOKEN_KEY_NAME.into(),
-                active: true,
-                signing_keys: Some(vec![public.clone()]),
-            }),
-            ..Documents::default()
-        },
-        // The emulator does not limit connects per client ID; IoT Core needs about 1 s.
-        follow_up_spacing: Duration::ZERO,
-        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
-        ..ProbePlan::new(ENDPOINT, credentials)
-    };
-    let wrong_key = ProbePlan {
-        client_id: "demo-keyname".into(),
-        credentials: Credentials { token_key_name: "deviceToken".into(), ..base.credentials.clone() },
-        ..base.clone()
-    }
-    .with_local_checks();
-    let denied = ProbePlan {
-        client_id: "demo-denied".into(),
-        credentials: Credentials {
-            token: Some(DENIED_TOKEN.into()),
-            signature: Some(signing.sign(DENIED_TOKEN)),
-            ..base.credentials.clone()
-        },
-        ..base.clone()
-    }
-    .with_local_checks();
-    let base = base.with_local_checks();
-    let cases = [
-        (
-            "working-device",
-            "a correctly configured device: every transport connects; the findings are risks: what would break it",
-            base,
-            vec!["sni_missing", "alpn_missing", "signature_not_encoded"],
-        ),
-        (
-            "wrong-token-key-name",
-            "the device sends its token as `deviceToken=…`; the authorizer's token key name is `token`",
-            wrong_key,
-            vec!["token_key_name_wrong"],
-        ),
-        (
-            "denied-token",
-            "the device sends a correctly signed token that the authorizer denies: from a device, a denial, a failing Lambda and a policy without iot:Connect look alike",
-            denied,
-            vec!["refused_unexplained"],
-        ),
-    ];
+    let cases = cases(&signing, &public, &good, addr, roots, show_secrets);
     let mut scenarios = Vec::new();
     for (name, description, plan, expected) in cases {
         let specs = matrix::variants(&plan, matrix::Level::Quick);
-        let report = crate::probe::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, progress).await;
+        let report =
+            crate::investigate::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, progress).await;
         let mut got: Vec<&str> = report.findings.iter().map(|f| f.id).collect();
         got.sort_unstable();
         let mut want = expected.clone();
@@ -179,6 +114,72 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
     };
     let as_designed = scenarios.iter().all(|s| s.as_designed);
     Ok(Demo { setup, scenarios, as_designed })
+}
+
+/// The three devices of the demo: (name, description, plan, the findings it is designed to give).
+fn cases(
+    signing: &Arc<SigningKey>,
+    public: &PublicKey,
+    good: &str,
+    addr: std::net::SocketAddr,
+    roots: Vec<CertificateDer<'static>>,
+    show_secrets: bool,
+) -> [(&'static str, &'static str, ProbePlan, Vec<&'static str>); 3] {
+    let credentials = Credentials {
+        authorizer: Some(AUTHORIZER.into()),
+        token_key_name: TOKEN_KEY_NAME.into(),
+        token: Some(good.to_owned()),
+        signature: Some(signing.sign(good)),
+        username: None,
+        password: None,
+    };
+    let mut base = ProbePlan::new(ENDPOINT, credentials);
+    base.connect_to = Some((addr.ip().to_string(), Some(addr.port())));
+    base.client_id = "demo-working".into();
+    base.topic = "demo/telemetry".into();
+    base.trust = Trust::Roots(roots);
+    base.show_secrets = show_secrets;
+    base.signer = Some(signing.clone());
+    // What `aws iot describe-authorizer` would print for the demo's authorizer.
+    base.documents = Documents {
+        authorizer: Some(DescribedAuthorizer {
+            name: AUTHORIZER.into(),
+            token_key_name: TOKEN_KEY_NAME.into(),
+            active: true,
+            signing_keys: Some(vec![public.clone()]),
+        }),
+        ..Documents::default()
+    };
+    // The emulator does not limit connects per client ID; IoT Core needs about 1 s.
+    base.follow_up_spacing = Duration::ZERO;
+    base.arns = crate::auth::policy::Arns::new("us-east-1", "123456789012");
+    let mut wrong_key = base.clone();
+    wrong_key.client_id = "demo-keyname".into();
+    wrong_key.credentials.token_key_name = "deviceToken".into();
+    let mut denied = base.clone();
+    denied.client_id = "demo-denied".into();
+    denied.credentials.token = Some(DENIED_TOKEN.into());
+    denied.credentials.signature = Some(signing.sign(DENIED_TOKEN));
+    [
+        (
+            "working-device",
+            "a correctly configured device: every transport connects; the findings are risks: what would break it",
+            base,
+            vec!["sni_missing", "alpn_missing", "signature_not_encoded"],
+        ),
+        (
+            "wrong-token-key-name",
+            "the device sends its token as `deviceToken=…`; the authorizer's token key name is `token`",
+            wrong_key,
+            vec!["token_key_name_wrong"],
+        ),
+        (
+            "denied-token",
+            "the device sends a correctly signed token that the authorizer denies: from a device, a denial, a failing Lambda and a policy without iot:Connect look alike",
+            denied,
+            vec!["refused_unexplained"],
+        ),
+    ]
 }
 
 /// A fresh RSA-2048 key pair: ring signs with it, the emulator verifies with its SPKI PEM.

@@ -1,15 +1,19 @@
 //! authprobe: find where and why AWS IoT Core custom-authorizer connections fail.
 //!
-//! Map of the crate:
+//! Map of the crate, in layers: each module imports only from the layers below it (checked by
+//! `tests/it/shape.rs`; the README's "Library and crate map" has the table).
+//! - [`secret`]: redaction of tokens, signatures and passwords; escaping of untrusted text for logs.
 //! - [`auth`]: the custom-auth rules shared by emulator and probe — credential placement, token
-//!   signatures, the authorizer event and response, policy evaluation, the Lambda invoke permission.
-//! - [`emulator`]: a local IoT Core custom-auth front door (`authprobe emulate`).
-//! - [`inspect`]: what a device's packet capture shows (`authprobe inspect`).
-//! - [`probe`]: crafted attempts stage by stage, their classification, the variant matrix (`authprobe probe`).
-//! - [`diagnosis`]: the cause catalogue, local checks, differential diagnosis and follow-ups.
-//! - [`report`]: the probe's report and its text renderer (JSON is its `Serialize`).
+//!   signatures, the authorizer event and response, policy evaluation and ARNs, the Lambda invoke
+//!   permission, the AWS documents a user hands over.
+//! - [`wire`]: what both speak on the wire and neither owns (TLS alert names).
+//! - [`probe`]: crafted attempts stage by stage and their classification (docs/outcomes.md), the
+//!   variant matrix. [`emulator`]: a local IoT Core custom-auth front door. Neither imports the other.
+//! - [`diagnosis`]: the cause catalogue (docs/causes.md), local checks, findings and follow-ups.
+//! - [`report`]: the probe's report and its text renderer (JSON is its `Serialize`);
+//!   [`inspect`]: what a device's packet capture shows.
+//! - [`investigate`]: one probe run — local checks, attempts, follow-ups, diagnosis, report.
 //! - [`demo`]: the emulator probed as three devices (`authprobe demo`).
-//! - [`secret`]: redaction of tokens, signatures and passwords.
 //! - [`cli`]: command-line flags turned into validated settings; the binary calls [`cli::main`].
 
 pub mod auth;
@@ -18,6 +22,8 @@ pub mod demo;
 pub mod diagnosis;
 pub mod emulator;
 pub mod inspect;
+pub mod investigate;
 pub mod probe;
 pub mod report;
 pub mod secret;
+pub mod wire;

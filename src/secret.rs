@@ -118,6 +118,34 @@ fn is_boundary(c: Option<char>) -> bool {
     c.is_none_or(|c| !c.is_alphanumeric())
 }
 
+/// `text` with every control character (newline, carriage return, NUL, escape, …) written as a
+/// visible escape, so that what a peer sent can never break or forge a log line.
+pub fn escape(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_owned(),
+            '\r' => "\\r".to_owned(),
+            '\t' => "\\t".to_owned(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Scrubs every string inside a JSON value.
+pub fn scrub_json(v: &serde_json::Value, scrub: &Scrubber) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(scrub.scrub(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| scrub_json(x, scrub)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), scrub_json(x, scrub))).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The custom-auth rules of AWS IoT Core, shared by the emulator and the probe (docs/custom-auth.md §2–§6).
 //!
 //! - [`credentials`]: where the authorizer name, signature and token travel (username, headers, query).
+//! - [`documents`]: the AWS documents a user hands over (describe-authorizer, domain, endpoint), read.
 //! - [`signature`]: RSA PKCS#1 v1.5 SHA-256 token signatures and the public keys that check them.
 //! - [`event`]: the event the authorizer function receives.
 //! - [`response`]: validation of what the function answers.
@@ -8,6 +9,7 @@
 //! - [`topic`]: MQTT topic-filter matching.
 
 pub mod credentials;
+pub mod documents;
 pub mod event;
 pub mod permission;
 pub mod policy;

@@ -157,8 +157,26 @@ pub struct Arns {
 }
 
 impl Arns {
+    pub fn new(region: &str, account: &str) -> Self {
+        Self { region: region.to_owned(), account: account.to_owned() }
+    }
+
+    /// The ARNs of an endpoint's region (`<region>` when its name does not say), for an account
+    /// not known (`<account>`): what the probe names in its findings.
+    pub fn for_endpoint(endpoint: &str, account: Option<&str>) -> Self {
+        let region = region_of(endpoint).unwrap_or_else(|| "<region>".into());
+        Self::new(&region, account.unwrap_or("<account>"))
+    }
+
     fn arn(&self, kind: &str, name: &str) -> String {
         format!("arn:aws:iot:{}:{}:{kind}/{name}", self.region, self.account)
+    }
+    pub fn authorizer(&self, name: &str) -> String {
+        self.arn("authorizer", name)
+    }
+    /// The authorizer's Lambda function (`arn:aws:lambda:…:function:<name>`).
+    pub fn lambda_function(&self, name: &str) -> String {
+        format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account)
     }
     pub fn client(&self, client_id: &str) -> String {
         self.arn("client", client_id)
@@ -169,6 +187,13 @@ impl Arns {
     pub fn topic_filter(&self, filter: &str) -> String {
         self.arn("topicfilter", filter)
     }
+}
+
+/// The region in an IoT endpoint's name (`…iot.<region>.amazonaws.com[.cn]`).
+pub fn region_of(endpoint: &str) -> Option<String> {
+    let rest = endpoint.split_once(".iot.")?.1;
+    let region = rest.strip_suffix(".amazonaws.com").or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+    (!region.is_empty() && !region.contains('.')).then(|| region.to_owned())
 }
 
 /// A policy allowing every IoT action on every resource.

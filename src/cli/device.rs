@@ -2,8 +2,8 @@
 //! signature (given, or made with `--signing-key`), the names, and what the AWS CLI's describe-authorizer
 //! and describe-domain-configuration output say about them — all before anything is sent.
 
+use crate::auth::documents::{DescribedAuthorizer, Documents, Domain};
 use crate::auth::signature::{PublicKey, SigningKey};
-use crate::diagnosis::local::{DescribedAuthorizer, Documents, Domain};
 use crate::probe::{Credentials, MqttVersion};
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
@@ -111,7 +111,7 @@ impl CredentialArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read --authorizer-json {}", path.display()))?;
-                Some(crate::emulator::config::authorizer_from_describe_json(&text, path)?)
+                Some(DescribedAuthorizer::from_describe_json(&text, path)?)
             }
             None => None,
         };
@@ -151,38 +151,10 @@ impl CredentialArgs {
         )?;
         let password_env = env(&self.env_names.password, "AUTHPROBE_PASSWORD");
         let password = secret(&self.password, &self.password_file, "password", &password_env, &mut stdin_used)?;
-        let mut signer = None;
-        let signature = match (&given_signature, &self.signing_key) {
-            (Some(s), _) => Some(check_signature(s)?),
-            (None, Some(path)) => {
-                let Some(token) = &token else {
-                    bail!("--signing-key signs the token: give --token (or --token-file, AUTHPROBE_TOKEN) too")
-                };
-                let pem = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
-                let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
-                let sig = key.sign(token);
-                signer = Some(std::sync::Arc::new(key));
-                Some(sig)
-            }
-            (None, None) => None,
-        };
-        let mut public_keys = Vec::new();
-        for (i, path) in self.public_keys.iter().enumerate() {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
-            let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
-                .with_context(|| format!("--public-key {}", path.display()))?;
-            public_keys.push(key);
-        }
+        let (signature, signer) = self.signature(given_signature.as_deref(), token.as_deref())?;
         let documents = Documents {
-            authorizer: described.map(|a| DescribedAuthorizer {
-                name: a.name,
-                token_key_name: a.token_key_name,
-                active: a.active,
-                signing_keys: a.signing,
-            }),
-            public_keys,
+            authorizer: described,
+            public_keys: self.public_keys()?,
             domain: domain.map(Domain::from_json),
             endpoint_address: None,
         };
@@ -208,6 +180,44 @@ impl CredentialArgs {
             signer,
             documents,
         })
+    }
+}
+
+impl CredentialArgs {
+    /// The signature given, checked, or made with `--signing-key` (with the key, for variants that
+    /// sign something else).
+    fn signature(
+        &self,
+        given: Option<&str>,
+        token: Option<&str>,
+    ) -> anyhow::Result<(Option<String>, Option<std::sync::Arc<SigningKey>>)> {
+        match (given, &self.signing_key) {
+            (Some(s), _) => Ok((Some(check_signature(s)?), None)),
+            (None, Some(path)) => {
+                let Some(token) = token else {
+                    bail!("--signing-key signs the token: give --token (or --token-file, AUTHPROBE_TOKEN) too")
+                };
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
+                let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
+                let sig = key.sign(token);
+                Ok((Some(sig), Some(std::sync::Arc::new(key))))
+            }
+            (None, None) => Ok((None, None)),
+        }
+    }
+
+    /// The `--public-key` files, read.
+    fn public_keys(&self) -> anyhow::Result<Vec<PublicKey>> {
+        let mut keys = Vec::new();
+        for (i, path) in self.public_keys.iter().enumerate() {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
+                .with_context(|| format!("--public-key {}", path.display()))?;
+            keys.push(key);
+        }
+        Ok(keys)
     }
 }
 

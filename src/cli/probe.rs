@@ -3,6 +3,7 @@
 
 use super::device::{CredentialArgs, read_json};
 use crate::auth::event::Transport;
+use crate::auth::policy::Arns;
 use crate::probe::{ProbePlan, Trust};
 use crate::report::{Report, text};
 use anyhow::{Context as _, bail};
@@ -397,7 +398,8 @@ pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
             eprintln!("note: {n}");
         }
     }
-    for w in plan.warnings.iter().filter(|_| !quiet) {
+    let investigation = crate::investigate::Investigation::new(&plan);
+    for w in investigation.warnings().filter(|_| !quiet) {
         eprintln!("warning: {w}");
     }
     let specs = crate::probe::matrix::variants(&plan, args.matrix.level());
@@ -417,7 +419,7 @@ pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::SystemTime::now();
     let finished = rt.block_on(async {
         tokio::select! {
-            r = crate::probe::run_with(&plan, &specs, args.matrix.schedule(), &fanout) => Some(r),
+            r = investigation.run(&specs, args.matrix.schedule(), &fanout) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
@@ -434,7 +436,8 @@ pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
             let attempts = collected.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
             let unix = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let ran = attempts.len();
-            let mut r = Report::new(&plan, attempts, (unix(started), unix(std::time::SystemTime::now())));
+            let window = (unix(started), unix(std::time::SystemTime::now()));
+            let mut r = crate::investigate::Investigation::new(&plan).report(attempts, window);
             r.warnings.push(format!(
                 "interrupted (Ctrl-C) after {ran} of {} attempts: this report covers only those",
                 specs.len()
@@ -562,7 +565,6 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
         (Some(path), _) => Trust::Roots(read_roots(path)?),
         (None, false) => Trust::Bundled,
     };
-    let endpoint_name = endpoint.clone();
     let mut hosts = vec![endpoint.as_str()];
     hosts.extend(connect_to.as_ref().map(|(h, _)| h.as_str()));
     let path = net_path(args, &hosts)?;
@@ -570,38 +572,29 @@ pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     documents.endpoint_address =
         described_endpoint(args)?.and_then(|v| v.get("endpointAddress").and_then(|e| e.as_str()).map(str::to_owned));
     let topic = args.topic.clone().or_else(|| args.publish.clone()).unwrap_or_else(|| "authprobe/probe".into());
-    let plan = ProbePlan {
-        endpoint,
-        port: args.port.unwrap_or(443),
-        connect_to,
-        transports,
-        credentials: device.credentials,
-        client_id: device.client_id,
-        mqtt_version: device.mqtt_version,
-        topic,
-        trust,
-        timeout: Duration::from_secs_f64(args.timeout),
-        show_secrets: args.output.show_secrets,
-        signer: device.signer,
-        alt_sni: args.matrix.alt_sni.clone(),
-        warnings: Vec::new(),
-        documents,
-        local: Vec::new(),
-        follow_up: args.matrix.follow_up == FollowUpArg::Auto,
-        follow_up_spacing: Duration::from_secs_f64(args.matrix.spacing),
-        checks: crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() },
-        device: args.sends.device(&transports_tried)?,
-        path,
-        arn_base: format!(
-            "arn:aws:iot:{}:{}",
-            args.region
-                .clone()
-                .or_else(|| crate::probe::plan::region_of(&endpoint_name))
-                .unwrap_or_else(|| "<region>".into()),
-            args.account.as_deref().unwrap_or("<account>")
-        ),
+    let mut plan = ProbePlan::new(&endpoint, device.credentials);
+    plan.port = args.port.unwrap_or(443);
+    plan.connect_to = connect_to;
+    plan.transports = transports;
+    plan.client_id = device.client_id;
+    plan.mqtt_version = device.mqtt_version;
+    plan.topic = topic;
+    plan.trust = trust;
+    plan.timeout = Duration::from_secs_f64(args.timeout);
+    plan.show_secrets = args.output.show_secrets;
+    plan.signer = device.signer;
+    plan.alt_sni = args.matrix.alt_sni.clone();
+    plan.documents = documents;
+    plan.follow_up = args.matrix.follow_up == FollowUpArg::Auto;
+    plan.follow_up_spacing = Duration::from_secs_f64(args.matrix.spacing);
+    plan.checks = crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() };
+    plan.device = args.sends.device(&transports_tried)?;
+    plan.path = path;
+    plan.arns = match &args.region {
+        Some(region) => Arns::new(region, args.account.as_deref().unwrap_or("<account>")),
+        None => Arns::for_endpoint(&endpoint, args.account.as_deref()),
     };
-    Ok(plan.with_local_checks())
+    Ok(plan)
 }
 
 /// The proxy (flag, else environment, as curl), `--resolve` entries and the address family.

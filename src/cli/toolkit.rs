@@ -4,6 +4,7 @@
 use super::device::CredentialArgs;
 use super::probe::{Format, TransportArg};
 use crate::auth::credentials::{Placement, encode};
+use crate::auth::documents::DescribedAuthorizer;
 use crate::auth::permission::{self, AuthorizerArn};
 use crate::auth::response::{self, Intended};
 use crate::auth::signature::{self, PublicKey, SigningKey};
@@ -89,70 +90,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let token = super::device::secret(&args.token, &args.token_file, "token", "AUTHPROBE_TOKEN", &mut stdin_used)?
         .context("no token: give --token, --token-file or AUTHPROBE_TOKEN")?;
     if args.verify {
-        let given = super::device::secret(
-            &args.signature,
-            &args.signature_file,
-            "signature",
-            "AUTHPROBE_SIGNATURE",
-            &mut stdin_used,
-        )?
-        .context("--verify needs the signature: give --signature, --signature-file or AUTHPROBE_SIGNATURE")?;
-        let mut keys: Vec<PublicKey> = Vec::new();
-        for (i, path) in args.public_keys.iter().enumerate() {
-            let pem = read("--public-key", path)?;
-            keys.push(
-                PublicKey::from_pem(&format!("key{}", i + 1), &pem)
-                    .with_context(|| format!("--public-key {}", path.display()))?,
-            );
-        }
-        if let Some(path) = &args.authorizer_json {
-            let a = crate::emulator::config::authorizer_from_describe_json(&read("--authorizer-json", path)?, path)?;
-            match a.signing {
-                Some(k) => keys.extend(k),
-                None => bail!(
-                    "--authorizer-json {}: signing is disabled for `{}`; there is nothing to verify",
-                    path.display(),
-                    a.name
-                ),
-            }
-        }
-        if keys.is_empty() {
-            bail!("--verify needs --public-key PEM or --authorizer-json FILE");
-        }
-        let plain = percent_encoding::percent_decode_str(given.trim()).decode_utf8_lossy().into_owned();
-        let v = signature::verify(&keys, &token, Some(&plain));
-        let ok = matches!(v, signature::Verdict::Verified { .. });
-        // When it does not verify over the token: what it does verify over (a newline, another hash, …).
-        let forensic = if ok { None } else { signature::forensics(&keys, &token, &plain, None) };
-        if matches!(args.format, SignFormat::Json | SignFormat::Jsonl) {
-            print_json_as(
-                if args.format == SignFormat::Jsonl { Format::Jsonl } else { Format::Json },
-                &serde_json::json!({
-                    "verified": ok,
-                    "verdict": v,
-                    "keys_tried": keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
-                    "signed_instead": forensic,
-                }),
-            )?;
-        } else {
-            if let Some(f) = &forensic {
-                println!(
-                    "NOT verified over the token: it is an {} signature over {} (key `{}`); IoT Core verifies RSA PKCS#1 v1.5 with SHA-256 over the token bytes only",
-                    f.scheme, f.signed, f.key
-                );
-                return Ok(verdict(false));
-            }
-            match &v {
-                signature::Verdict::Verified { key } => println!("verified: key `{key}` signed this token"),
-                signature::Verdict::NotBase64 => println!("NOT verified: the signature is not standard base64"),
-                _ => println!(
-                    "NOT verified by any of {} key(s): {}",
-                    keys.len(),
-                    keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            }
-        }
-        return Ok(verdict(ok));
+        return verify(&args, &token, &mut stdin_used);
     }
     let path = args.signing_key.as_deref().unwrap_or(Path::new(""));
     let key = SigningKey::from_pem(&read("--signing-key", path)?)
@@ -172,6 +110,75 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sign --verify`: whether the signature verifies over the token with the keys given.
+fn verify(args: &SignArgs, token: &str, stdin_used: &mut bool) -> anyhow::Result<ExitCode> {
+    let given =
+        super::device::secret(&args.signature, &args.signature_file, "signature", "AUTHPROBE_SIGNATURE", stdin_used)?
+            .context("--verify needs the signature: give --signature, --signature-file or AUTHPROBE_SIGNATURE")?;
+    let keys = verify_keys(args)?;
+    let plain = percent_encoding::percent_decode_str(given.trim()).decode_utf8_lossy().into_owned();
+    let v = signature::verify(&keys, token, Some(&plain));
+    let ok = matches!(v, signature::Verdict::Verified { .. });
+    // When it does not verify over the token: what it does verify over (a newline, another hash, …).
+    let forensic = if ok { None } else { signature::forensics(&keys, token, &plain, None) };
+    if matches!(args.format, SignFormat::Json | SignFormat::Jsonl) {
+        print_json_as(
+            if args.format == SignFormat::Jsonl { Format::Jsonl } else { Format::Json },
+            &serde_json::json!({
+                "verified": ok,
+                "verdict": v,
+                "keys_tried": keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                "signed_instead": forensic,
+            }),
+        )?;
+    } else {
+        if let Some(f) = &forensic {
+            println!(
+                "NOT verified over the token: it is an {} signature over {} (key `{}`); IoT Core verifies RSA PKCS#1 v1.5 with SHA-256 over the token bytes only",
+                f.scheme, f.signed, f.key
+            );
+            return Ok(verdict(false));
+        }
+        match &v {
+            signature::Verdict::Verified { key } => println!("verified: key `{key}` signed this token"),
+            signature::Verdict::NotBase64 => println!("NOT verified: the signature is not standard base64"),
+            _ => println!(
+                "NOT verified by any of {} key(s): {}",
+                keys.len(),
+                keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    Ok(verdict(ok))
+}
+
+/// The keys `--verify` tries: `--public-key` files and the keys of `--authorizer-json`.
+fn verify_keys(args: &SignArgs) -> anyhow::Result<Vec<PublicKey>> {
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for (i, path) in args.public_keys.iter().enumerate() {
+        let pem = read("--public-key", path)?;
+        keys.push(
+            PublicKey::from_pem(&format!("key{}", i + 1), &pem)
+                .with_context(|| format!("--public-key {}", path.display()))?,
+        );
+    }
+    if let Some(path) = &args.authorizer_json {
+        let a = DescribedAuthorizer::from_describe_json(&read("--authorizer-json", path)?, path)?;
+        match a.signing_keys {
+            Some(k) => keys.extend(k),
+            None => bail!(
+                "--authorizer-json {}: signing is disabled for `{}`; there is nothing to verify",
+                path.display(),
+                a.name
+            ),
+        }
+    }
+    if keys.is_empty() {
+        bail!("--verify needs --public-key PEM or --authorizer-json FILE");
+    }
+    Ok(keys)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -216,7 +223,7 @@ pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
         signer: device.signer,
         follow_up: false,
         follow_up_spacing: Duration::ZERO,
-        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+        arns: crate::auth::policy::Arns::new("us-east-1", "123456789012"),
         ..ProbePlan::new(&args.endpoint, device.credentials)
     };
     let Some(mut spec) = plan.baseline().into_iter().next() else { bail!("no transport") };
@@ -245,7 +252,7 @@ pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
         &crate::auth::event::new_uuid(),
     );
     let value = serde_json::to_value(&ev)?;
-    let value = crate::emulator::gate::scrub_json(&value, &plan.secrets(&spec));
+    let value = crate::secret::scrub_json(&value, &plan.secrets(&spec));
     print_json(&value)?;
     if !args.show_secrets {
         eprintln!("(secrets redacted: pass --show-secrets to paste this event into a Lambda test)");

@@ -208,9 +208,9 @@ pub struct Left {
 }
 
 /// Eliminates causes with the local checks, the attempts' outcomes and the timing.
-pub fn eliminate(plan: &ProbePlan, attempts: &[AttemptReport]) -> Left {
+pub fn eliminate(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Left {
     let k = known(plan);
-    let ruled_out: Vec<Cause> = plan.local.iter().filter(|c| c.passed).flat_map(|c| c.rules_out.clone()).collect();
+    let ruled_out: Vec<Cause> = local.iter().filter(|c| c.passed).flat_map(|c| c.rules_out.clone()).collect();
     let mut left: Vec<Cause> = possible(plan).into_iter().filter(|c| !ruled_out.contains(c)).collect();
     let mut deciding = Vec::new();
     let observed: Vec<(&AttemptReport, Seen)> =
@@ -264,9 +264,9 @@ pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
     if refused.is_empty() || (mqtt_through && refused.iter().all(|a| a.transport == Transport::Https)) {
         return Vec::new();
     }
-    let left = eliminate(cx.plan, cx.attempts);
+    let left = eliminate(cx.plan, cx.local, cx.attempts);
     let base_evidence: Vec<Evidence> = refused.iter().map(|a| Evidence::attempt(a)).collect();
-    let established = established(cx.plan);
+    let established = established(cx.local);
     if !established.is_empty() {
         return established
             .into_iter()
@@ -300,9 +300,9 @@ pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
 
 /// Credential causes a failed local check establishes: (cause, the check, whether the document can
 /// be trusted for this device — a describe-authorizer JSON of another authorizer cannot).
-pub fn established(plan: &ProbePlan) -> Vec<(Cause, &LocalCheck, bool)> {
-    let foreign_doc = plan.local.iter().any(|c| c.check == "authorizer_name" && !c.passed && c.implicates.is_none());
-    plan.local
+pub fn established(local: &[LocalCheck]) -> Vec<(Cause, &LocalCheck, bool)> {
+    let foreign_doc = local.iter().any(|c| c.check == "authorizer_name" && !c.passed && c.implicates.is_none());
+    local
         .iter()
         .filter(|c| !c.passed)
         .filter_map(|c| c.implicates.filter(|i| i.is_credential()).map(|i| (i, c)))

@@ -48,15 +48,20 @@ pub fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Context<'_>)
     }
 }
 
+/// The cause in one sentence, and its fix.
 fn words(cause: Cause, cx: &Context<'_>) -> (String, String) {
+    sent_words(cause, cx).unwrap_or_else(|| function_words(cause, cx))
+}
+
+/// Causes in what the device sends: names, token, signature, username.
+fn sent_words(cause: Cause, cx: &Context<'_>) -> Option<(String, String)> {
     let plan = cx.plan;
     let c = &plan.credentials;
     let name = c.authorizer.as_deref().unwrap_or("(none sent)");
     let key = &c.token_key_name;
     let described_key = plan.documents.authorizer.as_ref().map(|a| a.token_key_name.as_str());
-    let id = &plan.client_id;
     use Cause::*;
-    let (s, f): (String, String) = match cause {
+    Some(match cause {
         TokenKeyNameWrong => (
             format!("The token is sent under the wrong key name (`{key}`)"),
             match described_key.filter(|k| *k != key) {
@@ -97,6 +102,16 @@ fn words(cause: Cause, cx: &Context<'_>) -> (String, String) {
             "The MQTT username does not parse as IoT Core reads it (a second `?`: only what follows the last `?` is read)".into(),
             "join every parameter after the first `?` with `&` (SDK metrics included)".into(),
         ),
+        _ => return None,
+    })
+}
+
+/// Causes behind the credentials: the function, its answer, its policy.
+fn function_words(cause: Cause, cx: &Context<'_>) -> (String, String) {
+    let plan = cx.plan;
+    let id = &plan.client_id;
+    use Cause::*;
+    match cause {
         LambdaNotInvocable => (
             "IoT Core may not be allowed to invoke the authorizer's Lambda function".into(),
             "add a resource policy: `aws lambda add-permission --function-name <FUNCTION> --principal iot.amazonaws.com --action lambda:InvokeFunction --statement-id iot-authorizer --source-arn <AUTHORIZER_ARN>`".into(),
@@ -123,11 +138,10 @@ fn words(cause: Cause, cx: &Context<'_>) -> (String, String) {
         ),
         PolicyPublishDenied => (
             format!("The returned policy may not allow iot:Publish on the HTTPS topic `{}`", plan.topic),
-            format!("allow iot:Publish on {}:topic/{} in the returned policy", plan.arn_base, plan.topic),
+            format!("allow iot:Publish on {} in the returned policy", plan.arns.topic(&plan.topic)),
         ),
         other => (capitalised(other.what()), String::new()),
-    };
-    (s, f)
+    }
 }
 
 fn capitalised(s: &str) -> String {

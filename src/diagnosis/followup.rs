@@ -5,6 +5,7 @@
 use super::cause::Cause;
 use super::differential::{self, Predict, Probe};
 use super::facts::{self, Seen};
+use super::local::LocalCheck;
 use crate::auth::event::Transport;
 use crate::probe::matrix::derive;
 use crate::probe::plan::{AttemptSpec, Credentials, Expect};
@@ -15,13 +16,13 @@ use crate::probe::{AttemptReport, ProbePlan};
 pub const MAX: usize = 4;
 
 /// The follow-up attempts worth running after `attempts`, in order.
-pub fn plan(plan: &ProbePlan, attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
+pub fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
     let Some(base) = refused_baseline(attempts) else { return Vec::new() };
     let Some(base_spec) = plan.baseline().into_iter().find(|s| s.transport == base.transport) else {
         return Vec::new();
     };
-    let left = differential::eliminate(plan, attempts).causes;
-    let established: Vec<Cause> = differential::established(plan).iter().map(|(c, _, _)| *c).collect();
+    let left = differential::eliminate(plan, local, attempts).causes;
+    let established: Vec<Cause> = differential::established(local).iter().map(|(c, _, _)| *c).collect();
     let k = differential::known(plan);
     let mut out = Vec::new();
     for (v, creds) in candidates(plan, attempts, base.transport) {

@@ -3,71 +3,10 @@
 //! diagnosis.
 
 use super::cause::Cause;
+pub use crate::auth::documents::{DescribedAuthorizer, Documents, Domain};
 use crate::auth::signature::{self, PublicKey, Verdict};
-use crate::probe::Credentials;
+use crate::probe::{Credentials, ProbePlan};
 use serde::Serialize;
-
-/// What `aws iot describe-authorizer` says.
-#[derive(Clone, Debug)]
-pub struct DescribedAuthorizer {
-    pub name: String,
-    pub token_key_name: String,
-    pub active: bool,
-    /// `None`: signing disabled.
-    pub signing_keys: Option<Vec<PublicKey>>,
-}
-
-/// What `aws iot describe-domain-configuration` says about custom auth.
-#[derive(Clone, Debug, Default)]
-pub struct Domain {
-    pub name: Option<String>,
-    pub default_authorizer: Option<String>,
-    pub allow_override: bool,
-    pub authentication_type: String,
-}
-
-impl Domain {
-    pub fn from_json(v: &serde_json::Value) -> Self {
-        let cfg = v.get("authorizerConfig");
-        let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
-        Self {
-            name: s(v.get("domainName")),
-            default_authorizer: s(cfg.and_then(|c| c.get("defaultAuthorizerName"))),
-            allow_override: cfg
-                .and_then(|c| c.get("allowAuthorizerOverride"))
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-            authentication_type: s(v.get("authenticationType")).unwrap_or_else(|| "DEFAULT".into()),
-        }
-    }
-}
-
-/// Everything the user told us besides the device's own settings.
-#[derive(Clone, Debug, Default)]
-pub struct Documents {
-    pub authorizer: Option<DescribedAuthorizer>,
-    /// `--public-key`: token-signing keys given directly.
-    pub public_keys: Vec<PublicKey>,
-    pub domain: Option<Domain>,
-    /// `aws iot describe-endpoint`'s address.
-    pub endpoint_address: Option<String>,
-}
-
-impl Documents {
-    /// Every token-signing key known, and whether signing is known to be on (`Some(true)`), off, or
-    /// unknown.
-    fn keys(&self) -> (Vec<PublicKey>, Option<bool>) {
-        let mut keys = self.public_keys.clone();
-        let signing = match &self.authorizer {
-            Some(a) => {
-                keys.extend(a.signing_keys.clone().unwrap_or_default());
-                Some(a.signing_keys.is_some())
-            }
-            None => (!keys.is_empty()).then_some(true),
-        };
-        (keys, signing)
-    }
-}
 
 /// One local check and what it means for the diagnosis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -93,6 +32,23 @@ fn fail(check: &'static str, detail: String, implicates: Option<Cause>) -> Local
 
 const SIGNATURE_CAUSES: [Cause; 4] =
     [Cause::SignatureMissing, Cause::SignatureInvalid, Cause::SignatureWrongValue, Cause::SignatureNotEncoded];
+
+/// The local checks of `plan`: its documents against its credentials (and the device's exact
+/// username), with secrets redacted in what they quote.
+pub fn for_plan(plan: &ProbePlan) -> Vec<LocalCheck> {
+    let mut local = checks(&plan.documents, &plan.credentials, &plan.endpoint, plan.port);
+    if let Some(raw) = &plan.device.username_raw {
+        local.push(username_raw(raw, &plan.credentials));
+    }
+    // A check may quote what the device sends (its username): secrets redacted like everywhere.
+    if let Some(spec) = plan.baseline().first() {
+        let scrub = plan.secrets(spec);
+        for c in &mut local {
+            c.detail = scrub.scrub(&c.detail);
+        }
+    }
+    local
+}
 
 /// Every check the documents allow, in order.
 pub fn checks(docs: &Documents, creds: &Credentials, endpoint: &str, port: u16) -> Vec<LocalCheck> {
@@ -141,7 +97,7 @@ pub fn username_raw(raw: &str, creds: &Credentials) -> LocalCheck {
     let find = |name: &str| params.iter().find(|p| p.name == name);
     let mut read = Vec::new();
     match find(AUTHORIZER_NAME) {
-        Some(p) => read.push(format!("authorizer `{}`", crate::emulator::record::escape(&p.value))),
+        Some(p) => read.push(format!("authorizer `{}`", crate::secret::escape(&p.value))),
         None => read.push("no authorizer name (the default authorizer runs)".into()),
     }
     let token = find(&creds.token_key_name);
@@ -160,7 +116,7 @@ pub fn username_raw(raw: &str, creds: &Credentials) -> LocalCheck {
     }
     let hidden = user.contains('?');
     if hidden {
-        read.push(format!("and it ignores `{}` before the last `?`", crate::emulator::record::escape(user)));
+        read.push(format!("and it ignores `{}` before the last `?`", crate::secret::escape(user)));
     }
     let detail = format!("IoT Core reads from the username: {}", read.join(", "));
     if hidden || token.is_none() {

@@ -124,6 +124,8 @@ impl Finding {
 pub struct Context<'a> {
     pub attempts: &'a [AttemptReport],
     pub plan: &'a ProbePlan,
+    /// The local checks, run before anything was sent ([`local::for_plan`]).
+    pub local: &'a [local::LocalCheck],
     /// When the run started and ended (Unix seconds), for the Logs Insights window.
     pub window: (u64, u64),
 }

@@ -56,13 +56,13 @@ const INTERCEPTION_FIX: &str = "exempt the IoT endpoint from TLS inspection (all
 /// Whether `endpoint` is an AWS IoT data endpoint, whose chain is Amazon's (ATS). The legacy
 /// VeriSign endpoint and custom domains present other chains by design.
 pub fn expects_amazon_chain(endpoint: &str) -> bool {
-    crate::probe::plan::region_of(endpoint).is_some() && !is_legacy_endpoint(endpoint)
+    crate::auth::policy::region_of(endpoint).is_some() && !is_legacy_endpoint(endpoint)
 }
 
 /// The legacy Symantec/VeriSign `iot:Data` endpoint: `<prefix>.iot.<region>.amazonaws.com`
 /// without `-ats`.
 pub fn is_legacy_endpoint(endpoint: &str) -> bool {
-    crate::probe::plan::region_of(endpoint).is_some()
+    crate::auth::policy::region_of(endpoint).is_some()
         && endpoint.split('.').next().is_some_and(|prefix| !prefix.ends_with("-ats"))
 }
 
@@ -150,60 +150,78 @@ fn dialled(cx: &Context<'_>, attempts: &[&AttemptReport]) -> String {
 }
 
 fn local<'a>(cx: &Context<'a>, cause: Cause) -> Option<&'a super::local::LocalCheck> {
-    cx.plan.local.iter().find(|c| !c.passed && c.implicates == Some(cause))
+    cx.local.iter().find(|c| !c.passed && c.implicates == Some(cause))
 }
 
 /// No transport got its credentials through: the finding is about the path.
 fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     let ev = evidence(stuck);
+    proxy_failed(stuck, cx, &ev)
+        .or_else(|| before_tls(stuck, cx, &ev))
+        .or_else(|| tls_interfered(stuck, cx, &ev))
+        .or_else(|| tls_refused(stuck, cx, &ev))
+        .unwrap_or_else(|| unreachable(stuck, cx, ev))
+}
+
+/// Every attempt stopped at DNS or TCP (or met the X.509 path on the wrong port).
+fn before_tls(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
     let all = |s: Stage| stuck.iter().all(|a| a.outcome.stage == s);
     let ep = &cx.plan.endpoint;
-    if let Some(f) = proxy_failed(stuck, cx, &ev) {
-        return f;
-    }
+    let ev = ev.to_vec();
     if all(Stage::Resolve) {
         let error = stuck.iter().find_map(|a| match &a.outcome.detail {
             Detail::Dns { error, .. } => Some(error.clone()),
             _ => None,
         });
-        return cause(
+        return Some(cause(
             Cause::DnsFailed,
             Confidence::Confirmed,
             format!("{ep} does not resolve from this network ({})", error.unwrap_or_default()),
             "use the name `aws iot describe-endpoint --endpoint-type iot:Data-ATS` prints; check this network's DNS"
                 .into(),
             ev,
-        );
+        ));
     }
-    let odd = dns_oddities(stuck, cx);
-    let wrong_port = local(cx, Cause::WrongPort);
-    if let Some(c) = wrong_port.filter(|_| all(Stage::Tcp) || stuck.iter().any(|a| is_x509_path(a))) {
-        return cause(Cause::WrongPort, Confidence::Confirmed, c.detail.clone(), "connect on port 443".into(), ev);
-    }
-    if all(Stage::Tcp) {
-        let what = format!("no TCP connection to {} from this network", dialled(cx, stuck));
-        if let Some((_, odd)) = &odd {
-            let mut f = cause(
-                Cause::DnsUnexpected,
-                Confidence::Likely,
-                format!("{ep} resolves to {}, and {what}", odd.join(", ")),
-                "check this network's DNS (a split-horizon or hijacking resolver); a VPC endpoint needs its route"
-                    .into(),
-                ev,
-            );
-            f.candidates = vec![Cause::DnsUnexpected.id(), Cause::PortBlocked.id()];
-            return f;
-        }
-        return cause(
-            Cause::PortBlocked,
+    if let Some(c) = local(cx, Cause::WrongPort).filter(|_| all(Stage::Tcp) || stuck.iter().any(|a| is_x509_path(a))) {
+        return Some(cause(
+            Cause::WrongPort,
             Confidence::Confirmed,
-            what,
-            "allow outbound TCP 443 to the IoT endpoint; custom authentication works on 443 only".into(),
+            c.detail.clone(),
+            "connect on port 443".into(),
+            ev,
+        ));
+    }
+    if !all(Stage::Tcp) {
+        return None;
+    }
+    let what = format!("no TCP connection to {} from this network", dialled(cx, stuck));
+    if let Some((_, odd)) = &dns_oddities(stuck, cx) {
+        let mut f = cause(
+            Cause::DnsUnexpected,
+            Confidence::Likely,
+            format!("{ep} resolves to {}, and {what}", odd.join(", ")),
+            "check this network's DNS (a split-horizon or hijacking resolver); a VPC endpoint needs its route".into(),
             ev,
         );
+        f.candidates = vec![Cause::DnsUnexpected.id(), Cause::PortBlocked.id()];
+        return Some(f);
     }
+    Some(cause(
+        Cause::PortBlocked,
+        Confidence::Confirmed,
+        what,
+        "allow outbound TCP 443 to the IoT endpoint; custom authentication works on 443 only".into(),
+        ev,
+    ))
+}
+
+/// Something other than IoT Core answered the TLS handshake: an inspecting firewall, a captive
+/// portal, or the legacy endpoint's chain.
+fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
+    let ep = &cx.plan.endpoint;
+    let ev = ev.to_vec();
     if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a, &cx.plan.endpoint)) {
-        return cause(
+        return Some(cause(
             Cause::TlsIntercepted,
             Confidence::Confirmed,
             format!(
@@ -212,7 +230,7 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
             ),
             INTERCEPTION_FIX.into(),
             ev,
-        );
+        ));
     }
     if let Some(first) = stuck.iter().find_map(|a| match &a.outcome.detail {
         Detail::NotTls { first_bytes } => Some(first_bytes.clone()),
@@ -229,7 +247,7 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
             ev,
         );
         f.candidates = vec![Cause::TlsIntercepted.id(), Cause::ProxyFailed.id(), Cause::WrongPort.id()];
-        return f;
+        return Some(f);
     }
     if is_legacy_endpoint(ep) && stuck.iter().any(|a| a.outcome.kind == Kind::TlsCertUntrusted) {
         let mut f = cause(
@@ -242,20 +260,27 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
             ev,
         );
         f.candidates = vec![Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
-        return f;
+        return Some(f);
     }
-    if all(Stage::Tls) {
+    None
+}
+
+/// The TLS handshake refused for the name sent (or none), or a port that is not 443.
+fn tls_refused(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
+    let ep = &cx.plan.endpoint;
+    let ev = ev.to_vec();
+    if stuck.iter().all(|a| a.outcome.stage == Stage::Tls) {
         if let Some(c) = local(cx, Cause::SniMissing) {
-            return cause(
+            return Some(cause(
                 Cause::SniMissing,
                 Confidence::Confirmed,
                 c.detail.clone(),
                 "connect by the endpoint's name, so that TLS sends it as SNI".into(),
                 ev,
-            );
+            ));
         }
         if stuck.iter().any(|a| is_name_refusal(a))
-            && !cx.plan.local.iter().any(|c| c.passed && c.rules_out.contains(&Cause::SniNotEndpoint))
+            && !cx.local.iter().any(|c| c.passed && c.rules_out.contains(&Cause::SniNotEndpoint))
         {
             let mut f = cause(
                 Cause::SniNotEndpoint,
@@ -265,15 +290,13 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
                 ev,
             );
             f.candidates = vec![Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
-            return f;
+            return Some(f);
         }
     }
-    if let Some(c) = wrong_port {
-        let mut f = cause(Cause::WrongPort, Confidence::Likely, c.detail.clone(), "connect on port 443".into(), ev);
-        f.candidates = vec![Cause::WrongPort.id(), Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
-        return f;
-    }
-    unreachable(stuck, cx, ev)
+    let c = local(cx, Cause::WrongPort)?;
+    let mut f = cause(Cause::WrongPort, Confidence::Likely, c.detail.clone(), "connect on port 443".into(), ev);
+    f.candidates = vec![Cause::WrongPort.id(), Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
+    Some(f)
 }
 
 /// The X.509 path's answer: a client certificate demanded (port 8883, 8443, ALPN x-amzn-mqtt-ca).

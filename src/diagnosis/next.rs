@@ -47,7 +47,7 @@ fn describe(cx: &Context<'_>) -> String {
 }
 
 fn permission(cx: &Context<'_>) -> String {
-    let arn = format!("{}:authorizer/{}", cx.plan.arn_base, name(cx));
+    let arn = cx.plan.arns.authorizer(&name(cx));
     format!(
         "aws lambda get-policy --function-name <AUTHORIZER_FUNCTION_ARN> > policy.json && authprobe check-permission policy.json --authorizer-arn {arn}"
     )

@@ -124,7 +124,7 @@ fn https_publish(cx: &Context<'_>) -> Option<Finding> {
         facts::baselines(cx.attempts).find(|a| a.transport == Transport::Https && facts::seen(a) == Seen::Refused)?;
     let mqtt = [Transport::Mqtt, Transport::Wss].iter().find_map(|&t| connected_baseline(cx, t))?;
     let topic = &cx.plan.topic;
-    let resource = format!("{}:topic/{topic}", cx.plan.arn_base);
+    let resource = cx.plan.arns.topic(topic);
     let mqtt_refused_same = cx.attempts.iter().flat_map(|a| &a.checks).any(|c| {
         c.kind == Kind::PublishRefused && matches!(&c.detail, Detail::Ack { resource: r, .. } if *r == resource)
     });
@@ -168,7 +168,7 @@ fn slow(cx: &Context<'_>) -> Option<Finding> {
 
 /// An IP endpoint that connects here (an emulator, a proxy) would send no SNI to IoT Core.
 fn ip_endpoint(cx: &Context<'_>) -> Option<Finding> {
-    let check = cx.plan.local.iter().find(|c| !c.passed && c.implicates == Some(Cause::SniMissing))?;
+    let check = cx.local.iter().find(|c| !c.passed && c.implicates == Some(Cause::SniMissing))?;
     let base = facts::baselines(cx.attempts).find(|a| facts::is_connected(a))?;
     Some(risk(
         Cause::SniMissing,

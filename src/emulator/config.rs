@@ -208,8 +208,8 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not valid TOML for the emulator: {message}")]
     Toml { path: PathBuf, message: String },
-    #[error("{path} is not describe-authorizer JSON: {message}")]
-    Describe { path: PathBuf, message: String },
+    #[error(transparent)]
+    Document(#[from] crate::auth::documents::DocumentError),
     #[error("public key `{name}` ({origin}): {source}")]
     Key { name: String, origin: String, source: KeyError },
     #[error("setting `{field}`: {message}")]
@@ -237,34 +237,12 @@ pub fn load_public_key(name: &str, pem_or_path: &str, base: &Path) -> Result<Pub
     PublicKey::from_pem(name, &pem).map_err(|source| ConfigError::Key { name: name.into(), origin, source })
 }
 
-/// The JSON of `aws iot describe-authorizer`, with or without the `authorizerDescription` wrapper.
+/// The authorizer `aws iot describe-authorizer` describes (read by [`crate::auth::documents`]).
 pub fn authorizer_from_describe_json(text: &str, path: &Path) -> Result<Authorizer, ConfigError> {
-    let bad = |message: String| ConfigError::Describe { path: path.into(), message };
-    let v: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    let d = v.get("authorizerDescription").unwrap_or(&v);
-    let field = |k: &str| d.get(k).and_then(Value::as_str);
-    let name = field("authorizerName").ok_or_else(|| bad("`authorizerName` is missing".into()))?;
-    let mut a = Authorizer::new(name, field("tokenKeyName").unwrap_or("token"));
-    a.active = field("status").is_none_or(|s| s.eq_ignore_ascii_case("ACTIVE"));
-    let disabled = d.get("signingDisabled").and_then(Value::as_bool).unwrap_or(false);
-    if !disabled {
-        let keys = d.get("tokenSigningPublicKeys").and_then(Value::as_object);
-        let keys = keys.map(|m| m.iter().collect::<Vec<_>>()).unwrap_or_default();
-        let mut parsed = Vec::new();
-        for (key_name, pem) in keys {
-            let pem = pem.as_str().ok_or_else(|| bad(format!("key `{key_name}` is not a PEM string")))?;
-            let origin = format!("{} tokenSigningPublicKeys", path.display());
-            parsed.push(PublicKey::from_pem(key_name, pem).map_err(|source| ConfigError::Key {
-                name: key_name.clone(),
-                origin,
-                source,
-            })?);
-        }
-        if parsed.is_empty() {
-            return Err(bad("signing is enabled but `tokenSigningPublicKeys` is empty".into()));
-        }
-        a.signing = Some(parsed);
-    }
+    let d = crate::auth::documents::DescribedAuthorizer::from_describe_json(text, path)?;
+    let mut a = Authorizer::new(&d.name, &d.token_key_name);
+    a.active = d.active;
+    a.signing = d.signing_keys;
     Ok(a)
 }
 

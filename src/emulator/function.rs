@@ -144,5 +144,5 @@ impl Drop for Group {
 /// Text for a log: lossy UTF-8, control characters (NUL, newlines, escapes) escaped, at most `max`
 /// characters.
 pub fn printable(bytes: &[u8], max: usize) -> String {
-    crate::emulator::record::escape(String::from_utf8_lossy(bytes).trim()).chars().take(max).collect()
+    crate::secret::escape(String::from_utf8_lossy(bytes).trim()).chars().take(max).collect()
 }

@@ -10,6 +10,7 @@ use crate::auth::policy::{self, Policy};
 use crate::auth::response;
 use crate::auth::signature;
 use crate::secret::Scrubber;
+use crate::secret::scrub_json;
 use std::time::Instant;
 
 /// What a successful authentication grants.
@@ -228,15 +229,4 @@ fn bounded(v: serde_json::Value) -> serde_json::Value {
     }
     let head: String = text.chars().take(1024).collect();
     serde_json::json!({"truncated": true, "bytes": text.len(), "start": head})
-}
-
-/// Scrubs every string inside a JSON value.
-pub fn scrub_json(v: &serde_json::Value, scrub: &Scrubber) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::String(s) => Value::String(scrub.scrub(s)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| scrub_json(x, scrub)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), scrub_json(x, scrub))).collect()),
-        other => other.clone(),
-    }
 }

@@ -211,7 +211,7 @@ pub fn content_length(req: &Request) -> Result<usize, String> {
         return Err(format!("{} Content-Length headers that disagree", values.len()));
     }
     if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("Content-Length `{}` is not a number of bytes", crate::emulator::record::escape(first)));
+        return Err(format!("Content-Length `{}` is not a number of bytes", crate::secret::escape(first)));
     }
     first.parse().map_err(|_| format!("Content-Length `{first}` is too large"))
 }

@@ -76,7 +76,7 @@ pub async fn run(
         .iter()
         .filter_map(|a| match &a.function {
             config::Function::Handler(h) => {
-                h.set_arn(format!("arn:aws:lambda:{}:{}:function:{}", config.arns.region, config.arns.account, a.name));
+                h.set_arn(config.arns.lambda_function(&a.name));
                 Some(h.clone())
             }
             _ => None,

@@ -181,42 +181,19 @@ pub(crate) async fn serve(
             return ch.close().await;
         }
     };
-    let cfg = &ctx.config;
-    // Client IDs: at most 128 bytes (IoT Core quotas, "Maximum client ID size"); an empty one with
-    // a persistent session has nothing to resume (MQTT 3.1.1 §3.1.3.1: return code 2); MQTT 5 assigns
-    // one to an empty client ID (MQTT 5 §3.2.2.3.7, which IoT Core documents supporting).
-    let invalid_id = if connect.client_id.len() > MAX_CLIENT_ID {
-        Some(format!("client ID of {} bytes; IoT Core allows at most {MAX_CLIENT_ID}", connect.client_id.len()))
-    } else if connect.client_id.is_empty() && connect.version != 5 && !connect.clean {
-        Some("empty client ID with clean session 0".to_owned())
-    } else {
-        None
-    };
-    if let Some(detail) = invalid_id {
+    if let Some(early) = early_refusal(ctx, &connect) {
         rec.client_id = Some(connect.client_id.chars().take(MAX_CLIENT_ID).collect());
-        rec.set(Reason::ClientIdRejected, detail);
-        let code = if connect.version == 5 { 0x85 } else { 2 };
-        rec.answer = Some(format!("connack:0x{code:02x}"));
-        let _ = ch.send(&connack(connect.version, code)).await;
+        rec.set(early.reason, early.detail);
+        match early.code {
+            Some(code) => {
+                rec.answer = Some(format!("connack:0x{code:02x}"));
+                let _ = ch.send(&connack(connect.version, code)).await;
+            }
+            None => rec.answer = Some("close".into()),
+        }
         return ch.close().await;
     }
-    if let Some(every) = cfg.limits.connect_interval {
-        if too_soon(ctx, &connect.client_id, every) {
-            rec.client_id = Some(connect.client_id.clone());
-            rec.set(
-                Reason::ConnectRateExceeded,
-                format!("another CONNECT for this client ID within {} ms", every.as_millis()),
-            );
-            // MQTT 5 has a reason code for it; MQTT 3.1.1 gets the connection closed.
-            if connect.version == 5 {
-                rec.answer = Some("connack:0x9f".into());
-                let _ = ch.send(&connack(5, 0x9f)).await;
-            } else {
-                rec.answer = Some("close".into());
-            }
-            return ch.close().await;
-        }
-    }
+    let cfg = &ctx.config;
     let assigned = (connect.version == 5 && connect.client_id.is_empty())
         .then(|| format!("authprobe-{}", crate::auth::event::new_uuid()));
     if let Some(id) = &assigned {
@@ -224,16 +201,7 @@ pub(crate) async fn serve(
     }
     rec.mqtt_version = Some(if connect.version == 5 { 5 } else { 4 });
     rec.client_id = Some(connect.client_id.clone());
-    if let Some(u) = &connect.username {
-        if let (_, Some(q)) = split_username(u) {
-            sources.username = parse_query(q, cfg.plus_as_space);
-        }
-    }
-    seen.connect = Some(ConnectInfo {
-        username: connect.username.clone(),
-        password: connect.password.clone(),
-        client_id: connect.client_id.clone(),
-    });
+    observe(&connect, cfg, &mut seen, &mut sources);
     let transport = rec.transport.unwrap_or(Transport::Mqtt);
     let scrub = gate::scrubber(cfg, &seen, &sources);
     rec.secrets.merge(&scrub);
@@ -242,17 +210,7 @@ pub(crate) async fn serve(
         Some(g) => Ok(g),
         None => gate::authorize(cfg, transport, &seen, &sources, &scrub, rec).await,
     };
-    let result = authorized.and_then(|granted| {
-        let resource = cfg.arns.client(&connect.client_id);
-        match granted.allows("iot:Connect", &resource, &connect.client_id) {
-            d if d.is_allowed() => Ok(granted),
-            d => Err(gate::Refusal {
-                reason: Reason::ConnectNotAllowed,
-                detail: format!("iot:Connect on {resource}: {}", serde_json::to_string(&d).unwrap_or_default()),
-            }),
-        }
-    });
-    match result {
+    match authorized.and_then(|granted| may_connect(cfg, granted, &connect.client_id)) {
         Ok(granted) => {
             rec.set(Reason::Accepted, format!("principal {}", granted.principal_id.clone().unwrap_or_default()));
             let ack = match &assigned {
@@ -282,6 +240,63 @@ pub(crate) async fn serve(
             rec.set(refusal.reason, refusal.detail);
             refuse(ch, connect.version, cfg, rec).await;
         }
+    }
+}
+
+/// What the CONNECT adds to what the authorizer sees: the username's parameters and the MQTT fields.
+fn observe(connect: &Connect, cfg: &super::EmulatorConfig, seen: &mut Observed, sources: &mut Sources) {
+    if let Some(u) = &connect.username {
+        if let (_, Some(q)) = split_username(u) {
+            sources.username = parse_query(q, cfg.plus_as_space);
+        }
+    }
+    seen.connect = Some(ConnectInfo {
+        username: connect.username.clone(),
+        password: connect.password.clone(),
+        client_id: connect.client_id.clone(),
+    });
+}
+
+/// A CONNECT refused before any authorizer runs: why, and the CONNACK code (`None`: closed).
+struct Early {
+    reason: Reason,
+    detail: String,
+    code: Option<u8>,
+}
+
+fn early_refusal(ctx: &Ctx, connect: &Connect) -> Option<Early> {
+    let v5 = connect.version == 5;
+    // Client IDs: at most 128 bytes (IoT Core quotas, "Maximum client ID size"); an empty one with
+    // a persistent session has nothing to resume (MQTT 3.1.1 §3.1.3.1: return code 2); MQTT 5 assigns
+    // one to an empty client ID (MQTT 5 §3.2.2.3.7, which IoT Core documents supporting).
+    let invalid_id = if connect.client_id.len() > MAX_CLIENT_ID {
+        Some(format!("client ID of {} bytes; IoT Core allows at most {MAX_CLIENT_ID}", connect.client_id.len()))
+    } else if connect.client_id.is_empty() && !v5 && !connect.clean {
+        Some("empty client ID with clean session 0".to_owned())
+    } else {
+        None
+    };
+    if let Some(detail) = invalid_id {
+        return Some(Early { reason: Reason::ClientIdRejected, detail, code: Some(if v5 { 0x85 } else { 2 }) });
+    }
+    let every = ctx.config.limits.connect_interval?;
+    // MQTT 5 has a reason code for it; MQTT 3.1.1 gets the connection closed.
+    too_soon(ctx, &connect.client_id, every).then(|| Early {
+        reason: Reason::ConnectRateExceeded,
+        detail: format!("another CONNECT for this client ID within {} ms", every.as_millis()),
+        code: v5.then_some(0x9f),
+    })
+}
+
+/// The grant, if its policies allow `iot:Connect` for `client_id`.
+fn may_connect(cfg: &super::EmulatorConfig, granted: Granted, client_id: &str) -> Result<Granted, gate::Refusal> {
+    let resource = cfg.arns.client(client_id);
+    match granted.allows("iot:Connect", &resource, client_id) {
+        d if d.is_allowed() => Ok(granted),
+        d => Err(gate::Refusal {
+            reason: Reason::ConnectNotAllowed,
+            detail: format!("iot:Connect on {resource}: {}", serde_json::to_string(&d).unwrap_or_default()),
+        }),
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::auth::signature::Verdict;
+use crate::secret::{escape, scrub_json};
 use serde::Serialize;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -172,7 +173,7 @@ impl ConnectionRecord {
     pub fn scrubbed(&self) -> Self {
         let s = &self.secrets;
         let opt = |v: &Option<String>| v.as_deref().map(|x| s.scrub(x));
-        let json = |v: &Option<Value>| v.as_ref().map(|x| crate::emulator::gate::scrub_json(x, s));
+        let json = |v: &Option<Value>| v.as_ref().map(|x| scrub_json(x, s));
         Self {
             sni: opt(&self.sni),
             alpn_offered: self.alpn_offered.iter().map(|a| s.scrub(a)).collect(),
@@ -208,21 +209,4 @@ impl ConnectionRecord {
             self.durations.total_ms,
         )
     }
-}
-
-/// `text` with every control character (newline, carriage return, NUL, escape, …) written as a
-/// visible escape, so that what a peer sent can never break or forge a log line.
-pub fn escape(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
-        return text.to_owned();
-    }
-    text.chars()
-        .map(|c| match c {
-            '\n' => "\\n".to_owned(),
-            '\r' => "\\r".to_owned(),
-            '\t' => "\\t".to_owned(),
-            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
-            c => c.to_string(),
-        })
-        .collect()
 }

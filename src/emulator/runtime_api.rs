@@ -81,10 +81,9 @@ impl Host {
     }
 
     fn arn(&self) -> String {
-        self.function_arn
-            .get()
-            .cloned()
-            .unwrap_or_else(|| "arn:aws:lambda:us-east-1:123456789012:function:authorizer".into())
+        self.function_arn.get().cloned().unwrap_or_else(|| {
+            crate::auth::policy::Arns::new("us-east-1", "123456789012").lambda_function("authorizer")
+        })
     }
 
     /// Stops every worker (their process groups are killed).
@@ -190,25 +189,7 @@ impl Host {
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let api = listener.local_addr().map_err(|e| e.to_string())?;
         let arn = self.arn();
-        let name = arn.rsplit(':').next().unwrap_or("authorizer").to_owned();
-        let mut child = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(&self.command)
-            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("authprobe-emulator/worker-{n}"))
-            .env("AWS_REGION", arn.split(':').nth(3).unwrap_or("us-east-1"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            // Its own process group: a replaced worker's children die with it.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("`{}` could not start: {e}", self.command))?;
+        let mut child = self.spawn(n, api, &arn)?;
         let _group = child.id().map(super::function::Group);
         let state = Arc::new(Worker {
             current: std::sync::Mutex::new(None),
@@ -233,12 +214,6 @@ impl Host {
         let mut ending: Option<FunctionError> = None;
         let result = loop {
             let deadline = state.current.lock().ok().and_then(|c| c.as_ref().map(|c| c.deadline));
-            let overrun = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 status = child.wait() => {
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
@@ -251,17 +226,9 @@ impl Host {
                 accepted = listener.accept() => {
                     let Ok((tcp, _)) = accepted else { continue };
                     let ctx = Ctx { state: state.clone(), queue: queue.clone(), init_error: init_error.clone(), arn: arn.clone() };
-                    connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let ctx = ctx.clone();
-                            async move { Ok::<_, std::convert::Infallible>(ctx.handle(req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                            .await;
-                    });
+                    connections.spawn(ctx.serve(tcp));
                 }
-                () = overrun => {
+                () = until(deadline) => {
                     ending = state.current.lock().ok().and_then(|c| c.as_ref().map(|c| FunctionError::Timeout(c.limit)));
                     break Err(format!("worker {n} overran the time limit; replaced"));
                 }
@@ -285,6 +252,38 @@ impl Host {
             let _ = current.reply.send(Err(why));
         }
         result
+    }
+
+    /// Starts worker `n`'s handler process with the Lambda environment, pointed at the Runtime API on
+    /// `api`.
+    fn spawn(&self, n: usize, api: std::net::SocketAddr, arn: &str) -> Result<tokio::process::Child, String> {
+        let name = arn.rsplit(':').next().unwrap_or("authorizer").to_owned();
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("authprobe-emulator/worker-{n}"))
+            .env("AWS_REGION", arn.split(':').nth(3).unwrap_or("us-east-1"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            // Its own process group: a replaced worker's children die with it.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("`{}` could not start: {e}", self.command))
+    }
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -340,6 +339,17 @@ struct Ctx {
 type Reply = Response<Full<Bytes>>;
 
 impl Ctx {
+    /// Serves one HTTP/1.1 connection of the handler's runtime client.
+    async fn serve(self, tcp: tokio::net::TcpStream) {
+        let service = hyper::service::service_fn(move |req| {
+            let ctx = self.clone();
+            async move { Ok::<_, std::convert::Infallible>(ctx.handle(req).await) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+            .await;
+    }
+
     async fn handle(&self, req: Request<Incoming>) -> Reply {
         let path = req.uri().path().to_owned();
         let Some(rest) = path.strip_prefix(PREFIX) else { return status(StatusCode::NOT_FOUND, "unknown path") };

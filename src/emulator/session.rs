@@ -108,20 +108,8 @@ impl<'a> Session<'a> {
                     }
                 }
                 Ok(None) => {
-                    let max_time = async {
-                        match ends_at {
-                            Some(at) => tokio::time::sleep_until(at).await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    let refresh = async {
-                        match refresh_at {
-                            Some(at) => tokio::time::sleep_until(at).await,
-                            None => std::future::pending().await,
-                        }
-                    };
                     tokio::select! {
-                        () = refresh => {
+                        () = until(refresh_at) => {
                             if !Box::pin(self.refresh()).await {
                                 break Some(End::RefreshRefused);
                             }
@@ -133,14 +121,18 @@ impl<'a> Session<'a> {
                             Err(_) => break Some(End::KeepAlive),
                         },
                         _ = &mut taken_over => break Some(End::TakenOver),
-                        () = max_time => break Some(End::MaxConnectTime),
+                        () = until(ends_at) => break Some(End::MaxConnectTime),
                     }
                 }
             }
         };
         self.unregister(me);
-        // MQTT 5 says why (DISCONNECT reason codes 0x8E session taken over, 0x8D keep alive timeout,
-        // 0xA0 maximum connect time); MQTT 3.1.1 has no server DISCONNECT: the connection closes.
+        self.end(end).await
+    }
+
+    /// Closes the connection; MQTT 5 says why (DISCONNECT reason codes 0x8E session taken over,
+    /// 0x8D keep alive timeout, 0xA0 maximum connect time); MQTT 3.1.1 has no server DISCONNECT.
+    async fn end(mut self, end: Option<End>) {
         if let (Some(end), 5) = (end, self.connect.version) {
             let code = match end {
                 End::TakenOver => v5::DisconnectReasonCode::SessionTakenOver,
@@ -334,4 +326,12 @@ impl<'a> Session<'a> {
 
 fn min_qos1(q: QoS) -> QoS {
     if q == QoS::AtMostOnce { q } else { QoS::AtLeastOnce }
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

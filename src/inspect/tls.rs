@@ -145,7 +145,7 @@ pub fn server(bytes: &[u8]) -> (ServerAnswer, Option<String>) {
                 }
                 TlsMessage::Alert(a) => {
                     let code = a.code.0;
-                    let name = crate::emulator::settings::Alert(code).name();
+                    let name = crate::wire::alert::Alert(code).name();
                     answer.alert.get_or_insert(name);
                 }
                 _ => {}

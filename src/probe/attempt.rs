@@ -173,76 +173,15 @@ async fn attempt(
     t: &mut Trace,
     checks: &mut Vec<Outcome>,
 ) -> Observation {
-    let timeout = plan.timeout;
-    let (host, port) = match &plan.connect_to {
-        Some((h, p)) => (h.as_str(), p.unwrap_or(spec.port)),
-        None => (plan.endpoint.as_str(), spec.port),
-    };
-    let path = &plan.path;
-    let proxy = path.proxy.as_ref();
-    t.sent.family = spec.family;
-    let start = Instant::now();
-    // The endpoint's own name, unless the proxy resolves it.
-    let mut target = Vec::new();
-    if proxy.is_none_or(|p| !p.resolves_name()) {
-        match resolve::resolve(host, port, &path.resolve, spec.family, timeout).await {
-            Ok((answers, usable)) => {
-                t.sent.dns = Some(answers);
-                target = usable;
-            }
-            Err(o) => {
-                t.time(Stage::Resolve, start);
-                return o;
-            }
-        }
-    }
-    let addrs = match proxy {
-        None => target.clone(),
-        Some(p) => {
-            t.sent.proxy = Some(SentProxy {
-                url: p.display(plan.show_secrets),
-                source: p.source.clone(),
-                resolves: if p.resolves_name() { "proxy" } else { "local" },
-                target: match target.first() {
-                    Some(a) if !p.resolves_name() => a.to_string(),
-                    _ => format!("{host}:{port}"),
-                },
-            });
-            let left = timeout.saturating_sub(start.elapsed());
-            match resolve::resolve(&p.host, p.port, &path.resolve, super::plan::Family::Any, left).await {
-                Ok((_, usable)) => usable,
-                Err(o) => {
-                    t.time(Stage::Resolve, start);
-                    return o;
-                }
-            }
-        }
-    };
-    t.time(Stage::Resolve, start);
-    t.sent.resolved = addrs.iter().map(ToString::to_string).collect();
-    let start = Instant::now();
-    let dialled = tcp::dial(&addrs, timeout).await;
-    t.time(Stage::Tcp, start);
-    let (mut tcp, addr) = match dialled {
-        Ok(d) => d,
+    let tcp = match reach(plan, spec, t).await {
+        Ok(tcp) => tcp,
         Err(o) => return o,
     };
-    t.sent.address = Some(addr.to_string());
-    if let Some(p) = proxy {
-        let start = Instant::now();
-        let tunnel = proxy::tunnel(tcp, p, host, port, target.first().copied(), timeout).await;
-        t.time(Stage::Proxy, start);
-        tcp = match tunnel {
-            Ok(tcp) => tcp,
-            Err(o) => return o,
-        };
-    }
-    tracing::debug!(attempt = %spec.id, %addr, "tcp connected");
     // TLS never sends an IP literal as SNI: record what went on the wire.
     t.sent.sni = spec.sni.clone().filter(|s| s.parse::<std::net::IpAddr>().is_err());
     t.sent.alpn_offered = spec.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
     let start = Instant::now();
-    let shaken = tls::handshake(tcp, &plan.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.trust, timeout).await;
+    let shaken = tls::handshake(tcp, &plan.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.trust, plan.timeout).await;
     t.time(Stage::Tls, start);
     let (stream, info) = match shaken {
         Ok(s) => s,
@@ -267,6 +206,71 @@ async fn attempt(
     }
 }
 
+/// The TCP connection to the endpoint: its name resolved (or the proxy's), dialled, and tunnelled
+/// through the proxy if there is one.
+async fn reach(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<tokio::net::TcpStream, Observation> {
+    let timeout = plan.timeout;
+    let (host, port) = match &plan.connect_to {
+        Some((h, p)) => (h.as_str(), p.unwrap_or(spec.port)),
+        None => (plan.endpoint.as_str(), spec.port),
+    };
+    let path = &plan.path;
+    let proxy = path.proxy.as_ref();
+    t.sent.family = spec.family;
+    let start = Instant::now();
+    // The endpoint's own name, unless the proxy resolves it.
+    let mut target = Vec::new();
+    if proxy.is_none_or(|p| !p.resolves_name()) {
+        match resolve::resolve(host, port, &path.resolve, spec.family, timeout).await {
+            Ok((answers, usable)) => {
+                t.sent.dns = Some(answers);
+                target = usable;
+            }
+            Err(o) => {
+                t.time(Stage::Resolve, start);
+                return Err(o);
+            }
+        }
+    }
+    let addrs = match proxy {
+        None => target.clone(),
+        Some(p) => {
+            t.sent.proxy = Some(SentProxy {
+                url: p.display(plan.show_secrets),
+                source: p.source.clone(),
+                resolves: if p.resolves_name() { "proxy" } else { "local" },
+                target: match target.first() {
+                    Some(a) if !p.resolves_name() => a.to_string(),
+                    _ => format!("{host}:{port}"),
+                },
+            });
+            let left = timeout.saturating_sub(start.elapsed());
+            match resolve::resolve(&p.host, p.port, &path.resolve, super::plan::Family::Any, left).await {
+                Ok((_, usable)) => usable,
+                Err(o) => {
+                    t.time(Stage::Resolve, start);
+                    return Err(o);
+                }
+            }
+        }
+    };
+    t.time(Stage::Resolve, start);
+    t.sent.resolved = addrs.iter().map(ToString::to_string).collect();
+    let start = Instant::now();
+    let dialled = tcp::dial(&addrs, timeout).await;
+    t.time(Stage::Tcp, start);
+    let (mut tcp, addr) = dialled?;
+    t.sent.address = Some(addr.to_string());
+    if let Some(p) = proxy {
+        let start = Instant::now();
+        let tunnel = proxy::tunnel(tcp, p, host, port, target.first().copied(), timeout).await;
+        t.time(Stage::Proxy, start);
+        tcp = tunnel?;
+    }
+    tracing::debug!(attempt = %spec.id, %addr, "tcp connected");
+    Ok(tcp)
+}
+
 /// MQTT over TLS: CONNECT → CONNACK, then the post-connect checks on the baseline.
 async fn over_tls(
     plan: &ProbePlan,
@@ -285,7 +289,7 @@ async fn over_tls(
         if spec.variant == super::variant::Variant::Baseline && !plan.checks.is_empty() {
             let start = Instant::now();
             let wire = &mut authorize::Bytes(&mut stream);
-            *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, plan.timeout).await;
+            *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
             t.time(Stage::Authorize, start);
         }
         goodbye(&mut stream).await;
@@ -325,7 +329,7 @@ async fn over_websocket(
     {
         let start = Instant::now();
         let wire = &mut authorize::Frames(&mut ws);
-        *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arn_base, plan.timeout).await;
+        *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
         t.time(Stage::Authorize, start);
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;

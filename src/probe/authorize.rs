@@ -82,13 +82,13 @@ pub async fn run<W: Wire>(
     s: &mut W,
     v: MqttVersion,
     checks: &Checks,
-    arn_base: &str,
+    arns: &crate::auth::policy::Arns,
     timeout: Duration,
 ) -> Vec<Outcome> {
     let mut out = Vec::new();
     let mut conn = Conn { s, v, buf: Vec::new() };
     if let Some(filter) = &checks.subscribe {
-        let resource = format!("{arn_base}:topicfilter/{filter}");
+        let resource = arns.topic_filter(filter);
         let o = conn.subscribe(filter, &resource, timeout).await;
         let stop = !o.success;
         out.push(o);
@@ -97,7 +97,7 @@ pub async fn run<W: Wire>(
         }
     }
     if let Some(topic) = &checks.publish {
-        let resource = format!("{arn_base}:topic/{topic}");
+        let resource = arns.topic(topic);
         let (o, echoed) = conn.publish(topic, &resource, timeout).await;
         let ok = o.success;
         out.push(o);

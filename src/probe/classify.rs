@@ -2,7 +2,7 @@
 //! their meaning, so the rules are tested as a table, without sockets.
 
 use super::outcome::{CertSummary, CloseHow, Detail, Kind, Outcome, show_bytes};
-use crate::emulator::settings::Alert;
+use crate::wire::alert::Alert;
 use bytes::BytesMut;
 use rustls::CertificateError;
 use std::io::ErrorKind;
@@ -318,40 +318,27 @@ mod tests {
         TlsError::Io { kind, message: String::new() }
     }
 
+    fn tcp(kind: ErrorKind) -> Observation {
+        Observation::TcpError { address: "a".into(), kind, message: String::new(), elapsed_ms: 1 }
+    }
+
+    fn check_table(cases: Vec<(Observation, Kind)>) {
+        for (obs, kind) in cases {
+            let out = classify(&obs);
+            assert_eq!(out.kind, kind, "{obs:?}");
+            assert_eq!(out.stage, kind.stage());
+            assert_eq!(out.success, matches!(kind, Kind::ConnackAccepted | Kind::HttpOk));
+        }
+    }
+
     #[test]
-    fn table() {
+    fn table_network_and_tls() {
         use Observation as O;
-        let json_403 = br#"{"message":"Forbidden","traceId":"t-1"}"#.to_vec();
-        let aws = vec![("x-amzn-ErrorType".to_owned(), "ForbiddenException:".to_owned())];
-        let cases: Vec<(O, Kind)> = vec![
+        check_table(vec![
             (O::Resolve { name: "x".into(), error: "nx".into() }, Kind::DnsFailed),
-            (
-                O::TcpError {
-                    address: "a".into(),
-                    kind: ErrorKind::ConnectionRefused,
-                    message: String::new(),
-                    elapsed_ms: 1,
-                },
-                Kind::TcpRefused,
-            ),
-            (
-                O::TcpError {
-                    address: "a".into(),
-                    kind: ErrorKind::ConnectionReset,
-                    message: String::new(),
-                    elapsed_ms: 1,
-                },
-                Kind::TcpReset,
-            ),
-            (
-                O::TcpError {
-                    address: "a".into(),
-                    kind: ErrorKind::NetworkUnreachable,
-                    message: String::new(),
-                    elapsed_ms: 1,
-                },
-                Kind::TcpUnreachable,
-            ),
+            (tcp(ErrorKind::ConnectionRefused), Kind::TcpRefused),
+            (tcp(ErrorKind::ConnectionReset), Kind::TcpReset),
+            (tcp(ErrorKind::NetworkUnreachable), Kind::TcpUnreachable),
             (O::TcpTimeout { address: "a".into(), elapsed_ms: 10 }, Kind::TcpTimeout),
             (
                 tls(TlsError::Rustls(rustls::Error::AlertReceived(AlertDescription::UnrecognisedName)), &[0x15]),
@@ -384,6 +371,15 @@ mod tests {
             (tls(io(ErrorKind::UnexpectedEof), b""), Kind::TlsClosed),
             (tls(io(ErrorKind::ConnectionReset), b""), Kind::TlsClosed),
             (O::TlsTimeout { elapsed_ms: 5 }, Kind::TlsTimeout),
+        ]);
+    }
+
+    #[test]
+    fn table_upgrade_mqtt_and_http() {
+        use Observation as O;
+        let json_403 = br#"{"message":"Forbidden","traceId":"t-1"}"#.to_vec();
+        let aws = vec![("x-amzn-ErrorType".to_owned(), "ForbiddenException:".to_owned())];
+        check_table(vec![
             (O::UpgradeResponse { status: 403, headers: aws.clone(), body: json_403.clone() }, Kind::UpgradeRejected),
             (O::UpgradeInvalid { problem: "no echo".into() }, Kind::UpgradeInvalid),
             (O::UpgradeClosed { elapsed_ms: 1, bytes_seen: 0 }, Kind::UpgradeClosed),
@@ -401,13 +397,7 @@ mod tests {
             (O::HttpClosed { elapsed_ms: 1, bytes_seen: 0 }, Kind::HttpClosed),
             (O::HttpTimeout { elapsed_ms: 1 }, Kind::HttpTimeout),
             (O::HttpMalformed { error: "bad".into() }, Kind::HttpMalformedResponse),
-        ];
-        for (obs, kind) in cases {
-            let out = classify(&obs);
-            assert_eq!(out.kind, kind, "{obs:?}");
-            assert_eq!(out.stage, kind.stage());
-            assert_eq!(out.success, matches!(kind, Kind::ConnackAccepted | Kind::HttpOk));
-        }
+        ]);
     }
 
     #[test]

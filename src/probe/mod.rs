@@ -3,7 +3,8 @@
 //! [`plan`] holds the validated settings; [`attempt`] runs one attempt through the stages
 //! ([`resolve`], [`tcp`], [`tls`], [`mqtt`], [`websocket`], [`https`]); [`classify`] turns what happened
 //! into the contract's [`outcome`]; [`advice`] says why and what to check; [`matrix`] makes the
-//! [`variant`]s, and the diagnosis (`crate::diagnosis`) reads them all and may ask for follow-ups.
+//! [`variant`]s. What the attempts mean is the diagnosis' job (`crate::diagnosis`); `crate::investigate`
+//! runs both.
 
 pub mod advice;
 pub mod attempt;
@@ -24,7 +25,6 @@ pub mod websocket;
 pub use attempt::AttemptReport;
 pub use plan::{AttemptSpec, Credentials, MqttVersion, ProbePlan, Trust};
 
-use crate::report::Report;
 use futures_util::StreamExt as _;
 use std::time::Duration;
 
@@ -52,33 +52,8 @@ pub trait Progress: Send + Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-/// Runs `specs` one after another and gathers the report.
-pub async fn run(plan: &ProbePlan, specs: &[AttemptSpec]) -> Report {
-    run_with(plan, specs, Schedule::SEQUENTIAL, &Quiet).await
-}
-
-/// Runs `specs` as scheduled, then the follow-ups the diagnosis asks for (unless the plan turns
-/// them off); the report keeps their order.
-pub async fn run_with(plan: &ProbePlan, specs: &[AttemptSpec], schedule: Schedule, progress: &dyn Progress) -> Report {
-    let started = unix_now();
-    let mut attempts = run_specs(plan, specs, schedule, progress).await;
-    if plan.follow_up {
-        let more = crate::diagnosis::followup::plan(plan, &attempts);
-        if !more.is_empty() {
-            // The baseline used the device's client ID moments ago: space every connect that reuses it.
-            tokio::time::sleep(plan.follow_up_spacing).await;
-            let spaced = Schedule { parallel: 1, spacing: Some(plan.follow_up_spacing) };
-            attempts.extend(run_specs(plan, &more, spaced, progress).await);
-        }
-    }
-    Report::new(plan, attempts, (started, unix_now()))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-async fn run_specs(
+/// Runs `specs` as scheduled; the attempts come back in the specs' order.
+pub async fn run_attempts(
     plan: &ProbePlan,
     specs: &[AttemptSpec],
     schedule: Schedule,

@@ -72,20 +72,20 @@ pub struct ProbePlan {
     pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
     /// SNI and Host of the "another name" variants.
     pub alt_sni: String,
-    /// Problems found in the AWS documents before anything was sent (the failed local checks).
+    /// Problems with the settings found before anything was sent (the failed local checks are
+    /// added to these by the diagnosis, `diagnosis::local::for_plan`).
     pub warnings: Vec<String>,
     /// What the user's AWS documents say (describe-authorizer, keys, domain, endpoint).
-    pub documents: crate::diagnosis::local::Documents,
-    /// The local checks, run at plan time.
-    pub local: Vec<crate::diagnosis::local::LocalCheck>,
+    pub documents: crate::auth::documents::Documents,
     /// Run follow-up attempts that split the causes left (`--follow-up auto`).
     pub follow_up: bool,
     /// Gap before each follow-up (they share the device's client ID).
     pub follow_up_spacing: Duration,
     /// Post-connect checks on the mqtt and wss baselines (`--publish`, `--subscribe`).
     pub checks: super::authorize::Checks,
-    /// `arn:aws:iot:<region>:<account>` for the resources the checks name.
-    pub arn_base: String,
+    /// The region and account of the resources the checks and findings name (`<account>` when not
+    /// known).
+    pub arns: crate::auth::policy::Arns,
     /// What the device sends where it differs from the documented attempt (`--sni`, `--alpn`, …).
     pub device: DeviceSends,
     /// How attempts reach the endpoint: proxy, name overrides, address family.
@@ -204,12 +204,7 @@ impl DeviceSends {
     }
 }
 
-/// The region in an IoT endpoint name (`<prefix>-ats.iot.<region>.amazonaws.com`), if it is one.
-pub fn region_of(endpoint: &str) -> Option<String> {
-    let rest = endpoint.split_once(".iot.")?.1;
-    let region = rest.strip_suffix(".amazonaws.com").or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
-    (!region.is_empty() && !region.contains('.')).then(|| region.to_owned())
-}
+pub use crate::auth::policy::region_of;
 
 /// How the signature travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -311,11 +306,10 @@ impl ProbePlan {
             alt_sni: "example.com".into(),
             warnings: Vec::new(),
             documents: Default::default(),
-            local: Vec::new(),
             follow_up: true,
             follow_up_spacing: Duration::from_millis(1_100),
             checks: Default::default(),
-            arn_base: format!("arn:aws:iot:{}:<account>", region_of(endpoint).unwrap_or_else(|| "<region>".into())),
+            arns: crate::auth::policy::Arns::for_endpoint(endpoint, None),
             device: DeviceSends::default(),
             path: NetPath::default(),
         }
@@ -436,25 +430,5 @@ impl ProbePlan {
             s.add_form(pw, &encode(pw));
         }
         s
-    }
-}
-
-impl ProbePlan {
-    /// Runs the local checks on the plan's documents and credentials, and keeps the failed ones as
-    /// warnings.
-    pub fn with_local_checks(mut self) -> Self {
-        self.local = crate::diagnosis::local::checks(&self.documents, &self.credentials, &self.endpoint, self.port);
-        if let Some(raw) = &self.device.username_raw {
-            self.local.push(crate::diagnosis::local::username_raw(raw, &self.credentials));
-        }
-        // A check may quote what the device sends (its username): secrets redacted like everywhere.
-        if let Some(spec) = self.baseline().first() {
-            let scrub = self.secrets(spec);
-            for c in &mut self.local {
-                c.detail = scrub.scrub(&c.detail);
-            }
-        }
-        self.warnings.extend(self.local.iter().filter(|c| !c.passed).map(|c| c.detail.clone()));
-        self
     }
 }

@@ -50,9 +50,8 @@ pub struct ReportProxy {
 }
 
 impl Report {
-    /// The report of `attempts`, diagnosed; `window` is when they ran (Unix seconds).
-    pub fn new(plan: &ProbePlan, attempts: Vec<AttemptReport>, window: (u64, u64)) -> Self {
-        let findings = crate::diagnosis::diagnose(&crate::diagnosis::Context { attempts: &attempts, plan, window });
+    /// The report of a run: its plan, the local checks, the attempts and what the diagnosis found.
+    pub fn new(plan: &ProbePlan, local: Vec<LocalCheck>, attempts: Vec<AttemptReport>, findings: Vec<Finding>) -> Self {
         let failed = attempts.iter().any(|a| a.expect == Expect::Pass && !a.succeeded);
         Self {
             tool: "authprobe",
@@ -67,8 +66,13 @@ impl Report {
                 .as_ref()
                 .map(|p| ReportProxy { url: p.display(plan.show_secrets), source: p.source.clone() }),
             proxy_bypassed: plan.path.proxy_bypassed.clone(),
-            warnings: plan.warnings.clone(),
-            local_checks: plan.local.clone(),
+            warnings: plan
+                .warnings
+                .iter()
+                .cloned()
+                .chain(local.iter().filter(|c| !c.passed).map(|c| c.detail.clone()))
+                .collect(),
+            local_checks: local,
             findings,
             attempts,
             exit_code: if failed { EXIT_FAILED } else { EXIT_OK },

@@ -371,7 +371,7 @@ pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbeP
         timeout: Duration::from_secs(5),
         // The emulator does not limit connects per client ID.
         follow_up_spacing: Duration::from_millis(20),
-        arn_base: "arn:aws:iot:us-east-1:123456789012".into(),
+        arns: authprobe::auth::policy::Arns::new("us-east-1", "123456789012"),
         ..ProbePlan::new(ENDPOINT, credentials)
     }
 }

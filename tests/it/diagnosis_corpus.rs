@@ -36,10 +36,13 @@ fn described(a: &Authorizer) -> Documents {
 }
 
 async fn diagnose_plan(plan: ProbePlan) -> Report {
-    let plan = plan.with_local_checks();
     let specs = variants(&plan, Level::Quick);
-    let run =
-        authprobe::probe::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, &authprobe::probe::Quiet);
+    let run = authprobe::investigate::run_with(
+        &plan,
+        &specs,
+        Schedule { parallel: 8, spacing: None },
+        &authprobe::probe::Quiet,
+    );
     tokio::time::timeout(Duration::from_secs(120), run).await.expect("the probe ends within its timeouts")
 }
 
@@ -574,10 +577,14 @@ async fn receive_not_allowed() {
 #[tokio::test]
 async fn full_matrix_on_a_working_device_names_risks_only() {
     let emu = start(cfg(allowing(AUTH))).await;
-    let plan = probe_plan(&emu).with_local_checks();
+    let plan = probe_plan(&emu);
     let specs = variants(&plan, Level::Full);
-    let run =
-        authprobe::probe::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, &authprobe::probe::Quiet);
+    let run = authprobe::investigate::run_with(
+        &plan,
+        &specs,
+        Schedule { parallel: 8, spacing: None },
+        &authprobe::probe::Quiet,
+    );
     let r = tokio::time::timeout(Duration::from_secs(120), run).await.unwrap();
     no_cause(&r);
     let ids: Vec<&str> = r.findings.iter().map(|f| f.id).collect();

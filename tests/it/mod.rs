@@ -20,4 +20,5 @@ mod probe_mosquitto;
 mod probe_servers;
 mod readme;
 mod secrets;
+mod shape;
 mod toolkit;

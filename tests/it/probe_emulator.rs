@@ -25,7 +25,7 @@ async fn baseline_succeeds_on_every_transport_with_a_signed_token() {
     let mut emu = start(cfg_with(signed(AUTH, &[]))).await;
     let mut plan = probe_plan(&emu);
     plan.credentials.signature = Some(sign(GOOD));
-    let report = authprobe::probe::run(&plan, &plan.baseline()).await;
+    let report = authprobe::investigate::run(&plan, &plan.baseline()).await;
     assert_eq!(report.exit_code, 0);
     let kinds: Vec<Kind> = report.attempts.iter().map(kind).collect();
     assert_eq!(kinds, [Kind::ConnackAccepted, Kind::ConnackAccepted, Kind::HttpOk]);

@@ -402,7 +402,7 @@ async fn publish_not_allowed_end_to_end() {
     plan.checks.publish = Some("dev/telemetry".into());
     for (version, kind) in [(MqttVersion::V311, Kind::ClosedAfterPublish), (MqttVersion::V5, Kind::PublishRefused)] {
         plan.mqtt_version = version;
-        let report = authprobe::probe::run(&plan, &plan.baseline()).await;
+        let report = authprobe::investigate::run(&plan, &plan.baseline()).await;
         let a = &report.attempts[0];
         assert_eq!(a.outcome.kind, kind, "{version:?}: {:?}", a.checks);
         assert_eq!(report.attempts[1].outcome.kind, kind, "wss {version:?}: {:?}", report.attempts[1].checks);
@@ -430,7 +430,7 @@ async fn allowed_round_trip_end_to_end() {
     plan.checks.publish = Some("dev/echo".into());
     for version in [MqttVersion::V311, MqttVersion::V5] {
         plan.mqtt_version = version;
-        let report = authprobe::probe::run(&plan, &plan.baseline()).await;
+        let report = authprobe::investigate::run(&plan, &plan.baseline()).await;
         for a in &report.attempts {
             let kinds: Vec<Kind> = a.checks.iter().map(|c| c.kind).collect();
             assert_eq!(
