@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let _ = authprobe::emulator::config::authorizer_from_describe_json(text, std::path::Path::new("fuzz.json"));
+    let _ = authprobe::auth::documents::DescribedAuthorizer::from_describe_json(text, std::path::Path::new("fuzz.json"));
     if let Ok(policy) = authprobe::auth::permission::read_policy(text) {
         if let Ok(arn) =
             authprobe::auth::permission::AuthorizerArn::parse("arn:aws:iot:us-east-1:123456789012:authorizer/A")
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return };
-    let _ = authprobe::diagnosis::local::Domain::from_json(&v);
+    let _ = authprobe::auth::documents::Domain::from_json(&v);
     if let Ok(p) = authprobe::auth::policy::parse(&v) {
         for (action, resource) in [
             ("iot:Connect", "arn:aws:iot:us-east-1:123456789012:client/dev"),

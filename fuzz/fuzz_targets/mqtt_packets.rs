@@ -15,5 +15,5 @@ fuzz_target!(|data: &[u8]| {
         let o = classify(&Observation::MqttReply { version, bytes: data.to_vec() });
         let _ = serde_json::to_string(&o);
     }
-    let _ = authprobe::probe::mqtt::packet_len(data);
+    let _ = authprobe::wire::mqtt::packet_len(data);
 });

@@ -48,9 +48,10 @@ fuzz_target!(|data: &[u8]| {
     RT.with(|rt| {
         rt.block_on(async {
             let config = authprobe::probe::websocket::config();
-            let mut ws = WebSocketStream::from_raw_socket(Peer(data.to_vec(), 0), Role::Client, Some(config)).await;
-            let obs = authprobe::probe::websocket::exchange(
-                &mut ws,
+            let ws = WebSocketStream::from_raw_socket(Peer(data.to_vec(), 0), Role::Client, Some(config)).await;
+            let mut ch = authprobe::wire::mqtt::Frames::new(ws, true);
+            let obs = authprobe::probe::mqtt::exchange(
+                &mut ch,
                 MqttVersion::V311,
                 &[0x10, 0],
                 Duration::from_millis(50),

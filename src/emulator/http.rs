@@ -327,7 +327,7 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         // of a held session are small, and larger ones still arrive (the buffer grows to the limits).
         .read_buffer_size(4096);
     let ws = WebSocketStream::from_partially_read(tls, req.rest, Role::Server, Some(ws_config)).await;
-    super::mqtt::serve(Channel::Ws(Box::new(ws)), ctx, seen, sources, granted, rec).await;
+    super::mqtt::serve(Channel::ws(ws), ctx, seen, sources, granted, rec).await;
 }
 
 fn carries_credentials(cfg: &super::EmulatorConfig, sources: &Sources) -> bool {

@@ -195,7 +195,7 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
         tls::Route::Mqtt => {
             rec.transport = Some(crate::auth::event::Transport::Mqtt);
             let seen = crate::auth::event::Observed { server_name: hello.sni, ..Default::default() };
-            Box::pin(mqtt::serve(Channel::Tls(Box::new(stream)), ctx, seen, Default::default(), None, rec)).await;
+            Box::pin(mqtt::serve(Channel::tls(stream), ctx, seen, Default::default(), None, rec)).await;
         }
         _ => Box::pin(http::serve(stream, ctx, hello.sni, rec)).await,
     }

@@ -155,7 +155,7 @@ pub(crate) async fn read_connect(ch: &mut Channel, buf: &mut BytesMut, ctx: &Ctx
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => {
                 return Err(fail(Reason::PacketTooLarge, format!("WebSocket message refused: {e}")));
             }
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData || crate::wire::mqtt::idle(&e) => {
                 return Err(fail(Reason::MalformedRequest, format!("WebSocket: {e}")));
             }
             Ok(Err(e)) => return Err(fail(Reason::ClosedByClient, format!("read failed: {e}"))),

@@ -10,6 +10,7 @@ use super::{authorize, https, mqtt, proxy, resolve, tcp, tls, websocket};
 use crate::auth::credentials::{Placement, encode, join_query, username_with};
 use crate::auth::event::Transport;
 use crate::secret::Scrubber;
+use crate::wire::mqtt::{Bytes, Frames};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -283,13 +284,13 @@ async fn over_tls(
 ) -> Observation {
     let connect = connect_for(plan, spec, params, scrub, t);
     let start = Instant::now();
-    let obs = mqtt::exchange(&mut stream, spec.mqtt_version, &connect, plan.timeout).await;
+    let ch = &mut Bytes(&mut stream);
+    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.timeout).await;
     t.time(Stage::Mqtt, start);
     if classify(&obs).kind == Kind::ConnackAccepted {
         if spec.variant == super::variant::Variant::Baseline && !plan.checks.is_empty() {
             let start = Instant::now();
-            let wire = &mut authorize::Bytes(&mut stream);
-            *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
+            *checks = authorize::run(ch, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
             t.time(Stage::Authorize, start);
         }
         goodbye(&mut stream).await;
@@ -315,24 +316,24 @@ async fn over_websocket(
     let start = Instant::now();
     let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, plan.timeout).await;
     t.time(Stage::Upgrade, start);
-    let mut ws = match upgraded {
-        Ok(ws) => ws,
+    let ch = &mut match upgraded {
+        // A text frame from the server counts as data: its bytes are classified like any reply.
+        Ok(ws) => Frames::new(ws, true),
         Err(o) => return o,
     };
     let connect = connect_for(plan, spec, params, scrub, t);
     let start = Instant::now();
-    let obs = websocket::exchange(&mut ws, spec.mqtt_version, &connect, plan.timeout).await;
+    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.timeout).await;
     t.time(Stage::Mqtt, start);
     if classify(&obs).kind == Kind::ConnackAccepted
         && spec.variant == super::variant::Variant::Baseline
         && !plan.checks.is_empty()
     {
         let start = Instant::now();
-        let wire = &mut authorize::Frames(&mut ws);
-        *checks = authorize::run(wire, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
+        *checks = authorize::run(ch, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
         t.time(Stage::Authorize, start);
     }
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ch.ws.close(None)).await;
     obs
 }
 

@@ -4,12 +4,12 @@
 
 use super::classify::connack_reason_v4;
 use super::classify::reason_v5;
-use super::mqtt::{MAX_REPLY, packet_len};
+use super::mqtt::MAX_REPLY;
 use super::outcome::{Detail, Kind, Outcome};
 use super::plan::MqttVersion;
+use crate::wire::mqtt::{Channel, idle};
 use bytes::BytesMut;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 /// What to check after the connection is accepted.
 #[derive(Clone, Debug, Default)]
@@ -24,61 +24,8 @@ impl Checks {
     }
 }
 
-/// How MQTT packets travel: TLS bytes, or WebSocket binary frames.
-pub trait Wire {
-    /// Appends what arrives next; `Ok(0)` when the peer closed.
-    fn read_some(&mut self, buf: &mut Vec<u8>) -> impl std::future::Future<Output = std::io::Result<usize>> + Send;
-    fn send(&mut self, bytes: &[u8]) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
-}
-
-/// MQTT directly on a byte stream (TLS).
-pub struct Bytes<'a, S>(pub &'a mut S);
-
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for Bytes<'_, S> {
-    async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-        let mut chunk = [0u8; 4096];
-        let n = self.0.read(&mut chunk).await?;
-        buf.extend_from_slice(&chunk[..n]);
-        Ok(n)
-    }
-    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.write_all(bytes).await?;
-        self.0.flush().await
-    }
-}
-
-/// MQTT in WebSocket binary frames.
-pub struct Frames<'a>(pub &'a mut tokio_tungstenite::WebSocketStream<super::tls::Stream>);
-
-impl Wire for Frames<'_> {
-    async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-        use futures_util::StreamExt as _;
-        use tokio_tungstenite::tungstenite::Message;
-        // Control and empty frames are bounded: a peer cannot keep this read busy forever.
-        for _ in 0..super::websocket::MAX_IDLE_FRAMES {
-            match self.0.next().await {
-                Some(Ok(Message::Binary(b))) if !b.is_empty() => {
-                    buf.extend_from_slice(&b);
-                    return Ok(b.len());
-                }
-                Some(Ok(Message::Close(_))) | None => return Ok(0),
-                Some(Err(e)) => return Err(std::io::Error::other(e)),
-                Some(Ok(_)) => {}
-            }
-        }
-        Err(std::io::Error::other("too many control frames without data"))
-    }
-    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        use futures_util::SinkExt as _;
-        self.0
-            .send(tokio_tungstenite::tungstenite::Message::binary(bytes.to_vec()))
-            .await
-            .map_err(std::io::Error::other)
-    }
-}
-
 /// Runs the checks on an accepted connection; returns every check's outcome, in order.
-pub async fn run<W: Wire>(
+pub async fn run<W: Channel>(
     s: &mut W,
     v: MqttVersion,
     checks: &Checks,
@@ -86,7 +33,7 @@ pub async fn run<W: Wire>(
     timeout: Duration,
 ) -> Vec<Outcome> {
     let mut out = Vec::new();
-    let mut conn = Conn { s, v, buf: Vec::new() };
+    let mut conn = Conn { s, v, buf: BytesMut::new() };
     if let Some(filter) = &checks.subscribe {
         let resource = arns.topic_filter(filter);
         let o = conn.subscribe(filter, &resource, timeout).await;
@@ -124,22 +71,28 @@ fn received(topic: &str, resource: &str) -> Outcome {
 struct Conn<'a, S> {
     s: &'a mut S,
     v: MqttVersion,
-    buf: Vec<u8>,
+    buf: BytesMut,
 }
 
-/// The next whole packet, or why none came.
+/// The next whole packet, decoded by rumqttc as far as the checks need, or why none came.
 enum Next {
-    Packet(Vec<u8>),
+    /// SUBACK with its (first) return or reason code.
+    SubAck(u8),
+    /// PUBACK with its reason code (0 in MQTT 3.1.1, which has none).
+    PubAck(u8),
+    Publish,
+    Other,
+    /// A packet the decoder refuses (a reason code MQTT does not define, a bad length, …).
+    Malformed(String),
     Closed,
     Timeout,
 }
 
-impl<W: Wire> Conn<'_, W> {
+impl<W: Channel> Conn<'_, W> {
     async fn next(&mut self, deadline: tokio::time::Instant) -> Next {
         loop {
-            if let Some(n) = packet_len(&self.buf).filter(|n| self.buf.len() >= (*n).min(MAX_REPLY)) {
-                let n = n.min(self.buf.len());
-                return Next::Packet(self.buf.drain(..n).collect());
+            if let Some(next) = decode(self.v, &mut self.buf) {
+                return next;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Next::Timeout;
@@ -147,14 +100,15 @@ impl<W: Wire> Conn<'_, W> {
             match tokio::time::timeout_at(deadline, self.s.read_some(&mut self.buf)).await {
                 Err(_) => return Next::Timeout,
                 Ok(Ok(n)) if n > 0 => {}
+                Ok(Err(e)) if idle(&e) => {}
                 Ok(_) => return Next::Closed,
             }
         }
     }
 
-    /// Writes a request; a peer that stops reading counts as closed after 10 s.
+    /// Writes a request; a peer that stops reading counts as closed (the channel bounds the write).
     async fn send(&mut self, bytes: &[u8]) -> bool {
-        matches!(tokio::time::timeout(Duration::from_secs(10), self.s.send(bytes)).await, Ok(Ok(())))
+        self.s.send(bytes).await.is_ok()
     }
 
     async fn subscribe(&mut self, filter: &str, resource: &str, timeout: Duration) -> Outcome {
@@ -190,9 +144,14 @@ impl<W: Wire> Conn<'_, W> {
             match self.next(deadline).await {
                 Next::Closed => return check(Kind::ClosedAfterSubscribe),
                 Next::Timeout => return check(Kind::MessageMissing),
-                Next::Packet(p) if p.first().map(|b| b >> 4) == Some(9) => {
-                    // SUBACK: the (first) return code is the last byte.
-                    let code = p.last().copied().unwrap_or(0x80);
+                Next::Malformed(e) => {
+                    let reason = format!("malformed reply: {e}");
+                    return Outcome::new(
+                        Kind::SubscribeRefused,
+                        Detail::Ack { code: 0x80, reason, action: "iot:Subscribe".into(), resource: resource.into() },
+                    );
+                }
+                Next::SubAck(code) => {
                     let (kind, reason) = match (self.v, code) {
                         (_, 0..=2) => (Kind::SubscribeAccepted, format!("granted_qos_{code}")),
                         (MqttVersion::V311, _) => (Kind::SubscribeRefused, "failure".to_owned()),
@@ -203,7 +162,7 @@ impl<W: Wire> Conn<'_, W> {
                         Detail::Ack { code, reason, action: "iot:Subscribe".into(), resource: resource.into() },
                     );
                 }
-                Next::Packet(_) => {}
+                _ => {}
             }
         }
     }
@@ -252,10 +211,14 @@ impl<W: Wire> Conn<'_, W> {
             match self.next(deadline).await {
                 Next::Closed => return (check(Kind::ClosedAfterPublish), echoed),
                 Next::Timeout => return (check(Kind::MessageMissing), echoed),
-                Next::Packet(p) if p.first().map(|b| b >> 4) == Some(3) => echoed = true,
-                Next::Packet(p) if p.first().map(|b| b >> 4) == Some(4) => {
-                    // PUBACK: MQTT 5 may carry a reason code after the packet id.
-                    let code = if p.len() > 4 { p[4] } else { 0 };
+                Next::Publish => echoed = true,
+                Next::Malformed(e) => {
+                    let reason = format!("malformed reply: {e}");
+                    let detail =
+                        Detail::Ack { code: 0x80, reason, action: "iot:Publish".into(), resource: resource.into() };
+                    return (Outcome::new(Kind::PublishRefused, detail), echoed);
+                }
+                Next::PubAck(code) => {
                     let (kind, reason) = match (self.v, code) {
                         (_, 0 | 0x10) => (Kind::PublishAccepted, "success".to_owned()),
                         (MqttVersion::V311, c) => (Kind::PublishRefused, connack_reason_v4(c).to_owned()),
@@ -269,7 +232,7 @@ impl<W: Wire> Conn<'_, W> {
                         echoed,
                     );
                 }
-                Next::Packet(_) => {}
+                _ => {}
             }
         }
     }
@@ -279,9 +242,8 @@ impl<W: Wire> Conn<'_, W> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.next(deadline).await {
-                Next::Packet(p) if p.first().map(|b| b >> 4) == Some(3) => return received(topic, resource),
-                Next::Packet(_) => {}
-                Next::Closed | Next::Timeout => {
+                Next::Publish => return received(topic, resource),
+                Next::Closed | Next::Timeout | Next::Malformed(_) => {
                     return Outcome::new(
                         Kind::MessageMissing,
                         Detail::Check {
@@ -291,7 +253,83 @@ impl<W: Wire> Conn<'_, W> {
                         },
                     );
                 }
+                _ => {}
             }
         }
+    }
+}
+
+/// The packet at the front of `buf`, decoded and taken off, or `None` until it has all arrived.
+fn decode(v: MqttVersion, buf: &mut BytesMut) -> Option<Next> {
+    if buf.is_empty() {
+        return None;
+    }
+    match v {
+        MqttVersion::V311 => {
+            use rumqttc::mqttbytes::v4::{Packet, SubscribeReasonCode};
+            match Packet::read(buf, MAX_REPLY) {
+                Ok(Packet::SubAck(s)) => Some(Next::SubAck(match s.return_codes.first() {
+                    Some(SubscribeReasonCode::Success(q)) => *q as u8,
+                    _ => 0x80,
+                })),
+                Ok(Packet::PubAck(_)) => Some(Next::PubAck(0)),
+                Ok(Packet::Publish(_)) => Some(Next::Publish),
+                Ok(_) => Some(Next::Other),
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => None,
+                Err(e) => Some(malformed(buf, e)),
+            }
+        }
+        MqttVersion::V5 => {
+            use rumqttc::v5::mqttbytes::v5::Packet;
+            match Packet::read(buf, Some(MAX_REPLY as u32)) {
+                Ok(Packet::SubAck(s)) => {
+                    Some(Next::SubAck(s.return_codes.first().map_or(0x80, |c| suback_code_v5(*c))))
+                }
+                Ok(Packet::PubAck(p)) => Some(Next::PubAck(puback_code_v5(p.reason))),
+                Ok(Packet::Publish(_)) => Some(Next::Publish),
+                Ok(_) => Some(Next::Other),
+                Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => None,
+                Err(e) => Some(malformed(buf, e)),
+            }
+        }
+    }
+}
+
+/// A packet the decoder refused: its bytes are dropped (the connection is not read further).
+fn malformed(buf: &mut BytesMut, e: impl std::fmt::Display) -> Next {
+    buf.clear();
+    Next::Malformed(e.to_string())
+}
+
+/// MQTT 5 SUBACK reason codes (MQTT 5.0 §3.9.3; rumqttc keeps its own table private).
+fn suback_code_v5(c: rumqttc::v5::mqttbytes::v5::SubscribeReasonCode) -> u8 {
+    use rumqttc::v5::mqttbytes::v5::SubscribeReasonCode as C;
+    match c {
+        C::Success(q) => q as u8,
+        C::Failure | C::Unspecified => 0x80,
+        C::ImplementationSpecific => 0x83,
+        C::NotAuthorized => 0x87,
+        C::TopicFilterInvalid => 0x8f,
+        C::PkidInUse => 0x91,
+        C::QuotaExceeded => 0x97,
+        C::SharedSubscriptionsNotSupported => 0x9e,
+        C::SubscriptionIdNotSupported => 0xa1,
+        C::WildcardSubscriptionsNotSupported => 0xa2,
+    }
+}
+
+/// MQTT 5 PUBACK reason codes (MQTT 5.0 §3.4.2.1).
+fn puback_code_v5(r: rumqttc::v5::mqttbytes::v5::PubAckReason) -> u8 {
+    use rumqttc::v5::mqttbytes::v5::PubAckReason as R;
+    match r {
+        R::Success => 0,
+        R::NoMatchingSubscribers => 0x10,
+        R::UnspecifiedError => 0x80,
+        R::ImplementationSpecificError => 0x83,
+        R::NotAuthorized => 0x87,
+        R::TopicNameInvalid => 0x90,
+        R::PacketIdentifierInUse => 0x91,
+        R::QuotaExceeded => 0x97,
+        R::PayloadFormatInvalid => 0x99,
     }
 }

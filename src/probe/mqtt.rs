@@ -4,10 +4,10 @@
 use super::classify::{Observation, TlsError};
 use super::outcome::CloseHow;
 use super::plan::MqttVersion;
+use crate::wire::mqtt::{Channel, idle, packet_len};
 use bytes::BytesMut;
 use std::io;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 /// Largest reply read while waiting for a CONNACK (a CONNACK is a few bytes; anything bigger is wrong).
 pub const MAX_REPLY: usize = 64 * 1024;
@@ -42,19 +42,6 @@ pub fn connect_packet(
         }
     }
     buf.to_vec()
-}
-
-/// Bytes needed for the whole packet at the front of `buf`, when its fixed header has arrived.
-pub fn packet_len(buf: &[u8]) -> Option<usize> {
-    let mut len = 0usize;
-    for (i, b) in buf.iter().skip(1).take(4).enumerate() {
-        len |= usize::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some(1 + i + 1 + len);
-        }
-    }
-    // Five length bytes is malformed: treat what is there as the whole (bad) packet.
-    (buf.len() >= 5).then_some(buf.len())
 }
 
 /// How a read error or EOF ended the connection.
@@ -93,39 +80,37 @@ pub fn late_alert(e: &io::Error) -> Observation {
     }
 }
 
-/// Sends `connect` and waits up to `timeout` for the first packet.
-pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    version: MqttVersion,
-    connect: &[u8],
-    timeout: Duration,
-) -> Observation {
+/// Sends `connect` on `ch` (TLS bytes or WebSocket frames) and waits up to `timeout` for the first
+/// packet: a reply (classified by its bytes), a close (how, and when after CONNECT), or nothing.
+pub async fn exchange<C: Channel>(ch: &mut C, version: MqttVersion, connect: &[u8], timeout: Duration) -> Observation {
     let sent = Instant::now();
     let after_ms = || sent.elapsed().as_millis() as u64;
+    let waited = || Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 };
     let deadline = tokio::time::Instant::now() + timeout;
-    let write = async {
-        stream.write_all(connect).await?;
-        stream.flush().await
-    };
-    match tokio::time::timeout_at(deadline, write).await {
-        Err(_) => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
+    match tokio::time::timeout_at(deadline, ch.send(connect)).await {
+        Err(_) => return waited(),
         Ok(Err(e)) => return Observation::MqttClosed { how: close_how(&Err(e)), after_ms: after_ms() },
         Ok(Ok(())) => {}
     }
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut buf = BytesMut::new();
     loop {
+        let reply = |buf: BytesMut| Observation::MqttReply { version: version.level(), bytes: buf.to_vec() };
         if packet_len(&buf).is_some_and(|n| buf.len() >= n.min(MAX_REPLY)) {
-            return Observation::MqttReply { version: version.level(), bytes: buf };
+            return reply(buf);
         }
-        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-            Err(_) if buf.is_empty() => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
+        if tokio::time::Instant::now() >= deadline {
+            return if buf.is_empty() { waited() } else { reply(buf) };
+        }
+        match tokio::time::timeout_at(deadline, ch.read_some(&mut buf)).await {
+            Err(_) if buf.is_empty() => return waited(),
             // A reply that stopped arriving: classify what came.
-            Err(_) => return Observation::MqttReply { version: version.level(), bytes: buf },
-            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return reply(buf),
+            Ok(Ok(n)) if n > 0 => {}
+            // Only control or empty frames so far: read on until the deadline.
+            Ok(Err(e)) if idle(&e) => {}
             Ok(Err(e)) if buf.is_empty() && alert_in(&e).is_some() => return late_alert(&e),
             Ok(r) if buf.is_empty() => return Observation::MqttClosed { how: close_how(&r), after_ms: after_ms() },
-            Ok(_) => return Observation::MqttReply { version: version.level(), bytes: buf },
+            Ok(_) => return reply(buf),
         }
     }
 }

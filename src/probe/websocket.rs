@@ -2,22 +2,16 @@
 //! header can be varied or left out; the answer is parsed with httparse. Then MQTT in binary frames.
 
 use super::classify::Observation;
-use super::mqtt::{MAX_REPLY, packet_len};
-use super::outcome::CloseHow;
-use super::plan::MqttVersion;
+use super::mqtt::MAX_REPLY;
 use super::tls::Stream;
-use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 const MAX_HEAD: usize = 16 * 1024;
-/// Pings, pongs and empty frames accepted while waiting for one MQTT packet.
-pub const MAX_IDLE_FRAMES: usize = 1024;
 
 /// The documented `Sec-WebSocket-Protocol`.
 pub const PROTOCOL: &str = "mqtt";
@@ -158,73 +152,10 @@ pub fn config() -> WebSocketConfig {
         .read_buffer_size(4096)
 }
 
-/// Sends CONNECT in one binary frame and reads the first MQTT packet from the frames that follow.
-pub async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
-    version: MqttVersion,
-    connect: &[u8],
-    timeout: Duration,
-) -> Observation {
-    let sent = Instant::now();
-    let after_ms = || sent.elapsed().as_millis() as u64;
-    let deadline = tokio::time::Instant::now() + timeout;
-    match tokio::time::timeout_at(deadline, ws.send(Message::binary(connect.to_vec()))).await {
-        Err(_) => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
-        Ok(Err(e)) => return Observation::MqttClosed { how: ws_close_how(&e), after_ms: after_ms() },
-        Ok(Ok(())) => {}
-    }
-    let mut buf = Vec::new();
-    // Frames a peer sends back to back are ready without ever waiting, so `timeout_at` alone would
-    // never fire: the deadline is checked on every frame, and a flood of control or empty frames yields.
-    let mut idle_frames = 0usize;
-    loop {
-        if packet_len(&buf).is_some_and(|n| buf.len() >= n.min(MAX_REPLY)) {
-            return Observation::MqttReply { version: version.level(), bytes: buf };
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return if buf.is_empty() {
-                Observation::MqttTimeout { waited_ms: after_ms() }
-            } else {
-                Observation::MqttReply { version: version.level(), bytes: buf }
-            };
-        }
-        let next = tokio::time::timeout_at(deadline, ws.next()).await;
-        if matches!(&next, Ok(Some(Ok(m))) if m.is_ping() || m.is_pong() || m.is_empty()) {
-            idle_frames += 1;
-            // Let the timer and other attempts run while a peer floods us with frames.
-            if idle_frames % 64 == 0 {
-                tokio::task::yield_now().await;
-            }
-        }
-        match next {
-            Err(_) if buf.is_empty() => return Observation::MqttTimeout { waited_ms: timeout.as_millis() as u64 },
-            Ok(Some(Ok(Message::Binary(b)))) => buf.extend_from_slice(&b),
-            Ok(Some(Ok(Message::Text(t)))) => buf.extend_from_slice(t.as_bytes()),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
-            Err(_) | Ok(_) if !buf.is_empty() => {
-                return Observation::MqttReply { version: version.level(), bytes: buf };
-            }
-            Ok(Some(Err(e))) => return Observation::MqttClosed { how: ws_close_how(&e), after_ms: after_ms() },
-            Ok(None | Some(Ok(Message::Close(_)))) | Err(_) => {
-                return Observation::MqttClosed { how: CloseHow::CloseNotify, after_ms: after_ms() };
-            }
-        }
-    }
-}
-
-/// Maps a WebSocket read error to how the TLS connection under it ended.
-fn ws_close_how(e: &WsError) -> CloseHow {
-    match e {
-        WsError::Io(io) => super::mqtt::close_how(&Err(std::io::Error::new(io.kind(), io.to_string()))),
-        // The stream ended cleanly (TLS close_notify) without a WebSocket close frame.
-        WsError::Protocol(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => CloseHow::CloseNotify,
-        _ => CloseHow::Eof,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::plan::MqttVersion;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
@@ -267,8 +198,10 @@ mod tests {
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 let obs = rt.block_on(async {
-                    let mut ws = WebSocketStream::from_raw_socket(Flood(frame, 0), Role::Client, Some(config())).await;
-                    exchange(&mut ws, MqttVersion::V311, &[0x10, 0x00], Duration::from_millis(300)).await
+                    let ws = WebSocketStream::from_raw_socket(Flood(frame, 0), Role::Client, Some(config())).await;
+                    let mut ch = crate::wire::mqtt::Frames::new(ws, true);
+                    super::super::mqtt::exchange(&mut ch, MqttVersion::V311, &[0x10, 0x00], Duration::from_millis(300))
+                        .await
                 });
                 let _ = tx.send(obs);
             });
