@@ -29,10 +29,6 @@ impl Scrubber {
         Self { show, secrets: Vec::new() }
     }
 
-    pub fn is_showing(&self) -> bool {
-        self.show
-    }
-
     /// Registers a secret value; empty values are ignored.
     pub fn add(&mut self, secret: &str) {
         self.add_form(secret, secret);

@@ -119,12 +119,6 @@ pub enum Verdict {
     },
 }
 
-impl Verdict {
-    pub fn is_acceptable(&self) -> bool {
-        matches!(self, Self::NotChecked | Self::Verified { .. })
-    }
-}
-
 /// Checks a base64 signature over `token` against every key; passes if any key verifies it.
 pub fn verify(keys: &[PublicKey], token: &str, signature_b64: Option<&str>) -> Verdict {
     let Some(text) = signature_b64 else { return Verdict::Missing };

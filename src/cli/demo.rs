@@ -12,7 +12,7 @@ pub struct DemoArgs {
     pub output: OutputArgs,
 }
 
-pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let bars = Bars::for_output(&args.output);
     let progress: &dyn crate::probe::Progress = match &bars {

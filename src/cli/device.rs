@@ -151,6 +151,7 @@ impl CredentialArgs {
         )?;
         let password_env = env(&self.env_names.password, "AUTHPROBE_PASSWORD");
         let password = secret(&self.password, &self.password_file, "password", &password_env, &mut stdin_used)?;
+        mqtt_sized(self.username.as_deref(), password.as_deref())?;
         let (signature, signer) = self.signature(given_signature.as_deref(), token.as_deref())?;
         let documents = Documents {
             authorizer: described,
@@ -219,6 +220,17 @@ impl CredentialArgs {
         }
         Ok(keys)
     }
+}
+
+/// MQTT strings are at most 65,535 bytes; the username also carries the credentials (a token of up to
+/// 6,144 characters, its signature, the names), so it is kept to half of that.
+fn mqtt_sized(username: Option<&str>, password: Option<&str>) -> anyhow::Result<()> {
+    for (flag, v, max) in [("--username", username, 32_768), ("--password", password, 65_535)] {
+        if let Some(len) = v.map(str::len).filter(|l| *l > max) {
+            bail!("{flag} is {len} bytes; at most {max} fit in an MQTT CONNECT");
+        }
+    }
+    Ok(())
 }
 
 /// A secret from its flag, its file (`-`: standard input, once) or its environment variable, in

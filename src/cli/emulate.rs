@@ -78,7 +78,7 @@ pub struct EmulateArgs {
     pub show_secrets: bool,
 }
 
-pub fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
     let file = match &args.config {
         Some(path) => {
             let text =
@@ -103,7 +103,7 @@ fn default_listen() -> SocketAddr {
 }
 
 /// Flags and the config file, merged and checked (flags win).
-pub fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyhow::Result<EmulatorConfig> {
+pub(crate) fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyhow::Result<EmulatorConfig> {
     if args.endpoints.iter().any(|e| e.trim().is_empty()) {
         bail!("--endpoint is empty (an unset variable?): give a name, or leave --endpoint out");
     }

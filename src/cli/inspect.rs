@@ -19,7 +19,7 @@ pub struct InspectArgs {
     pub format: Format,
 }
 
-pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let path = &args.capture;
     let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
     if size > MAX_CAPTURE {

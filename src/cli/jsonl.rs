@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 use std::io::Write as _;
 
 /// Writes the JSON Lines to stdout.
-pub struct Lines {
+pub(crate) struct Lines {
     label: Option<String>,
     host: String,
 }
 
 impl Lines {
-    pub fn new(label: Option<String>) -> Self {
+    pub(crate) fn new(label: Option<String>) -> Self {
         Self { label, host: host_name() }
     }
 
@@ -40,7 +40,7 @@ impl Lines {
     }
 
     /// The closing object: the run's findings, local checks and exit code.
-    pub fn summary(&self, r: &Report) -> std::io::Result<()> {
+    pub(crate) fn summary(&self, r: &Report) -> std::io::Result<()> {
         let v = json!({
             "endpoint": r.endpoint,
             "port": r.port,
@@ -62,7 +62,7 @@ impl Progress for Lines {
 }
 
 /// Progress to several sinks (the live lines on stderr, the JSON Lines on stdout, the collector).
-pub struct Fanout<'a>(pub Vec<&'a dyn Progress>);
+pub(crate) struct Fanout<'a>(pub Vec<&'a dyn Progress>);
 
 impl Progress for Fanout<'_> {
     fn started(&self, spec: &AttemptSpec) {
@@ -79,7 +79,7 @@ impl Progress for Fanout<'_> {
 
 /// Keeps every finished attempt, for a partial report when the run is interrupted.
 #[derive(Default)]
-pub struct Collect(pub std::sync::Mutex<Vec<AttemptReport>>);
+pub(crate) struct Collect(pub std::sync::Mutex<Vec<AttemptReport>>);
 
 impl Progress for Collect {
     fn finished(&self, report: &AttemptReport) {

@@ -2,14 +2,14 @@
 //!
 //! Exit codes (docs/outcomes.md): 0 success, 1 a check failed, 2 bad input (nothing was sent).
 
-pub mod demo;
-pub mod device;
-pub mod emulate;
-pub mod inspect;
-pub mod jsonl;
-pub mod probe;
-pub mod profile;
-pub mod toolkit;
+pub(crate) mod demo;
+pub(crate) mod device;
+pub(crate) mod emulate;
+pub(crate) mod inspect;
+pub(crate) mod jsonl;
+pub(crate) mod probe;
+pub(crate) mod profile;
+pub(crate) mod toolkit;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal as _;

@@ -348,14 +348,14 @@ impl MatrixArgs {
 }
 
 /// One live line per running attempt, on a terminal only.
-pub struct Bars {
+pub(crate) struct Bars {
     multi: indicatif::MultiProgress,
     running: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>>,
 }
 
 impl Bars {
     /// Progress lines on stderr when it is a terminal (whatever stdout is), unless `-q`.
-    pub fn for_output(output: &OutputArgs) -> Option<Self> {
+    pub(crate) fn for_output(output: &OutputArgs) -> Option<Self> {
         (!output.quiet && std::io::stderr().is_terminal()).then(|| Self {
             multi: indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()),
             running: std::sync::Mutex::new(Vec::new()),
@@ -384,7 +384,7 @@ impl crate::probe::Progress for Bars {
     }
 }
 
-pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.device {
         let profile = super::profile::Profile::read(path)?;
         profile.apply(&mut args);
@@ -453,10 +453,10 @@ pub fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Exit code of a run stopped with Ctrl-C (the shell's 128 + SIGINT); the partial report is printed.
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// Writes the report to stdout in the chosen format.
-pub fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
+pub(crate) fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match output.format {
         Format::Json => report.write_json(&mut out)?,
@@ -516,7 +516,7 @@ fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Res
 }
 
 /// Validates every flag and file; nothing touches the network.
-pub fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
+pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     let domain = match &args.domain_json {
         Some(p) => Some(read_json("--domain-json", p)?),
         None => None,

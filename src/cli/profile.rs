@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// One device, as a TOML file.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Profile {
+pub(crate) struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,7 +80,7 @@ fn fill<T: Clone>(slot: &mut Option<T>, from: &Option<T>) {
 }
 
 impl Profile {
-    pub fn read(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --device {}", path.display()))?;
         let profile: Self = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("--device {}: not a device profile: {e}", path.display()))?;
@@ -99,7 +99,7 @@ impl Profile {
     }
 
     /// Fills every setting the command line left unset.
-    pub fn apply(&self, args: &mut ProbeArgs) {
+    pub(crate) fn apply(&self, args: &mut ProbeArgs) {
         fill(&mut args.endpoint, &self.endpoint);
         fill(&mut args.port, &self.port);
         if args.transports.is_empty() {
@@ -145,7 +145,7 @@ impl Profile {
     }
 
     /// The profile of a command line, and notes on what could not be saved (a secret given by value).
-    pub fn of(args: &ProbeArgs) -> (Self, Vec<String>) {
+    pub(crate) fn of(args: &ProbeArgs) -> (Self, Vec<String>) {
         let c = &args.creds;
         let s = &args.sends;
         let mut notes = Vec::new();
@@ -205,7 +205,7 @@ impl Profile {
         (profile, notes)
     }
 
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> anyhow::Result<()> {
         let text = toml::to_string(self).context("serialising the device profile")?;
         let text = format!("# authprobe device profile: `authprobe probe --device {}`\n{text}", path.display());
         std::fs::write(path, text).with_context(|| format!("cannot write --save-device {}", path.display()))

@@ -85,7 +85,7 @@ pub enum SignFormat {
     Raw,
 }
 
-pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let mut stdin_used = false;
     let token = super::device::secret(&args.token, &args.token_file, "token", "AUTHPROBE_TOKEN", &mut stdin_used)?
         .context("no token: give --token, --token-file or AUTHPROBE_TOKEN")?;
@@ -209,7 +209,7 @@ pub struct EventArgs {
     pub show_secrets: bool,
 }
 
-pub fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
     let device = args.creds.device(None)?;
     for w in device.warnings(&args.endpoint) {
         eprintln!("warning: {w}");
@@ -287,7 +287,7 @@ pub struct CheckResponseArgs {
     pub format: Format,
 }
 
-pub fn check_response(args: CheckResponseArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn check_response(args: CheckResponseArgs) -> anyhow::Result<ExitCode> {
     let text = read("the response file", &args.response)?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not JSON (fix the file or pass the response JSON)", args.response.display()))?;
@@ -366,7 +366,7 @@ pub struct CheckPermissionArgs {
     pub format: Format,
 }
 
-pub fn check_permission(args: CheckPermissionArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn check_permission(args: CheckPermissionArgs) -> anyhow::Result<ExitCode> {
     let arn_text = match (&args.authorizer_arn, &args.authorizer) {
         (Some(a), _) => a.clone(),
         (None, Some(name)) => format!(

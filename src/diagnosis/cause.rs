@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// AWS's troubleshooting page for custom authorizers.
-pub const TROUBLESHOOTING_URL: &str =
+pub(crate) const TROUBLESHOOTING_URL: &str =
     "https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-troubleshooting.html";
 
 /// A cause. Ids are stable: new ones may be added, none is renamed or reused.

@@ -11,7 +11,7 @@ use crate::probe::AttemptReport;
 use crate::probe::plan::DeviceSends;
 use crate::probe::variant::Variant;
 
-pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
+pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let d = &cx.plan.device;
     if !d.deviates() {
         return Vec::new();

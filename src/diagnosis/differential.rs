@@ -13,7 +13,7 @@ use crate::probe::{AttemptReport, ProbePlan};
 
 /// What an attempt would show under a cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Predict {
+pub(crate) enum Predict {
     Connect,
     Refuse,
     /// The cause does not say (an unknown default authorizer, a policy that pins the client ID, …).
@@ -21,7 +21,7 @@ pub enum Predict {
 }
 
 /// The credential causes, in prior order: the most common first.
-pub const CAUSES: [Cause; 15] = [
+pub(crate) const CAUSES: [Cause; 15] = [
     Cause::TokenKeyNameWrong,
     Cause::AuthorizerDenied,
     Cause::SignatureInvalid,
@@ -41,7 +41,7 @@ pub const CAUSES: [Cause; 15] = [
 
 /// The attempt's features the table reads.
 #[derive(Clone, Copy, Debug)]
-pub struct Probe {
+pub(crate) struct Probe {
     pub variant: Variant,
     pub transport: Transport,
     pub placement: Placement,
@@ -50,14 +50,14 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn of(a: &AttemptReport) -> Self {
+    pub(crate) fn of(a: &AttemptReport) -> Self {
         Self { variant: a.variant, transport: a.transport, placement: a.placement, exact_id: a.exact_client_id }
     }
 }
 
 /// What the device's settings and the documents say, for the table.
 #[derive(Clone, Debug, Default)]
-pub struct Known {
+pub(crate) struct Known {
     /// Signing on (`Some(true)`), off, or unknown.
     pub signing: Option<bool>,
     /// The right token key name is known to differ from the one sent beyond letter case.
@@ -122,7 +122,7 @@ fn change(c: Cause, p: Probe, k: &Known) -> Change {
 }
 
 /// The outcome `p` would show if `c` were the device's one fault.
-pub fn predict(c: Cause, p: Probe, k: &Known) -> Predict {
+pub(crate) fn predict(c: Cause, p: Probe, k: &Known) -> Predict {
     let ch = change(c, p, k);
     if ch == Change::Unknowable {
         return Predict::Either;
@@ -160,12 +160,12 @@ pub fn predict(c: Cause, p: Probe, k: &Known) -> Predict {
 }
 
 /// Whether `seen` contradicts `predict`.
-pub fn contradicts(predict: Predict, seen: Seen) -> bool {
+pub(crate) fn contradicts(predict: Predict, seen: Seen) -> bool {
     matches!((predict, seen), (Predict::Connect, Seen::Refused) | (Predict::Refuse, Seen::Connected))
 }
 
 /// The causes a plan can have at all (no signature sent: it cannot be invalid; and so on).
-pub fn possible(plan: &ProbePlan) -> Vec<Cause> {
+pub(crate) fn possible(plan: &ProbePlan) -> Vec<Cause> {
     let c = &plan.credentials;
     CAUSES
         .into_iter()
@@ -185,7 +185,7 @@ pub fn possible(plan: &ProbePlan) -> Vec<Cause> {
 }
 
 /// What the plan and documents say, for [`predict`].
-pub fn known(plan: &ProbePlan) -> Known {
+pub(crate) fn known(plan: &ProbePlan) -> Known {
     let docs = &plan.documents;
     let signing = match &docs.authorizer {
         Some(a) => Some(a.signing_keys.is_some()),
@@ -198,7 +198,7 @@ pub fn known(plan: &ProbePlan) -> Known {
 
 /// The result of elimination.
 #[derive(Clone, Debug)]
-pub struct Left {
+pub(crate) struct Left {
     /// Causes still consistent, most likely first.
     pub causes: Vec<Cause>,
     /// Attempts whose outcome ruled something out or supports what is left.
@@ -208,7 +208,7 @@ pub struct Left {
 }
 
 /// Eliminates causes with the local checks, the attempts' outcomes and the timing.
-pub fn eliminate(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Left {
+pub(crate) fn eliminate(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Left {
     let k = known(plan);
     let ruled_out: Vec<Cause> = local.iter().filter(|c| c.passed).flat_map(|c| c.rules_out.clone()).collect();
     let mut left: Vec<Cause> = possible(plan).into_iter().filter(|c| !ruled_out.contains(c)).collect();
@@ -257,7 +257,7 @@ fn rank(causes: &mut [Cause], observed: &[(&AttemptReport, Seen)], k: &Known) {
 }
 
 /// The refusal findings: what the documents establish first, then what the attempts leave.
-pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
+pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let refused: Vec<&AttemptReport> = facts::baselines(cx.attempts).filter(|a| facts::is_auth_refusal(a)).collect();
     let mqtt_through = facts::baselines(cx.attempts).any(|a| a.transport != Transport::Https && facts::is_connected(a));
     // Only HTTPS refused while MQTT connects: the publish policy (risks::https_publish says so).
@@ -300,7 +300,7 @@ pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
 
 /// Credential causes a failed local check establishes: (cause, the check, whether the document can
 /// be trusted for this device — a describe-authorizer JSON of another authorizer cannot).
-pub fn established(local: &[LocalCheck]) -> Vec<(Cause, &LocalCheck, bool)> {
+pub(crate) fn established(local: &[LocalCheck]) -> Vec<(Cause, &LocalCheck, bool)> {
     let foreign_doc = local.iter().any(|c| c.check == "authorizer_name" && !c.passed && c.implicates.is_none());
     local
         .iter()

@@ -6,7 +6,13 @@ use super::{Confidence, Context, Finding, FindingKind};
 use crate::probe::AttemptReport;
 
 /// A finding for `cause`; `detail` (a local check's words) replaces the generic summary's tail.
-pub fn finding(cause: Cause, kind: FindingKind, confidence: Confidence, detail: String, cx: &Context<'_>) -> Finding {
+pub(crate) fn finding(
+    cause: Cause,
+    kind: FindingKind,
+    confidence: Confidence,
+    detail: String,
+    cx: &Context<'_>,
+) -> Finding {
     let (summary, fix) = words(cause, cx);
     // A local check's words say it for this device; the generic sentence otherwise.
     let summary = if detail.is_empty() { summary } else { capitalised(&detail) };
@@ -19,7 +25,7 @@ pub fn finding(cause: Cause, kind: FindingKind, confidence: Confidence, detail: 
 }
 
 /// The refusal the evidence leaves more than one cause for.
-pub fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Context<'_>) -> Finding {
+pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     let transports: Vec<String> = refused.iter().map(|a| a.transport.to_string()).collect();
     let names: Vec<&str> = left.iter().map(|c| c.id()).collect();
     let summary = if left.is_empty() {

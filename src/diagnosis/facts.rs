@@ -6,14 +6,14 @@ use crate::probe::outcome::{Detail, Kind, Stage};
 use crate::probe::variant::Variant;
 
 /// A refusal or success this long after the request: the authorizer is close to the 5 s limit.
-pub const SLOW_MS: u64 = 4_000;
+pub(crate) const SLOW_MS: u64 = 4_000;
 /// A refusal this long after the request: IoT Core gave up on the authorizer (5 s, minus slack for
 /// clocks; a client cannot see a timeout earlier than the limit).
-pub const TIMEOUT_MS: u64 = 4_800;
+pub(crate) const TIMEOUT_MS: u64 = 4_800;
 
 /// What an attempt says about its credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seen {
+pub(crate) enum Seen {
     /// CONNACK accepted or HTTP 200 (post-connect checks aside).
     Connected,
     /// The credentials were read and refused.
@@ -23,7 +23,7 @@ pub enum Seen {
 }
 
 /// The server got the credentials and said no: CONNACK refusal, close after CONNECT, or HTTP 401/403.
-pub fn is_auth_refusal(a: &AttemptReport) -> bool {
+pub(crate) fn is_auth_refusal(a: &AttemptReport) -> bool {
     match (&a.outcome.kind, &a.outcome.detail) {
         (Kind::ConnackRefused | Kind::ClosedBeforeConnack, _) => true,
         (Kind::HttpRejected | Kind::UpgradeRejected, Detail::Http { status, .. }) => matches!(status, 401 | 403),
@@ -32,11 +32,11 @@ pub fn is_auth_refusal(a: &AttemptReport) -> bool {
 }
 
 /// Connected: the outcome succeeded, or it is a post-connect check (which needs a connection).
-pub fn is_connected(a: &AttemptReport) -> bool {
+pub(crate) fn is_connected(a: &AttemptReport) -> bool {
     a.succeeded || a.outcome.stage == Stage::Authorize
 }
 
-pub fn seen(a: &AttemptReport) -> Seen {
+pub(crate) fn seen(a: &AttemptReport) -> Seen {
     if is_connected(a) {
         Seen::Connected
     } else if is_auth_refusal(a) {
@@ -47,12 +47,12 @@ pub fn seen(a: &AttemptReport) -> Seen {
 }
 
 /// Whether the attempt got as far as the stage its variant changes.
-pub fn reached(a: &AttemptReport) -> bool {
+pub(crate) fn reached(a: &AttemptReport) -> bool {
     a.outcome.stage >= a.variant.varies(a.transport)
 }
 
 /// Milliseconds from the request to the answer (refusal or acceptance), where known.
-pub fn answer_ms(a: &AttemptReport) -> Option<u64> {
+pub(crate) fn answer_ms(a: &AttemptReport) -> Option<u64> {
     match &a.outcome.detail {
         Detail::ClosedAfter { after_ms, .. } => Some(*after_ms),
         _ if is_auth_refusal(a) || is_connected(a) => {
@@ -63,6 +63,6 @@ pub fn answer_ms(a: &AttemptReport) -> Option<u64> {
 }
 
 /// The baselines, one per transport tried.
-pub fn baselines(attempts: &[AttemptReport]) -> impl Iterator<Item = &AttemptReport> {
+pub(crate) fn baselines(attempts: &[AttemptReport]) -> impl Iterator<Item = &AttemptReport> {
     attempts.iter().filter(|a| a.variant == Variant::Baseline && a.follow_up.is_none())
 }

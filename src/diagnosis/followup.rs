@@ -13,10 +13,10 @@ use crate::probe::variant::Variant;
 use crate::probe::{AttemptReport, ProbePlan};
 
 /// At most this many follow-ups per run.
-pub const MAX: usize = 4;
+pub(crate) const MAX: usize = 4;
 
 /// The follow-up attempts worth running after `attempts`, in order.
-pub fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
+pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
     let Some(base) = refused_baseline(attempts) else { return Vec::new() };
     let Some(base_spec) = plan.baseline().into_iter().find(|s| s.transport == base.transport) else {
         return Vec::new();

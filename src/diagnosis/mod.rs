@@ -13,16 +13,16 @@
 //! - [`followup`]: the attempts that would split the causes still left.
 //! - [`next`]: the exact next commands.
 
-pub mod cause;
-pub mod deviation;
-pub mod differential;
-pub mod explain;
-pub mod facts;
-pub mod followup;
+pub(crate) mod cause;
+pub(crate) mod deviation;
+pub(crate) mod differential;
+pub(crate) mod explain;
+pub(crate) mod facts;
+pub(crate) mod followup;
 pub mod local;
-pub mod network;
-pub mod next;
-pub mod risks;
+pub(crate) mod network;
+pub(crate) mod next;
+pub(crate) mod risks;
 
 pub use cause::Cause;
 

@@ -8,7 +8,7 @@ use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};
 
-pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
+pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let bases: Vec<&AttemptReport> = facts::baselines(cx.attempts).collect();
     // Baselines whose credentials were neither accepted nor refused.
     let stuck: Vec<&AttemptReport> = bases.iter().copied().filter(|a| facts::seen(a) == Seen::Other).collect();
@@ -55,13 +55,13 @@ const INTERCEPTION_FIX: &str = "exempt the IoT endpoint from TLS inspection (all
 
 /// Whether `endpoint` is an AWS IoT data endpoint, whose chain is Amazon's (ATS). The legacy
 /// VeriSign endpoint and custom domains present other chains by design.
-pub fn expects_amazon_chain(endpoint: &str) -> bool {
+pub(crate) fn expects_amazon_chain(endpoint: &str) -> bool {
     crate::auth::policy::region_of(endpoint).is_some() && !is_legacy_endpoint(endpoint)
 }
 
 /// The legacy Symantec/VeriSign `iot:Data` endpoint: `<prefix>.iot.<region>.amazonaws.com`
 /// without `-ats`.
-pub fn is_legacy_endpoint(endpoint: &str) -> bool {
+pub(crate) fn is_legacy_endpoint(endpoint: &str) -> bool {
     crate::auth::policy::region_of(endpoint).is_some()
         && endpoint.split('.').next().is_some_and(|prefix| !prefix.ends_with("-ats"))
 }
@@ -367,7 +367,7 @@ fn cause(c: Cause, confidence: Confidence, summary: String, fix: String, ev: Vec
 
 /// The issuer of a presented chain, refused as untrusted, that is not issued under Amazon's roots
 /// (for an AWS IoT endpoint; the legacy VeriSign endpoint aside).
-pub fn intercepting_issuer(a: &AttemptReport, endpoint: &str) -> Option<String> {
+pub(crate) fn intercepting_issuer(a: &AttemptReport, endpoint: &str) -> Option<String> {
     match &a.outcome.detail {
         Detail::Cert { chain, amazon_roots, .. } if a.outcome.kind == Kind::TlsCertUntrusted => {
             let amazon = match amazon_roots {

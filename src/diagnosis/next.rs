@@ -6,7 +6,7 @@ use super::{Context, Finding, FindingKind};
 
 /// The commands that test or fix what `f` names; for an unexplained finding, the ones that split its
 /// candidates.
-pub fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
+pub(crate) fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
     let causes: Vec<Cause> = if f.kind == FindingKind::Unexplained || !f.candidates.is_empty() {
         f.candidates.iter().filter_map(|id| Cause::from_id(id)).collect()
     } else {
@@ -106,7 +106,7 @@ fn network(cx: &Context<'_>) -> Vec<String> {
 }
 
 /// A Logs Insights query on AWSIotLogsV2 for the client IDs this run used, in its time window.
-pub fn logs_insights(cx: &Context<'_>) -> String {
+pub(crate) fn logs_insights(cx: &Context<'_>) -> String {
     let mut ids: Vec<&str> = cx.attempts.iter().filter_map(|a| a.sent.client_id.as_deref()).collect();
     if ids.is_empty() {
         ids.push(&cx.plan.client_id);
@@ -123,7 +123,7 @@ pub fn logs_insights(cx: &Context<'_>) -> String {
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).
-pub fn iso8601(secs: u64) -> String {
+pub(crate) fn iso8601(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;

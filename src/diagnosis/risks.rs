@@ -8,7 +8,7 @@ use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};
 use crate::probe::variant::Variant;
 
-pub fn findings(cx: &Context<'_>) -> Vec<Finding> {
+pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let mut out: Vec<Finding> = policy(cx).into_iter().collect();
     out.extend(https_publish(cx));
     out.extend(variant_risks(cx));

@@ -31,7 +31,7 @@ pub enum FunctionError {
 }
 
 /// Invokes `function` with `event`, after `latency`, all within `limit`.
-pub async fn invoke(
+pub(crate) async fn invoke(
     function: &Function,
     event: &Event,
     secrets: &crate::secret::Scrubber,
@@ -143,6 +143,6 @@ impl Drop for Group {
 
 /// Text for a log: lossy UTF-8, control characters (NUL, newlines, escapes) escaped, at most `max`
 /// characters.
-pub fn printable(bytes: &[u8], max: usize) -> String {
+pub(crate) fn printable(bytes: &[u8], max: usize) -> String {
     crate::secret::escape(String::from_utf8_lossy(bytes).trim()).chars().take(max).collect()
 }

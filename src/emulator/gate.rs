@@ -15,7 +15,7 @@ use std::time::Instant;
 
 /// What a successful authentication grants.
 #[derive(Clone, Debug)]
-pub struct Granted {
+pub(crate) struct Granted {
     pub principal_id: Option<String>,
     pub policies: Vec<Policy>,
     /// `disconnectAfterInSeconds`: how long the connection may last.
@@ -26,14 +26,14 @@ pub struct Granted {
 
 impl Granted {
     /// Whether the policies allow `action` on `resource` for this client.
-    pub fn allows(&self, action: &str, resource: &str, client_id: &str) -> policy::Decision {
+    pub(crate) fn allows(&self, action: &str, resource: &str, client_id: &str) -> policy::Decision {
         policy::evaluate(&self.policies, action, resource, client_id)
     }
 }
 
 /// A refusal with its reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub reason: Reason,
     pub detail: String,
 }
@@ -44,7 +44,7 @@ fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
 
 /// Authenticates one connection. Fills the record's authorizer, credentials, signature, event, response
 /// and function time; secrets in them are scrubbed unless the config shows secrets.
-pub async fn authorize(
+pub(crate) async fn authorize(
     cfg: &EmulatorConfig,
     transport: Transport,
     seen: &Observed,
@@ -153,7 +153,7 @@ const MIN_GUESSED_SECRET: usize = 3;
 /// A scrubber that knows every secret this connection carried: values under any configured token key
 /// name (or `token`) and the signature, every other parameter or header value not known to be public,
 /// the password in raw and base64 form, and the tokens the emulator's rules name.
-pub fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources) -> Scrubber {
+pub(crate) fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources) -> Scrubber {
     let mut scrub = Scrubber::new(cfg.show_secrets);
     let mut names: Vec<&str> = cfg.authorizers.iter().map(|a| a.token_key_name.as_str()).collect();
     names.extend(["token", SIGNATURE]);

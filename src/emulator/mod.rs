@@ -8,15 +8,15 @@
 pub mod certs;
 mod channel;
 pub mod config;
-pub mod function;
-pub mod gate;
+pub(crate) mod function;
+pub(crate) mod gate;
 pub mod http;
 pub mod mqtt;
 pub mod record;
 pub mod runtime_api;
 mod session;
 pub mod settings;
-pub mod tls;
+pub(crate) mod tls;
 
 pub use config::{Answer, Authorizer, EmulatorConfig, Function, Rule};
 pub use record::{ConnectionRecord, Reason};

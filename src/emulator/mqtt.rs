@@ -8,6 +8,7 @@ use super::record::{ConnectionRecord, Reason};
 use super::settings::{Mqtt3Reject, Mqtt5Reject};
 use crate::auth::credentials::{Sources, parse_query, split_username};
 use crate::auth::event::{ConnectInfo, Observed, Transport};
+use crate::wire::mqtt::encode;
 use bytes::BytesMut;
 use rumqttc::mqttbytes::Error as V4Error;
 use rumqttc::mqttbytes::v4;
@@ -356,17 +357,20 @@ fn connack_assigning(id: &str) -> Vec<u8> {
         authentication_method: None,
         authentication_data: None,
     };
-    let _ = v5::ConnAck { session_present: false, code: v5::ConnectReturnCode::Success, properties: Some(properties) }
-        .write(&mut out);
+    let ack =
+        v5::ConnAck { session_present: false, code: v5::ConnectReturnCode::Success, properties: Some(properties) };
+    // A failure (never: the ID is one the emulator made) is logged; the client then gets no CONNACK.
+    let _logged = encode(&mut out, |o| ack.write(o));
     out.to_vec()
 }
 
-/// Encodes a CONNACK with `code` (0 = accepted).
+/// Encodes a CONNACK with `code` (0 = accepted). Its fields are fixed sizes: encoding cannot fail
+/// (and would be logged by `encode`).
 pub fn connack(version: u8, code: u8) -> Vec<u8> {
     let mut out = BytesMut::new();
     if version == 5 {
         let code = v5_connack_code(code);
-        let _ = v5::ConnAck { session_present: false, code, properties: None }.write(&mut out);
+        let _logged = encode(&mut out, |o| v5::ConnAck { session_present: false, code, properties: None }.write(o));
     } else {
         let code = match code {
             0 => v4::ConnectReturnCode::Success,
@@ -376,7 +380,7 @@ pub fn connack(version: u8, code: u8) -> Vec<u8> {
             4 => v4::ConnectReturnCode::BadUserNamePassword,
             _ => v4::ConnectReturnCode::NotAuthorized,
         };
-        let _ = v4::ConnAck::new(code, false).write(&mut out);
+        let _logged = encode(&mut out, |o| v4::ConnAck::new(code, false).write(o));
     }
     out.to_vec()
 }

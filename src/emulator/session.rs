@@ -7,6 +7,7 @@ use super::channel::Channel;
 use super::gate::Granted;
 use super::mqtt::Connect;
 use super::settings::Subscribe3Deny;
+use crate::wire::mqtt::encode;
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4;
 use rumqttc::mqttbytes::{Error as V4Error, QoS};
@@ -216,7 +217,7 @@ impl<'a> Session<'a> {
         let mut out = BytesMut::new();
         let next = match packet {
             v4::Packet::PingReq => {
-                let _ = v4::PingResp.write(&mut out);
+                encode(&mut out, |o| v4::PingResp.write(o)).map_err(drop)?;
                 Next::Continue
             }
             v4::Packet::Disconnect => Next::Close,
@@ -226,12 +227,12 @@ impl<'a> Session<'a> {
                     return Ok(Some((Vec::new(), Next::Close)));
                 }
                 if p.qos != QoS::AtMostOnce {
-                    let _ = v4::PubAck::new(p.pkid).write(&mut out);
+                    encode(&mut out, |o| v4::PubAck::new(p.pkid).write(o)).map_err(drop)?;
                 }
                 if self.delivers(&p.topic) {
                     let mut echo = v4::Publish::new(p.topic.clone(), QoS::AtMostOnce, p.payload.to_vec());
                     echo.retain = false;
-                    let _ = echo.write(&mut out);
+                    encode(&mut out, |o| echo.write(o)).map_err(drop)?;
                 }
                 Next::Continue
             }
@@ -247,12 +248,12 @@ impl<'a> Session<'a> {
                         codes.push(v4::SubscribeReasonCode::Failure);
                     }
                 }
-                let _ = v4::SubAck::new(s.pkid, codes).write(&mut out);
+                encode(&mut out, |o| v4::SubAck::new(s.pkid, codes).write(o)).map_err(drop)?;
                 Next::Continue
             }
             v4::Packet::Unsubscribe(u) => {
                 self.filters.retain(|f| !u.topics.contains(f));
-                let _ = v4::UnsubAck::new(u.pkid).write(&mut out);
+                encode(&mut out, |o| v4::UnsubAck::new(u.pkid).write(o)).map_err(drop)?;
                 Next::Continue
             }
             _ => Next::Continue,
@@ -271,7 +272,7 @@ impl<'a> Session<'a> {
         let mut out = BytesMut::new();
         let next = match packet {
             v5::Packet::PingReq(_) => {
-                let _ = v5::PingResp::write(&mut out);
+                encode(&mut out, v5::PingResp::write).map_err(drop)?;
                 Next::Continue
             }
             v5::Packet::Disconnect(_) => Next::Close,
@@ -280,11 +281,12 @@ impl<'a> Session<'a> {
                 let ok = self.allowed("iot:Publish", self.arns().topic(&topic));
                 if p.qos != V5QoS::AtMostOnce {
                     let reason = if ok { v5::PubAckReason::Success } else { v5::PubAckReason::NotAuthorized };
-                    let _ = v5::PubAck { pkid: p.pkid, reason, properties: None }.write(&mut out);
+                    encode(&mut out, |o| v5::PubAck { pkid: p.pkid, reason, properties: None }.write(o))
+                        .map_err(drop)?;
                 }
                 if ok && self.delivers(&topic) {
                     let echo = v5::Publish::new(topic, V5QoS::AtMostOnce, p.payload.clone(), None);
-                    let _ = echo.write(&mut out);
+                    encode(&mut out, |o| echo.write(o)).map_err(drop)?;
                 }
                 Next::Continue
             }
@@ -302,13 +304,15 @@ impl<'a> Session<'a> {
                         codes.push(v5::SubscribeReasonCode::NotAuthorized);
                     }
                 }
-                let _ = v5::SubAck { pkid: s.pkid, return_codes: codes, properties: None }.write(&mut out);
+                encode(&mut out, |o| v5::SubAck { pkid: s.pkid, return_codes: codes, properties: None }.write(o))
+                    .map_err(drop)?;
                 Next::Continue
             }
             v5::Packet::Unsubscribe(u) => {
                 self.filters.retain(|f| !u.filters.contains(f));
                 let reasons = vec![v5::UnsubAckReason::Success; u.filters.len()];
-                let _ = v5::UnsubAck { pkid: u.pkid, reasons, properties: None }.write(&mut out);
+                encode(&mut out, |o| v5::UnsubAck { pkid: u.pkid, reasons, properties: None }.write(o))
+                    .map_err(drop)?;
                 Next::Continue
             }
             _ => Next::Continue,

@@ -12,28 +12,28 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Re
 use tokio::net::TcpStream;
 
 /// The ALPN protocol of MQTT over TLS on 443.
-pub const ALPN_MQTT: &[u8] = b"mqtt";
+pub(crate) const ALPN_MQTT: &[u8] = b"mqtt";
 /// The ALPN protocol of the X.509 path on 443.
-pub const ALPN_X509: &[u8] = b"x-amzn-mqtt-ca";
+pub(crate) const ALPN_X509: &[u8] = b"x-amzn-mqtt-ca";
 /// Largest ClientHello read (a post-quantum key share makes them about 2 KB).
 const MAX_HELLO: usize = 64 * 1024;
 
 /// What the ClientHello offered.
 #[derive(Clone, Debug, Default)]
-pub struct Hello {
+pub(crate) struct Hello {
     pub sni: Option<String>,
     pub alpn: Vec<Vec<u8>>,
 }
 
 impl Hello {
-    pub fn offers(&self, proto: &[u8]) -> bool {
+    pub(crate) fn offers(&self, proto: &[u8]) -> bool {
         self.alpn.iter().any(|p| p == proto)
     }
 }
 
 /// Why no ClientHello could be read.
 #[derive(Debug)]
-pub enum HelloError {
+pub(crate) enum HelloError {
     ClosedByClient,
     NotTls(String),
     Io(io::Error),
@@ -41,7 +41,7 @@ pub enum HelloError {
 
 /// Reads until a whole ClientHello has arrived; returns it with every byte read, to be replayed into
 /// the real handshake. Garbage gets rustls' own alert.
-pub async fn read_client_hello(tcp: &mut TcpStream) -> Result<(Hello, Vec<u8>), HelloError> {
+pub(crate) async fn read_client_hello(tcp: &mut TcpStream) -> Result<(Hello, Vec<u8>), HelloError> {
     let mut acceptor = rustls::server::Acceptor::default();
     // Read straight into the heap buffer: a stack array here would live in every connection's task
     // for its whole life (a spawned future is as large as its largest state).
@@ -84,13 +84,13 @@ pub async fn read_client_hello(tcp: &mut TcpStream) -> Result<(Hello, Vec<u8>), 
     }
 }
 
-pub fn hex_prefix(bytes: &[u8]) -> String {
+pub(crate) fn hex_prefix(bytes: &[u8]) -> String {
     bytes.iter().take(16).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Where a connection goes after its ClientHello.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     Mqtt,
     Http,
     /// The X.509 path (`x-amzn-mqtt-ca`): the authorizer never runs.
@@ -99,7 +99,7 @@ pub enum Route {
 }
 
 /// Routes on SNI first (it selects the domain configuration), then ALPN.
-pub fn route(hello: &Hello, cfg: &EmulatorConfig) -> Route {
+pub(crate) fn route(hello: &Hello, cfg: &EmulatorConfig) -> Route {
     match &hello.sni {
         None => return Route::Refuse(cfg.reject.no_sni, Reason::NoSni),
         Some(name) if !cfg.endpoints.iter().any(|e| e.eq_ignore_ascii_case(name)) => {
@@ -117,7 +117,7 @@ pub fn route(hello: &Hello, cfg: &EmulatorConfig) -> Route {
 }
 
 /// Refuses a connection on the raw socket, before any ServerHello.
-pub async fn refuse(mut tcp: TcpStream, how: TlsReject) {
+pub(crate) async fn refuse(mut tcp: TcpStream, how: TlsReject) {
     match how {
         TlsReject::Alert(alert) => {
             // A plaintext TLS 1.2 record: level fatal (2), then the description.
@@ -132,12 +132,12 @@ pub async fn refuse(mut tcp: TcpStream, how: TlsReject) {
 }
 
 /// Makes the coming drop send RST instead of FIN.
-pub fn reset(tcp: &TcpStream) {
+pub(crate) fn reset(tcp: &TcpStream) {
     let _ = tcp.set_zero_linger();
 }
 
 /// Server configurations, one per route, built once.
-pub struct ServerConfigs {
+pub(crate) struct ServerConfigs {
     pub mqtt: Arc<rustls::ServerConfig>,
     pub http: Arc<rustls::ServerConfig>,
     /// No ALPN at all: what a server behind an ALPN-stripping middlebox negotiates.
@@ -146,7 +146,7 @@ pub struct ServerConfigs {
 }
 
 impl ServerConfigs {
-    pub fn build(cfg: &EmulatorConfig) -> Result<Self, rustls::Error> {
+    pub(crate) fn build(cfg: &EmulatorConfig) -> Result<Self, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let plain = |alpn: &[&[u8]]| -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
             let mut c = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -180,19 +180,19 @@ impl ServerConfigs {
 }
 
 /// A stream that first replays bytes already read (the ClientHello), then reads from `inner`.
-pub struct Rewind<S> {
+///
+/// Not `tokio_rustls::LazyConfigAcceptor`: its `StartHandshake` keeps the TCP stream until it becomes a
+/// TLS stream, so the refusals IoT Core leaves undocumented could not all be made — an alert chosen
+/// by name written on the raw socket, or a reset (`reject.no_sni = "reset"`).
+pub(crate) struct Rewind<S> {
     prefix: Vec<u8>,
     pos: usize,
     inner: S,
 }
 
 impl<S> Rewind<S> {
-    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+    pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
         Self { prefix, pos: 0, inner }
-    }
-
-    pub fn inner(&self) -> &S {
-        &self.inner
     }
 }
 

@@ -7,11 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// At most this many packets are read from one capture.
-pub const MAX_PACKETS: usize = 1_000_000;
+pub(crate) const MAX_PACKETS: usize = 1_000_000;
 
 /// One TCP segment.
 #[derive(Clone, Debug)]
-pub struct Segment {
+pub(crate) struct Segment {
     pub at: Duration,
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -31,7 +31,7 @@ pub enum CaptureError {
 }
 
 /// The TCP segments of a capture, and a warning for each packet that could not be read.
-pub fn segments(bytes: &[u8]) -> Result<(Vec<Segment>, Vec<String>), CaptureError> {
+pub(crate) fn segments(bytes: &[u8]) -> Result<(Vec<Segment>, Vec<String>), CaptureError> {
     let mut warnings = Vec::new();
     let mut out = Vec::new();
     if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {

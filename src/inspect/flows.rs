@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Bytes kept per direction: enough for the hellos, the certificates and the first answer.
-pub const MAX_STREAM: usize = 64 * 1024;
+pub(crate) const MAX_STREAM: usize = 64 * 1024;
 
 /// Who did something on a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -19,7 +19,7 @@ pub enum Side {
 
 /// One TCP connection of the capture.
 #[derive(Clone, Debug)]
-pub struct Flow {
+pub(crate) struct Flow {
     pub client: SocketAddr,
     pub server: SocketAddr,
     pub started: Duration,
@@ -79,7 +79,7 @@ impl Stream {
 }
 
 /// Connections in the order they started.
-pub fn flows(segments: &[Segment]) -> Vec<Flow> {
+pub(crate) fn flows(segments: &[Segment]) -> Vec<Flow> {
     struct Building {
         flow: Flow,
         to_server: Stream,

@@ -6,9 +6,9 @@
 //! [`capture`] reads pcap and pcapng into TCP segments; [`flows`] puts them back into connections;
 //! [`tls`] reads the hellos, alerts and certificates.
 
-pub mod capture;
-pub mod flows;
-pub mod tls;
+pub(crate) mod capture;
+pub(crate) mod flows;
+pub(crate) mod tls;
 
 use crate::diagnosis::cause::Cause;
 use crate::diagnosis::{Confidence, Evidence, Finding, FindingKind};

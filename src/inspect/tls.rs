@@ -35,7 +35,7 @@ pub struct ServerAnswer {
 
 /// The client's first bytes, read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum First {
+pub(crate) enum First {
     Hello(ClientHello),
     /// Plain HTTP (its request line).
     Http(String),
@@ -69,7 +69,7 @@ fn printable(bytes: &[u8]) -> String {
 }
 
 /// Reads the client's first flight.
-pub fn client(bytes: &[u8]) -> First {
+pub(crate) fn client(bytes: &[u8]) -> First {
     if bytes.is_empty() {
         return First::Nothing;
     }
@@ -111,7 +111,7 @@ pub fn client(bytes: &[u8]) -> First {
 }
 
 /// Reads the server's answer: every plaintext record up to the first encrypted one.
-pub fn server(bytes: &[u8]) -> (ServerAnswer, Option<String>) {
+pub(crate) fn server(bytes: &[u8]) -> (ServerAnswer, Option<String>) {
     let mut answer = ServerAnswer::default();
     if bytes.first().is_some_and(|b| *b != 0x16 && *b != 0x15) {
         let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();

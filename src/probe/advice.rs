@@ -24,7 +24,7 @@ fn advice(summary: String, cause: &str, next: &str, see: &str) -> Advice {
 /// A close this long after CONNECT points at the authorizer's 5 s limit.
 const SLOW_AUTHORIZER_MS: u64 = 4_000;
 
-pub fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
+pub(crate) fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
     match o.stage {
         Stage::Resolve | Stage::Tcp | Stage::Proxy => network(o),
         Stage::Tls => tls(o, spec, &plan.endpoint),

@@ -7,7 +7,7 @@ use super::classify::reason_v5;
 use super::mqtt::MAX_REPLY;
 use super::outcome::{Detail, Kind, Outcome};
 use super::plan::MqttVersion;
-use crate::wire::mqtt::{Channel, idle};
+use crate::wire::mqtt::{Channel, encode, idle};
 use bytes::BytesMut;
 use std::time::{Duration, Instant};
 
@@ -24,8 +24,9 @@ impl Checks {
     }
 }
 
-/// Runs the checks on an accepted connection; returns every check's outcome, in order.
-pub async fn run<W: Channel>(
+/// Runs the checks on an accepted connection; returns every check's outcome, in order. The CLI keeps
+/// topics and filters within 256 bytes, so their packets always encode.
+pub(crate) async fn run<W: Channel>(
     s: &mut W,
     v: MqttVersion,
     checks: &Checks,
@@ -115,14 +116,14 @@ impl<W: Channel> Conn<'_, W> {
         let mut buf = BytesMut::new();
         match self.v {
             MqttVersion::V311 => {
-                let _ = rumqttc::mqttbytes::v4::Subscribe::new(filter, rumqttc::mqttbytes::QoS::AtLeastOnce)
-                    .write(&mut buf);
+                let sub = rumqttc::mqttbytes::v4::Subscribe::new(filter, rumqttc::mqttbytes::QoS::AtLeastOnce);
+                let _logged = encode(&mut buf, |o| sub.write(o));
             }
             MqttVersion::V5 => {
                 let f = rumqttc::v5::mqttbytes::v5::Filter::new(filter, rumqttc::v5::mqttbytes::QoS::AtLeastOnce);
                 let mut sub = rumqttc::v5::mqttbytes::v5::Subscribe::new(f, None);
                 sub.pkid = 1;
-                let _ = sub.write(&mut buf);
+                let _logged = encode(&mut buf, |o| sub.write(o));
             }
         }
         let started = Instant::now();
@@ -178,7 +179,7 @@ impl<W: Channel> Conn<'_, W> {
                     b"authprobe".to_vec(),
                 );
                 p.pkid = 2;
-                let _ = p.write(&mut buf);
+                let _logged = encode(&mut buf, |o| p.write(o));
             }
             MqttVersion::V5 => {
                 let mut p = rumqttc::v5::mqttbytes::v5::Publish::new(
@@ -188,7 +189,7 @@ impl<W: Channel> Conn<'_, W> {
                     None,
                 );
                 p.pkid = 2;
-                let _ = p.write(&mut buf);
+                let _logged = encode(&mut buf, |o| p.write(o));
             }
         }
         let started = Instant::now();

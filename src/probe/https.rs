@@ -8,10 +8,10 @@ use http_body_util::{BodyExt as _, Full};
 use std::time::{Duration, Instant};
 
 /// The body of the probe's publish.
-pub const BODY: &str = r#"{"message":"authprobe"}"#;
+pub(crate) const BODY: &str = r#"{"message":"authprobe"}"#;
 
 /// The publish request's headers as hyper writes them (names in lower case, content-length last).
-pub fn headers(host: Option<&str>, extra: &[(String, String)], body: &str) -> Vec<(String, String)> {
+pub(crate) fn headers(host: Option<&str>, extra: &[(String, String)], body: &str) -> Vec<(String, String)> {
     let mut h: Vec<(String, String)> = host.map(|h| ("host".to_owned(), h.to_owned())).into_iter().collect();
     h.push(("content-type".into(), "application/json".into()));
     h.extend(extra.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())));
@@ -20,7 +20,7 @@ pub fn headers(host: Option<&str>, extra: &[(String, String)], body: &str) -> Ve
 }
 
 /// Publishes `body` and returns the answer as an observation.
-pub async fn publish(
+pub(crate) async fn publish(
     tls: Stream,
     target: &str,
     host: Option<&str>,

@@ -6,20 +6,20 @@
 //! [`variant`]s. What the attempts mean is the diagnosis' job (`crate::diagnosis`); `crate::investigate`
 //! runs both.
 
-pub mod advice;
+pub(crate) mod advice;
 pub mod attempt;
-pub mod authorize;
+pub(crate) mod authorize;
 pub mod classify;
-pub mod https;
+pub(crate) mod https;
 pub mod matrix;
 pub mod mqtt;
 pub mod outcome;
 pub mod plan;
-pub mod proxy;
-pub mod resolve;
-pub mod tcp;
-pub mod tls;
-pub mod variant;
+pub(crate) mod proxy;
+pub(crate) mod resolve;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod variant;
 pub mod websocket;
 
 pub use attempt::AttemptReport;

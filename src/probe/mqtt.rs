@@ -4,7 +4,7 @@
 use super::classify::{Observation, TlsError};
 use super::outcome::CloseHow;
 use super::plan::MqttVersion;
-use crate::wire::mqtt::{Channel, idle, packet_len};
+use crate::wire::mqtt::{Channel, encode, idle, packet_len};
 use bytes::BytesMut;
 use std::io;
 use std::time::{Duration, Instant};
@@ -15,7 +15,8 @@ pub const MAX_REPLY: usize = 64 * 1024;
 /// The CONNECT keep-alive unless the device's is given (`--keep-alive`).
 pub const KEEP_ALIVE: u16 = 60;
 
-/// Encodes CONNECT with rumqttc's codecs. An empty username or password is left out.
+/// Encodes CONNECT with rumqttc's codecs. An empty username or password is left out. The CLI keeps
+/// every field within MQTT's 65,535 bytes, so encoding does not fail (`encode` logs it if it did).
 pub fn connect_packet(
     version: MqttVersion,
     client_id: &str,
@@ -31,14 +32,14 @@ pub fn connect_packet(
             if !username.is_empty() || !password.is_empty() {
                 c.login = Some(rumqttc::mqttbytes::v4::Login::new(username, password));
             }
-            let _ = c.write(&mut buf);
+            let _logged = encode(&mut buf, |o| c.write(o));
         }
         MqttVersion::V5 => {
             use rumqttc::v5::mqttbytes::v5::{Connect, Login};
             let c = Connect { keep_alive, client_id: client_id.to_owned(), clean_start: true, properties: None };
             let login = (!username.is_empty() || !password.is_empty())
                 .then(|| Login { username: username.to_owned(), password: password.to_owned() });
-            let _ = c.write(&None, &login, &mut buf);
+            let _logged = encode(&mut buf, |o| c.write(&None, &login, o));
         }
     }
     buf.to_vec()

@@ -137,7 +137,7 @@ fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> 
 
 /// The proxy decision for one endpoint, with the reason shown in the report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Choice {
+pub(crate) struct Choice {
     pub proxy: Option<Proxy>,
     /// Why no proxy is used although one is configured (`NO_PROXY` or `--noproxy` matched).
     pub bypassed: Option<String>,
@@ -145,7 +145,7 @@ pub struct Choice {
 
 /// Chooses as curl does. `flag` is `--proxy`; `noproxy` is `--noproxy` (it replaces `NO_PROXY`).
 /// `hosts`: the endpoint, and the `--connect-to` host when there is one; either matching bypasses.
-pub fn choose(
+pub(crate) fn choose(
     hosts: &[&str],
     flag: Option<&str>,
     noproxy: Option<&str>,
@@ -186,7 +186,7 @@ pub fn choose(
 
 /// curl's `NO_PROXY` rules: `*` matches every host; a name matches itself and its subdomains (a
 /// leading dot is optional); an IP address or CIDR range matches addresses in it.
-pub fn no_proxy_matches(list: &str, host: &str) -> bool {
+pub(crate) fn no_proxy_matches(list: &str, host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
     let ip: Option<IpAddr> = host.parse().ok();
     list.split(',').map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).any(|entry| {
@@ -231,7 +231,7 @@ const MAX_ANSWER: usize = 16 * 1024;
 
 /// Opens a tunnel to `host:port` (or `addr`, for `socks5://`) over `tcp`, within `timeout` — the
 /// whole exchange, whatever the proxy sends or withholds.
-pub async fn tunnel(
+pub(crate) async fn tunnel(
     tcp: TcpStream,
     proxy: &Proxy,
     host: &str,

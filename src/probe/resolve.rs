@@ -19,7 +19,7 @@ pub struct Answers {
 }
 
 /// Resolves `host:port`; returns every answer and the addresses `family` allows, in order.
-pub async fn resolve(
+pub(crate) async fn resolve(
     host: &str,
     port: u16,
     overrides: &[ResolveOverride],
@@ -63,7 +63,7 @@ pub async fn resolve(
 }
 
 /// Why an address is unexpected for a public IoT endpoint, or `None` when it is a public address.
-pub fn unexpected(ip: std::net::IpAddr) -> Option<&'static str> {
+pub(crate) fn unexpected(ip: std::net::IpAddr) -> Option<&'static str> {
     use std::net::IpAddr;
     match ip {
         IpAddr::V4(v4) => {

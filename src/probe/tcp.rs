@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 /// Dials each address in turn; the observation of the last failure is returned when none connects.
-pub async fn dial(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStream, SocketAddr), Observation> {
+pub(crate) async fn dial(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStream, SocketAddr), Observation> {
     let mut last = Observation::TcpTimeout { address: String::new(), elapsed_ms: 0 };
     for &addr in addrs {
         let started = Instant::now();

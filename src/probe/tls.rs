@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-pub type Stream = tokio_rustls::client::TlsStream<Tap<TcpStream>>;
+pub(crate) type Stream = tokio_rustls::client::TlsStream<Tap<TcpStream>>;
 
 /// What the handshake negotiated.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -32,7 +32,7 @@ pub struct TlsInfo {
 }
 
 /// Runs the handshake. `sni: None` sends no SNI; the certificate is then checked against `name`.
-pub async fn handshake(
+pub(crate) async fn handshake(
     tcp: TcpStream,
     name: &str,
     sni: Option<&str>,
@@ -235,7 +235,7 @@ impl ServerCertVerifier for Recording {
 }
 
 /// Subject, issuer, expiry and DNS names of each certificate.
-pub fn summarize(chain: &[CertificateDer<'_>]) -> Vec<CertSummary> {
+pub(crate) fn summarize(chain: &[CertificateDer<'_>]) -> Vec<CertSummary> {
     chain
         .iter()
         .map(|der| match x509_parser::parse_x509_certificate(der) {
@@ -285,10 +285,6 @@ pub struct Tap<S> {
 impl<S> Tap<S> {
     pub fn new(inner: S) -> Self {
         Self { inner, tally: Arc::new(Mutex::new(Tally::default())) }
-    }
-
-    pub fn inner(&self) -> &S {
-        &self.inner
     }
 
     pub fn bytes_seen(&self) -> u64 {

@@ -76,7 +76,7 @@ impl Variant {
 
 /// Where a transport's credentials are first read: the CONNECT (mqtt), the upgrade request (wss),
 /// the POST (https).
-pub fn credential_stage(t: Transport) -> Stage {
+pub(crate) fn credential_stage(t: Transport) -> Stage {
     match t {
         Transport::Mqtt => Stage::Mqtt,
         Transport::Wss => Stage::Upgrade,

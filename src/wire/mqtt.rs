@@ -134,6 +134,21 @@ fn ws_write_error(e: WsError) -> io::Error {
     }
 }
 
+/// Appends one packet encoded by rumqttc's `write`. rumqttc refuses only fields over MQTT's limits (a
+/// string over 65,535 bytes); every caller's fields are within them (checked inputs, or fields just
+/// decoded from the wire), so a refusal is a bug: it is logged and returned, never a packet silently
+/// missing.
+pub fn encode<E: std::fmt::Display>(
+    out: &mut BytesMut,
+    write: impl FnOnce(&mut BytesMut) -> Result<usize, E>,
+) -> Result<(), String> {
+    write(out).map(drop).map_err(|e| {
+        let e = format!("MQTT packet not encoded: {e}");
+        tracing::error!("{e}");
+        e
+    })
+}
+
 /// Bytes needed for the whole packet at the front of `buf`, when its fixed header has arrived
 /// (`None` until then). Five length bytes is malformed: what is there is taken as the whole (bad)
 /// packet, for the caller to classify.

@@ -140,7 +140,10 @@ async fn bad_input_exits_2_and_sends_nothing() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let public = keys().dir.path().join("pub.pem");
+    // An MQTT string holds at most 65,535 bytes: a longer username could not be sent.
+    let long_username = "u".repeat(40_000);
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--token", "t", "--username", &long_username], "--username is 40000 bytes"),
         (vec!["--signature", "not base64!"], "--signature"),
         (vec!["--signature", "YW%2BJj"], "percent-encoded"),
         (vec!["--token", "t", "--signing-key", public.to_str().unwrap()], "private key"),
