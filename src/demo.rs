@@ -6,7 +6,6 @@ use crate::auth::documents::{DescribedAuthorizer, Documents};
 use crate::auth::signature::{PublicKey, SigningKey};
 use crate::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
 use crate::probe::{Credentials, ProbePlan, Schedule, Trust, matrix};
-use crate::report::Report;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -19,34 +18,7 @@ pub const TOKEN_KEY_NAME: &str = "token";
 const GOOD_TOKEN: &str = "demo-device-token";
 const DENIED_TOKEN: &str = "revoked-device-token";
 
-/// What the demo set up, for the user to read.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Setup {
-    pub emulator: String,
-    pub endpoint: String,
-    pub authorizer: String,
-    pub token_key_name: String,
-    pub key_bits: usize,
-}
-
-/// One device configuration probed with the quick matrix.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Scenario {
-    pub name: &'static str,
-    pub description: &'static str,
-    /// The findings this scenario is set up to produce, and only those.
-    pub expected_findings: Vec<&'static str>,
-    pub as_designed: bool,
-    pub report: Report,
-}
-
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Demo {
-    pub setup: Setup,
-    pub scenarios: Vec<Scenario>,
-    /// Every scenario produced exactly its expected findings, and the working device connected.
-    pub as_designed: bool,
-}
+pub use crate::report::demo::{Demo, Scenario, Setup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {

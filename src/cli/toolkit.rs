@@ -104,10 +104,7 @@ pub(crate) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
             let v = serde_json::json!({"signature": sig, "percent_encoded": encoded, "key_bits": key.bits()});
             print_json_as(if args.format == SignFormat::Jsonl { Format::Jsonl } else { Format::Json }, &v)?;
         }
-        SignFormat::Text => {
-            println!("signature (base64):                         {sig}");
-            println!("percent-encoded (for a username or query):  {encoded}");
-        }
+        SignFormat::Text => crate::report::toolkit::sign(&mut std::io::stdout().lock(), &sig, &encoded)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -134,22 +131,7 @@ fn verify(args: &SignArgs, token: &str, stdin_used: &mut bool) -> anyhow::Result
             }),
         )?;
     } else {
-        if let Some(f) = &forensic {
-            println!(
-                "NOT verified over the token: it is an {} signature over {} (key `{}`); IoT Core verifies RSA PKCS#1 v1.5 with SHA-256 over the token bytes only",
-                f.scheme, f.signed, f.key
-            );
-            return Ok(verdict(false));
-        }
-        match &v {
-            signature::Verdict::Verified { key } => println!("verified: key `{key}` signed this token"),
-            signature::Verdict::NotBase64 => println!("NOT verified: the signature is not standard base64"),
-            _ => println!(
-                "NOT verified by any of {} key(s): {}",
-                keys.len(),
-                keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        }
+        crate::report::toolkit::verify(&mut std::io::stdout().lock(), &v, forensic.as_ref(), &keys)?;
     }
     Ok(verdict(ok))
 }
@@ -304,45 +286,9 @@ pub(crate) fn check_response(args: CheckResponseArgs) -> anyhow::Result<ExitCode
         print_json_as(args.format, &r)?;
         return Ok(verdict(r.ok));
     }
-    match (r.valid, r.is_authenticated) {
-        (true, Some(true)) => println!("{}: valid response, isAuthenticated true", args.response.display()),
-        (true, _) => println!(
-            "{}: valid response, but isAuthenticated is false: the connection is refused",
-            args.response.display()
-        ),
-        (false, _) => {
-            println!("{}: INVALID response — IoT Core fails the connection:", args.response.display());
-            for v in &r.violations {
-                println!("  ✗ {}: {}", v.rule, v.message);
-            }
-        }
-    }
-    if !r.actions.is_empty() {
-        let source = match r.arns_from {
-            "flags" => "from --region/--account",
-            "policy" => "from the policy's ARNs",
-            _ => "unknown: pass --region and --account",
-        };
-        println!("resources in region {}, account {} ({source}):", r.region, r.account);
-        for a in &r.actions {
-            let d = match &a.decision {
-                crate::auth::policy::Decision::Allowed { by } => {
-                    format!("allowed       by policy {} statement {}{}", by.policy, by.statement, sid(&by.sid))
-                }
-                crate::auth::policy::Decision::ExplicitDeny { by } => {
-                    format!("EXPLICIT DENY by policy {} statement {}{}", by.policy, by.statement, sid(&by.sid))
-                }
-                crate::auth::policy::Decision::NotAllowed => "NOT ALLOWED   (no Allow statement matches)".to_owned(),
-            };
-            println!("  {:<14} {}  {d}", a.action, a.resource);
-        }
-    }
-    println!("{}", if r.ok { "result: ok" } else { "result: NOT ok" });
+    let file = args.response.display().to_string();
+    crate::report::toolkit::check_response(&mut std::io::stdout().lock(), &file, &r)?;
     Ok(verdict(r.ok))
-}
-
-fn sid(s: &Option<String>) -> String {
-    s.as_ref().map(|s| format!(" (Sid {s})")).unwrap_or_default()
 }
 
 #[derive(Debug, Args)]
@@ -369,11 +315,11 @@ pub struct CheckPermissionArgs {
 pub(crate) fn check_permission(args: CheckPermissionArgs) -> anyhow::Result<ExitCode> {
     let arn_text = match (&args.authorizer_arn, &args.authorizer) {
         (Some(a), _) => a.clone(),
-        (None, Some(name)) => format!(
-            "arn:aws:iot:{}:{}:authorizer/{name}",
+        (None, Some(name)) => crate::auth::policy::Arns::new(
             args.region.as_deref().unwrap_or_default(),
-            args.account.as_deref().unwrap_or_default()
-        ),
+            args.account.as_deref().unwrap_or_default(),
+        )
+        .authorizer(name),
         (None, None) => bail!("give --authorizer-arn ARN (or --authorizer NAME --region R --account A)"),
     };
     let arn = AuthorizerArn::parse(&arn_text).map_err(|e| anyhow::anyhow!("--authorizer-arn: {e}"))?;
@@ -384,35 +330,6 @@ pub(crate) fn check_permission(args: CheckPermissionArgs) -> anyhow::Result<Exit
         print_json_as(args.format, &r)?;
         return Ok(verdict(r.invoke_permitted));
     }
-    if r.invoke_permitted {
-        println!(
-            "IoT Core may invoke the function for {} (statement {}).",
-            r.authorizer_arn,
-            r.permitted_by.as_deref().unwrap_or("?")
-        );
-    } else if let Some(d) = &r.denied_by {
-        println!("IoT Core may NOT invoke the function for {}: statement {d} denies it.", r.authorizer_arn);
-    } else {
-        println!("IoT Core may NOT invoke the function for {}: no statement allows it.", r.authorizer_arn);
-        println!(
-            "  needed: principal iot.amazonaws.com, action lambda:InvokeFunction, AWS:SourceArn {}, AWS:SourceAccount {}",
-            arn.arn, arn.account
-        );
-        println!(
-            "  fix:    aws lambda add-permission --function-name <fn> --principal iot.amazonaws.com --action lambda:InvokeFunction \\"
-        );
-        println!(
-            "            --statement-id iot-{} --source-arn {} --source-account {}",
-            arn.name, arn.arn, arn.account
-        );
-    }
-    for s in &r.statements {
-        for p in &s.problems {
-            println!("  statement {} ({}): {p}", s.sid.as_deref().unwrap_or("(no Sid)"), s.effect);
-        }
-    }
-    for n in &r.notes {
-        println!("  note: {n}");
-    }
+    crate::report::toolkit::check_permission(&mut std::io::stdout().lock(), &r, &arn)?;
     Ok(verdict(r.invoke_permitted))
 }

@@ -1,6 +1,8 @@
 //! The probe's report: one serialisable value, rendered as text for people ([`text`]) or as JSON.
 
+pub mod demo;
 pub mod text;
+pub mod toolkit;
 
 use crate::diagnosis::Finding;
 use crate::diagnosis::local::LocalCheck;
