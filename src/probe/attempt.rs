@@ -452,8 +452,11 @@ fn encode_topic(topic: &str) -> String {
 /// After an accepted CONNACK: DISCONNECT and close, briefly.
 async fn goodbye(stream: &mut tls::Stream) {
     use tokio::io::AsyncWriteExt as _;
+    // MQTT 3.1.1's DISCONNECT; in MQTT 5 the same two bytes are a normal disconnection (reason 0).
+    let mut disconnect = bytes::BytesMut::new();
+    let _logged = crate::wire::mqtt::encode(&mut disconnect, |o| rumqttc::mqttbytes::v4::Disconnect.write(o));
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-        let _ = stream.write_all(&[0xe0, 0x00]).await;
+        let _ = stream.write_all(&disconnect).await;
         let _ = stream.shutdown().await;
     })
     .await;
