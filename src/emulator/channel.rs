@@ -12,13 +12,13 @@ use tokio_tungstenite::WebSocketStream;
 pub(crate) type Tls = tokio_rustls::server::TlsStream<Rewind<TcpStream>>;
 
 pub(crate) enum Channel {
-    Tls(Box<Bytes<Tls>>),
+    Tls(Bytes<Box<Tls>>),
     Ws(Box<Frames<Tls>>),
 }
 
 impl Channel {
-    pub(crate) fn tls(s: Tls) -> Self {
-        Self::Tls(Box::new(Bytes(s)))
+    pub(crate) fn tls(s: Box<Tls>) -> Self {
+        Self::Tls(Bytes(s))
     }
 
     /// MQTT in binary frames; text frames are skipped like control frames.

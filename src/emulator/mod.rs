@@ -188,7 +188,8 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
         }
         (Err(_), _) => return rec.set(Reason::HandshakeTimeout, "TLS handshake did not finish in time"),
         (Ok(Err(e)), _) => return rec.set(Reason::HandshakeFailed, e.to_string()),
-        (Ok(Ok(s)), _) => s,
+        // Boxed at once: a TLS stream kept in this future's frame would stay for the session's life.
+        (Ok(Ok(s)), _) => Box::new(s),
     };
     rec.alpn = stream.get_ref().1.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
     match route {
@@ -197,7 +198,7 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
             let seen = crate::auth::event::Observed { server_name: hello.sni, ..Default::default() };
             Box::pin(mqtt::serve(Channel::tls(stream), ctx, seen, Default::default(), None, rec)).await;
         }
-        _ => Box::pin(http::serve(stream, ctx, hello.sni, rec)).await,
+        _ => Box::pin(http::serve(*stream, ctx, hello.sni, rec)).await,
     }
 }
 

@@ -175,7 +175,9 @@ pub(crate) async fn serve(
     rec: &mut ConnectionRecord,
 ) {
     let mut buf = BytesMut::new();
-    let mut connect = match read_connect(&mut ch, &mut buf, ctx).await {
+    // The stages before the session are boxed: this future lives as long as the session, at the size
+    // of its largest state.
+    let mut connect = match Box::pin(read_connect(&mut ch, &mut buf, ctx)).await {
         Ok(c) => c,
         Err(f) => {
             rec.set(f.reason, f.detail);
@@ -209,7 +211,7 @@ pub(crate) async fn serve(
     rec.username = connect.username.as_deref().map(|u| scrub.scrub(u));
     let authorized = match granted {
         Some(g) => Ok(g),
-        None => gate::authorize(cfg, transport, &seen, &sources, &scrub, rec).await,
+        None => Box::pin(gate::authorize(cfg, transport, &seen, &sources, &scrub, rec)).await,
     };
     match authorized.and_then(|granted| may_connect(cfg, granted, &connect.client_id)) {
         Ok(granted) => {
@@ -221,21 +223,22 @@ pub(crate) async fn serve(
             if ch.send(&ack).await.is_err() {
                 return;
             }
-            let session = super::session::Session::new(ch, buf, ctx, connect, granted);
             // What a refresh needs (a copy of the record, the credentials' sources) is kept only when
-            // the function asked for one: a held session carries no more than it uses.
-            let session = match session.refreshes() {
-                true => session.refreshing(super::session::Reauthorize {
-                    transport,
-                    seen,
-                    sources,
-                    scrub,
-                    record: rec.copy_for_refresh(),
-                }),
-                false => session,
-            };
-            // Boxed, as every stage after the handshake (see `emulator::handle`).
-            Box::pin(session.run()).await;
+            // the function asked for one; otherwise it is dropped here (the closure takes it either
+            // way): a held session carries no more than it uses.
+            let record = granted.refresh_after.map(|_| rec.copy_for_refresh());
+            let again =
+                record.map(move |record| super::session::Reauthorize { transport, seen, sources, scrub, record });
+            let mut session = super::session::Session::new(ch, buf, ctx, connect, granted);
+            if let Some(again) = again {
+                session = session.refreshing(again);
+            }
+            // Boxed, as every stage after the handshake (see `emulator::handle`); the record's
+            // event and response wait as JSON text while the session is held.
+            let run = Box::pin(session.run());
+            rec.compact();
+            run.await;
+            rec.expand();
         }
         Err(refusal) => {
             rec.set(refusal.reason, refusal.detail);

@@ -122,9 +122,37 @@ pub struct ConnectionRecord {
     /// it is logged.
     #[serde(skip)]
     pub secrets: crate::secret::Scrubber,
+    /// The event and response as compact JSON text while a session is held ([`Self::compact`]).
+    #[serde(skip)]
+    held: Option<Box<Held>>,
+}
+
+/// The event and response of a held session, as JSON text.
+#[derive(Clone, Debug)]
+struct Held {
+    event: Option<Box<str>>,
+    response: Option<Box<str>>,
 }
 
 impl ConnectionRecord {
+    /// Keeps the event and response as compact JSON text while the session is held — a few hundred
+    /// bytes each instead of a tree of maps (kilobytes) for every open connection; [`Self::expand`]
+    /// restores them before the record is logged.
+    pub(crate) fn compact(&mut self) {
+        let text = |v: Option<Value>| v.and_then(|v| serde_json::to_string(&v).ok()).map(String::into_boxed_str);
+        let held = Held { event: text(self.event.take()), response: text(self.response.take()) };
+        self.held = (held.event.is_some() || held.response.is_some()).then(|| Box::new(held));
+    }
+
+    /// The event and response back as JSON values, after [`Self::compact`].
+    pub(crate) fn expand(&mut self) {
+        if let Some(held) = self.held.take() {
+            let value = |t: Option<Box<str>>| t.and_then(|t| serde_json::from_str(&t).ok());
+            self.event = value(held.event);
+            self.response = value(held.response);
+        }
+    }
+
     /// A copy for a refresh to write into: without the event and response, which the refresh's own
     /// call replaces (a held session carries no second copy of them).
     pub(crate) fn copy_for_refresh(&mut self) -> Self {
@@ -159,6 +187,7 @@ impl ConnectionRecord {
             answer: None,
             durations: Durations::default(),
             secrets: crate::secret::Scrubber::default(),
+            held: None,
         }
     }
 

@@ -63,11 +63,6 @@ impl<'a> Session<'a> {
         Self { ch, buf, ctx, connect, granted, filters: Vec::new(), reauthorize: None }
     }
 
-    /// Whether the function asked to be asked again (`refreshAfterInSeconds`).
-    pub(crate) fn refreshes(&self) -> bool {
-        self.granted.refresh_after.is_some()
-    }
-
     /// Asks the function again every `refreshAfterInSeconds` (docs/custom-auth.md §5).
     pub(crate) fn refreshing(mut self, again: Reauthorize) -> Self {
         self.reauthorize = Some(again);
@@ -128,7 +123,8 @@ impl<'a> Session<'a> {
             }
         };
         self.unregister(me);
-        self.end(end).await
+        // Boxed: the closing steps would otherwise add their size to every held session.
+        Box::pin(self.end(end)).await
     }
 
     /// Closes the connection; MQTT 5 says why (DISCONNECT reason codes 0x8E session taken over,

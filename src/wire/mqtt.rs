@@ -76,15 +76,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Channel for Frames<S> {
         // Frames a peer sends back to back are ready without waiting, so a caller's timeout alone
         // would never fire: idle frames are counted, and the task yields every 64 of them.
         for n in 1..=MAX_IDLE_FRAMES {
-            let data = match self.ws.next().await {
+            let message = match self.ws.next().await {
                 None | Some(Ok(Message::Close(_))) => return Ok(0),
-                Some(Ok(Message::Binary(b))) => b.to_vec(),
-                Some(Ok(Message::Text(t))) if self.text_is_data => t.as_bytes().to_vec(),
-                Some(Ok(_)) => Vec::new(),
+                Some(Ok(m)) => m,
                 Some(Err(e)) => return ws_read_error(e),
             };
+            let data: &[u8] = match &message {
+                Message::Binary(b) => b,
+                Message::Text(t) if self.text_is_data => t.as_bytes(),
+                _ => &[],
+            };
             if !data.is_empty() {
-                buf.extend_from_slice(&data);
+                buf.extend_from_slice(data);
                 return Ok(data.len());
             }
             if n % 64 == 0 {
