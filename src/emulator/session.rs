@@ -23,7 +23,8 @@ pub(crate) struct Session<'a> {
     connect: Connect,
     granted: Granted,
     filters: Vec<String>,
-    reauthorize: Option<Reauthorize>,
+    /// Boxed: most sessions have none, and a held session's state is counted per connection.
+    reauthorize: Option<Box<Reauthorize>>,
 }
 
 /// Live sessions by client ID, each with the signal that ends it when another connection takes its
@@ -65,7 +66,7 @@ impl<'a> Session<'a> {
 
     /// Asks the function again every `refreshAfterInSeconds` (docs/custom-auth.md §5).
     pub(crate) fn refreshing(mut self, again: Reauthorize) -> Self {
-        self.reauthorize = Some(again);
+        self.reauthorize = Some(Box::new(again));
         self
     }
 
