@@ -167,21 +167,39 @@ pub(crate) async fn read_connect(ch: &mut Channel, buf: &mut BytesMut, ctx: &Ctx
 /// Serves MQTT on `ch` (direct TLS, or WebSocket after its upgrade). `granted` is a grant already
 /// made for this connection (at a WebSocket upgrade); the CONNECT then needs only `iot:Connect`.
 pub(crate) async fn serve(
-    mut ch: Channel,
+    ch: Channel,
     ctx: &Ctx,
+    seen: Observed,
+    sources: Sources,
+    granted: Option<Granted>,
+    rec: &mut ConnectionRecord,
+) {
+    // Admission (CONNECT, authorizer, CONNACK) is boxed and over before the session runs: a held
+    // session carries neither its state nor its size. The record's event and response wait as JSON
+    // text meanwhile.
+    let Some(session) = Box::pin(admit(ch, ctx, seen, sources, granted, rec)).await else { return };
+    let run = Box::pin(session.run());
+    rec.compact();
+    run.await;
+    rec.expand();
+}
+
+/// Reads the CONNECT and answers it: refused (closed here) or accepted, then the session to run.
+async fn admit<'a>(
+    mut ch: Channel,
+    ctx: &'a Ctx,
     mut seen: Observed,
     mut sources: Sources,
     granted: Option<Granted>,
     rec: &mut ConnectionRecord,
-) {
+) -> Option<super::session::Session<'a>> {
     let mut buf = BytesMut::new();
-    // The stages before the session are boxed: this future lives as long as the session, at the size
-    // of its largest state.
-    let mut connect = match Box::pin(read_connect(&mut ch, &mut buf, ctx)).await {
+    let mut connect = match read_connect(&mut ch, &mut buf, ctx).await {
         Ok(c) => c,
         Err(f) => {
             rec.set(f.reason, f.detail);
-            return ch.close().await;
+            ch.close().await;
+            return None;
         }
     };
     if let Some(early) = early_refusal(ctx, &connect) {
@@ -194,7 +212,8 @@ pub(crate) async fn serve(
             }
             None => rec.answer = Some("close".into()),
         }
-        return ch.close().await;
+        ch.close().await;
+        return None;
     }
     let cfg = &ctx.config;
     let assigned = (connect.version == 5 && connect.client_id.is_empty())
@@ -211,7 +230,7 @@ pub(crate) async fn serve(
     rec.username = connect.username.as_deref().map(|u| scrub.scrub(u));
     let authorized = match granted {
         Some(g) => Ok(g),
-        None => Box::pin(gate::authorize(cfg, transport, &seen, &sources, &scrub, rec)).await,
+        None => gate::authorize(cfg, transport, &seen, &sources, &scrub, rec).await,
     };
     match authorized.and_then(|granted| may_connect(cfg, granted, &connect.client_id)) {
         Ok(granted) => {
@@ -221,7 +240,7 @@ pub(crate) async fn serve(
                 None => connack(connect.version, 0),
             };
             if ch.send(&ack).await.is_err() {
-                return;
+                return None;
             }
             // What a refresh needs (a copy of the record, the credentials' sources) is kept only when
             // the function asked for one; otherwise it is dropped here (the closure takes it either
@@ -229,20 +248,12 @@ pub(crate) async fn serve(
             let record = granted.refresh_after.map(|_| rec.copy_for_refresh());
             let again =
                 record.map(move |record| super::session::Reauthorize { transport, seen, sources, scrub, record });
-            let mut session = super::session::Session::new(ch, buf, ctx, connect, granted);
-            if let Some(again) = again {
-                session = session.refreshing(again);
-            }
-            // Boxed, as every stage after the handshake (see `emulator::handle`); the record's
-            // event and response wait as JSON text while the session is held.
-            let run = Box::pin(session.run());
-            rec.compact();
-            run.await;
-            rec.expand();
+            Some(session(ch, &buf, ctx, connect, granted, again))
         }
         Err(refusal) => {
             rec.set(refusal.reason, refusal.detail);
             refuse(ch, connect.version, cfg, rec).await;
+            None
         }
     }
 }
@@ -259,6 +270,28 @@ fn observe(connect: &Connect, cfg: &super::EmulatorConfig, seen: &mut Observed, 
         password: connect.password.clone(),
         client_id: connect.client_id.clone(),
     });
+}
+
+/// The session of an accepted CONNECT, holding no more than it uses.
+fn session<'a>(
+    ch: Channel,
+    buf: &BytesMut,
+    ctx: &'a Ctx,
+    mut connect: Connect,
+    granted: Granted,
+    again: Option<super::session::Reauthorize>,
+) -> super::session::Session<'a> {
+    // The session needs neither credential (a refresh asks with its own copy): the secrets are not
+    // kept in memory for the connection's life.
+    connect.username = None;
+    connect.password = None;
+    // The read buffer held the whole CONNECT (a token can be kilobytes): the session starts with one
+    // the size of what followed it.
+    let session = super::session::Session::new(ch, BytesMut::from(&buf[..]), ctx, connect, granted);
+    match again {
+        Some(again) => session.refreshing(again),
+        None => session,
+    }
 }
 
 /// A CONNECT refused before any authorizer runs: why, and the CONNACK code (`None`: closed).
