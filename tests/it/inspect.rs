@@ -211,10 +211,13 @@ async fn readme_inspect_transcript() {
     let text = String::from_utf8_lossy(&out.stdout).replace(file.to_str().unwrap(), "device.pcap");
     let block = super::readme::block_after("against the emulator on a test port):");
     // The test port and the cipher suites this machine's OpenSSL offers vary; the capture also holds
-    // the test's end marker, a connection of its own.
+    // the test's end marker, a connection of its own. Which FIN comes first after the alert is a race
+    // between two processes (the emulator closes at once, mosquitto_pub as soon as it reads the
+    // alert): the other order was seen once in twelve runs of the suite.
     let shown: Vec<String> = block
         .replace("32845", &port)
         .replace(": 1 TCP connection(s)", ": … TCP connection(s)")
+        .replace("ended    server fin", "ended    … fin")
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| match l.split_once(" · ").filter(|_| l.contains("cipher suites")) {
