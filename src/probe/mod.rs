@@ -23,6 +23,7 @@ pub(crate) mod variant;
 pub mod websocket;
 
 pub use attempt::AttemptReport;
+pub use authorize::Checks;
 pub use plan::{AttemptSpec, Credentials, MqttVersion, ProbePlan, Trust};
 
 use futures_util::StreamExt as _;
@@ -79,11 +80,33 @@ pub async fn run_attempts(
             }
             out
         }
-        // Unordered, so that a finished attempt frees its slot at once; the report keeps the specs' order.
+        // Attempts that share a client ID run one after another, `plan.follow_up_spacing` apart: IoT
+        // Core keeps one connection per client ID (a second connect takes the first over, which would
+        // look like a policy closing it) and allows about one connect a second per client ID. The
+        // chains run in parallel, unordered, so that a finished one frees its slot at once; the
+        // report keeps the specs' order.
         None => {
-            let indexed = specs.iter().enumerate().map(|(i, s)| async move { (i, one(s).await) });
-            let mut done: Vec<(usize, AttemptReport)> =
-                futures_util::stream::iter(indexed).buffer_unordered(schedule.parallel.max(1)).collect().await;
+            let mut chains: Vec<Vec<(usize, &AttemptSpec)>> = Vec::new();
+            for (i, spec) in specs.iter().enumerate() {
+                match chains.iter_mut().find(|c| c[0].1.client_id == spec.client_id) {
+                    Some(chain) => chain.push((i, spec)),
+                    None => chains.push(vec![(i, spec)]),
+                }
+            }
+            let one = &one;
+            let runs = chains.into_iter().map(|chain| async move {
+                let mut out = Vec::with_capacity(chain.len());
+                for (k, (i, spec)) in chain.into_iter().enumerate() {
+                    if k > 0 {
+                        tokio::time::sleep(plan.follow_up_spacing).await;
+                    }
+                    out.push((i, one(spec).await));
+                }
+                out
+            });
+            let done: Vec<Vec<(usize, AttemptReport)>> =
+                futures_util::stream::iter(runs).buffer_unordered(schedule.parallel.max(1)).collect().await;
+            let mut done: Vec<(usize, AttemptReport)> = done.into_iter().flatten().collect();
             done.sort_by_key(|(i, _)| *i);
             done.into_iter().map(|(_, r)| r).collect()
         }

@@ -79,7 +79,8 @@ pub struct ProbePlan {
     pub documents: crate::auth::documents::Documents,
     /// Run follow-up attempts that split the causes left (`--follow-up auto`).
     pub follow_up: bool,
-    /// Gap before each follow-up (they share the device's client ID).
+    /// Gap between attempts that share a client ID (the baselines of several transports, the
+    /// follow-ups): IoT Core allows about one connect a second per client ID.
     pub follow_up_spacing: Duration,
     /// Post-connect checks on the mqtt and wss baselines (`--publish`, `--subscribe`).
     pub checks: super::authorize::Checks,

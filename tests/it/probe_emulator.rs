@@ -227,3 +227,28 @@ async fn nothing_listening_is_tcp_refused() {
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!((r.outcome.stage, kind(&r)), (Stage::Tcp, Kind::TcpRefused));
 }
+
+/// The baselines of several transports share the device's client ID. IoT Core (and the emulator)
+/// keep one connection per client ID: run at once, the second took the first over mid-check, which
+/// read as `closed_after_publish` and a confident, wrong `policy_publish_denied`. They now run one
+/// after another; five runs in a row, as the takeover was a race (about one run in two before).
+#[tokio::test]
+async fn baselines_sharing_a_client_id_do_not_take_each_other_over() {
+    let emu = start(cfg_with(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    plan.transports = vec![Transport::Mqtt, Transport::Wss];
+    plan.checks = authprobe::probe::Checks { publish: Some("probe/test".into()), subscribe: Some("probe/#".into()) };
+    let specs = plan.baseline();
+    assert!(specs.iter().all(|s| s.client_id == plan.client_id), "the baselines use the device's client ID");
+    for run in 0..5 {
+        let schedule = authprobe::probe::Schedule { parallel: 8, spacing: None };
+        let report = authprobe::investigate::run_with(&plan, &specs, schedule, &authprobe::probe::Quiet).await;
+        let kinds: Vec<Kind> = report.attempts.iter().map(kind).collect();
+        assert_eq!(kinds, [Kind::MessageReceived, Kind::MessageReceived], "run {run}");
+        assert!(
+            report.findings.is_empty(),
+            "run {run}: {:?}",
+            report.findings.iter().map(|f| f.id).collect::<Vec<_>>()
+        );
+    }
+}
