@@ -5,10 +5,13 @@
 //!
 //! Each server runs as its own process (`authprobe emulate`, `mosquitto`); its CPU is read from
 //! `/proc/<pid>/stat` (user + system, plus that of children it waited for, plus its live workers), so
-//! the load generator's own CPU is not counted.
+//! the load generator's own CPU is not counted. For the built-in function and mosquitto, a second row
+//! gives resident memory per held connection: 1,000 clients connect and stay, and the server's
+//! `VmRSS` is read before and after.
 //!
 //! Run: `cargo run --release --example bench_authorizers -- [SECONDS] [CONCURRENCY]` (default 5 s, 8);
-//! `AUTHPROBE_BIN=path` measures another build of the binary (e.g. the `dist` profile's).
+//! `AUTHPROBE_BIN=path` measures another build of the binary (e.g. the `dist` profile's);
+//! `BENCH_ROWS=built-in,mosquitto` runs only the rows whose names contain those words.
 //! Needs `.venv` with awslambdaric (`.ci/run` makes it) and mosquitto; what is missing is skipped.
 
 use rustls::pki_types::pem::PemObject as _;

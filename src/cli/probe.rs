@@ -319,7 +319,8 @@ pub struct MatrixArgs {
     /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); attempts then run one at a time.
     #[arg(long)]
     pub same_client_id: bool,
-    /// Gap between attempts with --same-client-id, in seconds (IoT Core allows about one connect per second per client ID).
+    /// Gap between attempts that share a client ID (the baselines, the follow-ups, all with
+    /// --same-client-id), in seconds (IoT Core allows about one connect per second per client ID).
     #[arg(long, value_name = "SECS", default_value_t = 1.1)]
     pub spacing: f64,
     /// Follow-up attempts that split the causes still open (`none`: only the matrix).

@@ -228,7 +228,7 @@ impl Host {
                     let ctx = Ctx { state: state.clone(), queue: queue.clone(), init_error: init_error.clone(), arn: arn.clone() };
                     connections.spawn(ctx.serve(tcp));
                 }
-                () = until(deadline) => {
+                () = super::session::until(deadline.map(Into::into)) => {
                     ending = state.current.lock().ok().and_then(|c| c.as_ref().map(|c| FunctionError::Timeout(c.limit)));
                     break Err(format!("worker {n} overran the time limit; replaced"));
                 }
@@ -276,14 +276,6 @@ impl Host {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("`{}` could not start: {e}", self.command))
-    }
-}
-
-/// Sleeps until `at`; never wakes without one.
-async fn until(at: Option<std::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -330,7 +330,7 @@ fn min_qos1(q: QoS) -> QoS {
 }
 
 /// Sleeps until `at`; never wakes without one.
-async fn until(at: Option<tokio::time::Instant>) {
+pub(crate) async fn until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
