@@ -225,7 +225,8 @@ pub(crate) fn eliminate(plan: &ProbePlan, local: &[LocalCheck], attempts: &[Atte
     timing(&mut left, attempts);
     let any_connected = observed.iter().any(|(_, s)| *s == Seen::Connected);
     let mut causes = left;
-    rank(&mut causes, &observed, &k);
+    let probes: Vec<(Probe, Seen)> = observed.iter().map(|(a, s)| (Probe::of(a), *s)).collect();
+    rank(&mut causes, &probes, &k);
     Left { causes, deciding, any_connected }
 }
 
@@ -243,17 +244,28 @@ fn timing(left: &mut Vec<Cause>, attempts: &[AttemptReport]) {
     }
 }
 
-/// Most likely first: causes that a connected attempt may have repaired lead, then the prior order.
-fn rank(causes: &mut [Cause], observed: &[(&AttemptReport, Seen)], k: &Known) {
+/// Most likely first: causes that a connected attempt may have repaired lead; then the prior order,
+/// each variant that might have repaired a cause and was refused anyway moving it two places down
+/// (weak evidence: `token-key-token` repairs a wrong key name only when the right one is `token`).
+pub(crate) fn rank(causes: &mut [Cause], observed: &[(Probe, Seen)], k: &Known) {
     let support = |c: Cause| {
-        observed.iter().filter(|(a, s)| *s == Seen::Connected && predict(c, Probe::of(a), k) != Predict::Refuse).count()
+        observed.iter().filter(|(a, s)| *s == Seen::Connected && predict(c, *a, k) != Predict::Refuse).count()
+    };
+    let against = |c: Cause| {
+        let mut variants: Vec<Variant> = Vec::new();
+        for (a, _) in observed.iter().filter(|(a, s)| *s == Seen::Refused && change(c, *a, k) == Change::MayRepair) {
+            if !variants.contains(&a.variant) {
+                variants.push(a.variant);
+            }
+        }
+        variants.len()
     };
     let prior = |c: Cause| CAUSES.iter().position(|x| *x == c).unwrap_or(usize::MAX);
     // HTTPS publish needs no iot:Connect: through over HTTPS and refused over MQTT is the catalogue's
     // signature of a policy without iot:Connect (a token key wrong only in letter case is rarer).
     let https_through = observed.iter().any(|(a, s)| a.transport == Transport::Https && *s == Seen::Connected);
     let lead = |c: Cause| https_through && c == Cause::PolicyConnectDenied;
-    causes.sort_by_key(|&c| (!lead(c), std::cmp::Reverse(support(c)), prior(c)));
+    causes.sort_by_key(|&c| (!lead(c), std::cmp::Reverse(support(c)), prior(c) + 2 * against(c), prior(c)));
 }
 
 /// The refusal findings: what the documents establish first, then what the attempts leave.

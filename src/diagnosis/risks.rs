@@ -14,6 +14,7 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     out.extend(variant_risks(cx));
     out.extend(slow(cx));
     out.extend(ip_endpoint(cx));
+    out.extend(other_port(cx));
     out
 }
 
@@ -174,6 +175,22 @@ fn ip_endpoint(cx: &Context<'_>) -> Option<Finding> {
         Cause::SniMissing,
         format!("No SNI was sent: {}.", check.detail),
         "connect by the endpoint's name, so that TLS sends it as SNI".into(),
+        vec![Evidence::check(check), Evidence::attempt(base)],
+    ))
+}
+
+/// A port other than 443 that connects here (an emulator, `--connect-to`, a forwarding proxy):
+/// IoT Core itself runs custom authentication on 443 only, so the device would fail there.
+fn other_port(cx: &Context<'_>) -> Option<Finding> {
+    let check = cx.local.iter().find(|c| !c.passed && c.implicates == Some(Cause::WrongPort))?;
+    let base = facts::baselines(cx.attempts).find(|a| facts::is_connected(a))?;
+    Some(risk(
+        Cause::WrongPort,
+        format!(
+            "Custom authentication on port {} worked here only because this path accepts it (--connect-to, an emulator, a forwarding proxy): IoT Core runs it on port 443 only, so the device would fail there.",
+            cx.plan.port
+        ),
+        "connect on port 443 (MQTT over TLS with ALPN `mqtt`, WebSocket or HTTPS)".into(),
         vec![Evidence::check(check), Evidence::attempt(base)],
     ))
 }

@@ -131,6 +131,15 @@ async fn slow_but_accepting_authorizer_is_a_risk() {
     assert!(r.findings.iter().any(|f| f.id == "lambda_slow"), "{:#?}", r.findings);
 }
 
+#[tokio::test]
+async fn port_other_than_443_that_works_through_connect_to_is_a_risk() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.port = 8883).await;
+    no_cause(&r);
+    let f = r.findings.iter().find(|f| f.id == "wrong_port").unwrap_or_else(|| panic!("{:#?}", r.findings));
+    assert_eq!((f.kind, f.confidence), (Risk, Confirmed));
+    assert!(f.summary.contains("port 8883"), "{}", f.summary);
+}
+
 // ── The network and TLS ──────────────────────────────────────────────────────────────────────────
 
 #[tokio::test]

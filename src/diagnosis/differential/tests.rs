@@ -131,3 +131,39 @@ fn nothing_connected_leaves_every_credential_cause() {
     assert_eq!(left.len(), CAUSES.len() - 2);
     assert!(!left.contains(&Cause::UsernameMalformed) && !left.contains(&Cause::PolicyPublishDenied));
 }
+
+/// A variant that might have repaired a cause and was refused anyway counts against that cause:
+/// with nothing connected, a wrong key name no longer leads once `token-key-token` is refused; a
+/// weak demotion, so a rare cause stays behind a common one.
+#[test]
+fn a_refused_possible_repair_ranks_its_cause_lower() {
+    let k = Known::default();
+    let observed = [
+        (probe(Variant::Baseline, true), Seen::Refused),
+        (https(), Seen::Refused),
+        (probe(Variant::TokenKeyToken, true), Seen::Refused),
+        (probe(Variant::AuthorizerCase, true), Seen::Refused),
+    ];
+    let mut left = vec![
+        Cause::TokenKeyNameWrong,
+        Cause::AuthorizerDenied,
+        Cause::AuthorizerUnknown,
+        Cause::PolicyConnectDenied,
+        Cause::AuthorizerInactive,
+    ];
+    rank(&mut left, &observed, &k);
+    assert_eq!(
+        left,
+        [
+            Cause::AuthorizerDenied,
+            Cause::TokenKeyNameWrong,
+            Cause::PolicyConnectDenied,
+            Cause::AuthorizerUnknown,
+            Cause::AuthorizerInactive
+        ]
+    );
+    // Without those attempts, the prior order stands.
+    let mut left = vec![Cause::LambdaError, Cause::AuthorizerDenied, Cause::TokenKeyNameWrong];
+    rank(&mut left, &observed[..2], &k);
+    assert_eq!(left, [Cause::TokenKeyNameWrong, Cause::AuthorizerDenied, Cause::LambdaError]);
+}
