@@ -7,6 +7,7 @@ use super::{Confidence, Context, Evidence, Finding, FindingKind};
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};
+use crate::probe::proxy::Scheme;
 
 pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let bases: Vec<&AttemptReport> = facts::baselines(cx.attempts).collect();
@@ -169,16 +170,27 @@ fn before_tls(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
     let ep = &cx.plan.endpoint;
     let ev = ev.to_vec();
     if all(Stage::Resolve) {
-        let error = stuck.iter().find_map(|a| match &a.outcome.detail {
-            Detail::Dns { error, .. } => Some(error.clone()),
-            _ => None,
-        });
+        let (name, error) = stuck
+            .iter()
+            .find_map(|a| match &a.outcome.detail {
+                Detail::Dns { name, error } => Some((name.clone(), error.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| (ep.clone(), String::new()));
+        let instead = if name.eq_ignore_ascii_case(ep) { String::new() } else { format!(", dialled instead of {ep}") };
+        let mut fix =
+            "use the name `aws iot describe-endpoint --endpoint-type iot:Data-ATS` prints; check this network's DNS"
+                .to_owned();
+        if cx.plan.path.proxy.as_ref().is_some_and(|p| p.scheme == Scheme::Socks5) {
+            fix.push_str(
+                "; a socks5:// proxy gets the address resolved here, socks5h:// lets the proxy resolve the name",
+            );
+        }
         return Some(cause(
             Cause::DnsFailed,
             Confidence::Confirmed,
-            format!("{ep} does not resolve from this network ({})", error.unwrap_or_default()),
-            "use the name `aws iot describe-endpoint --endpoint-type iot:Data-ATS` prints; check this network's DNS"
-                .into(),
+            format!("{name}{instead} does not resolve from this network ({error})"),
+            fix,
             ev,
         ));
     }
@@ -359,7 +371,9 @@ fn one_transport(a: &AttemptReport, bases: &[&AttemptReport], cx: &Context<'_>) 
 fn cause(c: Cause, confidence: Confidence, summary: String, fix: String, ev: Vec<Evidence>) -> Finding {
     let hedge = if confidence == Confidence::Confirmed { "" } else { "Likely: " };
     let mut s = summary;
-    if let Some(first) = s.get(..1) {
+    // A sentence starts with a capital, unless it starts with a name or address (`abc123-ats.iot…`).
+    let starts_with_name = s.split_whitespace().next().is_some_and(|w| w.contains(['.', ':', '/']));
+    if let Some(first) = s.get(..1).filter(|_| !starts_with_name) {
         s = first.to_uppercase() + &s[1..];
     }
     Finding::new(c, FindingKind::Cause, confidence, format!("{hedge}{s}."), fix).with_evidence(ev)
@@ -414,7 +428,11 @@ fn proxy_failed(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> 
                 "have the proxy allow CONNECT to the IoT endpoint on port 443 (e.g. squid's SSL_ports, tinyproxy's ConnectPort), or use a network path without it".to_owned(),
             ),
         }
-    } else if stuck.iter().all(|a| matches!(a.outcome.stage, Stage::Resolve | Stage::Tcp)) {
+    } else if stuck.iter().all(|a| match &a.outcome.detail {
+        // A socks5:// proxy gets the endpoint resolved here: its failure is the endpoint's DNS.
+        Detail::Dns { name, .. } => name.eq_ignore_ascii_case(&proxy.host),
+        _ => a.outcome.stage == Stage::Tcp,
+    }) {
         let how = stuck
             .first()
             .map(|a| format!("{}/{}", a.outcome.stage.as_str(), a.outcome.kind.as_str()))

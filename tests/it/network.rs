@@ -267,6 +267,19 @@ async fn microsocks_socks5_and_socks5h() {
             assert_eq!(first_finding(&r).0, "proxy_failed");
         }
     }
+    // A name that does not resolve: socks5:// resolves it here, so it is this network's DNS (not the
+    // proxy, which was never asked); socks5h:// hands it to the proxy, which cannot open the tunnel.
+    let nowhere = format!("no-such-host.invalid:{}", emu.addr.port());
+    let (_, r, _) =
+        probe(dir.path(), &emu, &["--connect-to", &nowhere], &[("ALL_PROXY", &format!("socks5://127.0.0.1:{open}"))]);
+    let (id, confidence, summary) = first_finding(&r);
+    assert_eq!((id.as_str(), confidence.as_str()), ("dns_failed", "confirmed"), "{r:#}");
+    assert!(summary.starts_with("no-such-host.invalid, dialled instead of"), "{summary}");
+    assert!(r["findings"][0]["fix"].as_str().unwrap().contains("socks5h://"), "{r:#}");
+    let (_, r, _) =
+        probe(dir.path(), &emu, &["--connect-to", &nowhere], &[("ALL_PROXY", &format!("socks5h://127.0.0.1:{open}"))]);
+    assert_eq!(outcome(&r, "mqtt").split('/').next(), Some("proxy"), "{r:#}");
+    assert_eq!(first_finding(&r).0, "proxy_failed", "{r:#}");
 }
 
 /// A TLS-inspecting firewall re-signs the endpoint's name with its own CA. With `--insecure` the probe
