@@ -33,6 +33,8 @@ fn assert_clean(what: &str, text: &str, secrets: &[String]) {
 /// The emulator binary on 127.0.0.1:0 with a JSON log; its address, read from its first line.
 struct Emulator {
     child: Child,
+    /// The emulator's stderr, read as it comes (an unread pipe would fill and stall its log).
+    stderr: Option<std::thread::JoinHandle<String>>,
     addr: String,
     log: std::path::PathBuf,
     ca: std::path::PathBuf,
@@ -59,6 +61,12 @@ fn emulator(dir: &std::path::Path, public_key: &std::path::Path) -> Emulator {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stderr = Some(std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut all);
+        all
+    }));
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -68,7 +76,7 @@ fn emulator(dir: &std::path::Path, public_key: &std::path::Path) -> Emulator {
     });
     let first = rx.recv_timeout(WAIT).expect("the emulator prints its address");
     let addr = first.split_whitespace().find(|w| w.starts_with("127.0.0.1:")).expect("an address").to_owned();
-    Emulator { child, addr, log, ca }
+    Emulator { child, stderr, addr, log, ca }
 }
 
 #[test]
@@ -109,6 +117,12 @@ fn no_subcommand_leaks_a_secret_in_any_output() {
             let mut with_sig = probe.clone();
             with_sig.extend(["--signature", &signature, "--token-key-name", "deviceToken"]);
             runs.push(with_sig.iter().map(|s| (*s).to_owned()).collect());
+            if format == "json" {
+                // JSON Lines: each attempt as it ends, then the summary.
+                let jsonl: Vec<String> =
+                    with_sig.iter().map(|s| if *s == "json" { "jsonl".to_owned() } else { (*s).to_owned() }).collect();
+                runs.push(jsonl);
+            }
             // The device's exact username, quoting the token (and the documented attempt beside it).
             let raw = format!("dev?x-amz-customauthorizer-name=MyAuthorizer&token={TOKEN}?SDK=C");
             let mut with_raw = probe.clone();
@@ -153,13 +167,43 @@ fn no_subcommand_leaks_a_secret_in_any_output() {
         assert_clean(&format!("stdout of {what}"), &String::from_utf8_lossy(&out.stdout), secrets);
         assert_clean(&format!("stderr of {what}"), &String::from_utf8_lossy(&out.stderr), secrets);
     }
+    // Secrets from the environment and files (never on the command line), and a proxy password: the
+    // scrubber knows them wherever they came from. The proxy is unreachable (port 1), the rest is the
+    // emulator with the quick matrix, in every format.
+    let sig_file = dir.path().join("signature.txt");
+    std::fs::write(&sig_file, format!("{signature}\n")).unwrap();
+    let proxy_pw = "proxy-Secret-3";
+    let mut with_proxy = secrets.clone();
+    with_proxy.extend(forms(proxy_pw));
+    for format in ["text", "json", "jsonl"] {
+        for proxy in [None, Some(format!("http://alice:{proxy_pw}@127.0.0.1:1"))] {
+            let mut cmd = bin();
+            cmd.env("AUTHPROBE_TOKEN", TOKEN).env("AUTHPROBE_PASSWORD", PASSWORD);
+            cmd.args([
+                "-v",
+                "probe",
+                "--endpoint",
+                "abc123-ats.iot.us-east-1.amazonaws.com",
+                "--connect-to",
+                &emu.addr,
+            ]);
+            cmd.args(["--ca", &ca, "--format", format, "--timeout", "5", "--authorizer", "MyAuthorizer"]);
+            cmd.args(["--username", "dev", "--token-key-name", "deviceToken", "--signature-file"]).arg(&sig_file);
+            if let Some(p) = &proxy {
+                cmd.args(["--proxy", p]);
+            }
+            let out = cmd.output().unwrap();
+            let what = format!("probe with secrets from the environment, --format {format}, proxy {}", proxy.is_some());
+            assert!(matches!(out.status.code(), Some(0 | 1)), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_clean(&format!("stdout of {what}"), &String::from_utf8_lossy(&out.stdout), &with_proxy);
+            assert_clean(&format!("stderr of {what}"), &String::from_utf8_lossy(&out.stderr), &with_proxy);
+        }
+    }
     // The emulator's own stderr (-v) and JSON log, after it stops.
     let _ = emu.child.kill();
-    let mut stderr = String::new();
-    if let Some(mut e) = emu.child.stderr.take() {
-        use std::io::Read as _;
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let _ = emu.child.wait();
+    let stderr = emu.stderr.take().map(|t| t.join().unwrap()).unwrap_or_default();
+    assert!(stderr.lines().count() > 50, "the emulator's -v log was read: {} lines", stderr.lines().count());
     let log = std::fs::read_to_string(&emu.log).unwrap();
     assert!(log.lines().count() > 50, "the full matrix reached the emulator: {} records", log.lines().count());
     assert_clean("the emulator's JSON log", &log, &secrets);
