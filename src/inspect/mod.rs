@@ -201,7 +201,17 @@ fn findings(c: &Connection, f: &Flow) -> Vec<Finding> {
             c,
         ));
     }
-    if port == 443 && !hello.alpn.iter().any(|a| a == "mqtt" || a == "http/1.1") {
+    let x509 = hello.alpn.iter().find(|a| a.starts_with("x-amzn-") && a.ends_with("-ca"));
+    if let Some(x509) = x509.filter(|_| !hello.alpn.iter().any(|a| a == "mqtt")) {
+        // AWS's ALPN ids for X.509 client certificates on 443 (x-amzn-mqtt-ca, x-amzn-http-ca).
+        out.push(finding(
+            Cause::AlpnMissing,
+            Confidence::Likely,
+            format!("The device offers ALPN {x509}, which selects X.509 client-certificate authentication; custom authentication over MQTT needs ALPN `mqtt`"),
+            "offer ALPN `mqtt` (not x-amzn-mqtt-ca) for MQTT over TLS with a custom authorizer",
+            c,
+        ));
+    } else if port == 443 && !hello.alpn.iter().any(|a| a == "mqtt" || a == "http/1.1") {
         let offered =
             if hello.alpn.is_empty() { "no ALPN".to_owned() } else { format!("ALPN {}", hello.alpn.join(",")) };
         out.push(finding(
@@ -296,7 +306,10 @@ pub fn write_text(r: &InspectReport, out: &mut dyn Write) -> io::Result<()> {
         for f in &c.findings {
             let conf =
                 serde_json::to_value(f.confidence).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            field(out, "finding", &format!("{} ({conf}): {}", f.id, f.summary))?;
+            // The confidence is shown once: the summary's own hedge ("Likely: ") is for JSON readers.
+            let summary =
+                ["Likely: ", "Possibly: "].iter().find_map(|h| f.summary.strip_prefix(h)).unwrap_or(&f.summary);
+            field(out, "finding", &format!("{} ({conf}): {summary}", f.id))?;
         }
         field(out, "replay", &c.probe_command)?;
     }

@@ -131,6 +131,16 @@ async fn inspect_reads_what_real_clients_sent() {
         .args(["probe", "--endpoint", ENDPOINT, "--connect-to", &addr, "--ca"])
         .arg(&ca)
         .args(["--transport", "mqtt", "--matrix", "none", "--sni", "other.example.com", "--token", GOOD]));
+    // 6. openssl offering the X.509 client-certificate ALPN (a device set up for certificates).
+    run(Command::new("openssl").args([
+        "s_client",
+        "-connect",
+        &addr,
+        "-servername",
+        ENDPOINT,
+        "-alpn",
+        "x-amzn-mqtt-ca",
+    ]));
     let file = dump.stop(port);
 
     let (code, r) = inspect_json(&file);
@@ -161,6 +171,12 @@ async fn inspect_reads_what_real_clients_sent() {
     let replay = conns[4]["probe_command"].as_str().unwrap();
     assert!(replay.contains("--endpoint other.example.com") && replay.contains("--alpn mqtt"), "{replay}");
     assert!(conns.iter().skip(5).any(|c| c["client_hello"]["sni"] == ENDPOINT), "the probe's documented attempt");
+    let x509 = conns
+        .iter()
+        .find(|c| c["client_hello"]["alpn"] == serde_json::json!(["x-amzn-mqtt-ca"]))
+        .unwrap_or_else(|| panic!("openssl -alpn x-amzn-mqtt-ca: {r:#}"));
+    let alpn_finding = x509["findings"].as_array().unwrap().iter().find(|f| f["id"] == "alpn_missing");
+    assert!(alpn_finding.is_some_and(|f| f["summary"].as_str().unwrap().contains("x-amzn-mqtt-ca")), "{x509:#}");
 
     // The same capture as pcapng (as Wireshark and `tcpdump --pcapng`-era tools write it) reads the same.
     let ng = dir.path().join("capture.pcapng");
