@@ -319,8 +319,9 @@ pub struct MatrixArgs {
     /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); attempts then run one at a time.
     #[arg(long)]
     pub same_client_id: bool,
-    /// Gap between attempts that share a client ID (the baselines, the follow-ups, all with
-    /// --same-client-id), in seconds (IoT Core allows about one connect per second per client ID).
+    /// Gap from start to start between MQTT attempts that share a client ID (the mqtt and wss
+    /// baselines, the follow-ups, all with --same-client-id), in seconds (IoT Core allows about one
+    /// connect per second per client ID).
     #[arg(long, value_name = "SECS", default_value_t = 1.1)]
     pub spacing: f64,
     /// Follow-up attempts that split the causes still open (`none`: only the matrix).

@@ -26,6 +26,7 @@ pub use attempt::AttemptReport;
 pub use authorize::Checks;
 pub use plan::{AttemptSpec, Credentials, MqttVersion, ProbePlan, Trust};
 
+use crate::auth::event::Transport;
 use futures_util::StreamExt as _;
 use std::time::Duration;
 
@@ -80,15 +81,21 @@ pub async fn run_attempts(
             }
             out
         }
-        // Attempts that share a client ID run one after another, `plan.follow_up_spacing` apart: IoT
-        // Core keeps one connection per client ID (a second connect takes the first over, which would
-        // look like a policy closing it) and allows about one connect a second per client ID. The
-        // chains run in parallel, unordered, so that a finished one frees its slot at once; the
-        // report keeps the specs' order.
+        // MQTT attempts that share a client ID run one after another: IoT Core keeps one connection
+        // per client ID (a second connect takes the first over, which would look like a policy
+        // closing it) and allows one connect a second per client ID, so each starts once the one
+        // before has ended and at least `plan.follow_up_spacing` after it started. HTTPS has no
+        // client ID. The chains run in parallel, unordered, so that a finished one frees its slot at
+        // once; the report keeps the specs' order.
         None => {
             let mut chains: Vec<Vec<(usize, &AttemptSpec)>> = Vec::new();
             for (i, spec) in specs.iter().enumerate() {
-                match chains.iter_mut().find(|c| c[0].1.client_id == spec.client_id) {
+                let shares = |c: &&mut Vec<(usize, &AttemptSpec)>| {
+                    spec.transport != Transport::Https
+                        && c[0].1.transport != Transport::Https
+                        && c[0].1.client_id == spec.client_id
+                };
+                match chains.iter_mut().find(shares) {
                     Some(chain) => chain.push((i, spec)),
                     None => chains.push(vec![(i, spec)]),
                 }
@@ -96,10 +103,10 @@ pub async fn run_attempts(
             let one = &one;
             let runs = chains.into_iter().map(|chain| async move {
                 let mut out = Vec::with_capacity(chain.len());
-                for (k, (i, spec)) in chain.into_iter().enumerate() {
-                    if k > 0 {
-                        tokio::time::sleep(plan.follow_up_spacing).await;
-                    }
+                let mut next = tokio::time::Instant::now();
+                for (i, spec) in chain {
+                    tokio::time::sleep_until(next).await;
+                    next = tokio::time::Instant::now() + plan.follow_up_spacing;
                     out.push((i, one(spec).await));
                 }
                 out
