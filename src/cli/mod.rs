@@ -28,6 +28,7 @@ Exit codes:
   1  at least one failed; the report says where and why
   2  bad input (a flag, a file, a setting); nothing was sent
   130  interrupted (Ctrl-C); the attempts that ran are reported
+  141  stdout was closed by its reader (`| head`); the rest is not printed
 
 Findings and cause ids: docs/causes.md; outcomes: docs/outcomes.md (in the source repository).";
 
@@ -98,11 +99,20 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of stdout went away (`| head`): stop quietly, as a tool killed by SIGPIPE would.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// 128 + SIGPIPE, what a shell reports for a tool that SIGPIPE ended.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Whether to colour text written to a stream: the one place `--color`, `NO_COLOR` (any non-empty

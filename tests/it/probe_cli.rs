@@ -174,6 +174,23 @@ async fn bad_input_exits_2_and_sends_nothing() {
     assert!(pending.is_err(), "bad input must not connect anywhere");
 }
 
+/// `authprobe demo | head -1`: the reader goes away; the tool stops quietly with 141 (128 + SIGPIPE),
+/// as a shell reports for tools that SIGPIPE ends, not "error: Broken pipe" and exit 2 (bad input).
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn demo_findings_name_exactly_the_broken_credentials() {
     let out = authprobe(&["demo"]);
