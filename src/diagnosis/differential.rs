@@ -62,6 +62,8 @@ pub(crate) struct Known {
     pub signing: Option<bool>,
     /// The right token key name is known to differ from the one sent beyond letter case.
     pub key_differs_beyond_case: bool,
+    /// The device names no authorizer (it relies on the endpoint's default).
+    pub no_name_sent: bool,
 }
 
 /// How a variant's change relates to a cause: it may repair the fault, certainly repairs it, or
@@ -193,7 +195,11 @@ pub(crate) fn known(plan: &ProbePlan) -> Known {
     };
     let sent = &plan.credentials.token_key_name;
     let described_key = docs.authorizer.as_ref().map(|a| a.token_key_name.as_str());
-    Known { signing, key_differs_beyond_case: described_key.is_some_and(|k| !k.eq_ignore_ascii_case(sent)) }
+    Known {
+        signing,
+        key_differs_beyond_case: described_key.is_some_and(|k| !k.eq_ignore_ascii_case(sent)),
+        no_name_sent: plan.credentials.authorizer.is_none(),
+    }
 }
 
 /// The result of elimination.
@@ -260,7 +266,11 @@ pub(crate) fn rank(causes: &mut [Cause], observed: &[(Probe, Seen)], k: &Known) 
         }
         variants.len()
     };
-    let prior = |c: Cause| CAUSES.iter().position(|x| *x == c).unwrap_or(usize::MAX);
+    // A device that names no authorizer most often meets an endpoint without a default one.
+    let prior = |c: Cause| match c {
+        Cause::AuthorizerMissingNoDefault if k.no_name_sent => 0,
+        _ => CAUSES.iter().position(|x| *x == c).map_or(usize::MAX, |p| p + 1),
+    };
     // HTTPS publish needs no iot:Connect: through over HTTPS and refused over MQTT is the catalogue's
     // signature of a policy without iot:Connect (a token key wrong only in letter case is rarer).
     let https_through = observed.iter().any(|(a, s)| a.transport == Transport::Https && *s == Seen::Connected);

@@ -89,13 +89,24 @@ fn splits(left: &[Cause], p: Probe, k: &differential::Known) -> bool {
 }
 
 fn reason(left: &[Cause], p: Probe, k: &differential::Known, confirms: bool) -> String {
-    let (pass, refuse): (Vec<Cause>, Vec<Cause>) =
-        left.iter().partition(|c| differential::predict(**c, p, k) != Predict::Refuse);
-    let ids = |v: &[Cause]| v.iter().map(|c| c.id()).collect::<Vec<_>>().join(", ");
+    let of = |want: Predict| -> Vec<Cause> {
+        left.iter().copied().filter(|c| differential::predict(*c, p, k) == want).collect()
+    };
+    let (connect, may, refuse) = (of(Predict::Connect), of(Predict::Either), of(Predict::Refuse));
     if confirms && refuse.is_empty() {
         return "confirms on the wire what the AWS documents say".into();
     }
-    format!("connects if the cause is {}; refused if it is {}", ids(&pass), ids(&refuse))
+    let ids = |v: &[Cause]| v.iter().map(|c| c.id()).collect::<Vec<_>>().join(", ");
+    let mut parts = Vec::new();
+    if !connect.is_empty() {
+        parts.push(format!("connects if the cause is {}", ids(&connect)));
+    }
+    if !may.is_empty() {
+        // `token-key-token` repairs a wrong key name only if the right one is `token`.
+        parts.push(format!("may connect if it is {}", ids(&may)));
+    }
+    parts.push(format!("refused if it is {}", ids(&refuse)));
+    parts.join("; ")
 }
 
 fn describe(v: Variant) -> String {

@@ -167,3 +167,14 @@ fn a_refused_possible_repair_ranks_its_cause_lower() {
     rank(&mut left, &observed[..2], &k);
     assert_eq!(left, [Cause::TokenKeyNameWrong, Cause::AuthorizerDenied, Cause::LambdaError]);
 }
+
+#[test]
+fn no_authorizer_name_puts_a_missing_default_first() {
+    let observed = [(probe(Variant::Baseline, true), Seen::Refused), (https(), Seen::Refused)];
+    let mut left = vec![Cause::AuthorizerDenied, Cause::TokenKeyNameWrong, Cause::AuthorizerMissingNoDefault];
+    rank(&mut left, &observed, &Known { no_name_sent: true, ..Known::default() });
+    assert_eq!(left[0], Cause::AuthorizerMissingNoDefault);
+    let mut left = vec![Cause::AuthorizerDenied, Cause::TokenKeyNameWrong, Cause::AuthorizerMissingNoDefault];
+    rank(&mut left, &observed, &Known::default());
+    assert_eq!(left[2], Cause::AuthorizerMissingNoDefault);
+}
