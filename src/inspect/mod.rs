@@ -201,28 +201,39 @@ fn findings(c: &Connection, f: &Flow) -> Vec<Finding> {
             c,
         ));
     }
+    out.extend(alpn(hello, port, c));
+    out
+}
+
+/// The ALPN a device offers: the X.509 path's id, or nothing MQTT over TLS on 443 can use.
+fn alpn(hello: &tls::ClientHello, port: u16, c: &Connection) -> Option<Finding> {
     let x509 = hello.alpn.iter().find(|a| a.starts_with("x-amzn-") && a.ends_with("-ca"));
     if let Some(x509) = x509.filter(|_| !hello.alpn.iter().any(|a| a == "mqtt")) {
         // AWS's ALPN ids for X.509 client certificates on 443 (x-amzn-mqtt-ca, x-amzn-http-ca).
-        out.push(finding(
+        Some(finding(
             Cause::AlpnMissing,
             Confidence::Likely,
-            format!("The device offers ALPN {x509}, which selects X.509 client-certificate authentication; custom authentication over MQTT needs ALPN `mqtt`"),
+            format!(
+                "The device offers ALPN {x509}, which selects X.509 client-certificate authentication; custom authentication over MQTT needs ALPN `mqtt`"
+            ),
             "offer ALPN `mqtt` (not x-amzn-mqtt-ca) for MQTT over TLS with a custom authorizer",
             c,
-        ));
+        ))
     } else if port == 443 && !hello.alpn.iter().any(|a| a == "mqtt" || a == "http/1.1") {
         let offered =
             if hello.alpn.is_empty() { "no ALPN".to_owned() } else { format!("ALPN {}", hello.alpn.join(",")) };
-        out.push(finding(
+        Some(finding(
             Cause::AlpnMissing,
             Confidence::Possible,
-            format!("The device offers {offered} on port 443: MQTT over TLS there needs ALPN `mqtt` (WebSocket and HTTPS need none)"),
+            format!(
+                "The device offers {offered} on port 443: MQTT over TLS there needs ALPN `mqtt` (WebSocket and HTTPS need none)"
+            ),
             "offer ALPN `mqtt` for MQTT over TLS on port 443",
             c,
-        ));
+        ))
+    } else {
+        None
     }
-    out
 }
 
 /// The probe command line that sends what this client sent.
