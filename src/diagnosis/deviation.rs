@@ -16,7 +16,8 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     if !d.deviates() {
         return Vec::new();
     }
-    let mut out = Vec::new();
+    // Transports that fail for the same differences make one finding.
+    let mut groups: Vec<(Differences, Vec<Pair<'_>>)> = Vec::new();
     for device in facts::baselines(cx.attempts).filter(|a| !facts::is_connected(a)) {
         let documented = cx
             .attempts
@@ -24,13 +25,22 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
             .find(|a| a.variant == Variant::Documented && a.transport == device.transport && facts::is_connected(a));
         let Some(documented) = documented else { continue };
         let differences = differences(d, device, &cx.plan.endpoint);
-        out.push(finding(&differences, device, documented));
+        match groups.iter_mut().find(|(diff, _)| *diff == differences) {
+            Some((_, pairs)) => pairs.push((device, documented)),
+            None => groups.push((differences, vec![(device, documented)])),
+        }
     }
-    out
+    groups.iter().map(|(differences, pairs)| finding(differences, pairs)).collect()
 }
 
+/// The device's failed attempt and the documented one that connected, on one transport.
+type Pair<'a> = (&'a AttemptReport, &'a AttemptReport);
+
+/// What the device does differently, each with the cause it is (if one).
+type Differences = Vec<(String, Option<Cause>)>;
+
 /// What the device does differently on this attempt's transport, and the cause each one is.
-fn differences(d: &DeviceSends, a: &AttemptReport, endpoint: &str) -> Vec<(String, Option<Cause>)> {
+fn differences(d: &DeviceSends, a: &AttemptReport, endpoint: &str) -> Differences {
     let t = a.transport;
     let mut out = Vec::new();
     match &d.sni {
@@ -92,15 +102,27 @@ fn placement_word(p: Placement) -> &'static str {
     }
 }
 
-fn finding(differences: &[(String, Option<Cause>)], device: &AttemptReport, documented: &AttemptReport) -> Finding {
-    let evidence = vec![Evidence::attempt(device), Evidence::attempt(documented)];
+fn finding(differences: &[(String, Option<Cause>)], pairs: &[Pair<'_>]) -> Finding {
+    let evidence: Vec<Evidence> = pairs
+        .iter()
+        .flat_map(|(device, documented)| [Evidence::attempt(device), Evidence::attempt(documented)])
+        .collect();
     let words: Vec<&str> = differences.iter().map(|(w, _)| w.as_str()).collect();
     let causes: Vec<Cause> = differences.iter().filter_map(|(_, c)| *c).collect();
-    let t = device.transport;
+    let device = pairs[0].0;
+    let transports: Vec<String> = pairs.iter().map(|(d, _)| d.transport.to_string()).collect();
+    let mut outcomes: Vec<String> =
+        pairs.iter().map(|(d, _)| format!("{}/{}", d.outcome.stage.as_str(), d.outcome.kind.as_str())).collect();
+    outcomes.dedup();
+    let (attempts, fail, ones, connect) = if pairs.len() == 1 {
+        ("attempt", "fails", "one", "connects")
+    } else {
+        ("attempts", "fail", "ones", "connect")
+    };
     let said = format!(
-        "The device's attempt over {t} fails ({}/{}) and the documented one connects: {}",
-        device.outcome.stage.as_str(),
-        device.outcome.kind.as_str(),
+        "The device's {attempts} over {} {fail} ({}) and the documented {ones} {connect}: {}",
+        transports.join(", "),
+        outcomes.join(", "),
         if words.is_empty() {
             "the two differ only in ways IoT Core does not document".into()
         } else {

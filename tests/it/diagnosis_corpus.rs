@@ -183,6 +183,18 @@ async fn ip_literal_endpoint_sends_no_sni() {
     assert!(r.attempts.iter().all(|a| a.sent.sni.is_none()), "an IP is never sent as SNI");
 }
 
+/// A device that sends no SNI fails on every transport for the same reason: one finding naming all
+/// three, not three copies.
+#[tokio::test]
+async fn device_without_sni_fails_every_transport_in_one_finding() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.device.sni = Some(None)).await;
+    expect(&r, "sni_missing", Cause, Confirmed, None);
+    assert_eq!(r.findings.iter().filter(|f| f.id == "sni_missing").count(), 1, "{:#?}", r.findings);
+    let f = first(&r);
+    assert!(f.summary.starts_with("The device's attempts over mqtt, wss, https fail"), "{}", f.summary);
+    assert_eq!(f.evidence.len(), 6, "each transport's device attempt and documented attempt: {:#?}", f.evidence);
+}
+
 #[tokio::test]
 async fn sni_not_an_endpoint_of_the_account() {
     let r = diagnose(cfg(allowing(AUTH)), |p| {
