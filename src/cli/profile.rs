@@ -66,6 +66,14 @@ pub(crate) struct Profile {
     pub ws_protocol: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<u16>,
+    // Where the device dials and what it trusts, so that a replay reaches the same server (an
+    // emulator, a lab endpoint) without repeating these flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolve: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -94,6 +102,7 @@ impl Profile {
             signature_file: rebase(&profile.signature_file),
             signing_key: rebase(&profile.signing_key),
             password_file: rebase(&profile.password_file),
+            ca: rebase(&profile.ca),
             ..profile
         })
     }
@@ -102,6 +111,13 @@ impl Profile {
     pub(crate) fn apply(&self, args: &mut ProbeArgs) {
         fill(&mut args.endpoint, &self.endpoint);
         fill(&mut args.port, &self.port);
+        fill(&mut args.connect_to, &self.connect_to);
+        if args.resolve.is_empty() {
+            args.resolve.clone_from(&self.resolve);
+        }
+        if !args.insecure {
+            fill(&mut args.ca, &self.ca);
+        }
         if args.transports.is_empty() {
             args.transports.clone_from(&self.transports);
         }
@@ -201,6 +217,9 @@ impl Profile {
             username_raw: s.username_raw.clone(),
             ws_protocol: s.ws_protocol.clone(),
             keep_alive: s.keep_alive,
+            connect_to: args.connect_to.clone(),
+            resolve: args.resolve.clone(),
+            ca: absolute(&args.ca),
         };
         (profile, notes)
     }

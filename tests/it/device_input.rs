@@ -285,10 +285,13 @@ async fn a_saved_device_profile_replays_the_same_attempt() {
         .filter(|r| r.client_id.as_deref() == Some("dev-7"))
         .collect();
 
-    let replay = probe_cmd_any(&emu, dir.path())
-        .arg("--device")
+    assert!(text.contains("connect_to") && text.contains("ca ="), "where it dials and what it trusts: {text}");
+    // The profile alone: endpoint, --connect-to, --ca and the authorizer come from it.
+    let replay = Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .env_clear()
+        .args(["probe", "--device"])
         .arg(&profile)
-        .args(["--password", "pw-by-value", "--follow-up", "none"])
+        .args(["--password", "pw-by-value", "--follow-up", "none", "--matrix", "none", "--format", "json"])
         .output()
         .unwrap();
     assert!(matches!(replay.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&replay.stderr));
