@@ -32,6 +32,63 @@ Exit codes:
 
 Findings and cause ids: docs/causes.md; outcomes: docs/outcomes.md (in the source repository).";
 
+const PROBE_HELP: &str = "\
+Examples:
+  authprobe probe --endpoint abc123-ats.iot.eu-west-1.amazonaws.com --authorizer MyAuthorizer --token-file token.txt
+  AUTHPROBE_TOKEN=... authprobe probe --endpoint-json endpoint.json --authorizer-json authorizer.json --publish dev/t
+  authprobe probe --device gw-17.toml --proxy http://proxy.corp:3128 --format jsonl --label site-3
+  authprobe probe --endpoint abc123-ats.iot.eu-west-1.amazonaws.com --no-sni --alpn mqtt --token-file token.txt --matrix none
+
+Exit codes:
+  0  every attempt expected to succeed did
+  1  at least one failed; the report says where and why
+  2  bad input (a flag, a file, a setting); nothing was sent
+  130  interrupted (Ctrl-C); the attempts that ran are reported
+  141  stdout was closed by its reader (`| head`)";
+
+const EMULATE_HELP: &str = "\
+Examples:
+  authprobe emulate --allow-token test-token --write-ca ca.pem
+  authprobe emulate --authorizer-json authorizer.json --authorizer-handler 'python3 -m awslambdaric app.handler'
+  authprobe emulate --config examples/emulator.toml --log-json connections.jsonl
+
+Exit codes:
+  0  stopped (Ctrl-C)
+  2  bad input (a flag, a file, a setting); nothing was served";
+
+const TOOLKIT_HELP: &str = "\
+Examples:
+  authprobe sign --token-file token.txt --signing-key key.pem --format raw
+  authprobe sign --verify --token-file token.txt --signature-file sig.txt --public-key pub.pem
+  authprobe event --transport mqtt --endpoint abc123-ats.iot.eu-west-1.amazonaws.com --authorizer A --token-file token.txt
+  authprobe check-response response.json --client-id sensor-1 --publish dev/t
+  aws lambda get-policy --function-name ARN > policy.json && authprobe check-permission policy.json --authorizer-arn ARN
+
+Exit codes:
+  0  done (the signature verifies, the response allows what was asked, IoT Core may invoke the function)
+  1  the check failed; the output says why
+  2  bad input (a flag, a file); nothing was done";
+
+const INSPECT_HELP: &str = "\
+Examples:
+  tcpdump -i any -w device.pcap 'tcp port 443'   # on the gateway, while the device tries to connect
+  authprobe inspect device.pcap
+  authprobe inspect device.pcapng --format json | jq '.connections[].findings'
+
+Exit codes:
+  0  no connection in the capture shows a cause
+  1  a connection shows a cause; the report says which
+  2  the file is not a pcap or pcapng capture";
+
+const DEMO_HELP: &str = "\
+Examples:
+  authprobe demo
+  authprobe demo --format json | jq '.scenarios[].report.findings[].id'
+
+Exit codes:
+  0  every scenario got exactly its expected findings
+  1  a scenario did not";
+
 /// Find where and why AWS IoT Core custom-authorizer connections fail.
 #[derive(Debug, Parser)]
 #[command(name = "authprobe", version, about, propagate_version = true, after_help = AFTER_HELP)]
@@ -46,20 +103,28 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe an endpoint with crafted custom-auth attempts and say where and why each one fails.
+    #[command(after_help = PROBE_HELP)]
     Probe(Box<probe::ProbeArgs>),
     /// Run the emulator on loopback and probe it with good and broken credentials (no AWS account needed).
+    #[command(after_help = DEMO_HELP)]
     Demo(demo::DemoArgs),
     /// Run a local IoT Core custom-auth endpoint (MQTT over TLS, MQTT over WebSocket, HTTPS).
+    #[command(after_help = EMULATE_HELP)]
     Emulate(Box<emulate::EmulateArgs>),
     /// Sign a token (RSA SHA-256, base64), or verify a signature with public keys.
+    #[command(after_help = TOOLKIT_HELP)]
     Sign(toolkit::SignArgs),
     /// Print the event IoT Core would send the authorizer for an attempt.
+    #[command(after_help = TOOLKIT_HELP)]
     Event(Box<toolkit::EventArgs>),
     /// Validate an authorizer response and evaluate its policies for the intended actions.
+    #[command(after_help = TOOLKIT_HELP)]
     CheckResponse(toolkit::CheckResponseArgs),
     /// Check that the Lambda's resource policy lets IoT Core invoke it for an authorizer.
+    #[command(after_help = TOOLKIT_HELP)]
     CheckPermission(toolkit::CheckPermissionArgs),
     /// Read a device's packet capture (pcap/pcapng): what it sent, how the server answered, and why.
+    #[command(after_help = INSPECT_HELP)]
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script: `authprobe completions bash > /etc/bash_completion.d/authprobe`.
     Completions {
@@ -89,8 +154,10 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "authprobe", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
+            // Into memory first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "authprobe", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
         Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
             .render(&mut std::io::stdout())
@@ -112,7 +179,11 @@ pub fn main() -> ExitCode {
 const EXIT_BROKEN_PIPE: u8 = 141;
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    let broken = std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == broken)
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|j| j.io_error_kind() == Some(broken))
+    })
 }
 
 /// Whether to colour text written to a stream: the one place `--color`, `NO_COLOR` (any non-empty

@@ -174,21 +174,40 @@ async fn bad_input_exits_2_and_sends_nothing() {
     assert!(pending.is_err(), "bad input must not connect anywhere");
 }
 
-/// `authprobe demo | head -1`: the reader goes away; the tool stops quietly with 141 (128 + SIGPIPE),
-/// as a shell reports for tools that SIGPIPE ends, not "error: Broken pipe" and exit 2 (bad input).
+/// `authprobe … | head`: the reader goes away; the tool stops quietly with 141 (128 + SIGPIPE), as a
+/// shell reports for tools that SIGPIPE ends, not "error: Broken pipe" and exit 2 (bad input), nor a
+/// panic. The pipe's read end is closed before the tool starts, so every write fails.
 #[test]
 fn a_closed_stdout_ends_quietly() {
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authprobe"))
-        .arg("demo")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(141), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{}", String::from_utf8_lossy(&out.stderr));
+    for args in [
+        &["demo"][..],
+        &["completions", "bash"],
+        &["man"],
+        &["event", "--transport", "mqtt", "--endpoint", "e.example.com", "--token", "t"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_authprobe"))
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error") && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Every subcommand's `--help` ends with examples and its exit codes.
+#[test]
+fn every_subcommand_help_has_examples_and_exit_codes() {
+    for sub in ["probe", "demo", "emulate", "sign", "event", "check-response", "check-permission", "inspect"] {
+        let out = authprobe(&[sub, "--help"]);
+        let (stdout, _) = text(&out);
+        assert!(stdout.contains("Examples:\n  ") && stdout.contains("Exit codes:\n  0"), "{sub} --help:\n{stdout}");
+    }
 }
 
 #[test]
