@@ -161,7 +161,51 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
         .or_else(|| before_tls(stuck, cx, &ev))
         .or_else(|| tls_interfered(stuck, cx, &ev))
         .or_else(|| tls_refused(stuck, cx, &ev))
+        .or_else(|| unanswered(stuck, cx, &ev))
         .unwrap_or_else(|| unreachable(stuck, cx, ev))
+}
+
+/// The request (CONNECT, POST) went out and no answer came within `--timeout`. IoT Core answers
+/// within about 5 s even when the authorizer times out: a shorter `--timeout` cannot tell a slow
+/// authorizer from a timed-out one; a longer one means something holds the connection.
+fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
+    if !stuck.iter().all(|a| matches!(a.outcome.kind, Kind::ConnackTimeout | Kind::HttpTimeout)) {
+        return None;
+    }
+    let secs = cx.plan.timeout.as_secs_f64();
+    let what: Vec<String> = stuck.iter().map(|a| format!("{} at {}", a.transport, a.outcome.kind.as_str())).collect();
+    let said = format!("no answer came within {secs} s of the request ({})", what.join(", "));
+    if secs < 5.5 {
+        let mut f = cause(
+            Cause::LambdaTimeout,
+            Confidence::Possible,
+            format!(
+                "The credentials reached {} but {said}: IoT Core waits up to 5 s for the authorizer, so with --timeout {secs} a slow authorizer cannot be told from one that times out",
+                dialled(cx, stuck)
+            ),
+            "run again with --timeout 10 (IoT Core answers within about 5 s, even when the authorizer times out)"
+                .into(),
+            ev.to_vec(),
+        );
+        f.summary = f.summary.replacen("Likely: ", "Possibly: ", 1);
+        f.candidates = vec![Cause::LambdaTimeout.id(), Cause::LambdaSlow.id()];
+        return Some(f);
+    }
+    Some(Finding {
+        id: "unreachable_unexplained",
+        kind: FindingKind::Unexplained,
+        confidence: Confidence::Possible,
+        summary: format!(
+            "The credentials reached {} but {said}; IoT Core answers within about 5 s even when the authorizer times out, so something on the path holds the connection (a proxy or firewall that passes TLS and then stalls), or the server is not IoT Core.",
+            dialled(cx, stuck)
+        ),
+        candidates: [Cause::TlsIntercepted, Cause::ProxyFailed, Cause::LambdaTimeout].iter().map(|c| c.id()).collect(),
+        evidence: ev.to_vec(),
+        fix: "compare with a run from another network; check what answers on the path (the certificate chain below)"
+            .into(),
+        next: Vec::new(),
+        see: super::See { step: "network and TLS steps", url: super::cause::TROUBLESHOOTING_URL },
+    })
 }
 
 /// Every attempt stopped at DNS or TCP (or met the X.509 path on the wrong port).
@@ -365,7 +409,7 @@ fn one_transport(a: &AttemptReport, bases: &[&AttemptReport], cx: &Context<'_>) 
             ev,
         );
     }
-    unreachable(&[a], cx, ev)
+    unanswered(&[a], cx, &ev).unwrap_or_else(|| unreachable(&[a], cx, ev))
 }
 
 fn cause(c: Cause, confidence: Confidence, summary: String, fix: String, ev: Vec<Evidence>) -> Finding {

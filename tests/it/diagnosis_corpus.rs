@@ -433,6 +433,22 @@ async fn lambda_timeout() {
     expect(&r, "lambda_timeout", Cause, Confirmed, None);
 }
 
+/// A probe --timeout shorter than IoT Core's 5 s: the CONNECT goes out and nothing comes back in
+/// time. Not "the path refused the credentials": a slow or timed-out authorizer, and a longer
+/// --timeout tells which.
+#[tokio::test]
+async fn timeout_shorter_than_the_authorizer_limit_is_an_open_lambda_question() {
+    let mut c = cfg(allowing(AUTH));
+    c.latency = Duration::from_millis(5_500);
+    let r = diagnose(c, |p| {
+        p.transports = vec![Transport::Mqtt];
+        p.timeout = Duration::from_secs(2);
+    })
+    .await;
+    expect(&r, "lambda_timeout", Cause, Possible, Some(&["lambda_timeout", "lambda_slow"]));
+    assert!(first(&r).fix.contains("--timeout 10"), "{:#?}", first(&r));
+}
+
 #[tokio::test]
 async fn slow_authorizer_that_denies_is_not_a_timeout() {
     let mut c = cfg(allowing(AUTH));
