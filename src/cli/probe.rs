@@ -497,7 +497,18 @@ fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Res
                 .ok_or_else(|| anyhow::anyhow!("give --endpoint (or --endpoint-json / --domain-json)"))?,
         },
     };
-    let name = name.trim().trim_end_matches('.').to_owned();
+    let mut name = name.trim().trim_end_matches('.').to_owned();
+    // An IPv6 literal as URLs write it: `[::1]` (with a port: `[::1]:8443`).
+    if let Some(inner) = name.strip_prefix('[') {
+        match inner.split_once(']') {
+            Some((ip, "")) if ip.parse::<std::net::Ipv6Addr>().is_ok() => name = ip.to_owned(),
+            Some((ip, rest)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => {
+                let port = rest.trim_start_matches(':');
+                bail!("--endpoint takes a host name without a port: use --endpoint {ip} --port {port}");
+            }
+            _ => {}
+        }
+    }
     if let Some((scheme, rest)) = name.split_once("://") {
         let host = rest.split(['/', ':']).next().unwrap_or_default();
         let transport = match scheme {

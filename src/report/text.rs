@@ -41,7 +41,8 @@ fn verdict(a: &AttemptReport) -> String {
 
 pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let via = report.connect_to.as_ref().map(|c| format!(" via {c}")).unwrap_or_default();
-    writeln!(out, "authprobe probe {}:{}{via}", report.endpoint, report.port)?;
+    let host = if report.endpoint.contains(':') { format!("[{}]", report.endpoint) } else { report.endpoint.clone() };
+    writeln!(out, "authprobe probe {host}:{}{via}", report.port)?;
     if let Some(p) = &report.proxy {
         writeln!(out, "through proxy {} (from {})", p.url, p.source)?;
     }

@@ -169,6 +169,17 @@ async fn bad_input_exits_2_and_sends_nothing() {
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {stdout}{stderr}");
         assert!(stderr.contains(needle), "{extra:?}: `{needle}` not in {stderr}");
     }
+    // Endpoints written as URLs or with a port: the error says the flags to use instead.
+    for (endpoint, needle) in [
+        ("mqtts://x.example.com", "--endpoint x.example.com --transport mqtt"),
+        ("x.example.com:8883", "--endpoint x.example.com --port 8883"),
+        ("[::1]:8443", "--endpoint ::1 --port 8443"),
+    ] {
+        let out = authprobe(&["probe", "--endpoint", endpoint, "--connect-to", &addr, "--token", "t"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{endpoint}: {stdout}{stderr}");
+        assert!(stderr.contains(needle), "{endpoint}: `{needle}` not in {stderr}");
+    }
     // The process has exited: any connection it made would be waiting in the backlog now.
     let pending = tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await;
     assert!(pending.is_err(), "bad input must not connect anywhere");
