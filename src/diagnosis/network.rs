@@ -176,9 +176,11 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
     let what: Vec<String> = stuck.iter().map(|a| format!("{} at {}", a.transport, a.outcome.kind.as_str())).collect();
     let said = format!("no answer came within {secs} s of the request ({})", what.join(", "));
     if secs < 5.5 {
+        // Likely, with both candidates (the catalogue allows candidates on `likely`): TLS completed
+        // and the request went out, so the wait is the authorizer's, or a path that stalls.
         let mut f = cause(
             Cause::LambdaTimeout,
-            Confidence::Possible,
+            Confidence::Likely,
             format!(
                 "The credentials reached {} but {said}: IoT Core waits up to 5 s for the authorizer, so with --timeout {secs} a slow authorizer cannot be told from one that times out",
                 dialled(cx, stuck)
@@ -187,7 +189,6 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
                 .into(),
             ev.to_vec(),
         );
-        f.summary = f.summary.replacen("Likely: ", "Possibly: ", 1);
         f.candidates = vec![Cause::LambdaTimeout.id(), Cause::LambdaSlow.id()];
         return Some(f);
     }
