@@ -306,10 +306,13 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let mut evidence = base_evidence;
     evidence.extend(left.deciding.iter().filter(|e| !evidence.contains(e)).cloned().collect::<Vec<_>>());
     match left.causes.as_slice() {
-        [only] => vec![
-            super::explain::finding(*only, FindingKind::Cause, Confidence::Confirmed, String::new(), cx)
-                .with_evidence(evidence),
-        ],
+        [only] => {
+            let confidence = if held(*only, cx) { Confidence::Confirmed } else { Confidence::Likely };
+            vec![
+                super::explain::finding(*only, FindingKind::Cause, confidence, String::new(), cx)
+                    .with_evidence(evidence),
+            ]
+        }
         [first, ..] if left.any_connected && left.causes.len() <= 3 => {
             let mut f = super::explain::finding(*first, FindingKind::Cause, Confidence::Likely, String::new(), cx)
                 .with_evidence(evidence);
@@ -318,6 +321,23 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
         }
         _ => vec![super::explain::unexplained(&left.causes, &refused, cx).with_evidence(evidence)],
     }
+}
+
+/// With something through, a refusal is a cause only once it is seen to hold: a refused retry
+/// follow-up rules out a transient one (another client on the client ID, a throttled connect), and so
+/// does a repair of `cause` that connects with the device's own client ID.
+fn held(cause: Cause, cx: &Context<'_>) -> bool {
+    let k = known(cx.plan);
+    let observed = || cx.attempts.iter().map(|a| (a, facts::seen(a))).filter(|(_, s)| *s != Seen::Other);
+    let any_connected = observed().any(|(_, s)| s == Seen::Connected);
+    let retry_refused =
+        observed().any(|(a, s)| a.variant == Variant::Baseline && a.follow_up.is_some() && s == Seen::Refused);
+    let repaired = observed().any(|(a, s)| {
+        s == Seen::Connected
+            && a.exact_client_id
+            && matches!(change(cause, Probe::of(a), &k), Change::Repairs | Change::MayRepair)
+    });
+    !any_connected || retry_refused || repaired
 }
 
 /// Credential causes a failed local check establishes: (cause, the check, whether the document can

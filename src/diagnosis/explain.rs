@@ -28,6 +28,11 @@ pub(crate) fn finding(
 pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     let transports: Vec<String> = refused.iter().map(|a| a.transport.to_string()).collect();
     let names: Vec<&str> = left.iter().map(|c| c.id()).collect();
+    if left.is_empty()
+        && let Some(f) = client_id_in_use(refused, cx)
+    {
+        return f;
+    }
     let summary = if left.is_empty() {
         format!(
             "IoT Core refuses these credentials over {}, and the attempts contradict every single cause: more than one thing is wrong, or the fault is intermittent",
@@ -52,6 +57,32 @@ pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Conte
         next: Vec::new(),
         see: super::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
     }
+}
+
+/// The same credentials under the same client ID refused on one MQTT transport and accepted on
+/// another: the refusal is not about the credentials. IoT Core takes one connect a second per client
+/// ID and drops the older connection of a client ID, so another client using it (the device itself,
+/// still retrying; another run) explains it.
+fn client_id_in_use(refused: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
+    use crate::auth::event::Transport;
+    let mqtt = |a: &AttemptReport| a.transport != Transport::Https && a.exact_client_id;
+    let r = refused.iter().find(|a| mqtt(a))?;
+    let ok = super::facts::baselines(cx.attempts).find(|a| mqtt(a) && super::facts::is_connected(a))?;
+    let id = &cx.plan.client_id;
+    Some(Finding {
+        id: "refused_unexplained",
+        kind: FindingKind::Unexplained,
+        confidence: Confidence::Possible,
+        summary: format!(
+            "The same credentials and client ID `{id}` were refused over {} and accepted over {}: the refusal is not about the credentials. IoT Core takes one connect a second per client ID and closes the older connection of a client ID, so another client using `{id}` at the same time (the device itself, still retrying, or another run) explains it.",
+            r.transport, ok.transport
+        ),
+        candidates: Vec::new(),
+        evidence: vec![super::Evidence::attempt(r), super::Evidence::attempt(ok)],
+        fix: format!("run again with the device switched off, or with another --client-id than `{id}`"),
+        next: Vec::new(),
+        see: super::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
+    })
 }
 
 /// The cause in one sentence, and its fix.

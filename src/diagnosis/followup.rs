@@ -12,8 +12,8 @@ use crate::probe::plan::{AttemptSpec, Credentials, Expect};
 use crate::probe::variant::Variant;
 use crate::probe::{AttemptReport, ProbePlan};
 
-/// At most this many follow-ups per run.
-pub(crate) const MAX: usize = 4;
+/// At most this many follow-ups per run (a retry of the refused baseline, then up to four that split causes).
+pub(crate) const MAX: usize = 5;
 
 /// The follow-up attempts worth running after `attempts`, in order.
 pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
@@ -25,6 +25,19 @@ pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptRe
     let established: Vec<Cause> = differential::established(local).iter().map(|(c, _, _)| *c).collect();
     let k = differential::known(plan);
     let mut out = Vec::new();
+    // Refused with the device's client ID while something else got through: the device's attempt
+    // once more, spaced, tells a transient refusal (another client on the same client ID, a throttled
+    // connect) from one that holds, before any cause is called confirmed.
+    let through = attempts.iter().any(|a| a.follow_up.is_none() && facts::is_connected(a));
+    if base.exact_client_id && through {
+        let mut s = base_spec.clone();
+        s.id = format!("follow-up/{}/baseline", base.transport);
+        s.follow_up = Some(format!(
+            "connects if the refusal was transient (another client on client ID {}, a throttled connect); refused again if it holds",
+            plan.client_id
+        ));
+        out.push(s);
+    }
     for (v, creds) in candidates(plan, attempts, base.transport) {
         let probe = Probe { variant: v, transport: base.transport, placement: base.placement, exact_id: true };
         let splits = splits(&left, probe, &k);
