@@ -644,57 +644,39 @@ async fn https_only_refusal_keeps_the_publish_policy_open() {
     assert!(!f.candidates.contains(&"policy_connect_denied"), "{:?}", f.candidates);
 }
 
-/// The device itself (or another run) connects with the same client ID just before the probe: IoT
-/// Core's one connect a second per client ID refuses the mqtt baseline, and the wss baseline, 1.1 s
-/// later, is accepted with the same credentials. Not a credential cause: say so, and how to rerun.
-#[tokio::test]
-async fn another_client_on_the_same_client_id_is_not_blamed_on_the_credentials() {
+/// The device itself (or another run) connects with the device's client ID just before the probe,
+/// against an emulator with IoT Core's one connect a second per client ID: the mqtt baseline is
+/// refused, and the wss baseline, 1.1 s later, is accepted with the same credentials.
+async fn another_client_first(follow_up: bool) -> Report {
     let mut c = cfg(allowing(AUTH));
     c.limits.connect_interval = Some(Duration::from_millis(1_000));
     let emu = start(c).await;
     let mut plan = probe_plan(&emu);
     plan.transports = vec![Transport::Mqtt, Transport::Wss];
+    plan.follow_up = follow_up;
     plan.follow_up_spacing = Duration::from_millis(1_100);
     let specs = plan.baseline();
-    // The device connects first, with its own client ID.
     let device = authprobe::probe::attempt::run(&plan, &specs[0]).await;
     assert!(device.succeeded, "{:?}", device.outcome);
-    let r = authprobe::investigate::run_with(
-        &plan,
-        &specs,
-        Schedule { parallel: 8, spacing: None },
-        &authprobe::probe::Quiet,
-    )
-    .await;
+    let schedule = Schedule { parallel: 8, spacing: None };
+    authprobe::investigate::run_with(&plan, &specs, schedule, &authprobe::probe::Quiet).await
+}
+
+/// Not a credential cause: the retry follow-up connects, and the finding says so and how to rerun.
+#[tokio::test]
+async fn another_client_on_the_same_client_id_is_not_blamed_on_the_credentials() {
+    let r = another_client_first(true).await;
     expect(&r, "refused_unexplained", Unexplained, Possible, Some(&[]));
     let f = first(&r);
     assert!(f.summary.contains("not about the credentials") && f.fix.contains("--client-id"), "{f:#?}");
-    // The follow-up that told it: the device's attempt again, spaced, connected.
     let retry = r.attempts.iter().find(|a| a.id == "follow-up/mqtt/baseline").expect("a retry follow-up");
     assert!(retry.succeeded, "{:?}", retry.outcome);
 }
 
-/// Without the retry (`--follow-up none`), the same run must not call anything confirmed: with the
-/// mqtt baseline refused and the wss one accepted, a token key wrong only in letter case (headers
-/// ignore case) is left, but so is another client on the client ID, which no table covers.
+/// Without the retry (`--follow-up none`) nothing is confirmed: a token key wrong only in letter case
+/// (headers ignore case) is left, but so is another client on the client ID, which no table covers.
 #[tokio::test]
 async fn a_refusal_no_retry_has_checked_is_not_confirmed() {
-    let mut c = cfg(allowing(AUTH));
-    c.limits.connect_interval = Some(Duration::from_millis(1_000));
-    let emu = start(c).await;
-    let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt, Transport::Wss];
-    plan.follow_up = false;
-    plan.follow_up_spacing = Duration::from_millis(1_100);
-    let specs = plan.baseline();
-    let device = authprobe::probe::attempt::run(&plan, &specs[0]).await;
-    assert!(device.succeeded, "{:?}", device.outcome);
-    let r = authprobe::investigate::run_with(
-        &plan,
-        &specs,
-        Schedule { parallel: 8, spacing: None },
-        &authprobe::probe::Quiet,
-    )
-    .await;
+    let r = another_client_first(false).await;
     assert!(r.findings.iter().all(|f| f.confidence != Confirmed || f.kind == Risk), "{:#?}", r.findings);
 }
