@@ -102,13 +102,12 @@ fn chain_bound(specs: &[authprobe::probe::AttemptSpec], alone: &[Duration], gap:
         }
         ids.push(&s.client_id);
         let (mut start, mut end) = (None::<Duration>, Duration::ZERO);
-        for (t, d) in
-            specs.iter().zip(alone).filter(|(t, _)| t.transport != Transport::Https && t.client_id == s.client_id)
-        {
+        let chain =
+            specs.iter().zip(alone).filter(|(t, _)| t.transport != Transport::Https && t.client_id == s.client_id);
+        for (_, d) in chain {
             let begin = start.map_or(Duration::ZERO, |b| end.max(b + gap));
             start = Some(begin);
             end = begin + *d;
-            let _ = t;
         }
         longest = longest.max(end);
     }

@@ -503,8 +503,9 @@ fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Res
         match inner.split_once(']') {
             Some((ip, "")) if ip.parse::<std::net::Ipv6Addr>().is_ok() => name = ip.to_owned(),
             Some((ip, rest)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => {
-                let port = rest.trim_start_matches(':');
-                bail!("--endpoint takes a host name without a port: use --endpoint {ip} --port {port}");
+                if let Some(port) = rest.strip_prefix(':').filter(|p| p.parse::<u16>().is_ok()) {
+                    bail!("--endpoint takes a host name without a port: use --endpoint {ip} --port {port}");
+                }
             }
             _ => {}
         }

@@ -161,21 +161,23 @@ fn nothing_reached(stuck: &[&AttemptReport], cx: &Context<'_>) -> Finding {
         .or_else(|| before_tls(stuck, cx, &ev))
         .or_else(|| tls_interfered(stuck, cx, &ev))
         .or_else(|| tls_refused(stuck, cx, &ev))
-        .or_else(|| unanswered(stuck, cx, &ev))
+        .or_else(|| unanswered(stuck, cx, &ev, false))
         .unwrap_or_else(|| unreachable(stuck, cx, ev))
 }
 
 /// The request (CONNECT, POST) went out and no answer came within `--timeout`. IoT Core answers
 /// within about 5 s even when the authorizer times out: a shorter `--timeout` cannot tell a slow
 /// authorizer from a timed-out one; a longer one means something holds the connection.
-fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
+/// `others_answered`: another transport got its answer, so the authorizer was not what kept this one
+/// waiting.
+fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], others_answered: bool) -> Option<Finding> {
     if !stuck.iter().all(|a| matches!(a.outcome.kind, Kind::ConnackTimeout | Kind::HttpTimeout)) {
         return None;
     }
     let secs = cx.plan.timeout.as_secs_f64();
     let what: Vec<String> = stuck.iter().map(|a| format!("{} at {}", a.transport, a.outcome.kind.as_str())).collect();
     let said = format!("no answer came within {secs} s of the request ({})", what.join(", "));
-    if secs < 5.5 {
+    if secs < 5.5 && !others_answered {
         // Likely, with both candidates (the catalogue allows candidates on `likely`): TLS completed
         // and the request went out, so the wait is the authorizer's, or a path that stalls.
         let mut f = cause(
@@ -192,15 +194,26 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
         f.candidates = vec![Cause::LambdaTimeout.id(), Cause::LambdaSlow.id()];
         return Some(f);
     }
+    let at = dialled(cx, stuck);
+    let summary = if others_answered {
+        format!(
+            "The credentials reached {at} but {said}, while another transport got its answer: something on the path holds this one (a proxy or firewall that passes TLS and then stalls)."
+        )
+    } else {
+        format!(
+            "The credentials reached {at} but {said}; IoT Core answers within about 5 s even when the authorizer times out, so something on the path holds the connection (a proxy or firewall that passes TLS and then stalls), or the server is not IoT Core."
+        )
+    };
     Some(Finding {
         id: "unreachable_unexplained",
         kind: FindingKind::Unexplained,
         confidence: Confidence::Possible,
-        summary: format!(
-            "The credentials reached {} but {said}; IoT Core answers within about 5 s even when the authorizer times out, so something on the path holds the connection (a proxy or firewall that passes TLS and then stalls), or the server is not IoT Core.",
-            dialled(cx, stuck)
-        ),
-        candidates: [Cause::TlsIntercepted, Cause::ProxyFailed, Cause::LambdaTimeout].iter().map(|c| c.id()).collect(),
+        summary,
+        candidates: [Cause::TlsIntercepted, Cause::ProxyFailed, Cause::LambdaTimeout]
+            .iter()
+            .filter(|c| !(others_answered && **c == Cause::LambdaTimeout))
+            .map(|c| c.id())
+            .collect(),
         evidence: ev.to_vec(),
         fix: "compare with a run from another network; check what answers on the path (the certificate chain below)"
             .into(),
@@ -410,7 +423,7 @@ fn one_transport(a: &AttemptReport, bases: &[&AttemptReport], cx: &Context<'_>) 
             ev,
         );
     }
-    unanswered(&[a], cx, &ev).unwrap_or_else(|| unreachable(&[a], cx, ev))
+    unanswered(&[a], cx, &ev, true).unwrap_or_else(|| unreachable(&[a], cx, ev))
 }
 
 fn cause(c: Cause, confidence: Confidence, summary: String, fix: String, ev: Vec<Evidence>) -> Finding {

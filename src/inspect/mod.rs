@@ -315,12 +315,12 @@ pub fn write_text(r: &InspectReport, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
         for f in &c.findings {
-            let conf =
-                serde_json::to_value(f.confidence).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            // The confidence is shown once: the summary's own hedge ("Likely: ") is for JSON readers.
-            let summary =
-                ["Likely: ", "Possibly: "].iter().find_map(|h| f.summary.strip_prefix(h)).unwrap_or(&f.summary);
-            field(out, "finding", &format!("{} ({conf}): {summary}", f.id))?;
+            // A summary that is not confirmed opens with its hedge ("Likely: "), as in the probe's
+            // findings: the label is then left out rather than said twice.
+            match f.confidence {
+                Confidence::Confirmed => field(out, "finding", &format!("{} (confirmed): {}", f.id, f.summary))?,
+                _ => field(out, "finding", &format!("{}: {}", f.id, f.summary))?,
+            }
         }
         field(out, "replay", &c.probe_command)?;
     }
