@@ -1,7 +1,7 @@
 //! The custom-auth decision, as IoT Core makes it: pick the authorizer, check the signature, run the
 //! function, validate its answer. Transport code turns the result into CONNACKs, 101s and 403s.
 
-use super::config::{EmulatorConfig, Function};
+use super::config::EmulatorConfig;
 use super::function;
 use super::record::{ConnectionRecord, CredentialSeen, Reason};
 use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, Sources};
@@ -127,7 +127,7 @@ pub(crate) async fn authorize(
 /// Parameter and header names whose values are never secret; every other value a device sends is
 /// treated as one, whatever its name (a token under a wrong key name, a signature under a wrong
 /// parameter name, parameters hidden behind a second `?`).
-const NOT_SECRET: [&str; 17] = [
+const NOT_SECRET: [&str; 22] = [
     AUTHORIZER_NAME,
     "sdk",
     "version",
@@ -145,6 +145,12 @@ const NOT_SECRET: [&str; 17] = [
     "content-length",
     "user-agent",
     "accept",
+    // What every browser sends: never a credential.
+    "origin",
+    "pragma",
+    "cache-control",
+    "accept-encoding",
+    "accept-language",
 ];
 
 /// Values under an unknown name shorter than this are not taken for secrets (`qos=1`, `x=y`).
@@ -152,35 +158,23 @@ const MIN_GUESSED_SECRET: usize = 3;
 
 /// A scrubber that knows every secret this connection carried: values under any configured token key
 /// name (or `token`) and the signature, every other parameter or header value not known to be public,
-/// the password in raw and base64 form, and the tokens the emulator's rules name.
+/// the password in raw and base64 form. A connection carrying more values than a scrubber holds
+/// ([`Scrubber::MAX_FORMS`]) gets one that redacts free text whole; usernames, queries and headers
+/// are redacted value by value where they are recorded ([`redact_query`]), whatever their number.
 pub(crate) fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources) -> Scrubber {
     let mut scrub = Scrubber::new(cfg.show_secrets);
+    if cfg.show_secrets {
+        return scrub;
+    }
     let mut names: Vec<&str> = cfg.authorizers.iter().map(|a| a.token_key_name.as_str()).collect();
     names.extend(["token", SIGNATURE]);
     for (value, raw) in sources.values_of(&names) {
         scrub.add(value);
         scrub.add_form(value, raw);
     }
-    let guessed = |name: &str, value: &str| {
-        !NOT_SECRET.iter().any(|n| n.eq_ignore_ascii_case(name)) && value.len() >= MIN_GUESSED_SECRET
-    };
     for (name, value) in &seen.headers {
         if guessed(name, value) {
             scrub.add(value);
-        }
-    }
-    let username = seen.connect.as_ref().and_then(|c| c.username.as_deref()).unwrap_or_default();
-    // Every `name=value` after the first `?`, split at `?` and `&` alike: what IoT Core ignores
-    // (behind a second `?`) is still the device's secret.
-    let in_username = username.split_once('?').map_or("", |(_, q)| q);
-    let in_query = seen.query.as_deref().unwrap_or_default();
-    for pair in in_username.split(['?', '&']).chain(in_query.split('&')) {
-        let Some((name, raw)) = pair.split_once('=') else { continue };
-        let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned();
-        if guessed(name, &value) {
-            scrub.add(&value);
-            scrub.add_form(&value, raw);
-            scrub.add_form(&value, &value.replace('+', " "));
         }
     }
     if let Some(p) = seen.connect.as_ref().and_then(|c| c.password.as_ref()) {
@@ -189,14 +183,74 @@ pub(crate) fn scrubber(cfg: &EmulatorConfig, seen: &Observed, sources: &Sources)
         scrub.add(&text);
         scrub.add_form(&text, &base64::engine::general_purpose::STANDARD.encode(p));
     }
-    for a in &cfg.authorizers {
-        if let Function::Rules(rules) = &a.function {
-            for r in rules {
-                scrub.add(&r.token);
+    let username = seen.connect.as_ref().and_then(|c| c.username.as_deref()).unwrap_or_default();
+    // Every `name=value` after the first `?`, split at `?` and `&` alike: what IoT Core ignores
+    // (behind a second `?`) is still the device's secret.
+    let in_username = username.split_once('?').map_or("", |(_, q)| q);
+    let in_query = seen.query.as_deref().unwrap_or_default();
+    for pair in in_username.split(['?', '&']).chain(in_query.split('&')) {
+        let Some((name, raw)) = pair.split_once('=') else { continue };
+        let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        if guessed(name, &value) {
+            scrub.add(&value);
+            scrub.add_form(&value, raw);
+            if value.contains(' ') {
+                scrub.add_form(&value, &value.replace(' ', "+"));
             }
         }
     }
     scrub
+}
+
+/// Whether a value under `name` is taken for a secret.
+fn guessed(name: &str, value: &str) -> bool {
+    !NOT_SECRET.iter().any(|n| n.eq_ignore_ascii_case(name)) && value.len() >= MIN_GUESSED_SECRET
+}
+
+/// A header value as recorded: whole when its name is public, else redacted whole (a secret under a
+/// name nobody expected is still a secret), then scrubbed of the connection's other secrets.
+pub(crate) fn redact_header(name: &str, value: &str, scrub: &Scrubber) -> String {
+    if !scrub.shows() && guessed(name, value) { crate::secret::redact(value) } else { scrub.scrub(value) }
+}
+
+/// A username or request target as recorded: the value of every `name=value` after the first `?`
+/// that is not known to be public replaced by its redacted form, in one pass, then scrubbed of the
+/// connection's other secrets.
+pub(crate) fn redact_query(text: &str, scrub: &Scrubber) -> String {
+    if scrub.shows() {
+        return text.to_owned();
+    }
+    let Some((head, query)) = text.split_once('?') else {
+        return scrub.scrub(text);
+    };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(head);
+    out.push('?');
+    let mut rest = query;
+    loop {
+        let end = rest.find(['?', '&']).unwrap_or(rest.len());
+        let pair = &rest[..end];
+        match pair.split_once('=') {
+            Some((name, raw)) => {
+                let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+                out.push_str(name);
+                out.push('=');
+                if guessed(name, &value) {
+                    out.push_str(&crate::secret::redact(&value));
+                } else {
+                    out.push_str(raw);
+                }
+            }
+            None => out.push_str(pair),
+        }
+        let Some(sep) = rest[end..].chars().next() else { break };
+        out.push(sep);
+        rest = &rest[end + 1..];
+    }
+    // The part before the `?` (a client name, a path) may still hold a secret the device misplaced.
+    let head_len = head.len() + 1;
+    let scrubbed_head = scrub.scrub(head);
+    if scrubbed_head == head { out } else { format!("{scrubbed_head}?{}", &out[head_len..]) }
 }
 
 fn record_credentials(

@@ -171,9 +171,9 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
         Some(q) => format!("{}?{q}", req.path),
         None => req.path.clone(),
     };
-    rec.request = Some(scrub.scrub(&format!("{} {target}", req.method)));
+    rec.request = Some(format!("{} {}", req.method, gate::redact_query(&target, &scrub)));
     rec.host = req.header("host").map(str::to_owned);
-    rec.headers = req.headers.iter().map(|(n, v)| (n.clone(), scrub.scrub(v))).collect();
+    rec.headers = req.headers.iter().map(|(n, v)| (n.clone(), gate::redact_header(n, v, &scrub))).collect();
     if rec.host.is_none() {
         // HTTP/1.1 requires Host (RFC 9112 §3.2): servers answer 400.
         rec.set(Reason::MalformedRequest, "no Host header");

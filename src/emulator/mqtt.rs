@@ -227,7 +227,7 @@ async fn admit<'a>(
     let transport = rec.transport.unwrap_or(Transport::Mqtt);
     let scrub = gate::scrubber(cfg, &seen, &sources);
     rec.secrets.merge(&scrub);
-    rec.username = connect.username.as_deref().map(|u| scrub.scrub(u));
+    rec.username = connect.username.as_deref().map(|u| gate::redact_query(u, &scrub));
     let authorized = match granted {
         Some(g) => Ok(g),
         None => gate::authorize(cfg, transport, &seen, &sources, &scrub, rec).await,
