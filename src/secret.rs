@@ -417,9 +417,9 @@ fn forms_of(secret: &str) -> Vec<String> {
     let mut out = vec![
         secret.to_owned(),
         percent(secret, false),
-        percent(secret, false).to_lowercase_hex(),
+        lower_hex_escapes(&percent(secret, false)),
         percent(secret, true),
-        percent(secret, true).to_lowercase_hex(),
+        lower_hex_escapes(&percent(secret, true)),
         percent(secret, false).replace("%20", "+"),
         STANDARD.encode(b),
         STANDARD_NO_PAD.encode(b),
@@ -448,24 +448,18 @@ fn percent(value: &str, everything: bool) -> String {
     utf8_percent_encode(value, if everything { ALL } else { QUERY }).to_string()
 }
 
-trait LowerHex {
-    fn to_lowercase_hex(&self) -> String;
-}
-
-impl LowerHex for String {
-    /// `%2B` → `%2b`: some encoders write lower-case hex.
-    fn to_lowercase_hex(&self) -> String {
-        let mut out = String::with_capacity(self.len());
-        let mut rest = self.as_str();
-        while let Some(i) = rest.find('%') {
-            out.push_str(&rest[..i]);
-            let esc = rest.get(i..i + 3).unwrap_or(&rest[i..]);
-            out.push_str(&esc.to_ascii_lowercase());
-            rest = &rest[i + esc.len()..];
-        }
-        out.push_str(rest);
-        out
+/// `%2B` → `%2b`: some encoders write lower-case hex.
+fn lower_hex_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let esc = rest.get(i..i + 3).unwrap_or(&rest[i..]);
+        out.push_str(&esc.to_ascii_lowercase());
+        rest = &rest[i + esc.len()..];
     }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with every control character (newline, carriage return, NUL, escape, …) written as a
@@ -495,7 +489,6 @@ pub fn scrub_json(v: &serde_json::Value, scrub: &Scrubber) -> serde_json::Value 
         other => other.clone(),
     }
 }
-
 
 /// `text` quoted for a POSIX shell: pasted into a command line, it is one argument and runs nothing
 /// (single quotes, with `'` written as `'\''`); plain words stay as they are. Control characters are
@@ -542,6 +535,91 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// JSON text with every string value scrubbed (keys are left alone), in one pass: the layout and the
+/// order of the fields stay as serialised. Secrets are searched in their JSON-escaped form too
+/// ([`Scrubber::add_all_forms`] registers it); a redaction marker needs no escaping.
+pub fn scrub_json_text(json: &str, scrub: &Scrubber) -> String {
+    if scrub.shows() || scrub.is_empty() {
+        return json.to_owned();
+    }
+    let b = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while let Some(q) = memchr::memchr(b'"', &b[i..]) {
+        let start = i + q + 1;
+        // The closing quote: the first `"` not escaped by an odd run of backslashes.
+        let mut end = start;
+        loop {
+            if end >= b.len() {
+                return out + &json[copied..];
+            }
+            let Some(n) = memchr::memchr2(b'"', b'\\', &b[end..]) else { return out + &json[copied..] };
+            end += n;
+            if b[end] == b'\\' {
+                end += 2;
+                continue;
+            }
+            break;
+        }
+        let is_key = b[end + 1..].iter().find(|c| !c.is_ascii_whitespace()) == Some(&b':');
+        if !is_key {
+            out.push_str(&json[copied..start]);
+            out.push_str(&scrub.scrub(&json[start..end]));
+            copied = end;
+        }
+        i = end + 1;
+    }
+    out.push_str(&json[copied..]);
+    out
+}
+
+/// A writer that scrubs each line written through it before passing it on: the last guard of a
+/// text report, so that nothing a peer echoed (a body, a status line, a certificate field) reaches
+/// the reader with a secret in it, whichever field carried it.
+pub struct ScrubLines<'a, W: std::io::Write + ?Sized> {
+    inner: &'a mut W,
+    scrub: &'a Scrubber,
+    line: Vec<u8>,
+}
+
+impl<'a, W: std::io::Write + ?Sized> ScrubLines<'a, W> {
+    pub fn new(inner: &'a mut W, scrub: &'a Scrubber) -> Self {
+        Self { inner, scrub, line: Vec::new() }
+    }
+
+    fn emit(&mut self, upto: usize) -> std::io::Result<()> {
+        let rest = self.line.split_off(upto);
+        let line = std::mem::replace(&mut self.line, rest);
+        let text = String::from_utf8_lossy(&line);
+        self.inner.write_all(self.scrub.scrub(&text).as_bytes())
+    }
+}
+
+impl<W: std::io::Write + ?Sized> std::io::Write for ScrubLines<'_, W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(b);
+        while let Some(nl) = memchr::memchr(b'\n', &self.line) {
+            self.emit(nl + 1)?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            let len = self.line.len();
+            self.emit(len)?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write + ?Sized> Drop for ScrubLines<'_, W> {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
 /// The secrets every log line of this process is scrubbed against (the probe registers its run's
 /// secrets before anything is sent), besides the escaping of control characters.
 static LOG_SECRETS: std::sync::RwLock<Option<Scrubber>> = std::sync::RwLock::new(None);
@@ -582,13 +660,11 @@ impl std::io::Write for LogWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
+        // One writer per event: its newlines but the last are the event's own text, escaped, so a
+        // message cannot start a log line of its own.
         let text = String::from_utf8_lossy(&self.buf).into_owned();
         self.buf.clear();
-        let mut out = String::new();
-        for line in text.split_inclusive('\n') {
-            out.push_str(&log_line(line));
-        }
-        std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes())
+        std::io::Write::write_all(&mut std::io::stderr(), log_line(&text).as_bytes())
     }
 }
 
@@ -688,7 +764,6 @@ mod tests {
         assert_eq!(s.scrub("x=a%2Bb"), format!("x={}", redact("a+b")));
     }
 
-
     /// Issue 21: 7,200 short parameters, each a secret, scrubbed in one pass.
     #[test]
     fn many_secrets_and_many_occurrences_stay_linear() {
@@ -769,6 +844,18 @@ mod tests {
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote("a\nb"), "$'a\\x0ab'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn json_text_keeps_its_keys_and_order() {
+        let mut s = Scrubber::new(false);
+        s.add_all_forms("se\"cret-token/x");
+        let v = serde_json::json!({"z": "a se\"cret-token/x b", "a": ["se\"cret-token/x"], "se": 1});
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        let out = scrub_json_text(&text, &s);
+        assert!(!out.contains("cret-token"), "{out}");
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back["z"], format!("a {} b", redact("se\"cret-token/x")));
     }
 
     #[test]

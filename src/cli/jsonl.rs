@@ -11,11 +11,13 @@ use std::io::Write as _;
 pub(crate) struct Lines {
     label: Option<String>,
     host: String,
+    /// The run's secrets: every line is scrubbed with them (what a peer echoed included).
+    secrets: crate::secret::Scrubber,
 }
 
 impl Lines {
-    pub(crate) fn new(label: Option<String>) -> Self {
-        Self { label, host: host_name() }
+    pub(crate) fn new(label: Option<String>, secrets: crate::secret::Scrubber) -> Self {
+        Self { label, host: host_name(), secrets }
     }
 
     fn stamp(&self, kind: &str, mut v: Value) -> Value {
@@ -33,9 +35,9 @@ impl Lines {
     }
 
     fn write(&self, v: &Value) -> std::io::Result<()> {
+        let text = crate::secret::scrub_json_text(&serde_json::to_string(v)?, &self.secrets);
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, v)?;
-        writeln!(out)?;
+        writeln!(out, "{text}")?;
         out.flush()
     }
 

@@ -12,7 +12,6 @@ pub(crate) mod profile;
 pub(crate) mod toolkit;
 
 use clap::{Parser, Subcommand};
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
@@ -207,11 +206,12 @@ fn init_logging(verbose: u8, quiet: bool) {
         1 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let color = colour(probe::ColorArg::Auto, std::io::stderr().is_terminal());
+    // Every log line is scrubbed of the run's secrets and escaped (crate::secret::LogWriter): no
+    // colour codes, so that every control character in a line is one a peer sent, shown escaped.
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::secret::LogWriter::default)
         .with_max_level(level)
-        .with_ansi(color)
+        .with_ansi(false)
         .with_target(false)
         .try_init();
 }

@@ -392,6 +392,8 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
         profile.apply(&mut args);
     }
     let plan = plan(&args)?;
+    // Before anything is sent: every log line from here on is scrubbed of the run's secrets.
+    crate::secret::register_log_secrets(&plan.run_secrets());
     let quiet = args.output.quiet;
     if let Some(path) = &args.save_device {
         let (profile, notes) = super::profile::Profile::of(&args);
@@ -412,7 +414,8 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let rt = super::runtime()?;
     let bars = Bars::for_output(&args.output);
-    let lines = (args.output.format == Format::Jsonl).then(|| super::jsonl::Lines::new(args.output.label.clone()));
+    let lines = (args.output.format == Format::Jsonl)
+        .then(|| super::jsonl::Lines::new(args.output.label.clone(), plan.run_secrets()));
     let collected = super::jsonl::Collect::default();
     let mut sinks: Vec<&dyn crate::probe::Progress> = vec![&collected];
     sinks.extend(bars.as_ref().map(|b| b as &dyn crate::probe::Progress));
@@ -462,7 +465,7 @@ pub(crate) fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()>
     let mut out = std::io::stdout().lock();
     match output.format {
         Format::Json => report.write_json(&mut out)?,
-        Format::Jsonl => super::jsonl::Lines::new(output.label.clone()).summary(report)?,
+        Format::Jsonl => super::jsonl::Lines::new(output.label.clone(), report.secrets.clone()).summary(report)?,
         Format::Text => {
             let color = output.color_for(std::io::stdout().is_terminal());
             text::write(report, text::Style { color }, &mut out)?;

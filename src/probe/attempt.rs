@@ -122,7 +122,8 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
     let mut trace = Trace { sent: Sent::default(), stages: Vec::new() };
     trace.sent.insecure = matches!(plan.trust, Trust::Insecure);
     let mut checks = Vec::new();
-    let obs = attempt(plan, spec, &scrub, &mut trace, &mut checks).await;
+    // What the peer sent is scrubbed before it is classified and shown: a server may echo anything.
+    let obs = attempt(plan, spec, &scrub, &mut trace, &mut checks).await.scrubbed(&scrub);
     let connected = classify(&obs);
     // With checks, the attempt ends at the first failing one (or the last, when all pass).
     let outcome = match checks.iter().find(|c| !c.success).or(checks.last()) {

@@ -95,6 +95,52 @@ pub enum Observation {
     },
 }
 
+impl Observation {
+    /// The observation with everything the peer sent scrubbed of `secrets`, before anything of it is
+    /// shown: bytes and bodies as windows (a server that echoed the CONNECT, cut at 32 bytes, would
+    /// otherwise show the token's start), status lines, headers, certificate fields and errors.
+    pub fn scrubbed(self, secrets: &crate::secret::Scrubber) -> Self {
+        let bytes = |b: Vec<u8>| secrets.scrub_bytes(&b);
+        let text = |t: String| secrets.scrub_window(&t);
+        let headers = |h: Vec<(String, String)>| h.into_iter().map(|(n, v)| (text(n), text(v))).collect();
+        let chain = |c: Vec<CertSummary>| {
+            c.into_iter().map(|c| CertSummary { subject: text(c.subject), issuer: text(c.issuer), ..c }).collect()
+        };
+        match self {
+            Self::Proxy { proxy, failure, status, elapsed_ms } => {
+                Self::Proxy { proxy, failure, status: text(status), elapsed_ms }
+            }
+            Self::TlsError { error, bytes_seen, first_bytes, chain: c, name_checked, amazon_roots } => {
+                let error = match error {
+                    TlsError::Io { kind, message } => TlsError::Io { kind, message: text(message) },
+                    e => e,
+                };
+                Self::TlsError {
+                    error,
+                    bytes_seen,
+                    first_bytes: bytes(first_bytes),
+                    chain: chain(c),
+                    name_checked,
+                    amazon_roots,
+                }
+            }
+            Self::UpgradeResponse { status, headers: h, body } => {
+                Self::UpgradeResponse { status, headers: headers(h), body: bytes(body) }
+            }
+            Self::UpgradeInvalid { problem } => Self::UpgradeInvalid { problem: text(problem) },
+            Self::MqttReply { version, bytes: b } => Self::MqttReply { version, bytes: bytes(b) },
+            Self::HttpResponse { status, headers: h, body } => {
+                Self::HttpResponse { status, headers: headers(h), body: bytes(body) }
+            }
+            Self::HttpMalformed { error } => Self::HttpMalformed { error: text(error) },
+            Self::TcpError { address, kind, message, elapsed_ms } => {
+                Self::TcpError { address, kind, message: text(message), elapsed_ms }
+            }
+            other => other,
+        }
+    }
+}
+
 /// Classifies an observation into the contract's vocabulary.
 pub fn classify(obs: &Observation) -> Outcome {
     use Observation as O;

@@ -414,22 +414,52 @@ impl ProbePlan {
         spec.credentials.as_ref().unwrap_or(&self.credentials)
     }
 
-    /// Every secret this attempt sends, for redaction.
+    /// Every secret this attempt sends, for redaction: each in every encoding it may travel in or
+    /// come back in (an echoing server, a proxy's block page quoting the URL, a Basic credential).
     pub fn secrets(&self, spec: &AttemptSpec) -> crate::secret::Scrubber {
         let mut s = crate::secret::Scrubber::new(self.show_secrets);
-        use base64::Engine as _;
         for c in [&self.credentials, self.credentials_for(spec)] {
             for v in [&c.token, &c.signature, &c.password].into_iter().flatten() {
-                s.add(v);
-                s.add_form(v, &encode(v));
-                // The authorizer event carries the MQTT password as base64.
-                s.add_form(v, &base64::engine::general_purpose::STANDARD.encode(v));
+                s.add_all_forms(v);
+            }
+            if let Some(u) = &c.username {
+                add_username_secrets(&mut s, u);
             }
         }
-        if let Some(pw) = self.path.proxy.as_ref().and_then(|p| p.password.as_ref()) {
-            s.add(pw);
-            s.add_form(pw, &encode(pw));
+        for raw in [&self.device.username_raw, &spec.username_raw].into_iter().flatten() {
+            add_username_secrets(&mut s, raw);
+        }
+        if let Some(p) = self.path.proxy.as_ref() {
+            if let Some(pw) = &p.password {
+                s.add_basic_credential(p.user.as_deref().unwrap_or_default(), pw);
+            }
         }
         s
+    }
+
+    /// Every secret of the run: the plan's and those of every attempt the full matrix could make,
+    /// for scrubbing whatever a peer sent back before it is shown.
+    pub fn run_secrets(&self) -> crate::secret::Scrubber {
+        let mut s = self.secrets(&self.baseline()[0]);
+        for spec in crate::probe::matrix::variants(self, crate::probe::matrix::Level::Full) {
+            s.merge(&self.secrets(&spec));
+        }
+        s
+    }
+}
+
+/// The values inside a device's own username (`--username-raw`, `--username`): every `name=value`
+/// after the first `?` whose name is not the authorizer's (a token under any key name, a signature),
+/// as sent and decoded.
+fn add_username_secrets(s: &mut crate::secret::Scrubber, username: &str) {
+    let Some((_, query)) = username.split_once('?') else { return };
+    for pair in query.split(['?', '&']) {
+        let Some((name, raw)) = pair.split_once('=') else { continue };
+        if name.eq_ignore_ascii_case(crate::auth::credentials::AUTHORIZER_NAME) || raw.len() < 3 {
+            continue;
+        }
+        let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        s.add_all_forms(&value);
+        s.add_form(&value, raw);
     }
 }

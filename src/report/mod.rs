@@ -42,6 +42,10 @@ pub struct Report {
     /// Why: causes first (most likely first), then risks; empty when nothing stands out.
     pub findings: Vec<Finding>,
     pub exit_code: u8,
+    /// Every secret of the run in every encoding: each renderer scrubs what it writes with it, so
+    /// what a peer echoed back is redacted whichever field carries it.
+    #[serde(skip)]
+    pub secrets: crate::secret::Scrubber,
 }
 
 /// The proxy of a run: its URL and where it came from (`--proxy` or an environment variable).
@@ -78,11 +82,14 @@ impl Report {
             findings,
             attempts,
             exit_code: if failed { EXIT_FAILED } else { EXIT_OK },
+            secrets: plan.run_secrets(),
         }
     }
 
+    /// Writes the report as JSON, every string value scrubbed of the run's secrets (what a peer
+    /// echoed back included).
     pub fn write_json(&self, out: &mut dyn io::Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        writeln!(out)
+        let text = serde_json::to_string_pretty(self)?;
+        writeln!(out, "{}", crate::secret::scrub_json_text(&text, &self.secrets))
     }
 }

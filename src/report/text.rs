@@ -8,6 +8,7 @@ use crate::probe::AttemptReport;
 use crate::probe::outcome::Detail;
 use crate::probe::plan::Expect;
 use crate::probe::variant::Variant;
+use crate::secret::escape;
 use std::io::{self, Write};
 
 /// Colours (ANSI) only when asked; callers decide from the terminal and `NO_COLOR`.
@@ -39,7 +40,15 @@ fn verdict(a: &AttemptReport) -> String {
     .to_owned()
 }
 
+/// Writes the report as text: every line scrubbed of the run's secrets (whatever a peer echoed into
+/// a field), every value from outside escaped (no control character reaches the terminal).
 pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let mut lines = crate::secret::ScrubLines::new(out, &report.secrets);
+    write_lines(report, style, &mut lines)?;
+    lines.flush()
+}
+
+fn write_lines(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let via = report.connect_to.as_ref().map(|c| format!(" via {c}")).unwrap_or_default();
     let host = if report.endpoint.contains(':') { format!("[{}]", report.endpoint) } else { report.endpoint.clone() };
     writeln!(out, "authprobe probe {host}:{}{via}", report.port)?;
@@ -53,7 +62,7 @@ pub fn write(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
         writeln!(out, "{}", style.paint("33", "warning: --insecure: server certificates were NOT verified"))?;
     }
     writeln!(out)?;
-    writeln!(out, "{} {}", style.paint("1", "Diagnosis:"), headline(report))?;
+    writeln!(out, "{} {}", style.paint("1", "Diagnosis:"), escape(&headline(report)))?;
     local_checks(report, style, out)?;
     attempts_table(report, style, out)?;
     findings(report, style, out)?;
@@ -101,7 +110,7 @@ fn local_checks(report: &Report, style: Style, out: &mut dyn Write) -> io::Resul
     writeln!(out, "{}", style.paint("1", "Local checks (before anything was sent)"))?;
     for c in &report.local_checks {
         let mark = if c.passed { style.paint("32", "ok  ") } else { style.paint("31;1", "FAIL") };
-        writeln!(out, "  {mark} {:<20} {}", c.check, c.detail)?;
+        writeln!(out, "  {mark} {:<20} {}", c.check, escape(&c.detail))?;
     }
     Ok(())
 }
@@ -136,7 +145,7 @@ fn attempts_table(report: &Report, style: Style, out: &mut dyn Write) -> io::Res
             total
         )?;
         if let Some(why) = &a.follow_up {
-            writeln!(out, "    {:vwidth$} {}", "", why)?;
+            writeln!(out, "    {:vwidth$} {}", "", escape(why))?;
         }
     }
     Ok(())
@@ -222,7 +231,7 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
     }
     field(out, "sent", &conn.join(" · "))?;
     if s.insecure {
-        field(out, "", &style.paint("33", "certificate NOT verified (--insecure)"))?;
+        writeln!(out, "   {:<10} {}", "", style.paint("33", "certificate NOT verified (--insecure)"))?;
     }
     if let Some(chain) = s.tls.as_ref().map(|t| &t.chain).filter(|c| !c.is_empty()) {
         field(out, "chain", &chain.iter().map(|c| c.subject.clone()).collect::<Vec<_>>().join("  ←  "))?;
@@ -268,8 +277,10 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
     Ok(())
 }
 
+/// One `name value` line; the value is escaped, so what a peer put in it (a body, a certificate
+/// subject, a captured SNI) cannot start a line of its own or reach the terminal as a control code.
 fn field(out: &mut dyn Write, name: &str, value: &str) -> io::Result<()> {
-    writeln!(out, "   {name:<10} {value}")
+    writeln!(out, "   {name:<10} {}", escape(value))
 }
 
 /// The key evidence, inline.

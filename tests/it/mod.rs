@@ -3,6 +3,7 @@
 pub mod common;
 mod device_input;
 mod diagnosis_corpus;
+mod echo;
 mod emulator_accept;
 mod emulator_event;
 mod emulator_reject;

@@ -289,7 +289,9 @@ pub fn normalise(line: &str) -> String {
             let n = digits(i);
             let after: String = chars[i + n..].iter().take(3).collect();
             let stamp = chars.get(i + n) == Some(&'-') && n == 4;
-            if after == " ms" || after.starts_with("ms") {
+            // A duration: `3 ms`, `3ms`, or a JSON `"ms": 3` / `"elapsed_ms": 3`.
+            let json_ms = out.ends_with("ms\": ");
+            if after == " ms" || after.starts_with("ms") || json_ms {
                 out += "N";
                 i += n;
             } else if stamp {
