@@ -3,6 +3,7 @@
 //! Map of the crate, in layers: each module imports only from the layers below it (checked by
 //! `tests/it/shape.rs`; the README's "Library and crate map" has the table).
 //! - [`secret`]: redaction of tokens, signatures and passwords; escaping of untrusted text for logs.
+//! - [`input`]: files and standard input read with a size limit per kind of input.
 //! - [`auth`]: the custom-auth rules shared by emulator and probe — credential placement, token
 //!   signatures, the authorizer event and response, policy evaluation and ARNs, the Lambda invoke
 //!   permission, the AWS documents a user hands over.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod demo;
 pub mod diagnosis;
 pub mod emulator;
+pub mod input;
 pub mod inspect;
 pub mod investigate;
 pub mod probe;

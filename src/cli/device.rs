@@ -68,6 +68,12 @@ pub struct CredentialArgs {
     /// Environment variables named by a device profile (`token_env`, …), read before AUTHPROBE_*.
     #[arg(skip)]
     pub env_names: SecretEnv,
+    /// The device profile that named where the secrets are, if one did (for the report's sources).
+    #[arg(skip)]
+    pub profile: Option<String>,
+    /// The secrets (`token`, `signature`, `password`) whose source the profile named.
+    #[arg(skip)]
+    pub profile_named: Vec<&'static str>,
 }
 
 /// The environment variables a device profile names for its secrets.
@@ -86,6 +92,8 @@ pub struct Device {
     pub signer: Option<std::sync::Arc<SigningKey>>,
     /// What the AWS documents say, for the local checks.
     pub documents: Documents,
+    /// Where each secret came from (`token from --token-file t.txt`), for the report.
+    pub sources: Vec<String>,
 }
 
 impl Device {
@@ -100,7 +108,7 @@ impl Device {
 }
 
 pub(crate) fn read_json(flag: &str, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    let text = crate::input::read_text(path, crate::input::Kind::Document, flag)?;
     serde_json::from_str(&text).with_context(|| format!("{flag} {}: not JSON", path.display()))
 }
 
@@ -109,8 +117,7 @@ impl CredentialArgs {
     pub fn device(&self, domain: Option<&serde_json::Value>) -> anyhow::Result<Device> {
         let described = match &self.authorizer_json {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read --authorizer-json {}", path.display()))?;
+                let text = crate::input::read_text(path, crate::input::Kind::Document, "--authorizer-json")?;
                 Some(DescribedAuthorizer::from_describe_json(&text, path)?)
             }
             None => None,
@@ -133,24 +140,7 @@ impl CredentialArgs {
         if !is_token_key_name(&token_key_name) {
             bail!("--token-key-name `{token_key_name}` must match [a-zA-Z0-9_-]{{1,128}}");
         }
-        let mut stdin_used = false;
-        let env = |named: &Option<String>, default: &'static str| named.clone().unwrap_or_else(|| default.to_owned());
-        let token_env = env(&self.env_names.token, "AUTHPROBE_TOKEN");
-        let token = secret(&self.token, &self.token_file, "token", &token_env, &mut stdin_used)?;
-        if let Some(t) = &token {
-            if t.len() > 6144 {
-                bail!("the token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
-            }
-        }
-        let given_signature = secret(
-            &self.signature,
-            &self.signature_file,
-            "signature",
-            &env(&self.env_names.signature, "AUTHPROBE_SIGNATURE"),
-            &mut stdin_used,
-        )?;
-        let password_env = env(&self.env_names.password, "AUTHPROBE_PASSWORD");
-        let password = secret(&self.password, &self.password_file, "password", &password_env, &mut stdin_used)?;
+        let Secrets { token, signature: given_signature, password, sources } = self.secrets()?;
         mqtt_sized(self.username.as_deref(), password.as_deref())?;
         let (signature, signer) = self.signature(given_signature.as_deref(), token.as_deref())?;
         let documents = Documents {
@@ -180,11 +170,60 @@ impl CredentialArgs {
             },
             signer,
             documents,
+            sources,
         })
     }
 }
 
+/// The device's secrets as read, with where each came from.
+struct Secrets {
+    token: Option<String>,
+    signature: Option<String>,
+    password: Option<String>,
+    sources: Vec<String>,
+}
+
 impl CredentialArgs {
+    /// Reads the token, the signature and the password from their flags, files or variables.
+    fn secrets(&self) -> anyhow::Result<Secrets> {
+        let mut stdin_used = false;
+        let env = |named: &Option<String>, default: &'static str| named.clone().unwrap_or_else(|| default.to_owned());
+        let mut sources = Vec::new();
+        let mut note = |name: &str, found: Option<(String, String)>| {
+            found.map(|(value, source)| {
+                let source =
+                    if source == format!("--{name}") { format!("{source} (the command line)") } else { source };
+                let by = self.profile.as_ref().filter(|_| self.profile_named.contains(&name));
+                sources.push(match by {
+                    Some(p) => format!("{name} from {source} (named by --device {p})"),
+                    None => format!("{name} from {source}"),
+                });
+                value
+            })
+        };
+        let token_env = env(&self.env_names.token, "AUTHPROBE_TOKEN");
+        let token = note("token", secret(&self.token, &self.token_file, "token", &token_env, &mut stdin_used)?);
+        if let Some(t) = &token {
+            if t.len() > 6144 {
+                bail!("the token must be 1 to 6144 characters (IoT Core's limit), got {}", t.len());
+            }
+        }
+        let signature_env = env(&self.env_names.signature, "AUTHPROBE_SIGNATURE");
+        let signature = note(
+            "signature",
+            secret(&self.signature, &self.signature_file, "signature", &signature_env, &mut stdin_used)?,
+        );
+        let password_env = env(&self.env_names.password, "AUTHPROBE_PASSWORD");
+        let password =
+            note("password", secret(&self.password, &self.password_file, "password", &password_env, &mut stdin_used)?);
+        if signature.is_none() {
+            if let Some(k) = &self.signing_key {
+                sources.push(format!("signature made with --signing-key {}", k.display()));
+            }
+        }
+        Ok(Secrets { token, signature, password, sources })
+    }
+
     /// The signature given, checked, or made with `--signing-key` (with the key, for variants that
     /// sign something else).
     fn signature(
@@ -198,8 +237,7 @@ impl CredentialArgs {
                 let Some(token) = token else {
                     bail!("--signing-key signs the token: give --token (or --token-file, AUTHPROBE_TOKEN) too")
                 };
-                let pem = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read --signing-key {}", path.display()))?;
+                let pem = crate::input::read_text(path, crate::input::Kind::Key, "--signing-key")?;
                 let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
                 let sig = key.sign(token);
                 Ok((Some(sig), Some(std::sync::Arc::new(key))))
@@ -212,8 +250,7 @@ impl CredentialArgs {
     fn public_keys(&self) -> anyhow::Result<Vec<PublicKey>> {
         let mut keys = Vec::new();
         for (i, path) in self.public_keys.iter().enumerate() {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            let pem = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
             let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
                 .with_context(|| format!("--public-key {}", path.display()))?;
             keys.push(key);
@@ -234,32 +271,33 @@ fn mqtt_sized(username: Option<&str>, password: Option<&str>) -> anyhow::Result<
 }
 
 /// A secret from its flag, its file (`-`: standard input, once) or its environment variable, in
-/// that order. An empty value from any source is an error, never an empty credential.
+/// that order, with where it came from. An empty value from any source is an error, never an empty
+/// credential.
 pub(super) fn secret(
     flag: &Option<String>,
     file: &Option<PathBuf>,
     name: &str,
     env: &str,
     stdin_used: &mut bool,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<(String, String)>> {
     let (value, source) = match (flag, file) {
         (Some(v), _) => (v.clone(), format!("--{name}")),
         (None, Some(path)) if path.as_os_str() == "-" => {
             if std::mem::replace(stdin_used, true) {
                 bail!("--{name}-file -: standard input is already read for another secret; use a file");
             }
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .with_context(|| format!("cannot read --{name}-file - (standard input)"))?;
+            let what = format!("--{name}-file");
+            let bytes = crate::input::read_bounded(std::io::stdin(), kind_of(name), &what, "- (standard input)")?;
+            let text =
+                String::from_utf8(bytes).with_context(|| format!("{what} - (standard input) is not UTF-8 text"))?;
             (text, format!("--{name}-file - (standard input)"))
         }
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --{name}-file {}", path.display()))?;
+            let text = crate::input::read_text(path, kind_of(name), &format!("--{name}-file"))?;
             (text, format!("--{name}-file {}", path.display()))
         }
         (None, None) => match std::env::var(env) {
-            Ok(v) => (v, env.to_owned()),
+            Ok(v) => (v, format!("the environment variable {env}")),
             Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => bail!("{env} is not valid UTF-8"),
         },
@@ -269,7 +307,16 @@ pub(super) fn secret(
     if value.is_empty() {
         bail!("{source} is empty: give the {name}, or leave {source} out");
     }
-    Ok(Some(value))
+    Ok(Some((value, source)))
+}
+
+/// The size limit of a secret named `name` (`token`, `signature`, `password`).
+fn kind_of(name: &str) -> crate::input::Kind {
+    match name {
+        "token" => crate::input::Kind::Token,
+        "signature" => crate::input::Kind::Signature,
+        _ => crate::input::Kind::Password,
+    }
 }
 
 fn is_token_key_name(k: &str) -> bool {

@@ -81,8 +81,7 @@ pub struct EmulateArgs {
 pub(crate) fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
     let file = match &args.config {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read --config {}", path.display()))?;
+            let text = crate::input::read_text(path, crate::input::Kind::Config, "--config")?;
             Some(ConfigFile::parse(&text, path)?)
         }
         None => None,
@@ -132,7 +131,7 @@ pub(crate) fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyh
         f.apply(&mut cfg, &base)?;
     }
     if let Some((cert, key)) = tls_files {
-        let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let read = |p: &Path| crate::input::read_file(p, crate::input::Kind::Key, "a TLS certificate or key");
         cfg.identity = Identity::from_pem(&read(&cert)?, &read(&key)?)
             .map_err(|e| anyhow::anyhow!("--cert {} / --key {}: {e}", cert.display(), key.display()))?;
     }
@@ -174,8 +173,7 @@ fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<
     }
     let mut a = match &args.authorizer_json {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --authorizer-json {}", path.display()))?;
+            let text = crate::input::read_text(path, crate::input::Kind::Document, "--authorizer-json")?;
             config::authorizer_from_describe_json(&text, path)?
         }
         None => Authorizer::new("MyAuthorizer", "token"),
@@ -189,8 +187,7 @@ fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<
     if !args.public_keys.is_empty() {
         let mut keys = Vec::new();
         for (i, path) in args.public_keys.iter().enumerate() {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            let text = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
             let name = format!("key{}", i + 1);
             keys.push(
                 crate::auth::signature::PublicKey::from_pem(&name, &text)

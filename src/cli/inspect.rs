@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Captures larger than this are refused (a gateway capture of a failing connect is kilobytes).
-const MAX_CAPTURE: u64 = 512 * 1024 * 1024;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -21,15 +20,13 @@ pub struct InspectArgs {
 
 pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let path = &args.capture;
-    let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
-    if size > MAX_CAPTURE {
-        anyhow::bail!(
-            "{}: {size} bytes; captures over {MAX_CAPTURE} bytes are not read (filter it with `tcpdump -r IN -w OUT port 443`)",
-            path.display()
-        );
+    // Streamed: a capture of any size (or a pipe) is read with bounded memory; a directory or a
+    // missing file fails here.
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!("{} is a directory; give a capture file made with `tcpdump -w FILE`", path.display());
     }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let report = crate::inspect::inspect(&path.display().to_string(), &bytes)
+    let report = crate::inspect::inspect(&path.display().to_string(), file)
         .map_err(|e| anyhow::anyhow!("{}: {e}; give a capture made with `tcpdump -w FILE`", path.display()))?;
     let mut out = std::io::stdout().lock();
     match args.format {

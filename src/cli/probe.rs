@@ -6,7 +6,7 @@ use crate::auth::event::Transport;
 use crate::auth::policy::Arns;
 use crate::probe::{ProbePlan, Trust};
 use crate::report::{Report, text};
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -155,6 +155,10 @@ pub struct ProbeArgs {
     /// A device profile (TOML): what the device sends and where its secrets are; flags override it.
     #[arg(long, value_name = "FILE")]
     pub device: Option<PathBuf>,
+    /// Let a device profile read secrets from anywhere: files outside its own folder, and AWS or
+    /// other cloud credential variables (refused by default: a shared profile could send them away).
+    #[arg(long)]
+    pub allow_device_secrets: bool,
     /// Write this command line's device profile to FILE (secrets as references only), then probe.
     #[arg(long, value_name = "FILE")]
     pub save_device: Option<PathBuf>,
@@ -387,16 +391,19 @@ impl crate::probe::Progress for Bars {
 }
 
 pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
-    if let Some(path) = &args.device {
-        let profile = super::profile::Profile::read(path)?;
+    if let Some(path) = args.device.clone() {
+        let profile = super::profile::Profile::read(&path)?;
+        profile.check_secret_sources(&path, args.allow_device_secrets)?;
         profile.apply(&mut args);
+        args.creds.profile = Some(path.display().to_string());
     }
     let plan = plan(&args)?;
     // Before anything is sent: every log line from here on is scrubbed of the run's secrets.
     crate::secret::register_log_secrets(&plan.run_secrets());
     let quiet = args.output.quiet;
     if let Some(path) = &args.save_device {
-        let (profile, notes) = super::profile::Profile::of(&args);
+        let (profile, mut notes) = super::profile::Profile::of(&args);
+        notes.extend(profile.outside_notes(path));
         profile.write(path)?;
         for n in notes.iter().filter(|_| !quiet) {
             eprintln!("note: {n}");
@@ -472,6 +479,37 @@ pub(crate) fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()>
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `--topic`, `--publish` and `--subscribe` within IoT Core's limits.
+fn check_topics(args: &ProbeArgs) -> anyhow::Result<()> {
+    for (flag, t) in [
+        ("--topic", args.topic.as_ref()),
+        ("--publish", args.publish.as_ref()),
+        ("--subscribe", args.subscribe.as_ref()),
+    ] {
+        if t.is_some_and(|t| t.is_empty() || t.len() > 256) {
+            bail!("{flag} must be 1 to 256 bytes (IoT Core's limit)");
+        }
+    }
+    if args.publish.as_ref().is_some_and(|t| t.contains('+') || t.contains('#')) {
+        bail!("--publish takes a topic, not a filter: `+` and `#` are not allowed");
+    }
+    Ok(())
+}
+
+/// A profile saves the secrets inside a username as placeholders; the replay fills them.
+fn fill_usernames(plan: &mut ProbePlan) -> anyhow::Result<()> {
+    let (token, signature) = (plan.credentials.token.clone(), plan.credentials.signature.clone());
+    if let Some(u) = plan.device.username_raw.take() {
+        let u = super::profile::fill_placeholders(&u, token.as_deref(), signature.as_deref(), "username_raw")?;
+        plan.device.username_raw = Some(u);
+    }
+    if let Some(u) = plan.credentials.username.take() {
+        let u = super::profile::fill_placeholders(&u, token.as_deref(), signature.as_deref(), "username")?;
+        plan.credentials.username = Some(u);
+    }
     Ok(())
 }
 
@@ -556,18 +594,7 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     if !(1..=64).contains(&args.matrix.parallel) {
         bail!("--parallel must be between 1 and 64");
     }
-    for (flag, t) in [
-        ("--topic", args.topic.as_ref()),
-        ("--publish", args.publish.as_ref()),
-        ("--subscribe", args.subscribe.as_ref()),
-    ] {
-        if t.is_some_and(|t| t.is_empty() || t.len() > 256) {
-            bail!("{flag} must be 1 to 256 bytes (IoT Core's limit)");
-        }
-    }
-    if args.publish.as_ref().is_some_and(|t| t.contains('+') || t.contains('#')) {
-        bail!("--publish takes a topic, not a filter: `+` and `#` are not allowed");
-    }
+    check_topics(args)?;
     if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
         bail!("--timeout must be more than 0 and at most 3600 seconds, got {}", args.timeout);
     }
@@ -600,12 +627,14 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     plan.timeout = Duration::from_secs_f64(args.timeout);
     plan.show_secrets = args.output.show_secrets;
     plan.signer = device.signer;
+    plan.secret_sources = device.sources;
     plan.alt_sni = args.matrix.alt_sni.clone();
     plan.documents = documents;
     plan.follow_up = args.matrix.follow_up == FollowUpArg::Auto;
     plan.follow_up_spacing = Duration::from_secs_f64(args.matrix.spacing);
     plan.checks = crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() };
     plan.device = args.sends.device(&transports_tried)?;
+    fill_usernames(&mut plan)?;
     plan.path = path;
     plan.arns = match &args.region {
         Some(region) => Arns::new(region, args.account.as_deref().unwrap_or("<account>")),
@@ -639,7 +668,7 @@ fn net_path(args: &ProbeArgs, hosts: &[&str]) -> anyhow::Result<crate::probe::pl
 }
 
 fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let pem = std::fs::read(path).with_context(|| format!("cannot read --ca {}", path.display()))?;
+    let pem = crate::input::read_file(path, crate::input::Kind::CaBundle, "--ca")?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("--ca {}: not PEM certificates ({e})", path.display()))?;

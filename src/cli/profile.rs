@@ -89,9 +89,11 @@ fn fill<T: Clone>(slot: &mut Option<T>, from: &Option<T>) {
 
 impl Profile {
     pub(crate) fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --device {}", path.display()))?;
-        let profile: Self = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("--device {}: not a device profile: {e}", path.display()))?;
+        let text = crate::input::read_text(path, crate::input::Kind::Config, "--device")?;
+        let profile: Self = toml::from_str(&text).map_err(|e| {
+            let at = crate::emulator::config::toml_error(&e, &text);
+            anyhow::anyhow!("--device {}: not a device profile: {at}", path.display())
+        })?;
         // Relative secret files are relative to the profile, wherever the command runs.
         let base = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &Option<PathBuf>| {
@@ -105,6 +107,57 @@ impl Profile {
             ca: rebase(&profile.ca),
             ..profile
         })
+    }
+
+    /// A profile reads secrets only from files in its own folder (or below it) and from variables it
+    /// names that are not AWS or other cloud credentials: a profile shared with a ticket must not be
+    /// able to send `~/.aws/credentials` or `AWS_SECRET_ACCESS_KEY` to its own `connect_to`.
+    /// `--allow-device-secrets` lifts this.
+    pub(crate) fn check_secret_sources(&self, path: &Path, allow: bool) -> anyhow::Result<()> {
+        if allow {
+            return Ok(());
+        }
+        let shown = path.display();
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let folder = std::fs::canonicalize(folder).with_context(|| format!("--device {shown}: its folder"))?;
+        let files = [
+            ("token_file", &self.token_file),
+            ("signature_file", &self.signature_file),
+            ("signing_key", &self.signing_key),
+            ("password_file", &self.password_file),
+        ];
+        for (key, file) in files {
+            let Some(file) = file else { continue };
+            if file.as_os_str() == "-" {
+                continue;
+            }
+            // Resolved whole (symbolic links and `..` included) before it is compared.
+            // A file that does not exist sends nothing: reading it fails later with its own error.
+            let inside = std::fs::canonicalize(file).map(|f| f.starts_with(&folder)).unwrap_or(true);
+            if !inside {
+                anyhow::bail!(
+                    "--device {shown}: {key} = {} is not in the profile's folder; a device profile reads secrets only \
+                     from files beside it. Give it on the command line (--{}) or pass --allow-device-secrets",
+                    file.display(),
+                    key.replace('_', "-")
+                );
+            }
+        }
+        let vars = [
+            ("token_env", &self.token_env),
+            ("signature_env", &self.signature_env),
+            ("password_env", &self.password_env),
+        ];
+        for (key, var) in vars {
+            let Some(var) = var else { continue };
+            if is_cloud_credential(var) {
+                anyhow::bail!(
+                    "--device {shown}: {key} = {var} names a cloud credential variable, not a device secret; \
+                     use AUTHPROBE_TOKEN (or a variable of your own), or pass --allow-device-secrets"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Fills every setting the command line left unset.
@@ -130,15 +183,24 @@ impl Profile {
         if c.token.is_none() && c.token_file.is_none() {
             fill(&mut c.token_file, &self.token_file);
             fill(&mut c.env_names.token, &self.token_env);
+            if self.token_file.is_some() || self.token_env.is_some() {
+                c.profile_named.push("token");
+            }
         }
         if c.signature.is_none() && c.signature_file.is_none() && c.signing_key.is_none() {
             fill(&mut c.signature_file, &self.signature_file);
             fill(&mut c.env_names.signature, &self.signature_env);
             fill(&mut c.signing_key, &self.signing_key);
+            if self.signature_file.is_some() || self.signature_env.is_some() {
+                c.profile_named.push("signature");
+            }
         }
         if c.password.is_none() && c.password_file.is_none() {
             fill(&mut c.password_file, &self.password_file);
             fill(&mut c.env_names.password, &self.password_env);
+            if self.password_file.is_some() || self.password_env.is_some() {
+                c.profile_named.push("password");
+            }
         }
         let s = &mut args.sends;
         if s.sni.is_none() && !s.no_sni {
@@ -197,7 +259,7 @@ impl Profile {
             authorizer: c.authorizer.clone(),
             token_key_name: c.token_key_name.clone(),
             client_id: c.client_id.clone(),
-            username: c.username.clone(),
+            username: c.username.as_deref().map(|u| template(u, c, &mut notes, "--username")),
             mqtt_version: c.mqtt_version,
             token_file,
             token_env,
@@ -214,7 +276,7 @@ impl Profile {
             no_host_header: s.no_host_header,
             placement: s.placement,
             signature_encoding: s.signature_encoding,
-            username_raw: s.username_raw.clone(),
+            username_raw: s.username_raw.as_deref().map(|u| template(u, c, &mut notes, "--username-raw")),
             ws_protocol: s.ws_protocol.clone(),
             keep_alive: s.keep_alive,
             connect_to: args.connect_to.clone(),
@@ -224,9 +286,131 @@ impl Profile {
         (profile, notes)
     }
 
+    /// Notes on files the profile names outside its own folder: a replay reads them only with
+    /// `--allow-device-secrets` (or once they are copied beside the profile).
+    pub(crate) fn outside_notes(&self, path: &Path) -> Vec<String> {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let Ok(folder) = std::fs::canonicalize(folder) else { return Vec::new() };
+        [("token_file", &self.token_file), ("signature_file", &self.signature_file), ("signing_key", &self.signing_key), ("password_file", &self.password_file)]
+            .into_iter()
+            .filter_map(|(k, f)| {
+                let f = f.as_ref()?;
+                let inside = std::fs::canonicalize(f).map(|f| f.starts_with(&folder)).unwrap_or(true);
+                (!inside).then(|| {
+                    format!("{k} = {} is outside the profile's folder: the replay needs --allow-device-secrets (or copy the file beside the profile)", f.display())
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn write(&self, path: &Path) -> anyhow::Result<()> {
         let text = toml::to_string(self).context("serialising the device profile")?;
         let text = format!("# authprobe device profile: `authprobe probe --device {}`\n{text}", path.display());
         std::fs::write(path, text).with_context(|| format!("cannot write --save-device {}", path.display()))
     }
+}
+
+/// Whether an environment variable holds a cloud or CI credential rather than a device's secret.
+fn is_cloud_credential(name: &str) -> bool {
+    const PREFIXES: [&str; 14] = [
+        "AWS_",
+        "AMAZON_",
+        "AZURE_",
+        "ARM_",
+        "GOOGLE_",
+        "GCLOUD_",
+        "GCP_",
+        "CLOUDSDK_",
+        "DIGITALOCEAN_",
+        "VAULT_",
+        "GITHUB_",
+        "GITLAB_",
+        "CI_",
+        "NPM_",
+    ];
+    const NAMES: [&str; 6] =
+        ["GH_TOKEN", "KUBECONFIG", "SSH_AUTH_SOCK", "DOCKER_AUTH_CONFIG", "HEROKU_API_KEY", "HOME"];
+    let upper = name.to_ascii_uppercase();
+    PREFIXES.iter().any(|p| upper.starts_with(p)) || NAMES.contains(&upper.as_str())
+}
+
+/// A username as saved in a profile: every secret value in it replaced by a placeholder that the
+/// replay fills from the device's secrets (`{token}`, `{signature}`, `{signature_pct}` for the
+/// percent-encoded form), or by `{secret}` for a value that is neither (the replay refuses it until
+/// the user gives the username again). The profile never holds a secret in clear.
+fn template(username: &str, c: &super::device::CredentialArgs, notes: &mut Vec<String>, flag: &str) -> String {
+    use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE};
+    let Some((head, query)) = username.split_once('?') else { return username.to_owned() };
+    let token_key = c.token_key_name.as_deref().unwrap_or("token");
+    let mut out = format!("{head}?");
+    let mut rest = query;
+    loop {
+        let end = rest.find(['?', '&']).unwrap_or(rest.len());
+        let pair = &rest[..end];
+        match pair.split_once('=') {
+            Some((name, raw))
+                if !name.eq_ignore_ascii_case(AUTHORIZER_NAME) && raw.len() >= 3 && !raw.starts_with('{') =>
+            {
+                let placeholder = if name == token_key || name == "token" {
+                    "{token}"
+                } else if name == SIGNATURE {
+                    if raw.contains('%') { "{signature_pct}" } else { "{signature}" }
+                } else {
+                    notes.push(format!(
+                        "the value of `{name}` in {flag} is not saved (it may be a secret): the profile holds {{secret}}; give {flag} again at replay"
+                    ));
+                    "{secret}"
+                };
+                out.push_str(name);
+                out.push('=');
+                out.push_str(placeholder);
+            }
+            _ => out.push_str(pair),
+        }
+        let Some(sep) = rest[end..].chars().next() else { break };
+        out.push(sep);
+        rest = &rest[end + 1..];
+    }
+    if out.contains("{token}") && c.token.is_some() {
+        notes.push(format!(
+            "{flag} keeps the token as {{token}}: at replay it comes from --token-file or AUTHPROBE_TOKEN"
+        ));
+    }
+    out
+}
+
+/// A saved username with its placeholders filled from the device's secrets (see [`template`]).
+pub(crate) fn fill_placeholders(
+    username: &str,
+    token: Option<&str>,
+    signature: Option<&str>,
+    what: &str,
+) -> anyhow::Result<String> {
+    if !username.contains('{') {
+        return Ok(username.to_owned());
+    }
+    if username.contains("{secret}") {
+        anyhow::bail!(
+            "{what} holds {{secret}}: the value was not saved in the profile; give {what} on the command line"
+        );
+    }
+    let need = |v: Option<&str>, name: &str| {
+        v.map(str::to_owned).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{what} holds {{{name}}}: give the {name} (--{name}-file or AUTHPROBE_{})",
+                name.to_uppercase()
+            )
+        })
+    };
+    let mut out = username.to_owned();
+    if out.contains("{token}") {
+        out = out.replace("{token}", &need(token, "token")?);
+    }
+    if out.contains("{signature_pct}") {
+        out = out.replace("{signature_pct}", &crate::auth::credentials::encode(&need(signature, "signature")?));
+    }
+    if out.contains("{signature}") {
+        out = out.replace("{signature}", &need(signature, "signature")?);
+    }
+    Ok(out)
 }

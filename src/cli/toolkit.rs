@@ -21,7 +21,7 @@ fn verdict(ok: bool) -> ExitCode {
 }
 
 fn read(flag: &str, path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))
+    Ok(crate::input::read_text(path, crate::input::Kind::Document, flag)?)
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -88,6 +88,7 @@ pub enum SignFormat {
 pub(crate) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let mut stdin_used = false;
     let token = super::device::secret(&args.token, &args.token_file, "token", "AUTHPROBE_TOKEN", &mut stdin_used)?
+        .map(|(v, _)| v)
         .context("no token: give --token, --token-file or AUTHPROBE_TOKEN")?;
     if args.verify {
         return verify(&args, &token, &mut stdin_used);
@@ -113,6 +114,7 @@ pub(crate) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
 fn verify(args: &SignArgs, token: &str, stdin_used: &mut bool) -> anyhow::Result<ExitCode> {
     let given =
         super::device::secret(&args.signature, &args.signature_file, "signature", "AUTHPROBE_SIGNATURE", stdin_used)?
+            .map(|(v, _)| v)
             .context("--verify needs the signature: give --signature, --signature-file or AUTHPROBE_SIGNATURE")?;
     let keys = verify_keys(args)?;
     let plain = percent_encoding::percent_decode_str(given.trim()).decode_utf8_lossy().into_owned();

@@ -209,6 +209,8 @@ pub enum ConfigError {
     #[error("{path} is not valid TOML for the emulator: {message}")]
     Toml { path: PathBuf, message: String },
     #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    #[error(transparent)]
     Document(#[from] crate::auth::documents::DocumentError),
     #[error("public key `{name}` ({origin}): {source}")]
     Key { name: String, origin: String, source: KeyError },
@@ -222,8 +224,45 @@ impl ConfigError {
     }
 }
 
+/// A TOML error as its message and where it is (line and column), without the snippet of the line
+/// that the parser's own text quotes: that line may hold a token or a password.
+pub fn toml_error(e: &toml::de::Error, text: &str) -> String {
+    // A message may quote a value (`invalid type: string "…"`): the value is left out.
+    let mut message = String::new();
+    let mut quoted = false;
+    for c in e.message().trim().chars() {
+        if c == '"' {
+            if !quoted {
+                message.push_str("\"…");
+            } else {
+                message.push('"');
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            message.push(c);
+        }
+    }
+    let message = crate::secret::escape(&message);
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            // The setting's name (never its value) says which line is meant.
+            let whole = text.lines().nth(line - 1).unwrap_or_default();
+            let key = whole.split_once('=').map(|(k, _)| crate::secret::escape(k.trim())).filter(|k| !k.is_empty());
+            match key {
+                Some(k) => format!("line {line}, column {column} (`{k}`): {message}"),
+                None => format!("line {line}, column {column}: {message}"),
+            }
+        }
+        None => message,
+    }
+}
+
+/// A file a setting names (a key, a describe-authorizer JSON), at most a document's size.
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })
+    Ok(crate::input::read_text(path, crate::input::Kind::Document, "a file named in the configuration")?)
 }
 
 /// Reads a public key given inline as PEM or as a file path (relative to `base`).
@@ -328,7 +367,7 @@ pub struct RuleFile {
 
 impl ConfigFile {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml { path: path.into(), message: e.to_string() })
+        toml::from_str(text).map_err(|e| ConfigError::Toml { path: path.into(), message: toml_error(&e, text) })
     }
 
     /// Applies the file to `config`; relative paths are resolved against `base` (the file's folder).

@@ -33,12 +33,17 @@ pub(crate) struct Flow {
     pub client_data_at: Option<Duration>,
     /// The first FIN or RST: who sent it, whether it was a reset, and when.
     pub ended: Option<(Side, bool, Duration)>,
+    /// A side sent the same stream bytes twice with different data (overlapping retransmissions):
+    /// the reassembled bytes are one reading of several.
+    pub conflicting: Vec<Side>,
 }
 
 #[derive(Default)]
 struct Stream {
     base: Option<u32>,
     pieces: BTreeMap<u32, Vec<u8>>,
+    /// Overlapping segments disagreed on a byte.
+    conflict: bool,
 }
 
 impl Stream {
@@ -52,10 +57,25 @@ impl Stream {
         if offset as usize >= MAX_STREAM {
             return;
         }
+        if !self.conflict {
+            self.conflict = self.disagrees(offset, payload);
+        }
         let entry = self.pieces.entry(offset).or_default();
         if payload.len() > entry.len() {
             *entry = payload.to_vec();
         }
+    }
+
+    /// Whether a piece already kept overlaps `payload` at `offset` with other bytes. Looks at the
+    /// nearest 64 pieces starting before its end: bounded, whatever the capture holds.
+    fn disagrees(&self, offset: u32, payload: &[u8]) -> bool {
+        let start = offset as usize;
+        let end = start + payload.len();
+        self.pieces.range(..end as u32).rev().take(64).any(|(&o, piece)| {
+            let (o, p_end) = (o as usize, o as usize + piece.len());
+            let (lo, hi) = (start.max(o), end.min(p_end));
+            lo < hi && piece[lo - o..hi - o] != payload[lo - start..hi - start]
+        })
     }
 
     fn bytes(&self) -> Vec<u8> {
@@ -107,6 +127,7 @@ pub(crate) fn flows(segments: &[Segment]) -> Vec<Flow> {
                         server_bytes: Vec::new(),
                         client_data_at: None,
                         ended: None,
+                        conflicting: Vec::new(),
                     },
                     to_server: Stream::default(),
                     to_client: Stream::default(),
@@ -142,6 +163,8 @@ pub(crate) fn flows(segments: &[Segment]) -> Vec<Flow> {
         .map(|mut b| {
             b.flow.client_bytes = b.to_server.bytes();
             b.flow.server_bytes = b.to_client.bytes();
+            let sides = [(b.to_server.conflict, Side::Client), (b.to_client.conflict, Side::Server)];
+            b.flow.conflicting = sides.into_iter().filter_map(|(c, side)| c.then_some(side)).collect();
             b.flow
         })
         .collect()

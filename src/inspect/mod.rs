@@ -63,9 +63,21 @@ pub struct InspectReport {
 }
 
 /// Reads a capture's bytes; `name` is how the report names it.
-pub fn inspect(name: &str, bytes: &[u8]) -> Result<InspectReport, capture::CaptureError> {
-    let (segments, warnings) = capture::segments(bytes)?;
-    let connections: Vec<Connection> = flows::flows(&segments).iter().map(connection).collect();
+pub fn inspect(name: &str, capture: impl std::io::Read) -> Result<InspectReport, capture::CaptureError> {
+    let (segments, mut warnings) = capture::segments(capture)?;
+    let flows = flows::flows(&segments);
+    for f in &flows {
+        for side in &f.conflicting {
+            warnings.push(format!(
+                "{} → {}: the {} retransmitted bytes with different data; what the other side read is \
+                 one of several copies (a middlebox rewriting the stream, or an attempt to evade inspection)",
+                f.client,
+                f.server,
+                if *side == Side::Client { "client" } else { "server" }
+            ));
+        }
+    }
+    let connections: Vec<Connection> = flows.iter().map(connection).collect();
     let failed = connections.iter().any(|c| c.findings.iter().any(|f| f.kind == FindingKind::Cause));
     Ok(InspectReport { capture: name.to_owned(), warnings, connections, exit_code: u8::from(failed) })
 }
@@ -243,7 +255,8 @@ fn command(c: &Connection, f: &Flow) -> String {
     let mut cmd = vec!["authprobe probe".to_owned()];
     let hello = c.client_hello.clone().unwrap_or_default();
     match &hello.sni {
-        Some(name) => cmd.push(format!("--endpoint {name} --connect-to {dial}")),
+        // A captured SNI or ALPN is the peer's text: quoted, so that pasting the line runs nothing else.
+        Some(name) => cmd.push(format!("--endpoint {} --connect-to {dial}", crate::secret::shell_quote(name))),
         None => cmd.push(format!("--endpoint {server_ip} --port {}", f.server.port())),
     }
     if f.server.port() != 443 && hello.sni.is_some() {
@@ -255,7 +268,7 @@ fn command(c: &Connection, f: &Flow) -> String {
     if hello.alpn.is_empty() {
         cmd.push("--no-alpn".into());
     } else {
-        cmd.extend(hello.alpn.iter().map(|a| format!("--alpn {a}")));
+        cmd.extend(hello.alpn.iter().map(|a| format!("--alpn {}", crate::secret::shell_quote(a))));
     }
     cmd.push("--authorizer <NAME> --token-file <TOKEN_FILE>".into());
     cmd.join(" ")
@@ -263,9 +276,10 @@ fn command(c: &Connection, f: &Flow) -> String {
 
 /// The text report.
 pub fn write_text(r: &InspectReport, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "authprobe inspect {}: {} TCP connection(s)", r.capture, r.connections.len())?;
+    let capture = crate::secret::escape(&r.capture);
+    writeln!(out, "authprobe inspect {capture}: {} TCP connection(s)", r.connections.len())?;
     for w in &r.warnings {
-        writeln!(out, "warning: {w}")?;
+        writeln!(out, "warning: {}", crate::secret::escape(w))?;
     }
     for (i, c) in r.connections.iter().enumerate() {
         writeln!(out)?;
@@ -327,6 +341,7 @@ pub fn write_text(r: &InspectReport, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// One `name value` line; the value (a captured SNI, a server's bytes) is escaped.
 fn field(out: &mut dyn Write, name: &str, value: &str) -> io::Result<()> {
-    writeln!(out, "   {name:<8} {value}")
+    writeln!(out, "   {name:<8} {}", crate::secret::escape(value))
 }

@@ -74,6 +74,9 @@ pub struct ProbePlan {
     pub alt_sni: String,
     /// Problems with the settings found before anything was sent (the failed local checks are
     /// added to these by the diagnosis, `diagnosis::local::for_plan`).
+    /// Where each secret came from (`token from --token-file t.txt`): the report says it, so that a
+    /// shared device profile cannot read a secret unseen.
+    pub secret_sources: Vec<String>,
     pub warnings: Vec<String>,
     /// What the user's AWS documents say (describe-authorizer, keys, domain, endpoint).
     pub documents: crate::auth::documents::Documents,
@@ -305,6 +308,7 @@ impl ProbePlan {
             show_secrets: false,
             signer: None,
             alt_sni: "example.com".into(),
+            secret_sources: Vec::new(),
             warnings: Vec::new(),
             documents: Default::default(),
             follow_up: true,

@@ -32,6 +32,10 @@ pub struct Report {
     /// Why a configured proxy was not used (`NO_PROXY` / `--noproxy`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_bypassed: Option<String>,
+    /// Where each secret came from (a flag, a file, an environment variable, and which device
+    /// profile named it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secret_sources: Vec<String>,
     /// Problems found in the AWS documents before anything was sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -72,6 +76,7 @@ impl Report {
                 .as_ref()
                 .map(|p| ReportProxy { url: p.display(plan.show_secrets), source: p.source.clone() }),
             proxy_bypassed: plan.path.proxy_bypassed.clone(),
+            secret_sources: plan.secret_sources.clone(),
             warnings: plan
                 .warnings
                 .iter()

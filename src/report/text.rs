@@ -53,10 +53,13 @@ fn write_lines(report: &Report, style: Style, out: &mut dyn Write) -> io::Result
     let host = if report.endpoint.contains(':') { format!("[{}]", report.endpoint) } else { report.endpoint.clone() };
     writeln!(out, "authprobe probe {host}:{}{via}", report.port)?;
     if let Some(p) = &report.proxy {
-        writeln!(out, "through proxy {} (from {})", p.url, p.source)?;
+        writeln!(out, "through proxy {} (from {})", escape(&p.url), p.source)?;
     }
     if let Some(b) = &report.proxy_bypassed {
-        writeln!(out, "no proxy: {b}")?;
+        writeln!(out, "no proxy: {}", escape(b))?;
+    }
+    if !report.secret_sources.is_empty() {
+        writeln!(out, "secrets: {}", escape(&report.secret_sources.join("; ")))?;
     }
     if report.insecure {
         writeln!(out, "{}", style.paint("33", "warning: --insecure: server certificates were NOT verified"))?;

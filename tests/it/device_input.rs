@@ -291,7 +291,18 @@ async fn a_saved_device_profile_replays_the_same_attempt() {
         .env_clear()
         .args(["probe", "--device"])
         .arg(&profile)
-        .args(["--password", "pw-by-value", "--follow-up", "none", "--matrix", "none", "--format", "json"])
+        // The key was saved outside the profile's folder: reading it is asked for.
+        .args([
+            "--allow-device-secrets",
+            "--password",
+            "pw-by-value",
+            "--follow-up",
+            "none",
+            "--matrix",
+            "none",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert!(matches!(replay.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&replay.stderr));

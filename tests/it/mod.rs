@@ -11,6 +11,7 @@ mod emulator_robust;
 mod emulator_session;
 mod emulator_setup;
 mod hostile;
+mod hostile_inputs;
 mod inspect;
 mod lambda_runtime;
 mod network;
