@@ -79,6 +79,7 @@ pub struct EmulateArgs {
 }
 
 pub(crate) fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
+    raise_fd_limit();
     let file = match &args.config {
         Some(path) => {
             let text = crate::input::read_text(path, crate::input::Kind::Config, "--config")?;
@@ -252,12 +253,42 @@ async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) 
     let _ = std::io::stdout().flush();
     // On a worker thread, not the thread that blocks on the runtime: accepting there and handing
     // each connection to a worker cost a cross-thread wake-up per connect (measured with perf).
-    let server = tokio::spawn(crate::emulator::run(listener, cfg, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
-    server.await.context("the emulator stopped unexpectedly")??;
+    let server = tokio::spawn(crate::emulator::run(listener, cfg, stop_signal()));
+    let stopped = server.await.context("the emulator stopped unexpectedly");
+    // Handlers and authorizer commands go with the emulator, whatever stopped it.
+    crate::emulator::kill_all_groups();
+    stopped??;
     println!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The soft limit on open files raised to the hard one: each held connection is a descriptor, and
+/// the default soft limit (often 1,024) would let a few idle connections lock good clients out.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct given, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!("could not raise the open-file limit to {}", lim.rlim_max);
+            }
+        }
+    }
+}
+
+/// Ctrl-C, SIGTERM (`kill`, `timeout`, systemd's stop) or SIGHUP (the terminal closed).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
 }
 
 fn startup_text(addr: SocketAddr, cfg: &EmulatorConfig, ca: Option<&Path>) -> String {

@@ -83,7 +83,9 @@ fn answer(rule: Option<&Answer>) -> Value {
 }
 
 async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    die_with_parent(&mut command);
+    let mut child = command
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::piped())
@@ -95,7 +97,7 @@ async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
         .process_group(0)
         .spawn()
         .map_err(|e| FunctionError::Spawn(e.to_string()))?;
-    let _group = child.id().map(Group);
+    let _group = child.id().map(Group::new);
     let input = serde_json::to_vec(event).unwrap_or_default();
     if let Some(mut stdin) = child.stdin.take() {
         // A command that ignores its input may exit before reading it: that is not an error.
@@ -126,18 +128,59 @@ async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
     serde_json::from_slice(&out).map_err(|e| FunctionError::NotJson(e.to_string()))
 }
 
-/// The command's process group; dropping it kills the whole group.
-pub(super) struct Group(pub(super) u32);
+/// The command's process group; dropping it kills the whole group. Every live group is also known
+/// to [`kill_all_groups`], which the emulator calls when it is told to stop (SIGTERM, SIGINT,
+/// SIGHUP), so that no handler or command outlives it.
+pub(super) struct Group(u32);
+
+/// The process groups of the running commands and handlers.
+static GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+impl Group {
+    pub(super) fn new(pid: u32) -> Self {
+        if let Ok(mut g) = GROUPS.lock() {
+            g.push(pid);
+        }
+        Self(pid)
+    }
+}
 
 impl Drop for Group {
     fn drop(&mut self) {
-        if let Ok(pgid) = i32::try_from(self.0) {
-            // SAFETY: killpg only sends a signal; the group id is the child's pid, which leads its
-            // own group (`process_group(0)`). A group that already exited gives ESRCH, ignored.
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
+        if let Ok(mut g) = GROUPS.lock() {
+            g.retain(|&p| p != self.0);
         }
+        kill_group(self.0);
+    }
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(pgid) = i32::try_from(pid) {
+        // SAFETY: killpg only sends a signal; the group id is the child's pid, which leads its
+        // own group (`process_group(0)`). A group that already exited gives ESRCH, ignored.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Kills every authorizer command and handler process group still running.
+pub fn kill_all_groups() {
+    let groups = GROUPS.lock().map(|mut g| std::mem::take(&mut *g)).unwrap_or_default();
+    for pid in groups {
+        kill_group(pid);
+    }
+}
+
+/// Asks the kernel to kill the child when the emulator's thread that started it dies (the emulator
+/// killed with SIGKILL cannot clean up): the child's direct process at least never outlives it.
+pub(super) fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches only the child's own state.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
 }
 

@@ -19,6 +19,7 @@ pub mod settings;
 pub(crate) mod tls;
 
 pub use config::{Answer, Authorizer, EmulatorConfig, Function, Rule};
+pub use function::kill_all_groups;
 pub use record::{ConnectionRecord, Reason};
 
 use crate::auth::event::new_uuid;

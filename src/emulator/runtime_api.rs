@@ -190,7 +190,7 @@ impl Host {
         let api = listener.local_addr().map_err(|e| e.to_string())?;
         let arn = self.arn();
         let mut child = self.spawn(n, api, &arn)?;
-        let _group = child.id().map(super::function::Group);
+        let _group = child.id().map(super::function::Group::new);
         let state = Arc::new(Worker {
             current: std::sync::Mutex::new(None),
             changed: Notify::new(),
@@ -258,7 +258,9 @@ impl Host {
     /// `api`.
     fn spawn(&self, n: usize, api: std::net::SocketAddr, arn: &str) -> Result<tokio::process::Child, String> {
         let name = arn.rsplit(':').next().unwrap_or("authorizer").to_owned();
-        tokio::process::Command::new("sh")
+        let mut command = tokio::process::Command::new("sh");
+        super::function::die_with_parent(&mut command);
+        command
             .arg("-c")
             .arg(&self.command)
             .env("AWS_LAMBDA_RUNTIME_API", api.to_string())

@@ -324,3 +324,41 @@ async fn silent_and_dripping_peers_are_cut_off_at_the_deadlines() {
     assert!(reasons.iter().filter(|r| **r == Reason::RequestTimeout).count() >= 2, "{reasons:?}");
     drop(idle);
 }
+
+/// Issue 21: handlers and commands outlived `kill`/`timeout`/systemd's stop (SIGTERM). They go with the
+/// emulator now.
+#[test]
+fn sigterm_leaves_no_handler_behind() {
+    use std::io::BufRead as _;
+    let marker = format!("{}", 30_000 + std::process::id() % 9_000);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .env_clear()
+        .args(["emulate", "--listen", "127.0.0.1:0", "--authorizer-handler"])
+        .arg(format!("sleep {marker}7 & sleep {marker}8; wait"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    out.read_line(&mut banner).unwrap();
+    assert!(banner.contains("listening"), "{banner}");
+    let deadline = Instant::now() + WAIT;
+    while processes_with(&format!("sleep {marker}8")).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!processes_with(&format!("sleep {marker}8")).is_empty(), "the handler started");
+    // SAFETY: a signal to the child this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = processes_with(&format!("sleep {marker}"));
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        left = processes_with(&format!("sleep {marker}"));
+    }
+    assert!(left.is_empty(), "handler processes still running after SIGTERM: {left:?}");
+}
