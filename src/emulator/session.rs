@@ -75,7 +75,9 @@ impl<'a> Session<'a> {
         let limits = &self.ctx.config.limits;
         let ka = match self.connect.keep_alive {
             0 => Duration::from_secs(1200),
-            k => Duration::from_secs(u64::from(k)).clamp(limits.min_keep_alive, Duration::from_secs(1200)),
+            // A configured minimum above the cap must not make clamp panic: the cap wins.
+            k => Duration::from_secs(u64::from(k))
+                .clamp(limits.min_keep_alive.min(Duration::from_secs(1200)), Duration::from_secs(1200)),
         };
         let idle = ka * 3 / 2;
         let (me, mut taken_over) = self.register();
@@ -218,6 +220,10 @@ impl<'a> Session<'a> {
                 Next::Continue
             }
             v4::Packet::Disconnect => Next::Close,
+            // MQTT 3.1.1 §3.1.0: a second CONNECT is a protocol violation; the server closes.
+            v4::Packet::Connect(..) => Next::Close,
+            // IoT Core does not support QoS 2 (docs/custom-auth.md): no PUBACK, the connection closes.
+            v4::Packet::Publish(p) if p.qos == QoS::ExactlyOnce => Next::Close,
             v4::Packet::Publish(p) => {
                 if !self.allowed("iot:Publish", self.arns().topic(&p.topic)) {
                     // MQTT 3.1.1 has no negative PUBACK: IoT Core closes the connection (docs/custom-auth.md §7).
@@ -236,8 +242,14 @@ impl<'a> Session<'a> {
             v4::Packet::Subscribe(s) => {
                 let mut codes = Vec::new();
                 for f in &s.filters {
+                    if self.filters.len() >= MAX_FILTERS && !self.filters.contains(&f.path) {
+                        // IoT Core bounds subscriptions per connection: a session's state stays small.
+                        return Ok(Some((Vec::new(), Next::Close)));
+                    }
                     if self.allowed("iot:Subscribe", self.arns().topic_filter(&f.path)) {
-                        self.filters.push(f.path.clone());
+                        if !self.filters.contains(&f.path) {
+                            self.filters.push(f.path.clone());
+                        }
                         codes.push(v4::SubscribeReasonCode::Success(min_qos1(f.qos)));
                     } else if self.ctx.config.reject.subscribe3 == Subscribe3Deny::Close {
                         return Ok(Some((Vec::new(), Next::Close)));
@@ -273,6 +285,8 @@ impl<'a> Session<'a> {
                 Next::Continue
             }
             v5::Packet::Disconnect(_) => Next::Close,
+            v5::Packet::Connect(..) => Next::Close,
+            v5::Packet::Publish(p) if p.qos == V5QoS::ExactlyOnce => Next::Close,
             v5::Packet::Publish(p) => {
                 let topic = String::from_utf8_lossy(&p.topic).into_owned();
                 let ok = self.allowed("iot:Publish", self.arns().topic(&topic));
@@ -290,8 +304,14 @@ impl<'a> Session<'a> {
             v5::Packet::Subscribe(s) => {
                 let mut codes = Vec::new();
                 for f in &s.filters {
+                    if self.filters.len() >= MAX_FILTERS && !self.filters.contains(&f.path) {
+                        // IoT Core bounds subscriptions per connection: a session's state stays small.
+                        return Ok(Some((Vec::new(), Next::Close)));
+                    }
                     if self.allowed("iot:Subscribe", self.arns().topic_filter(&f.path)) {
-                        self.filters.push(f.path.clone());
+                        if !self.filters.contains(&f.path) {
+                            self.filters.push(f.path.clone());
+                        }
                         codes.push(v5::SubscribeReasonCode::Success(if f.qos == V5QoS::AtMostOnce {
                             f.qos
                         } else {
@@ -324,6 +344,10 @@ impl<'a> Session<'a> {
             && self.allowed("iot:Receive", self.arns().topic(topic))
     }
 }
+
+/// Most distinct topic filters one session holds (IoT Core's quota of subscriptions per connection
+/// is 50); a client asking for more is disconnected, as a client over a quota is.
+const MAX_FILTERS: usize = 50;
 
 fn min_qos1(q: QoS) -> QoS {
     if q == QoS::AtMostOnce { q } else { QoS::AtLeastOnce }

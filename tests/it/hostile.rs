@@ -362,3 +362,61 @@ fn sigterm_leaves_no_handler_behind() {
     }
     assert!(left.is_empty(), "handler processes still running after SIGTERM: {left:?}");
 }
+
+/// An accepted session, its CONNACK read.
+async fn session(emu: &Emu, client_id: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let user = username(&[("x-amz-customauthorizer-name", AUTH), ("token", GOOD)]);
+    let mut s = tls(emu.addr, Some(ENDPOINT), &[b"mqtt"], &emu.ca_pem).await.unwrap();
+    s.write_all(&connect_packet(client_id, Some(&user), "")).await.unwrap();
+    let mut ack = [0u8; 4];
+    tokio::time::timeout(WAIT, s.read_exact(&mut ack)).await.unwrap().unwrap();
+    assert_eq!(ack, [0x20, 2, 0, 0]);
+    s
+}
+
+/// Reads until the emulator closes; fails if it answers or keeps the connection past `WAIT`.
+async fn closed_without_answer(s: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>, what: &str) {
+    let mut b = [0u8; 64];
+    let n = tokio::time::timeout(WAIT, s.read(&mut b)).await.unwrap_or_else(|_| panic!("{what}: still open"));
+    assert!(matches!(n, Ok(0) | Err(_)), "{what}: answered {:?}", n.map(|n| b[..n].to_vec()));
+}
+
+/// Issue 21: a second CONNECT was accepted, QoS 2 got a PUBACK, and a session grew without bound
+/// with its subscriptions. MQTT says a second CONNECT closes; IoT Core does not support QoS 2 and
+/// bounds subscriptions per connection.
+#[tokio::test]
+async fn protocol_violations_close_the_session() {
+    let emu = start(emulator_config()).await;
+    let mut s = session(&emu, "again").await;
+    let user = username(&[("x-amz-customauthorizer-name", AUTH), ("token", GOOD)]);
+    s.write_all(&connect_packet("again", Some(&user), "")).await.unwrap();
+    closed_without_answer(&mut s, "a second CONNECT").await;
+
+    let mut s = session(&emu, "qos2").await;
+    let mut publish = rumqttc::mqttbytes::v4::Publish::new("t/1", rumqttc::mqttbytes::QoS::ExactlyOnce, "x");
+    publish.pkid = 7;
+    let mut buf = bytes::BytesMut::new();
+    publish.write(&mut buf).unwrap();
+    s.write_all(&buf).await.unwrap();
+    closed_without_answer(&mut s, "a QoS 2 PUBLISH").await;
+
+    let mut s = session(&emu, "subs").await;
+    let mut subs_acked = 0;
+    for i in 0..60u16 {
+        let sub = rumqttc::mqttbytes::v4::Subscribe::new(format!("t/{i}"), rumqttc::mqttbytes::QoS::AtMostOnce);
+        let mut sub = sub;
+        sub.pkid = i + 1;
+        let mut buf = bytes::BytesMut::new();
+        sub.write(&mut buf).unwrap();
+        if s.write_all(&buf).await.is_err() {
+            break;
+        }
+        let mut ack = [0u8; 5];
+        match tokio::time::timeout(WAIT, s.read_exact(&mut ack)).await.unwrap() {
+            Ok(_) => subs_acked += 1,
+            Err(_) => break,
+        }
+    }
+    assert_eq!(subs_acked, 50, "the 51st distinct filter closes the session");
+    good_client_connects(&emu).await;
+}
