@@ -185,12 +185,60 @@ async fn probe_attack(frame: &'static [u8]) -> Result<(), Box<dyn std::error::Er
     Ok(())
 }
 
+/// The scrubber's cost per byte on the inputs of issue 21 (a username of short `a=%2Bxyz` parameters,
+/// each a secret; a text of one repeated short secret; secrets that are suffixes of each other),
+/// at growing sizes: linear means the ns/byte column stays flat as the size grows.
+fn scrubber() {
+    use authprobe::secret::Scrubber;
+    println!("{:<28} {:>9} {:>7} {:>10}", "input", "bytes", "forms", "ns/byte");
+    for kb in [4usize, 16, 64, 256] {
+        let n = kb * 1024;
+        // 1. Short parameters, every value registered (the emulator's guessed secrets).
+        let mut s = Scrubber::new(false);
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < n {
+            let v = format!("+x{i}");
+            if s.len() < 900 {
+                s.add(&v);
+            }
+            text.push_str(&format!("a=%2Bx{i}&"));
+            i += 1;
+        }
+        row("many short parameters", &s, &text);
+        // 2. One short secret repeated.
+        let mut s = Scrubber::new(false);
+        s.add("a");
+        row("one secret repeated", &s, &"a&".repeat(n / 2));
+        // 3. Secrets that are suffixes of each other (many matches end at every byte).
+        let mut s = Scrubber::new(false);
+        for k in 1..=64 {
+            s.add(&"z".repeat(k));
+        }
+        row("64 nested suffixes", &s, &"z".repeat(n));
+    }
+}
+
+fn row(name: &str, s: &authprobe::secret::Scrubber, text: &str) {
+    let runs = 5;
+    let started = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(s.scrub(std::hint::black_box(text)));
+    }
+    let ns = started.elapsed().as_nanos() as f64 / runs as f64 / text.len() as f64;
+    println!("{name:<28} {:>9} {:>7} {ns:>10.1}", text.len(), s.len());
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match std::env::args().nth(1).as_deref() {
         Some("emulator") => emulator_attack().await,
         Some("probe") => probe_attack(&[0x89, 0x00]).await,
         Some("probe-empty") => probe_attack(&[0x82, 0x00]).await,
-        _ => Err("usage: bench_hostile emulator|probe|probe-empty".into()),
+        Some("scrubber") => {
+            scrubber();
+            Ok(())
+        }
+        _ => Err("usage: bench_hostile emulator|probe|probe-empty|scrubber".into()),
     }
 }

@@ -302,12 +302,14 @@ struct Hit {
 fn splice(text: &[u8], hits: &[Hit], secrets: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut from = 0;
+    // One digest per secret, however often a peer repeats it.
+    let mut markers: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
     for h in hits {
         if h.start < from || h.end <= h.start {
             continue;
         }
         out.extend_from_slice(&text[from..h.start]);
-        out.extend_from_slice(redact(&secrets[h.secret]).as_bytes());
+        out.extend_from_slice(markers.entry(h.secret).or_insert_with(|| redact(&secrets[h.secret])).as_bytes());
         from = h.end;
     }
     out.extend_from_slice(&text[from..]);
