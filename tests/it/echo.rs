@@ -8,10 +8,8 @@ use super::common::*;
 use authprobe::emulator::certs::Ca;
 use base64::Engine as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
-use tokio_rustls::rustls;
 
 /// Long and distinctive: any 8 bytes of it in the output is a leak.
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.echoTokenPayload-7f3a9c2e";
@@ -67,29 +65,14 @@ fn echo_answer(request: &[u8]) -> Vec<u8> {
 }
 
 async fn echo_server(ca: &Ca) -> SocketAddr {
-    let id = ca.issue(&[ENDPOINT.to_owned()]).unwrap();
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(id.chain, id.key)
-        .unwrap();
-    cfg.alpn_protocols = vec![b"mqtt".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                let request = first_flight(&mut tls).await;
-                let _ = tls.write_all(&echo_answer(&request)).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    addr
+    super::probe_servers::tls_server(ca, &[ENDPOINT], |mut tls| {
+        Box::pin(async move {
+            let request = first_flight(&mut tls).await;
+            let _ = tls.write_all(&echo_answer(&request)).await;
+            let _ = tls.shutdown().await;
+        })
+    })
+    .await
 }
 
 /// An HTTP CONNECT proxy that refuses, reflecting the request (its Basic credential included) in

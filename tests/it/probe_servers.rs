@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 
-type Fut = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(super) type Fut = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A plaintext TCP server running `behave` on every connection.
 async fn tcp_server(behave: impl Fn(TcpStream) -> Fut + Send + Sync + 'static) -> SocketAddr {
@@ -31,7 +31,7 @@ async fn tcp_server(behave: impl Fn(TcpStream) -> Fut + Send + Sync + 'static) -
 }
 
 /// A TLS server with a leaf for `names` from `ca`, offering ALPN `mqtt` and HTTP/1.1.
-async fn tls_server(
+pub(super) async fn tls_server(
     ca: &Ca,
     names: &[&str],
     behave: impl Fn(TlsStream<TcpStream>) -> Fut + Send + Sync + 'static,
