@@ -51,8 +51,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Largest MQTT packet, WebSocket message or HTTP body accepted (IoT: 128 KiB).
     pub max_packet: usize,
-    /// Connections served at once; more are closed on accept.
+    /// Connections served at once (fewer if the open-file limit leaves less room); at the limit the
+    /// oldest connection not yet authenticated is shed for a new one.
     pub max_connections: usize,
+    /// Bytes all connections together may hold before authenticating, beyond the first 8 KiB of
+    /// each; over it the oldest holder is shed.
+    pub pre_auth_bytes: usize,
     /// Keep-alives below this are raised to it (IoT Core: 30 s); the session ends after 1.5× the
     /// keep-alive without a packet.
     pub min_keep_alive: Duration,
@@ -73,6 +77,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             max_packet: 128 * 1024,
             max_connections: 4096,
+            pre_auth_bytes: 16 * 1024 * 1024,
             min_keep_alive: Duration::from_secs(30),
             max_connect_time: None,
             max_refresh: None,
@@ -305,6 +310,8 @@ pub struct ConfigFile {
     pub max_connect_time_ms: Option<u64>,
     pub max_refresh_ms: Option<u64>,
     pub connect_interval_ms: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub pre_auth_kib: Option<usize>,
     pub tls: Option<TlsFiles>,
     #[serde(default)]
     pub reject: RejectFile,
@@ -395,6 +402,9 @@ impl ConfigFile {
         config.limits.max_connect_time = self.max_connect_time_ms.map(ms).or(config.limits.max_connect_time);
         config.limits.max_refresh = self.max_refresh_ms.map(ms).or(config.limits.max_refresh);
         config.limits.connect_interval = self.connect_interval_ms.map(ms).or(config.limits.connect_interval);
+        config.limits.max_connections = self.max_connections.unwrap_or(config.limits.max_connections).max(1);
+        config.limits.pre_auth_bytes =
+            self.pre_auth_kib.map_or(config.limits.pre_auth_bytes, |k| k.saturating_mul(1024));
         for a in self.authorizers {
             config.authorizers.push(a.build(base)?);
         }

@@ -52,6 +52,7 @@ pub(crate) async fn authorize(
     scrub: &Scrubber,
     rec: &mut ConnectionRecord,
 ) -> Result<Granted, Refusal> {
+    rec.authenticating();
     let named = sources.find(AUTHORIZER_NAME);
     let chosen = match (&named, cfg.allow_authorizer_override) {
         (Some(n), true) => Some(n.value.clone()),

@@ -5,12 +5,14 @@
 //! HTTPS publish). Credentials go through the same decision as IoT Core's ([`gate`]): authorizer,
 //! signature, function ([`function`]), response, policy. Every connection leaves a [`record`].
 
+mod admission;
 pub mod certs;
 mod channel;
 pub mod config;
 pub(crate) mod function;
 pub(crate) mod gate;
 pub mod http;
+mod local_peer;
 pub mod mqtt;
 pub mod record;
 pub mod runtime_api;
@@ -29,7 +31,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
@@ -86,7 +87,7 @@ pub async fn run(
     for h in &hosts {
         h.start().await;
     }
-    let permits = Arc::new(Semaphore::new(config.limits.max_connections));
+    let admission = admission::Admission::new(config.limits.max_connections, config.limits.pre_auth_bytes);
     let ctx = Arc::new(Ctx { config, servers, sessions: Default::default(), last_connect: Default::default() });
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -94,17 +95,15 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
+                Ok((tcp, peer)) => match admission.admit() {
+                    Some(pass) => {
                         let ctx = ctx.clone();
-                        tasks.spawn(async move {
-                            serve(tcp, peer, &ctx).await;
-                            drop(permit);
-                        });
+                        tasks.spawn(async move { serve(tcp, peer, &ctx, pass).await });
                     }
-                    Err(_) => {
+                    None => {
                         let mut rec = ConnectionRecord::new(new_uuid(), peer);
-                        rec.set(Reason::TooManyConnections, format!("over {} connections", ctx.config.limits.max_connections));
+                        let detail = format!("over {} connections, all past authentication", admission.limit());
+                        rec.set(Reason::TooManyConnections, detail);
                         emit(&ctx, &rec);
                     }
                 },
@@ -132,10 +131,22 @@ fn emit(ctx: &Ctx, rec: &ConnectionRecord) {
     }
 }
 
-async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx) {
+async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx, pass: admission::Pass) {
     let started = Instant::now();
     let mut rec = ConnectionRecord::new(new_uuid(), peer);
-    handle(tcp, ctx, &mut rec).await;
+    let entry = pass.entry().clone();
+    rec.admission = Some(entry.clone());
+    // Shed (at the connection limit or over the byte budget) while before authentication: the
+    // connection's work stops wherever it is.
+    let shed = tokio::select! {
+        () = handle(tcp, ctx, &mut rec) => false,
+        () = entry.shed() => true,
+    };
+    if let Some(why) = entry.shed_for().filter(|_| shed || !rec.accepted) {
+        rec.set(Reason::TooManyConnections, why);
+    }
+    rec.admission = None;
+    drop(pass);
     rec.durations.total_ms = started.elapsed().as_millis() as u64;
     emit(ctx, &rec);
 }
@@ -178,7 +189,11 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
             return tls::refuse(tcp, how).await;
         }
     };
-    let accept = Box::pin(TlsAcceptor::from(server_config).accept(tls::Rewind::new(prefix, tcp)));
+    let mut io = tls::Rewind::new(prefix, tcp);
+    if let Some(entry) = rec.admission.clone() {
+        io = io.metered(entry);
+    }
+    let accept = Box::pin(TlsAcceptor::from(server_config).accept(io));
     let accepted = timeout(limits.handshake_timeout, accept).await;
     rec.durations.handshake_ms = Some(started.elapsed().as_millis() as u64);
     let stream = match (accepted, route) {

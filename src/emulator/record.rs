@@ -125,6 +125,9 @@ pub struct ConnectionRecord {
     /// The event and response as compact JSON text while a session is held ([`Self::compact`]).
     #[serde(skip)]
     held: Option<Box<Held>>,
+    /// The connection's admission, told when its credentials are complete.
+    #[serde(skip)]
+    pub(crate) admission: Option<std::sync::Arc<super::admission::Entry>>,
 }
 
 /// The event and response of a held session, as JSON text.
@@ -188,6 +191,15 @@ impl ConnectionRecord {
             durations: Durations::default(),
             secrets: crate::secret::Scrubber::default(),
             held: None,
+            admission: None,
+        }
+    }
+
+    /// The connection's credentials are complete and its decision starts: it is past
+    /// authentication for [`super::admission`].
+    pub(crate) fn authenticating(&self) {
+        if let Some(a) = &self.admission {
+            a.authenticating();
         }
     }
 

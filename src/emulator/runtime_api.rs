@@ -51,6 +51,32 @@ struct Running {
     init_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
+/// How many recent invocations' secrets the handlers' output is scrubbed against: a handler may
+/// print a token late (a buffered stdout, an init error after a crash), so not only the current
+/// invocation's. Bounded: a few kilobytes each.
+const RECENT: usize = 64;
+
+/// The secrets of the last [`RECENT`] invocations, across the host's workers and their restarts.
+#[derive(Debug, Default)]
+struct Recent(std::sync::Mutex<std::collections::VecDeque<Scrubber>>);
+
+impl Recent {
+    fn push(&self, secrets: Scrubber) {
+        if let Ok(mut r) = self.0.lock() {
+            if r.len() == RECENT {
+                r.pop_front();
+            }
+            r.push_back(secrets);
+        }
+    }
+
+    /// `text` (already escaped) scrubbed of every recent invocation's secrets.
+    fn scrub(&self, text: String) -> String {
+        let Ok(r) = self.0.lock() else { return String::new() };
+        r.iter().fold(text, |t, s| s.scrub(&t))
+    }
+}
+
 #[derive(Debug)]
 struct Job {
     id: String,
@@ -100,9 +126,10 @@ impl Host {
                 let (tx, rx) = mpsc::channel(QUEUE);
                 let rx = Arc::new(Mutex::new(rx));
                 let init_error = Arc::new(std::sync::Mutex::new(None));
+                let recent = Arc::new(Recent::default());
                 for n in 0..self.workers {
-                    let (host, rx, init_error) = (self.clone(), rx.clone(), init_error.clone());
-                    tokio::spawn(async move { host.worker(n, rx, init_error).await });
+                    let (host, rx, init_error, recent) = (self.clone(), rx.clone(), init_error.clone(), recent.clone());
+                    tokio::spawn(async move { host.worker(n, rx, init_error, recent).await });
                 }
                 Running { queue: tx, init_error }
             })
@@ -158,11 +185,12 @@ impl Host {
         n: usize,
         queue: Arc<Mutex<mpsc::Receiver<Job>>>,
         init_error: Arc<std::sync::Mutex<Option<String>>>,
+        recent: Arc<Recent>,
     ) {
         let mut backoff = Duration::from_millis(50);
         while !self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             let started = Instant::now();
-            if let Err(e) = self.generation(n, &queue, &init_error).await {
+            if let Err(e) = self.generation(n, &queue, &init_error, &recent).await {
                 tracing::warn!(worker = n, "authorizer handler: {e}");
             }
             // A handler that dies at once is restarted with a growing pause (at most 2 s), not in a
@@ -185,17 +213,15 @@ impl Host {
         n: usize,
         queue: &Arc<Mutex<mpsc::Receiver<Job>>>,
         init_error: &Arc<std::sync::Mutex<Option<String>>>,
+        recent: &Arc<Recent>,
     ) -> Result<(), String> {
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let api = listener.local_addr().map_err(|e| e.to_string())?;
         let arn = self.arn();
         let mut child = self.spawn(n, api, &arn)?;
         let _group = child.id().map(super::function::Group::new);
-        let state = Arc::new(Worker {
-            current: std::sync::Mutex::new(None),
-            changed: Notify::new(),
-            secrets: std::sync::Mutex::new([Scrubber::new(false), Scrubber::new(false)]),
-        });
+        let state =
+            Arc::new(Worker { current: std::sync::Mutex::new(None), changed: Notify::new(), recent: recent.clone() });
         // The handler's own log lines (print, console.log, tracebacks) go to the emulator's log at
         // debug level (`-v`), with the secrets of the connections it served redacted.
         let mut output = tokio::task::JoinSet::new();
@@ -224,9 +250,14 @@ impl Host {
                     break Err(format!("worker {n} exited ({status})"));
                 }
                 accepted = listener.accept() => {
-                    let Ok((tcp, _)) = accepted else { continue };
+                    let Ok((tcp, peer)) = accepted else { continue };
                     let ctx = Ctx { state: state.clone(), queue: queue.clone(), init_error: init_error.clone(), arn: arn.clone() };
-                    connections.spawn(ctx.serve(tcp));
+                    let leader = child.id();
+                    connections.spawn(async move {
+                        if from_handler(&tcp, peer, leader).await {
+                            ctx.serve(tcp).await;
+                        }
+                    });
                 }
                 () = super::session::until(deadline.map(Into::into)) => {
                     ending = state.current.lock().ok().and_then(|c| c.as_ref().map(|c| FunctionError::Timeout(c.limit)));
@@ -281,12 +312,34 @@ impl Host {
     }
 }
 
+/// Whether `tcp` comes from the worker's handler process (`leader`, its process group or its
+/// descendants): only they may take events (tokens in clear) and answer them. Others are logged and
+/// dropped before a byte is read.
+async fn from_handler(tcp: &tokio::net::TcpStream, peer: std::net::SocketAddr, leader: Option<u32>) -> bool {
+    let (Ok(local), Some(leader)) = (tcp.local_addr(), leader) else { return false };
+    let verdict = tokio::task::spawn_blocking(move || super::local_peer::is_in_group(local, peer, leader)).await;
+    match verdict {
+        Ok(Ok(true)) => true,
+        Ok(Ok(false)) => {
+            tracing::warn!(
+                "Runtime API: refused a connection from {peer}: not a handler process this emulator started"
+            );
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("Runtime API: refused a connection from {peer}: its process could not be told ({e})");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// What one worker is doing: the invocation it holds, if any.
 struct Worker {
     current: std::sync::Mutex<Option<Current>>,
     changed: Notify,
-    /// The secrets of the last two invocations it took, to redact its output.
-    secrets: std::sync::Mutex<[Scrubber; 2]>,
+    /// The secrets of the host's recent invocations, to redact its output.
+    recent: Arc<Recent>,
 }
 
 /// The longest handler log line kept; the rest of it is dropped.
@@ -304,9 +357,11 @@ async fn log_lines(n: usize, mut pipe: Box<dyn tokio::io::AsyncRead + Send + Unp
         }
         for &b in &chunk[..read] {
             if b == b'\n' {
-                let text = super::function::printable(&line, MAX_LINE);
-                let text = state.secrets.lock().map(|s| s[0].scrub(&s[1].scrub(&text))).unwrap_or_default();
-                tracing::debug!(worker = n, "handler: {text}");
+                // Seen only with `-v`: not scrubbed (64 passes) for nobody.
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    let text = state.recent.scrub(super::function::printable(&line, MAX_LINE));
+                    tracing::debug!(worker = n, "handler: {text}");
+                }
                 line.clear();
             } else if line.len() < MAX_LINE {
                 line.push(b);
@@ -351,7 +406,9 @@ impl Ctx {
             ("GET", "/invocation/next") => self.next().await,
             ("POST", "/init/error") => {
                 let body = read(req).await;
-                let text = error_text(&body);
+                // Escaped (a message cannot start a log line of its own) and scrubbed: a handler
+                // restarted after a crash may quote the token it was given.
+                let text = self.state.recent.scrub(error_text(&body));
                 tracing::warn!("authorizer handler init error: {text}");
                 if let Ok(mut e) = self.init_error.lock() {
                     *e = Some(text);
@@ -418,11 +475,7 @@ impl Ctx {
             }
         };
         let (id, event, deadline_ms) = (job.id.clone(), job.event, job.deadline_ms);
-        if let Ok(mut s) = self.state.secrets.lock() {
-            // This invocation's secrets and the previous one's (late output): bounded.
-            let [previous, current] = &mut *s;
-            *previous = std::mem::replace(current, job.secrets);
-        }
+        self.state.recent.push(job.secrets);
         if let Ok(mut c) = self.state.current.lock() {
             *c = Some(Current { id: id.clone(), deadline: job.deadline, limit: job.limit, reply: job.reply });
         }

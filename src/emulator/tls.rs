@@ -188,11 +188,19 @@ pub(crate) struct Rewind<S> {
     prefix: Vec<u8>,
     pos: usize,
     inner: S,
+    /// Counts what is read before authentication ([`super::admission`]).
+    meter: Option<std::sync::Arc<super::admission::Entry>>,
 }
 
 impl<S> Rewind<S> {
     pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
-        Self { prefix, pos: 0, inner }
+        Self { prefix, pos: 0, inner, meter: None }
+    }
+
+    /// Every byte read (the prefix included) is charged to `entry` until it authenticates.
+    pub(crate) fn metered(mut self, entry: std::sync::Arc<super::admission::Entry>) -> Self {
+        self.meter = Some(entry);
+        self
     }
 }
 
@@ -207,9 +215,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
                 self.prefix = Vec::new();
                 self.pos = 0;
             }
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(self.meter.as_ref().map_or(Ok(()), |m| m.charge(n)));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match (&read, &self.meter) {
+            (Poll::Ready(Ok(())), Some(m)) => Poll::Ready(m.charge(buf.filled().len() - before)),
+            _ => read,
+        }
     }
 }
 

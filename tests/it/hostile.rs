@@ -420,3 +420,122 @@ async fn protocol_violations_close_the_session() {
     assert_eq!(subs_acked, 50, "the 51st distinct filter closes the session");
     good_client_connects(&emu).await;
 }
+
+/// Issue 21: 5,000 idle TCP connections (never a byte) took every file descriptor, and no good
+/// client could connect until they went. At the connection limit the oldest connection that has not
+/// authenticated is shed now: idle ones go, a good client gets in, an authenticated session stays.
+#[tokio::test]
+async fn idle_connections_are_shed_for_good_clients() {
+    let mut cfg = emulator_config();
+    cfg.limits.max_connections = 20;
+    let mut emu = start(cfg).await;
+    let mut held = session(&emu, "held").await;
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(emu.addr).await.unwrap());
+    }
+    good_client_connects(&emu).await;
+    // The oldest idle connections were closed by the emulator, not left open.
+    let mut first = idle.remove(0);
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(WAIT, first.read(&mut b)).await.expect("the oldest idle connection is closed");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    let mut shed = 0;
+    for _ in 0..21 {
+        let rec = emu.record().await;
+        if rec.reason == Reason::TooManyConnections && rec.detail.contains("connection limit") {
+            shed += 1;
+        }
+    }
+    assert!(shed >= 20, "{shed} connections shed");
+    // The authenticated session was never shed: it still answers a ping.
+    held.write_all(&[0xc0, 0]).await.unwrap();
+    let mut pong = [0u8; 2];
+    tokio::time::timeout(WAIT, held.read_exact(&mut pong)).await.unwrap().unwrap();
+    assert_eq!(pong, [0xd0, 0]);
+}
+
+/// Issue 21: with the open-file limit far below the connection limit, idle connections still do not
+/// lock good clients out: the emulator's limit follows the descriptors it has (run under `ulimit -n`).
+#[tokio::test]
+async fn a_low_open_file_limit_sheds_instead_of_locking_out() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let bin = env!("CARGO_BIN_EXE_authprobe");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 200 && exec '{bin}' emulate --listen 127.0.0.1:0 --allow-token {GOOD} --write-ca '{}'",
+            ca.display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Killed however the test ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(child);
+    let mut out = std::io::BufReader::new(stdout);
+    let mut banner = String::new();
+    out.read_line(&mut banner).unwrap();
+    let mut emu = Emu::unstarted(banner.split_whitespace().last().unwrap().parse().unwrap());
+    emu.ca_pem = std::fs::read_to_string(&ca).unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(emu.addr).await.unwrap());
+    }
+    good_client_connects(&emu).await;
+    good_client_connects(&emu).await;
+    drop(idle);
+}
+
+/// Issue 21: half-sent 128 KiB CONNECTs held 142 KiB each (569 MiB at 4,096 connections), half-sent
+/// WebSocket frames 161 KiB. Bytes held before authentication share one budget now: past it the
+/// oldest holder is shed, and a good client still connects.
+#[tokio::test]
+async fn half_sent_packets_share_one_budget() {
+    let mut cfg = emulator_config();
+    cfg.limits.pre_auth_bytes = 512 * 1024;
+    let mut emu = start(cfg).await;
+    // A CONNECT announcing 128 KiB, then 60 KiB of it; over WebSocket, a frame announcing 128 KiB.
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let mut s = if i % 2 == 0 {
+            let mut s = tls(emu.addr, Some(ENDPOINT), &[b"mqtt"], &emu.ca_pem).await.unwrap();
+            let _ = s.write_all(&[0x10, 0x80, 0x80, 0x08]).await;
+            s
+        } else {
+            let mut s = tls(emu.addr, Some(ENDPOINT), &[], &emu.ca_pem).await.unwrap();
+            let head = format!(
+                "GET /mqtt HTTP/1.1\r\nHost: {ENDPOINT}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Protocol: mqtt\r\n\r\n"
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            // A masked binary frame with a 64-bit length of 128 KiB.
+            let _ = s.write_all(&[0x82, 0xff, 0, 0, 0, 0, 0, 2, 0, 0, 1, 2, 3, 4]).await;
+            s
+        };
+        let _ = s.write_all(&vec![b'a'; 60 * 1024]).await;
+        let _ = s.flush().await;
+        held.push(s);
+    }
+    good_client_connects(&emu).await;
+    let mut shed = 0;
+    for _ in 0..10 {
+        let rec = emu.record().await;
+        if rec.reason == Reason::TooManyConnections && rec.detail.contains("budget") {
+            shed += 1;
+        }
+    }
+    assert!(shed >= 8, "{shed} of the first 10 records shed for the byte budget");
+    drop(held);
+}
