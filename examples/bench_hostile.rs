@@ -7,8 +7,19 @@
 //!   `probe-empty`, empty binary frames) and never reads. Target: the attempt ends within `--timeout`
 //!   (3 s) plus one second, peak RSS under 32 MB.
 //!
-//! Run: `cargo run --release --example bench_hostile -- emulator|probe|probe-empty`. Each mode runs in
-//! its own process, so the peak RSS (VmHWM) is that mode's alone.
+//! - `half-sent`: 4,096 connections each send half of a 128 KiB CONNECT and hold it. Target: the
+//!   emulator's peak RSS under 128 MiB (the bytes before authentication share one budget).
+//! - `exhaustion`: while 5,000 idle TCP connections (re-opened as they are shed), 1,000 half-sent
+//!   CONNECTs, 500 half-sent WebSocket frames and two senders of a 64 KB many-parameter CONNECT every
+//!   0.2 s press on the emulator, a good client connects every 50 ms. Target: its connect latency
+//!   (TCP, TLS, CONNECT, CONNACK) p99 under 100 ms. `exhaustion quiet` times the good client
+//!   alone; `exhaustion reopen` re-opens each shed idle connection a second later.
+//!
+//! In these two modes the emulator runs in a child process (this program with `serve`), so its peak
+//! RSS is its own, not the attackers'.
+//!
+//! Run: `cargo run --release --example bench_hostile -- emulator|probe|probe-empty|scrubber|half-sent|exhaustion`.
+//! Each mode runs in its own process, so the peak RSS (VmHWM) is that mode's alone.
 
 use authprobe::auth::event::Transport;
 use authprobe::emulator::{self, Authorizer, EmulatorConfig, Function, Rule};
@@ -23,7 +34,12 @@ const ENDPOINT: &str = "abc123-ats.iot.us-east-1.amazonaws.com";
 
 /// Peak resident set size of this process so far, in MiB.
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    peak_rss_of("self")
+}
+
+/// Peak resident set size of process `pid` (or `self`) so far, in MiB.
+fn peak_rss_of(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -239,6 +255,259 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             scrubber();
             Ok(())
         }
-        _ => Err("usage: bench_hostile emulator|probe|probe-empty|scrubber".into()),
+        Some("serve") => serve().await,
+        Some("half-sent") => half_sent().await,
+        Some("exhaustion") => {
+            let how = std::env::args().nth(2);
+            exhaustion(how.as_deref() == Some("reopen"), how.as_deref() == Some("quiet")).await
+        }
+        _ => Err("usage: bench_hostile emulator|probe|probe-empty|scrubber|half-sent|exhaustion".into()),
     }
+}
+
+/// The open-file soft limit raised to the hard one, as `authprobe emulate` does.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct given, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Child mode: an emulator with default limits allowing the token `good`; prints its address and CA,
+/// and runs until its standard input closes (the parent went).
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    raise_fd_limit();
+    let mut cfg = EmulatorConfig::new(vec![ENDPOINT.into()])?;
+    let mut a = Authorizer::new("A", "token");
+    a.function = Function::Rules(vec![Rule::allow_all("good")]);
+    cfg.authorizers.push(a);
+    cfg.default_authorizer = Some("A".into());
+    let ca = cfg.identity.ca_pem.clone().unwrap_or_default();
+    let listener = emulator::listen("127.0.0.1:0".parse()?)?;
+    println!("{}\n{ca}END", listener.local_addr()?);
+    tokio::spawn(emulator::run(listener, cfg, std::future::pending()));
+    tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 64];
+        while std::io::Read::read(&mut std::io::stdin(), &mut sink).unwrap_or(0) > 0 {}
+    })
+    .await?;
+    Ok(())
+}
+
+/// The emulator child: its process, address and CA.
+struct Child {
+    process: tokio::process::Child,
+    addr: std::net::SocketAddr,
+    ca: String,
+}
+
+async fn spawn_emulator() -> Result<Child, Box<dyn std::error::Error>> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut process = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(process.stdout.take().ok_or("stdout")?).lines();
+    let addr = lines.next_line().await?.ok_or("no address")?.parse()?;
+    let mut ca = String::new();
+    while let Some(line) = lines.next_line().await? {
+        if line == "END" {
+            break;
+        }
+        ca += &line;
+        ca.push('\n');
+    }
+    Ok(Child { process, addr, ca })
+}
+
+/// A TLS connection to the emulator (SNI the endpoint, ALPN `alpn` or none).
+async fn open(
+    addr: std::net::SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    // As device MQTT clients do: a CONNECT held back by Nagle's algorithm would time the client.
+    tcp.set_nodelay(true)?;
+    let name = ServerName::try_from(ENDPOINT).expect("name");
+    tokio::time::timeout(Duration::from_secs(15), connector.connect(name, tcp))
+        .await
+        .map_err(|_| std::io::Error::other("handshake timed out"))?
+}
+
+/// Half of a CONNECT that announces `size` bytes: the fixed header and `size / 2` bytes.
+fn half_connect(size: usize) -> Vec<u8> {
+    let mut p = vec![0x10];
+    let mut n = size;
+    loop {
+        let b = (n % 128) as u8;
+        n /= 128;
+        p.push(if n > 0 { b | 0x80 } else { b });
+        if n == 0 {
+            break;
+        }
+    }
+    p.extend(std::iter::repeat_n(b'a', size / 2));
+    p
+}
+
+async fn half_sent() -> Result<(), Box<dyn std::error::Error>> {
+    raise_fd_limit();
+    let child = spawn_emulator().await?;
+    let pid = child.process.id().ok_or("pid")?.to_string();
+    let before = peak_rss_of(&pid);
+    let connector = client(&child.ca, b"mqtt");
+    let packet = Arc::new(half_connect(128 * 1024));
+    let mut held = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for _ in 0..4096 {
+        let (connector, packet, addr) = (connector.clone(), packet.clone(), child.addr);
+        held.spawn(async move {
+            let Ok(mut s) = open(addr, &connector).await else { return 0 };
+            if s.write_all(&packet).await.is_err() {
+                return 0;
+            }
+            // Held until the emulator closes it (shed, or its request timeout).
+            let mut b = [0u8; 16];
+            let _ = tokio::time::timeout(Duration::from_secs(30), s.read(&mut b)).await;
+            1
+        });
+        // Opening 4,096 TLS connections at once would measure the handshake queue, not the holding.
+        tokio::task::yield_now().await;
+    }
+    let mut sent = 0;
+    while let Some(r) = held.join_next().await {
+        sent += r.unwrap_or(0);
+    }
+    println!(
+        "half-sent: {sent}/4096 connections sent half of a 128 KiB CONNECT ({:.1} s); emulator peak RSS {:.1} MiB (at start {:.1} MiB)",
+        started.elapsed().as_secs_f64(),
+        peak_rss_of(&pid),
+        before
+    );
+    Ok(())
+}
+
+/// A 64 KB CONNECT username of ~7,200 short query parameters (the quadratic case of issue 21).
+fn many_parameters_connect() -> Vec<u8> {
+    let mut user = String::from("x?x-amz-customauthorizer-name=A&token=bad");
+    while user.len() < 64 * 1024 - 16 {
+        user.push_str("&a=%2Bxyz");
+    }
+    let mut p = rumqttc::mqttbytes::v4::Connect::new("many");
+    p.set_login(user, "");
+    let mut buf = bytes::BytesMut::new();
+    let _ = p.write(&mut buf);
+    buf.to_vec()
+}
+
+async fn exhaustion(reopen: bool, quiet: bool) -> Result<(), Box<dyn std::error::Error>> {
+    raise_fd_limit();
+    let child = spawn_emulator().await?;
+    let (addr, ca) = (child.addr, child.ca.clone());
+    let until = Instant::now() + Duration::from_secs(25);
+    let mut attacks = tokio::task::JoinSet::new();
+    // 5,000 idle TCP connections; with `reopen`, each re-opened one second after the emulator sheds it.
+    for _ in 0..5000 {
+        attacks.spawn(async move {
+            while Instant::now() < until {
+                let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { break };
+                let mut b = [0u8; 1];
+                let left = until.saturating_duration_since(Instant::now());
+                if tokio::time::timeout(left, s.read(&mut b)).await.is_err() || !reopen {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+    let mqtt = client(&ca, b"mqtt");
+    let half = Arc::new(half_connect(128 * 1024));
+    for i in 0..1500 {
+        let (connector, half) = (mqtt.clone(), half.clone());
+        attacks.spawn(async move {
+            let ws = i >= 1000;
+            let Ok(mut s) = open(addr, &connector).await else { return };
+            if ws {
+                let head = format!(
+                    "GET /mqtt HTTP/1.1\r\nHost: {ENDPOINT}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&[0x82, 0xff, 0, 0, 0, 0, 0, 2, 0, 0, 1, 2, 3, 4]).await;
+                let _ = s.write_all(&half[8..]).await;
+            } else {
+                let _ = s.write_all(&half).await;
+            }
+            let mut b = [0u8; 16];
+            let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), s.read(&mut b)).await;
+        });
+    }
+    let many = Arc::new(many_parameters_connect());
+    for _ in 0..2 {
+        let (connector, many) = (mqtt.clone(), many.clone());
+        attacks.spawn(async move {
+            while Instant::now() < until {
+                let (connector, many) = (connector.clone(), many.clone());
+                tokio::spawn(async move {
+                    if let Ok(mut s) = open(addr, &connector).await {
+                        let _ = s.write_all(&many).await;
+                        let mut b = [0u8; 16];
+                        let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await;
+                    }
+                });
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+    // Let the attacks build up, then time good clients (with `quiet`, no attack at all: the baseline).
+    if quiet {
+        attacks.abort_all();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut good = rumqttc::mqttbytes::v4::Connect::new("good");
+    good.set_login("x?x-amz-customauthorizer-name=A&token=good", "");
+    let mut packet = bytes::BytesMut::new();
+    good.write(&mut packet)?;
+    let mut times = Vec::new();
+    let mut failed = 0;
+    for n in 0..300 {
+        if Instant::now() + Duration::from_secs(1) > until {
+            break;
+        }
+        let t = Instant::now();
+        let ok = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut s = open(addr, &mqtt).await?;
+            s.write_all(&packet).await?;
+            let mut ack = [0u8; 4];
+            s.read_exact(&mut ack).await?;
+            Ok::<_, std::io::Error>(ack == [0x20, 2, 0, 0])
+        })
+        .await;
+        match ok {
+            Ok(Ok(true)) => times.push(t.elapsed()),
+            _ => failed += 1,
+        }
+        let _ = n;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    times.sort();
+    let pct =
+        |p: f64| times.get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default();
+    let pid = child.process.id().map(|p| p.to_string()).unwrap_or_default();
+    println!(
+        "exhaustion: good clients {} served, {failed} failed; connect latency p50 {} ms, p99 {} ms, max {} ms; emulator peak RSS {:.1} MiB",
+        times.len(),
+        pct(0.5).as_micros() as f64 / 1000.0,
+        pct(0.99).as_micros() as f64 / 1000.0,
+        times.last().copied().unwrap_or_default().as_micros() as f64 / 1000.0,
+        peak_rss_of(&pid)
+    );
+    attacks.abort_all();
+    Ok(())
 }

@@ -33,6 +33,8 @@ pub enum Reason {
     MalformedRequest,
     NotFound,
     PacketTooLarge,
+    /// Refused at the connection limit, or shed before authenticating (for a newer connection at the
+    /// limit, or over the budget of bytes held before authentication); the detail says which.
     TooManyConnections,
     /// The client ID is too long, or empty where it cannot be.
     ClientIdRejected,

@@ -199,6 +199,31 @@ fn no_subcommand_leaks_a_secret_in_any_output() {
             assert_clean(&format!("stderr of {what}"), &String::from_utf8_lossy(&out.stderr), &with_proxy);
         }
     }
+    // A username with the token inside, saved as a device profile and replayed from it: the profile
+    // holds a placeholder, and neither run shows the token (issue 21).
+    let saved = dir.path().join("device.toml");
+    for (format, replay) in [("text", false), ("json", true)] {
+        let mut cmd = bin();
+        cmd.env("AUTHPROBE_TOKEN", TOKEN);
+        cmd.args(["-v", "probe"]);
+        if replay {
+            cmd.arg("--device").arg(&saved);
+        } else {
+            cmd.args(["--endpoint", "abc123-ats.iot.us-east-1.amazonaws.com", "--connect-to", &emu.addr, "--ca", &ca]);
+            cmd.args(["--authorizer", "MyAuthorizer", "--username", &format!("dev?token={TOKEN}")]);
+            cmd.args(["--transport", "mqtt", "--save-device"]).arg(&saved);
+        }
+        cmd.args(["--format", format, "--timeout", "5"]);
+        let out = cmd.output().unwrap();
+        let what = format!("probe --username with the token inside, replay {replay}");
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_clean(&format!("stdout of {what}"), &String::from_utf8_lossy(&out.stdout), &secrets);
+        assert_clean(&format!("stderr of {what}"), &String::from_utf8_lossy(&out.stderr), &secrets);
+        assert_clean("the saved device profile", &std::fs::read_to_string(&saved).unwrap(), &secrets);
+    }
+    // Servers and proxies that echo the request back (URL, headers, CONNECT bytes, the proxy's
+    // credential): `echo.rs`; profiles that try to read local secrets: `hostile_inputs.rs`.
+
     // The emulator's own stderr (-v) and JSON log, after it stops.
     let _ = emu.child.kill();
     let _ = emu.child.wait();
