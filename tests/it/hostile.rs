@@ -539,3 +539,17 @@ async fn half_sent_packets_share_one_budget() {
     assert!(shed >= 8, "{shed} of the first 10 records shed for the byte budget");
     drop(held);
 }
+
+/// Issue 21: a configured keep-alive minimum above the 1,200 s cap made `clamp` panic in the
+/// connection's task (the client saw its connection dropped). The cap wins now.
+#[tokio::test]
+async fn a_keep_alive_minimum_above_the_cap_serves_sessions() {
+    let mut cfg = emulator_config();
+    cfg.limits.min_keep_alive = Duration::from_secs(3_000);
+    let emu = start(cfg).await;
+    let mut s = session(&emu, "keep-alive").await;
+    s.write_all(&[0xc0, 0]).await.unwrap();
+    let mut pong = [0u8; 2];
+    tokio::time::timeout(WAIT, s.read_exact(&mut pong)).await.unwrap().unwrap();
+    assert_eq!(pong, [0xd0, 0]);
+}

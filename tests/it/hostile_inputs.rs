@@ -278,3 +278,28 @@ fn a_saved_profile_never_holds_a_secret() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("{secret}"), "{err}");
 }
+
+/// Issue 21: a TOML parse error quoted the offending line, secret value included. The error names
+/// the file, the line and the setting, never the value.
+#[test]
+fn config_errors_name_the_setting_not_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "tok-Toml-Secret-5511";
+    let cases = [
+        // A syntax error on the line holding the token.
+        format!("[[authorizers]]\nname = \"A\"\nallow_tokens = [\"{secret}\" oops]\n"),
+        // A value of the wrong type: the parser's message would quote it.
+        format!("[[authorizers]]\nname = \"A\"\nallow_tokens = \"{secret}\"\n"),
+    ];
+    for (i, body) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("bad-{i}.toml"));
+        std::fs::write(&file, body).unwrap();
+        let mut cmd = bin();
+        cmd.args(["emulate", "--listen", "127.0.0.1:0", "--config"]).arg(&file);
+        let out = bounded(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains(secret) && !err.contains("Toml-Secret"), "the value is quoted: {err}");
+        assert!(err.contains("allow_tokens") && err.contains("line 3"), "the setting and line are named: {err}");
+    }
+}
