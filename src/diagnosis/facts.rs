@@ -24,11 +24,27 @@ pub(crate) enum Seen {
 
 /// The server got the credentials and said no: CONNACK refusal, close after CONNECT, or HTTP 401/403.
 pub(crate) fn is_auth_refusal(a: &AttemptReport) -> bool {
+    if mqtt_not_negotiated(a) {
+        return false;
+    }
     match (&a.outcome.kind, &a.outcome.detail) {
         (Kind::ConnackRefused | Kind::ClosedBeforeConnack, _) => true,
         (Kind::HttpRejected | Kind::UpgradeRejected, Detail::Http { status, .. }) => matches!(status, 401 | 403),
         _ => false,
     }
+}
+
+/// MQTT over TLS where the handshake did not negotiate ALPN `mqtt` although it was offered (or the
+/// port is 443, where IoT Core needs it): the server took the connection for HTTPS, so whatever came
+/// after the CONNECT — a close, an HTTP 400, silence — says nothing about the credentials. The
+/// negotiated ALPN decides, whatever the server did next.
+pub(crate) fn mqtt_not_negotiated(a: &AttemptReport) -> bool {
+    use crate::auth::event::Transport;
+    let Some(tls) = &a.sent.tls else { return false };
+    let port_443 = a.sent.address.as_deref().and_then(|s| s.rsplit(':').next()).is_some_and(|p| p == "443");
+    a.transport == Transport::Mqtt
+        && tls.alpn.as_deref() != Some("mqtt")
+        && (a.sent.alpn_offered.iter().any(|p| p == "mqtt") || port_443)
 }
 
 /// Connected: the outcome succeeded, or it is a post-connect check (which needs a connection).

@@ -680,3 +680,16 @@ async fn a_refusal_no_retry_has_checked_is_not_confirmed() {
     let r = another_client_first(false).await;
     assert!(r.findings.iter().all(|f| f.confidence != Confirmed || f.kind == Risk), "{:#?}", r.findings);
 }
+
+// ── Round 3: front doors that make other documented choices (issue 22) ───────────────────────────
+
+/// Miss 1: ALPN stripped on the path and a server that closes raw MQTT bytes without a word (no
+/// HTTP 400): the negotiated ALPN decides, whatever the server does next.
+#[tokio::test]
+async fn alpn_stripped_and_the_server_closes_silently() {
+    let mut c = cfg(allowing(AUTH));
+    c.strip_alpn = true;
+    c.reject.non_http = authprobe::emulator::settings::NonHttp::Close;
+    let r = diagnose(c, |_| {}).await;
+    expect(&r, "alpn_stripped", Cause, Confirmed, None);
+}
