@@ -211,6 +211,65 @@ pub(crate) struct Left {
     pub deciding: Vec<Evidence>,
     /// Some credential attempt connected.
     pub any_connected: bool,
+    /// The same credentials, presented the same way, were accepted by one attempt and refused by
+    /// another: the refusal is intermittent, and no cause is confirmed.
+    pub mixed: Option<Mixed>,
+}
+
+/// Identical credentials with different verdicts: the attempts that connected and those refused.
+#[derive(Clone, Debug)]
+pub(crate) struct Mixed {
+    pub connected: Vec<String>,
+    pub refused: Vec<String>,
+    /// One transport had both verdicts (a retry of the same attempt, say): nothing but an
+    /// intermittent failure explains that.
+    pub same_transport: bool,
+}
+
+/// Causes decided before the function runs, from what the request carries alone: identical
+/// credentials always get the same verdict from them, on any transport.
+const FRONT_DOOR: [Cause; 10] = [
+    Cause::TokenKeyNameWrong,
+    Cause::SignatureInvalid,
+    Cause::SignatureWrongValue,
+    Cause::SignatureMissing,
+    Cause::AuthorizerUnknown,
+    Cause::AuthorizerInactive,
+    Cause::AuthorizerMissingNoDefault,
+    Cause::TokenMissing,
+    Cause::UsernameMalformed,
+    Cause::LambdaNotInvocable,
+];
+
+/// Variants that send the device's credentials unchanged, where they put them.
+fn unchanged(v: Variant) -> bool {
+    matches!(v, Variant::Baseline | Variant::Mqtt5 | Variant::Mqtt311 | Variant::SdkMetrics | Variant::HostPort)
+}
+
+/// Attempts that sent the credentials unchanged, in the same place and with the same client ID, yet
+/// got different verdicts.
+fn mixed(observed: &[(&AttemptReport, Seen)]) -> Option<Mixed> {
+    let same = |a: &AttemptReport, b: &AttemptReport| {
+        unchanged(a.variant)
+            && unchanged(b.variant)
+            && a.placement == b.placement
+            && a.exact_client_id == b.exact_client_id
+            && !facts::mqtt_not_negotiated(a)
+            && !facts::mqtt_not_negotiated(b)
+    };
+    let mut m = Mixed { connected: Vec::new(), refused: Vec::new(), same_transport: false };
+    for (a, _) in observed.iter().filter(|(_, s)| *s == Seen::Connected) {
+        for (b, _) in observed.iter().filter(|(b, s)| *s == Seen::Refused && same(a, b)) {
+            m.same_transport |= a.transport == b.transport;
+            if !m.connected.contains(&a.id) {
+                m.connected.push(a.id.clone());
+            }
+            if !m.refused.contains(&b.id) {
+                m.refused.push(b.id.clone());
+            }
+        }
+    }
+    (!m.connected.is_empty()).then_some(m)
 }
 
 /// Eliminates causes with the local checks, the attempts' outcomes and the timing.
@@ -230,10 +289,36 @@ pub(crate) fn eliminate(plan: &ProbePlan, local: &[LocalCheck], attempts: &[Atte
     }
     timing(&mut left, attempts);
     let any_connected = observed.iter().any(|(_, s)| *s == Seen::Connected);
+    let mixed = mixed(&observed);
+    if let Some(m) = &mixed {
+        // What the front door decides cannot differ for identical credentials; one transport with
+        // both verdicts leaves no deterministic cause at all.
+        left.retain(|c| !FRONT_DOOR.contains(c) && !m.same_transport);
+        // A function failing some of the time stays a candidate until the device's own attempt,
+        // repeated, is refused every time.
+        if possible(plan).contains(&Cause::LambdaError)
+            && !left.contains(&Cause::LambdaError)
+            && (m.same_transport || !retries_refused(attempts))
+        {
+            left.push(Cause::LambdaError);
+        }
+    }
     let mut causes = left;
     let probes: Vec<(Probe, Seen)> = observed.iter().map(|(a, s)| (Probe::of(a), *s)).collect();
     rank(&mut causes, &probes, &k);
-    Left { causes, deciding, any_connected }
+    Left { causes, deciding, any_connected, mixed }
+}
+
+/// The device's attempt was repeated at least [`super::followup::RETRIES`] times and refused every
+/// time.
+pub(crate) fn retries_refused(attempts: &[AttemptReport]) -> bool {
+    let retries: Vec<Seen> = attempts
+        .iter()
+        .filter(|a| a.variant == Variant::Baseline && a.follow_up.is_some())
+        .map(facts::seen)
+        .filter(|s| *s != Seen::Other)
+        .collect();
+    retries.len() >= super::followup::RETRIES && retries.iter().all(|s| *s == Seen::Refused)
 }
 
 /// A refusal about 5 s after the request on every baseline is a timeout, and nothing else; a faster
@@ -305,6 +390,9 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     }
     let mut evidence = base_evidence;
     evidence.extend(left.deciding.iter().filter(|e| !evidence.contains(e)).cloned().collect::<Vec<_>>());
+    if let Some(m) = left.mixed.as_ref().filter(|m| m.same_transport || left.causes == [Cause::LambdaError]) {
+        return vec![intermittent(m, &left.causes, &refused, cx).with_evidence(evidence)];
+    }
     match left.causes.as_slice() {
         [only] => {
             let confidence = if held(*only, cx) { Confidence::Confirmed } else { Confidence::Likely };
@@ -323,6 +411,38 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     }
 }
 
+/// Identical credentials accepted and refused: an intermittent refusal, most often the function
+/// failing (or timing out) some of the time; never confirmed — the refused attempts, repeated, tell.
+fn intermittent(m: &Mixed, left: &[Cause], refused: &[&AttemptReport], cx: &Context<'_>) -> Finding {
+    // Refused at first, then accepted every time it was repeated: another client on the device's
+    // client ID, or IoT Core's connect rate, explains that as well as the function does. A refusal
+    // that comes back after an acceptance does not go with either.
+    let retry_refused = cx
+        .attempts
+        .iter()
+        .any(|a| a.variant == Variant::Baseline && a.follow_up.is_some() && facts::seen(a) == Seen::Refused);
+    if let Some(mut f) = super::explain::client_id_in_use(refused, cx).filter(|_| !retry_refused) {
+        f.summary = format!(
+            "{} Or the authorizer's function fails some of the time (a Lambda error): its CloudWatch logs tell.",
+            f.summary.trim_end()
+        );
+        f.candidates = vec![Cause::LambdaError.id()];
+        return f;
+    }
+    let detail = format!(
+        "the same credentials, sent the same way, were accepted ({}) and refused ({}): the refusal is intermittent — the authorizer's function fails or times out some of the time, or decides differently for the same token{}",
+        m.connected.join(", "),
+        m.refused.join(", "),
+        if m.same_transport { "" } else { " (or by transport)" }
+    );
+    let mut f = super::explain::finding(Cause::LambdaError, FindingKind::Cause, Confidence::Likely, detail, cx);
+    f.candidates = left.iter().map(|c| c.id()).collect();
+    if !f.candidates.contains(&Cause::LambdaError.id()) {
+        f.candidates.insert(0, Cause::LambdaError.id());
+    }
+    f
+}
+
 /// With something through, a refusal is a cause only once it is seen to hold: a refused retry
 /// follow-up rules out a transient one (another client on the client ID, a throttled connect), and so
 /// does a repair of `cause` that connects with the device's own client ID.
@@ -330,8 +450,9 @@ fn held(cause: Cause, cx: &Context<'_>) -> bool {
     let k = known(cx.plan);
     let observed = || cx.attempts.iter().map(|a| (a, facts::seen(a))).filter(|(_, s)| *s != Seen::Other);
     let any_connected = observed().any(|(_, s)| s == Seen::Connected);
-    let retry_refused =
-        observed().any(|(a, s)| a.variant == Variant::Baseline && a.follow_up.is_some() && s == Seen::Refused);
+    // Every retry of the device's attempt refused, and at least two of them: one refusal in a row
+    // is what a function failing half the time gives as often as not.
+    let retry_refused = retries_refused(cx.attempts);
     let repaired = observed().any(|(a, s)| {
         s == Seen::Connected
             && a.exact_client_id

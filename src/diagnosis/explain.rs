@@ -63,7 +63,7 @@ pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Conte
 /// another: the refusal is not about the credentials. IoT Core takes one connect a second per client
 /// ID and drops the older connection of a client ID, so another client using it (the device itself,
 /// still retrying; another run) explains it.
-fn client_id_in_use(refused: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
+pub(crate) fn client_id_in_use(refused: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
     use crate::auth::event::Transport;
     let mqtt = |a: &AttemptReport| a.transport != Transport::Https && a.exact_client_id;
     let r = refused.iter().find(|a| mqtt(a))?;

@@ -12,8 +12,13 @@ use crate::probe::plan::{AttemptSpec, Credentials, Expect};
 use crate::probe::variant::Variant;
 use crate::probe::{AttemptReport, ProbePlan};
 
-/// At most this many follow-ups per run (a retry of the refused baseline, then up to four that split causes).
-pub(crate) const MAX: usize = 5;
+/// At most this many follow-ups per run (two retries of the refused baseline, then up to four that
+/// split causes).
+pub(crate) const MAX: usize = 6;
+
+/// How often the refused baseline is repeated, when other attempts contradict it, before its
+/// refusal counts as one that holds: a function failing about half the time passes one retry in two.
+pub(crate) const RETRIES: usize = 2;
 
 /// The follow-up attempts worth running after `attempts`, in order.
 pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Vec<AttemptSpec> {
@@ -30,13 +35,19 @@ pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptRe
     // connect) from one that holds, before any cause is called confirmed.
     let through = attempts.iter().any(|a| a.follow_up.is_none() && facts::is_connected(a));
     if base.exact_client_id && through {
-        let mut s = base_spec.clone();
-        s.id = format!("follow-up/{}/baseline", base.transport);
-        s.follow_up = Some(format!(
-            "connects if the refusal was transient (another client on client ID {}, a throttled connect); refused again if it holds",
-            plan.client_id
-        ));
-        out.push(s);
+        for n in 1..=RETRIES {
+            let mut s = base_spec.clone();
+            s.id = format!(
+                "follow-up/{}/baseline{}",
+                base.transport,
+                if n == 1 { String::new() } else { format!("-{n}") }
+            );
+            s.follow_up = Some(format!(
+                "connects if the refusal was transient (another client on client ID {}, a throttled connect, a function that fails some of the time); refused again if it holds",
+                plan.client_id
+            ));
+            out.push(s);
+        }
     }
     for (v, creds) in candidates(plan, attempts, base.transport) {
         let probe = Probe { variant: v, transport: base.transport, placement: base.placement, exact_id: true };

@@ -26,7 +26,56 @@ pub(crate) fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
     if f.kind != FindingKind::Risk && f.id != "unreachable_unexplained" && !is_network(f.id) {
         out.push(logs_insights(cx));
     }
+    // Each command once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|c| seen.insert(c.clone()));
     out
+}
+
+/// Where the attempts went: `--connect-to`, a `--resolve` entry for the endpoint, or the endpoint
+/// itself; with the port dialled.
+fn target(cx: &Context<'_>) -> (String, u16) {
+    let (ep, port) = (&cx.plan.endpoint, cx.plan.port);
+    if let Some((host, p)) = &cx.plan.connect_to {
+        return (host.clone(), p.unwrap_or(port));
+    }
+    let resolved = cx.plan.path.resolve.iter().find(|r| r.host.eq_ignore_ascii_case(ep) && r.port == port);
+    match resolved.and_then(|r| r.addrs.first()) {
+        Some(addr) => (addr.to_string(), port),
+        None => (ep.clone(), port),
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
+/// `openssl s_client` along the probe's path: the address it dialled, the endpoint as SNI, through
+/// its HTTP proxy (`-proxy`; a SOCKS proxy is named in a comment, as openssl has no SOCKS client).
+fn s_client(cx: &Context<'_>, extra: &str) -> String {
+    let (host, port) = target(cx);
+    let ep = &cx.plan.endpoint;
+    let (proxy, note) = match &cx.plan.path.proxy {
+        Some(p) if p.scheme == crate::probe::proxy::Scheme::Http => {
+            (format!(" -proxy {}", host_port(&p.host, p.port)), "")
+        }
+        Some(_) => (String::new(), " # from a host that reaches the endpoint without the SOCKS proxy"),
+        None => (String::new(), ""),
+    };
+    format!("openssl s_client -connect {} -servername {ep}{proxy}{extra}{note}", host_port(&host, port))
+}
+
+/// `nc -vz` to the address the probe dialled, through its proxy when it used one.
+fn nc(cx: &Context<'_>) -> String {
+    let (host, port) = target(cx);
+    let via = match &cx.plan.path.proxy {
+        Some(p) => {
+            let kind = if p.scheme == crate::probe::proxy::Scheme::Http { "connect" } else { "5" };
+            format!("-X {kind} -x {} ", host_port(&p.host, p.port))
+        }
+        None => String::new(),
+    };
+    format!("nc -vz {via}{host} {port}")
 }
 
 fn is_network(id: &str) -> bool {
@@ -67,14 +116,12 @@ fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
         DnsFailed | DnsUnexpected => {
             vec![format!("getent hosts {ep}"), "aws iot describe-endpoint --endpoint-type iot:Data-ATS".into()]
         }
-        PortBlocked | WrongPort => vec![format!("nc -vz {ep} 443")],
+        PortBlocked | WrongPort => vec![nc(cx)],
         TlsIntercepted | SniNotEndpoint | SniMissing => vec![
-            format!("openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt -showcerts </dev/null"),
+            s_client(cx, " -alpn mqtt -showcerts </dev/null"),
             "aws iot describe-endpoint --endpoint-type iot:Data-ATS".into(),
         ],
-        AlpnMissing | AlpnStripped => vec![format!(
-            "openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt </dev/null 2>/dev/null | grep ALPN"
-        )],
+        AlpnMissing | AlpnStripped => vec![s_client(cx, " -alpn mqtt </dev/null 2>/dev/null | grep ALPN")],
         AuthorizerUnknown | AuthorizerMissingNoDefault | AuthorizerInactive => {
             vec!["aws iot list-authorizers".into(), describe(cx), "aws iot describe-default-authorizer".into()]
         }
@@ -98,11 +145,7 @@ fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
 }
 
 fn network(cx: &Context<'_>) -> Vec<String> {
-    let ep = &cx.plan.endpoint;
-    vec![
-        format!("nc -vz {ep} 443"),
-        format!("openssl s_client -connect {ep}:443 -servername {ep} -alpn mqtt -showcerts </dev/null"),
-    ]
+    vec![nc(cx), s_client(cx, " -alpn mqtt -showcerts </dev/null")]
 }
 
 /// A Logs Insights query on AWSIotLogsV2 for the client IDs this run used, in its time window.
@@ -141,6 +184,57 @@ pub(crate) fn iso8601(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::diagnosis::{Confidence, Finding};
+    use crate::probe::{Credentials, ProbePlan};
+
+    fn next_for(cause: Cause, plan: &ProbePlan) -> Vec<String> {
+        let cx = Context { attempts: &[], plan, local: &[], window: (0, 0) };
+        let f = Finding::new(cause, FindingKind::Cause, Confidence::Likely, String::new(), String::new());
+        commands(&f, &cx)
+    }
+
+    const EP: &str = "abc123-ats.iot.us-east-1.amazonaws.com";
+
+    #[test]
+    fn commands_take_the_path_the_probe_took() {
+        let mut plan = ProbePlan::new(EP, Credentials::default());
+        let direct = next_for(Cause::TlsIntercepted, &plan);
+        assert!(direct[0].starts_with(&format!("openssl s_client -connect {EP}:443 -servername {EP} ")), "{direct:?}");
+        plan.connect_to = Some(("192.0.2.7".into(), Some(8443)));
+        let to = next_for(Cause::TlsIntercepted, &plan);
+        assert!(to[0].starts_with(&format!("openssl s_client -connect 192.0.2.7:8443 -servername {EP} ")), "{to:?}");
+        assert_eq!(next_for(Cause::PortBlocked, &plan), ["nc -vz 192.0.2.7 8443"]);
+        plan.connect_to = None;
+        plan.path.resolve = vec![crate::probe::plan::ResolveOverride::parse(&format!("{EP}:443:2001:db8::1")).unwrap()];
+        let resolved = next_for(Cause::AlpnStripped, &plan);
+        assert!(resolved[0].starts_with("openssl s_client -connect [2001:db8::1]:443 "), "{resolved:?}");
+        plan.path.resolve.clear();
+        plan.path.proxy = Some(crate::probe::proxy::Proxy::parse("http://proxy.example:3128", "--proxy").unwrap());
+        let proxied = next_for(Cause::TlsIntercepted, &plan);
+        assert!(proxied[0].contains(" -proxy proxy.example:3128"), "{proxied:?}");
+        assert_eq!(next_for(Cause::PortBlocked, &plan), [format!("nc -vz -X connect -x proxy.example:3128 {EP} 443")]);
+    }
+
+    #[test]
+    fn each_command_once() {
+        let plan = ProbePlan::new(EP, Credentials::default());
+        let cx = Context { attempts: &[], plan: &plan, local: &[], window: (0, 0) };
+        let mut f = Finding::new(
+            Cause::TlsIntercepted,
+            FindingKind::Unexplained,
+            Confidence::Possible,
+            String::new(),
+            String::new(),
+        );
+        f.id = "unreachable_unexplained";
+        f.candidates = vec!["tls_intercepted", "sni_not_endpoint", "proxy_failed"];
+        let cmds = commands(&f, &cx);
+        let mut unique = cmds.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), cmds.len(), "{cmds:?}");
+    }
 
     #[test]
     fn iso8601_dates() {

@@ -34,6 +34,11 @@ pub struct EmulatorConfig {
     pub plus_as_space: bool,
     /// Simulate a middlebox on the path that strips ALPN (the emulator then sees none).
     pub strip_alpn: bool,
+    /// An intermittent function: every `n`th invocation fails with a Lambda error (the 1st, the
+    /// `n+1`th, …), whatever the token; the others run as configured.
+    pub fail_every: Option<u32>,
+    /// Invocations so far, for `fail_every`.
+    pub(crate) invocations: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub reject: RejectSettings,
     pub limits: Limits,
     pub identity: Identity,
@@ -100,6 +105,8 @@ impl EmulatorConfig {
             latency: Duration::ZERO,
             plus_as_space: true,
             strip_alpn: false,
+            fail_every: None,
+            invocations: Default::default(),
             reject: RejectSettings::default(),
             limits: Limits::default(),
             identity,
@@ -304,6 +311,7 @@ pub struct ConfigFile {
     pub latency_ms: Option<u64>,
     pub plus_as_space: Option<bool>,
     pub strip_alpn: Option<bool>,
+    pub fail_every: Option<u32>,
     pub handshake_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
     pub min_keep_alive_ms: Option<u64>,
@@ -396,6 +404,7 @@ impl ConfigFile {
         config.latency = self.latency_ms.map_or(config.latency, ms);
         config.plus_as_space = self.plus_as_space.unwrap_or(config.plus_as_space);
         config.strip_alpn = self.strip_alpn.unwrap_or(config.strip_alpn);
+        config.fail_every = self.fail_every.filter(|n| *n > 0).or(config.fail_every);
         config.limits.handshake_timeout = self.handshake_timeout_ms.map_or(config.limits.handshake_timeout, ms);
         config.limits.request_timeout = self.request_timeout_ms.map_or(config.limits.request_timeout, ms);
         config.limits.min_keep_alive = self.min_keep_alive_ms.map_or(config.limits.min_keep_alive, ms);

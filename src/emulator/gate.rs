@@ -82,25 +82,12 @@ pub(crate) async fn authorize(
         Some(keys) => signature::verify(keys, &token.value, signature.as_ref().map(|s| s.value.as_str())),
     };
     rec.signature = Some(verdict.clone());
-    match verdict {
-        signature::Verdict::Missing => {
-            return Err(refuse(Reason::SignatureMissing, "signing is enabled and no signature was sent"));
-        }
-        signature::Verdict::NotBase64 => {
-            return Err(refuse(
-                Reason::SignatureInvalid,
-                "the signature is not valid base64 (a raw `+` reads as a space)",
-            ));
-        }
-        signature::Verdict::Invalid => {
-            return Err(refuse(Reason::SignatureInvalid, "no public key of the authorizer verifies the signature"));
-        }
-        _ => {}
-    }
+    signature_refusal(&verdict)?;
     let verified = matches!(verdict, signature::Verdict::Verified { .. });
     let event = Event::build(transport, &token.value, verified, seen, &rec.id);
     rec.event = serde_json::to_value(&event).ok().map(|v| scrub_json(&v, scrub));
     let started = Instant::now();
+    intermittent(cfg, rec)?;
     let answer = function::invoke(&authorizer.function, &event, scrub, cfg.latency, cfg.time_limit).await;
     rec.durations.function_ms = Some(started.elapsed().as_millis() as u64);
     let answer = answer.map_err(|e| match e {
@@ -123,6 +110,32 @@ pub(crate) async fn authorize(
         disconnect_after: valid.disconnect_after_seconds,
         refresh_after: valid.refresh_after_seconds,
     })
+}
+
+/// The refusal a signature verdict makes, if any.
+fn signature_refusal(verdict: &signature::Verdict) -> Result<(), Refusal> {
+    match verdict {
+        signature::Verdict::Missing => {
+            Err(refuse(Reason::SignatureMissing, "signing is enabled and no signature was sent"))
+        }
+        signature::Verdict::NotBase64 => {
+            Err(refuse(Reason::SignatureInvalid, "the signature is not valid base64 (a raw `+` reads as a space)"))
+        }
+        signature::Verdict::Invalid => {
+            Err(refuse(Reason::SignatureInvalid, "no public key of the authorizer verifies the signature"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `fail_every`: this invocation is one of those that fail.
+fn intermittent(cfg: &EmulatorConfig, rec: &mut ConnectionRecord) -> Result<(), Refusal> {
+    let Some(n) = cfg.fail_every.filter(|n| *n > 0) else { return Ok(()) };
+    if cfg.invocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % u64::from(n) != 0 {
+        return Ok(());
+    }
+    rec.durations.function_ms = Some(0);
+    Err(refuse(Reason::LambdaError, format!("Intermittent: the function fails every {n}th invocation (fail_every)")))
 }
 
 /// Parameter and header names whose values are never secret; every other value a device sends is
