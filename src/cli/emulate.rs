@@ -249,11 +249,13 @@ async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) 
         ),
         _ => anyhow::anyhow!("the emulator's TLS setup failed: {e}"),
     })?;
+    // Signals stop the emulator from the moment it says it listens.
+    let stop = stop_signal();
     print!("{}", startup_text(addr, &cfg, args.write_ca.as_deref()));
     let _ = std::io::stdout().flush();
     // On a worker thread, not the thread that blocks on the runtime: accepting there and handing
     // each connection to a worker cost a cross-thread wake-up per connect (measured with perf).
-    let server = tokio::spawn(crate::emulator::run(listener, cfg, stop_signal()));
+    let server = tokio::spawn(crate::emulator::run(listener, cfg, stop));
     let stopped = server.await.context("the emulator stopped unexpectedly");
     // Handlers and authorizer commands go with the emulator, whatever stopped it.
     crate::emulator::kill_all_groups();
@@ -277,17 +279,27 @@ fn raise_fd_limit() {
     }
 }
 
-/// Ctrl-C, SIGTERM (`kill`, `timeout`, systemd's stop) or SIGHUP (the terminal closed).
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
+/// Ctrl-C, SIGTERM (`kill`, `timeout`, systemd's stop) or SIGHUP (the terminal closed). The handlers
+/// are installed here, at once — not when the future is first polled, after the handlers started —
+/// so a signal that comes as soon as the banner is out stops the emulator the same way.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn next(s: &mut Option<Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let [mut int, mut term, mut hup] =
+        [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].map(|k| signal(k).ok());
+    async move {
+        tokio::select! {
+            () = next(&mut int) => {}
+            () = next(&mut term) => {}
+            () = next(&mut hup) => {}
+        }
     }
 }
 

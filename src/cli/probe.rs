@@ -618,6 +618,7 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     let topic = args.topic.clone().or_else(|| args.publish.clone()).unwrap_or_else(|| "authprobe/probe".into());
     let mut plan = ProbePlan::new(&endpoint, device.credentials);
     plan.port = args.port.unwrap_or(443);
+    plan.ca_file = args.ca.as_ref().filter(|_| !args.insecure).map(|p| p.display().to_string());
     plan.connect_to = connect_to;
     plan.transports = transports;
     plan.client_id = device.client_id;

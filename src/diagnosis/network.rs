@@ -39,7 +39,8 @@ fn intercepted_yet_through(through: &[&AttemptReport], cx: &Context<'_>) -> Opti
     }
     let a = through.iter().find(|a| a.sent.tls.as_ref().is_some_and(|t| t.amazon_roots == Some(false)))?;
     let issuer = a.sent.tls.as_ref().and_then(|t| t.chain.last()).map(|c| c.issuer.clone()).unwrap_or_default();
-    Some(cause(
+    // With --insecure the user has said the chain is not the question: a risk, ranked below causes.
+    let mut f = cause(
         Cause::TlsIntercepted,
         Confidence::Confirmed,
         format!(
@@ -49,7 +50,9 @@ fn intercepted_yet_through(through: &[&AttemptReport], cx: &Context<'_>) -> Opti
         ),
         INTERCEPTION_FIX.into(),
         through.iter().map(|a| Evidence::attempt(a)).collect(),
-    ))
+    );
+    f.kind = FindingKind::Risk;
+    Some(f)
 }
 
 const INTERCEPTION_FIX: &str = "exempt the IoT endpoint from TLS inspection (allow-list *.iot.<region>.amazonaws.com on the firewall or proxy); or, only where policy demands inspection, have the device trust the inspecting CA";
@@ -290,18 +293,34 @@ fn before_tls(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
 fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
     let ep = &cx.plan.endpoint;
     let ev = ev.to_vec();
-    if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a, &cx.plan.endpoint)) {
-        return Some(cause(
-            Cause::TlsIntercepted,
-            Confidence::Confirmed,
-            format!(
-                "TLS to {} is intercepted: the chain presented for {ep} is issued by {issuer}, which does not chain to Amazon's roots",
-                dialled(cx, stuck)
-            ),
-            INTERCEPTION_FIX.into(),
-            ev,
-        ));
+    if let Some(f) = other_name(stuck, cx, &ev) {
+        return Some(f);
     }
+    if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a, &cx.plan.endpoint)) {
+        let summary = format!(
+            "TLS to {} is intercepted: the chain presented for {ep} is issued by {issuer}, which does not chain to Amazon's roots",
+            dialled(cx, stuck)
+        );
+        // Trusting only a --ca file, the probe cannot tell an interception from a file that is not
+        // the CA of the server meant: both are said, the file named.
+        if let Some(file) = &cx.plan.ca_file {
+            let mut f = cause(
+                Cause::TlsIntercepted,
+                Confidence::Likely,
+                format!(
+                    "{summary}, and not to the --ca file {file} either: something intercepts TLS, or {file} is not the CA of the server you meant to reach"
+                ),
+                format!(
+                    "{INTERCEPTION_FIX}; or give --ca the CA that issued the server's chain (Amazon Root CA 1 for IoT Core), or drop --ca to use the bundled roots"
+                ),
+                ev,
+            );
+            f.candidates = vec![Cause::TlsIntercepted.id()];
+            return Some(f);
+        }
+        return Some(cause(Cause::TlsIntercepted, Confidence::Confirmed, summary, INTERCEPTION_FIX.into(), ev));
+    }
+
     if let Some(first) = stuck.iter().find_map(|a| match &a.outcome.detail {
         Detail::NotTls { first_bytes } => Some(first_bytes.clone()),
         _ => None,
@@ -332,7 +351,85 @@ fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -
         f.candidates = vec![Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
         return Some(f);
     }
-    None
+    untrusted_by_choice(stuck, cx, &ev)
+}
+
+/// The handshake got as far as a certificate chain this probe trusts, issued for other names: the
+/// server did not refuse anything — something else answers at the address dialled (an inspecting
+/// proxy whose CA is trusted here, or a `--connect-to`/DNS answer that belongs to another server).
+fn other_name(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
+    let (a, chain, amazon) = stuck.iter().find_map(|a| match &a.outcome.detail {
+        Detail::Cert { chain, amazon_roots, .. } if a.outcome.kind == Kind::TlsCertNameMismatch => {
+            Some((a, chain, *amazon_roots))
+        }
+        _ => None,
+    })?;
+    let ep = &cx.plan.endpoint;
+    let names =
+        chain.first().map(|c| c.dns_names.join(", ")).filter(|n| !n.is_empty()).unwrap_or_else(|| "other names".into());
+    let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
+    let at = dialled(cx, &[a]);
+    let how = if cx.plan.connect_to.is_some() { "--connect-to" } else { "DNS (or --resolve)" };
+    let (first, summary) = if amazon == Some(true) {
+        (
+            Cause::DnsUnexpected,
+            format!(
+                "{at} answers with an Amazon certificate for {names}, not for {ep}: the address ({how}) belongs to another AWS endpoint — another region or account, or the legacy endpoint"
+            ),
+        )
+    } else {
+        (
+            Cause::TlsIntercepted,
+            format!(
+                "{at} completed the handshake with a certificate for {names} (issued by {issuer}), not for {ep}: the handshake was not refused — something else answers there, an inspecting proxy whose CA this probe trusts, or an address ({how}) that belongs to another server"
+            ),
+        )
+    };
+    let mut f = cause(
+        first,
+        Confidence::Likely,
+        summary,
+        format!(
+            "check that {at} is the endpoint's address (`getent hosts {ep}` from another network); exempt the endpoint from TLS inspection"
+        ),
+        ev.to_vec(),
+    );
+    f.candidates = vec![
+        first.id(),
+        if first == Cause::TlsIntercepted { Cause::DnsUnexpected.id() } else { Cause::TlsIntercepted.id() },
+        Cause::SniNotEndpoint.id(),
+    ];
+    Some(f)
+}
+
+/// A chain refused as untrusted where no Amazon chain is expected (a custom domain, an IP, the
+/// emulator), or an Amazon chain that the `--ca` file does not hold: the file (or the bundled roots)
+/// and the issuer presented are named.
+fn untrusted_by_choice(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
+    let (a, chain) = stuck.iter().find_map(|a| match &a.outcome.detail {
+        Detail::Cert { chain, .. } if a.outcome.kind == Kind::TlsCertUntrusted => Some((a, chain)),
+        _ => None,
+    })?;
+    let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_else(|| "an unknown issuer".into());
+    let trusted = match &cx.plan.ca_file {
+        Some(file) => format!("the --ca file {file}"),
+        None => "the bundled roots".into(),
+    };
+    let mut f = cause(
+        Cause::TlsIntercepted,
+        Confidence::Possible,
+        format!(
+            "the chain {} presented for {} is issued by {issuer}, which {trusted} does not hold: the wrong CA is trusted here, or something intercepts TLS",
+            dialled(cx, &[a]),
+            cx.plan.endpoint
+        ),
+        "give --ca the CA that issued the server's chain (see the chain below), or exempt the endpoint from TLS inspection".into(),
+        ev.to_vec(),
+    );
+    f.kind = FindingKind::Unexplained;
+    f.id = "unreachable_unexplained";
+    f.candidates = vec![Cause::TlsIntercepted.id()];
+    Some(f)
 }
 
 /// The TLS handshake refused for the name sent (or none), or a port that is not 443.
@@ -440,6 +537,9 @@ fn cause(c: Cause, confidence: Confidence, summary: String, fix: String, ev: Vec
 /// The issuer of a presented chain, refused as untrusted, that is not issued under Amazon's roots
 /// (for an AWS IoT endpoint; the legacy VeriSign endpoint aside).
 pub(crate) fn intercepting_issuer(a: &AttemptReport, endpoint: &str) -> Option<String> {
+    if !expects_amazon_chain(endpoint) {
+        return None;
+    }
     match &a.outcome.detail {
         Detail::Cert { chain, amazon_roots, .. } if a.outcome.kind == Kind::TlsCertUntrusted => {
             let amazon = match amazon_roots {
@@ -510,6 +610,6 @@ fn proxy_failed(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> 
 fn is_name_refusal(a: &AttemptReport) -> bool {
     match &a.outcome.detail {
         Detail::Alert { alert, .. } => alert == "unrecognized_name" || alert == "handshake_failure",
-        _ => matches!(a.outcome.kind, Kind::TlsClosed | Kind::TlsCertNameMismatch),
+        _ => a.outcome.kind == Kind::TlsClosed,
     }
 }

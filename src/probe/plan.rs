@@ -94,6 +94,8 @@ pub struct ProbePlan {
     pub device: DeviceSends,
     /// How attempts reach the endpoint: proxy, name overrides, address family.
     pub path: NetPath,
+    /// The `--ca` file the roots came from, for findings to name.
+    pub ca_file: Option<String>,
 }
 
 /// How attempts reach the endpoint (`--proxy` and the proxy variables, `--resolve`, `-4`/`-6`).
@@ -317,6 +319,7 @@ impl ProbePlan {
             arns: crate::auth::policy::Arns::for_endpoint(endpoint, None),
             device: DeviceSends::default(),
             path: NetPath::default(),
+            ca_file: None,
         }
     }
 

@@ -236,15 +236,7 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
     if s.insecure {
         writeln!(out, "   {:<10} {}", "", style.paint("33", "certificate NOT verified (--insecure)"))?;
     }
-    if let Some(chain) = s.tls.as_ref().map(|t| &t.chain).filter(|c| !c.is_empty()) {
-        field(out, "chain", &chain.iter().map(|c| c.subject.clone()).collect::<Vec<_>>().join("  ←  "))?;
-        let anchored = match s.tls.as_ref().and_then(|t| t.amazon_roots) {
-            Some(true) => " (under Amazon's roots)",
-            Some(false) => " (NOT under Amazon's roots)",
-            None => "",
-        };
-        field(out, "", &format!("issued by {}{anchored}", chain.last().map(|c| c.issuer.as_str()).unwrap_or("?")))?;
-    }
+    chain(a, out)?;
     if let Some(r) = &s.request {
         field(out, "request", &format!("{r}  (Host: {})", s.host_header.as_deref().unwrap_or("(none)")))?;
     }
@@ -282,6 +274,23 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
 
 /// One `name value` line; the value is escaped, so what a peer put in it (a body, a certificate
 /// subject, a captured SNI) cannot start a line of its own or reach the terminal as a control code.
+/// The chain as presented: from the handshake, or from the verification that refused it.
+fn chain(a: &AttemptReport, out: &mut dyn Write) -> io::Result<()> {
+    let refused = match &a.outcome.detail {
+        Detail::Cert { chain, amazon_roots, .. } => Some((chain, *amazon_roots)),
+        _ => None,
+    };
+    let shown = a.sent.tls.as_ref().map(|t| (&t.chain, t.amazon_roots)).filter(|(c, _)| !c.is_empty()).or(refused);
+    let Some((chain, amazon_roots)) = shown.filter(|(c, _)| !c.is_empty()) else { return Ok(()) };
+    field(out, "chain", &chain.iter().map(|c| c.subject.clone()).collect::<Vec<_>>().join("  ←  "))?;
+    let anchored = match amazon_roots {
+        Some(true) => " (under Amazon's roots)",
+        Some(false) => " (NOT under Amazon's roots)",
+        None => "",
+    };
+    field(out, "", &format!("issued by {}{anchored}", chain.last().map(|c| c.issuer.as_str()).unwrap_or("?")))
+}
+
 fn field(out: &mut dyn Write, name: &str, value: &str) -> io::Result<()> {
     writeln!(out, "   {name:<10} {}", escape(value))
 }

@@ -738,3 +738,67 @@ async fn intermittent_authorizer_in_any_order_confirms_nothing() {
         }
     }
 }
+
+/// Miss 4: the server completes the handshake with a chain this probe trusts, for another name (SNI
+/// the account's endpoint). Nothing refused the handshake: something else answers there.
+#[tokio::test]
+async fn a_trusted_certificate_for_another_name_is_not_a_refused_handshake() {
+    let mut c = cfg(allowing(AUTH));
+    c.identity = authprobe::emulator::certs::Identity::generate(&["other.example.com".into()]).unwrap();
+    let r = diagnose(c, |_| {}).await;
+    expect(&r, "tls_intercepted", Cause, Likely, Some(&["tls_intercepted", "dns_unexpected", "sni_not_endpoint"]));
+    let f = first(&r);
+    assert!(f.summary.contains("other.example.com") && f.summary.contains("not refused"), "{}", f.summary);
+}
+
+/// Miss 6: a `--ca` file that is not the server's CA, for a name where no Amazon chain is expected:
+/// the finding names the file and the issuer presented, and the report prints the chain.
+#[tokio::test]
+async fn a_wrong_ca_file_is_named_with_the_issuer_presented() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    plan.endpoint = "localhost".into();
+    let other = authprobe::emulator::certs::Ca::generate("Some Other CA").unwrap();
+    plan.trust = Trust::Roots(vec![other.der()]);
+    plan.ca_file = Some("wrong-ca.pem".into());
+    let r = diagnose_plan(plan).await;
+    expect(&r, "unreachable_unexplained", Unexplained, Possible, Some(&["tls_intercepted"]));
+    let f = first(&r);
+    assert!(f.summary.contains("wrong-ca.pem") && f.summary.contains("authprobe emulator CA"), "{}", f.summary);
+    let mut text = Vec::new();
+    authprobe::report::text::write(&r, authprobe::report::text::Style { color: false }, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("chain") && text.contains("issued by"), "the chain is printed:\n{text}");
+}
+
+/// Miss 6 again, for an IoT Core endpoint name: interception or the wrong file, both said, the
+/// file named; never a confirmed interception on the word of a --ca file.
+#[tokio::test]
+async fn a_ca_file_that_does_not_hold_the_chain_is_not_a_confirmed_interception() {
+    let emu = start(cfg(allowing(AUTH))).await;
+    let mut plan = probe_plan(&emu);
+    let other = authprobe::emulator::certs::Ca::generate("Some Other CA").unwrap();
+    plan.trust = Trust::Roots(vec![other.der()]);
+    plan.ca_file = Some("device-ca.pem".into());
+    let r = diagnose_plan(plan).await;
+    expect(&r, "tls_intercepted", Cause, Likely, Some(&["tls_intercepted"]));
+    assert!(first(&r).summary.contains("device-ca.pem"), "{}", first(&r).summary);
+}
+
+/// Miss 7: `--insecure` against a server whose chain is not Amazon's, with an authorizer that times
+/// out: the timeout is the cause; the chain is a risk below it.
+#[tokio::test]
+async fn insecure_reports_the_chain_as_a_risk_below_the_cause() {
+    let mut c = cfg(allowing(AUTH));
+    c.latency = Duration::from_millis(5_500);
+    let r = diagnose(c, |p| {
+        p.transports = vec![Transport::Mqtt, Transport::Https];
+        p.trust = Trust::Insecure;
+        p.timeout = Duration::from_secs(8);
+    })
+    .await;
+    let f = first(&r);
+    assert_eq!((f.id, f.kind), ("lambda_timeout", Cause), "{f:#?}\n{:#?}", outcomes(&r));
+    let tls = r.findings.iter().find(|f| f.id == "tls_intercepted").expect("the chain is still reported");
+    assert_eq!(tls.kind, Risk, "{tls:#?}");
+}
