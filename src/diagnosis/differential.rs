@@ -105,8 +105,10 @@ fn change(c: Cause, p: Probe, k: &Known) -> Change {
         },
         AuthorizerOmitted => match c {
             Cause::AuthorizerUnknown | Cause::AuthorizerInactive => Change::MayRepair,
-            // With no second authorizer, omitting the name gets the same one, or none.
-            _ => Change::Neutral,
+            // Omitting the name gets the endpoint's default authorizer, which may be another one:
+            // other signing, another token key name, another function. Its verdict says nothing
+            // about the named authorizer's.
+            _ => Change::Unknowable,
         },
         AuthorizerCase => match c {
             Cause::AuthorizerUnknown => Change::MayRepair,
@@ -339,9 +341,7 @@ fn timing(left: &mut Vec<Cause>, attempts: &[AttemptReport]) {
 /// each variant that might have repaired a cause and was refused anyway moving it two places down
 /// (weak evidence: `token-key-token` repairs a wrong key name only when the right one is `token`).
 pub(crate) fn rank(causes: &mut [Cause], observed: &[(Probe, Seen)], k: &Known) {
-    let support = |c: Cause| {
-        observed.iter().filter(|(a, s)| *s == Seen::Connected && predict(c, *a, k) != Predict::Refuse).count()
-    };
+    let support = |c: Cause| support(c, observed, k);
     let against = |c: Cause| {
         let mut variants: Vec<Variant> = Vec::new();
         for (a, _) in observed.iter().filter(|(a, s)| *s == Seen::Refused && change(c, *a, k) == Change::MayRepair) {
@@ -361,6 +361,17 @@ pub(crate) fn rank(causes: &mut [Cause], observed: &[(Probe, Seen)], k: &Known) 
     let https_through = observed.iter().any(|(a, s)| a.transport == Transport::Https && *s == Seen::Connected);
     let lead = |c: Cause| https_through && c == Cause::PolicyConnectDenied;
     causes.sort_by_key(|&c| (!lead(c), std::cmp::Reverse(support(c)), prior(c) + 2 * against(c), prior(c)));
+}
+
+/// Connected attempts that may have repaired `c` (a variant that says nothing about it does not
+/// count).
+pub(crate) fn support(c: Cause, observed: &[(Probe, Seen)], k: &Known) -> usize {
+    observed
+        .iter()
+        .filter(|(a, s)| {
+            *s == Seen::Connected && predict(c, *a, k) != Predict::Refuse && change(c, *a, k) != Change::Unknowable
+        })
+        .count()
 }
 
 /// The refusal findings: what the documents establish first, then what the attempts leave.
@@ -401,7 +412,7 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
                     .with_evidence(evidence),
             ]
         }
-        [first, ..] if left.any_connected && left.causes.len() <= 3 => {
+        [first, ..] if left.any_connected && (left.causes.len() <= 3 || leads(&left.causes, cx)) => {
             let mut f = super::explain::finding(*first, FindingKind::Cause, Confidence::Likely, String::new(), cx)
                 .with_evidence(evidence);
             f.candidates = left.causes.iter().map(|c| c.id()).collect();
@@ -409,6 +420,16 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
         }
         _ => vec![super::explain::unexplained(&left.causes, &refused, cx).with_evidence(evidence)],
     }
+}
+
+/// Whether the first cause alone (with its siblings) is supported by an attempt that connected when
+/// it repaired that cause: it leads the others, which stay candidates.
+fn leads(causes: &[Cause], cx: &Context<'_>) -> bool {
+    let k = known(cx.plan);
+    let observed: Vec<(Probe, Seen)> =
+        cx.attempts.iter().map(|a| (Probe::of(a), facts::seen(a))).filter(|(_, s)| *s != Seen::Other).collect();
+    let first = causes.first().map_or(0, |c| support(*c, &observed, &k));
+    first > 0 && causes.iter().filter(|c| support(**c, &observed, &k) == first).count() <= 3
 }
 
 /// Identical credentials accepted and refused: an intermittent refusal, most often the function

@@ -290,7 +290,12 @@ async fn authorizer_unknown_when_the_default_accepts() {
     let mut c = cfg(allowing(AUTH));
     c.default_authorizer = Some(AUTH.into());
     let r = diagnose(c, |p| p.credentials.authorizer = Some("MyAuthoriser".into())).await;
-    expect(&r, "authorizer_unknown", Cause, Likely, Some(&["authorizer_unknown", "authorizer_inactive"]));
+    expect(&r, "authorizer_unknown", Cause, Likely, None);
+    // The default authorizer may be another one (other signing, key name, function): what it
+    // accepts leaves the named authorizer's own faults as candidates, after the name.
+    let f = first(&r);
+    assert_eq!(&f.candidates[..2], ["authorizer_unknown", "authorizer_inactive"], "{f:#?}");
+    assert!(f.candidates.contains(&"token_key_name_wrong"), "{f:#?}");
 }
 
 #[tokio::test]
@@ -801,4 +806,19 @@ async fn insecure_reports_the_chain_as_a_risk_below_the_cause() {
     assert_eq!((f.id, f.kind), ("lambda_timeout", Cause), "{f:#?}\n{:#?}", outcomes(&r));
     let tls = r.findings.iter().find(|f| f.id == "tls_intercepted").expect("the chain is still reported");
     assert_eq!(tls.kind, Risk, "{tls:#?}");
+}
+
+/// Miss 5: the named authorizer signs, the device sends no signature, no describe-authorizer JSON,
+/// and the endpoint's default authorizer (another one, without signing) accepts the same token when
+/// the name is left out. `signature_missing` stays a candidate, and `next` says how to settle it.
+#[tokio::test]
+async fn signature_missing_stays_a_candidate_when_another_default_accepts() {
+    let mut c = cfg(signed(AUTH, &[]));
+    c.authorizers.push(allowing("OpenDefault"));
+    c.default_authorizer = Some("OpenDefault".into());
+    let r = diagnose(c, |_| {}).await;
+    let f = first(&r);
+    assert_ne!(f.confidence, Confirmed, "{f:#?}\n{:#?}", outcomes(&r));
+    assert!(f.candidates.contains(&"signature_missing"), "{f:#?}");
+    assert!(f.next.iter().any(|n| n.contains("describe-authorizer")), "{:?}", f.next);
 }
