@@ -209,8 +209,35 @@ const SCHEMES: [(&str, &dyn ring::signature::VerificationAlgorithm); 5] = [
 /// Finds what `signature_b64` signs when it does not sign `token` as IoT Core expects. `username` is
 /// the device's whole MQTT username, when known. `None`: no key and no tried value explain it.
 pub fn forensics(keys: &[PublicKey], token: &str, signature_b64: &str, username: Option<&str>) -> Option<Forensic> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let text = signature_b64.trim();
+    if let Ok(sig) = STANDARD.decode(text) {
+        return forensics_of(keys, token, &sig, username, "");
+    }
+    // Not standard base64: base64url (`-`, `_`, as JWT libraries write it) or unpadded is a
+    // signature IoT Core cannot decode, however right it is.
+    let (sig, how) =
+        [(URL_SAFE, "base64url"), (URL_SAFE_NO_PAD, "unpadded base64url"), (STANDARD_NO_PAD, "unpadded base64")]
+            .into_iter()
+            .find_map(|(engine, how)| engine.decode(text).ok().map(|s| (s, how)))?;
+    let note = format!(", written as {how} where IoT Core needs standard base64 with padding");
+    // Right once re-encoded: then the encoding is the only fault.
+    let right = keys.iter().find(|k| {
+        matches!(verify(std::slice::from_ref(*k), token, Some(&STANDARD.encode(&sig))), Verdict::Verified { .. })
+    });
+    if let Some(key) = right {
+        return Some(Forensic {
+            signed: format!("the token itself{note}"),
+            scheme: SCHEMES[0].0,
+            key: key.name.clone(),
+        });
+    }
+    forensics_of(keys, token, &sig, username, &note)
+}
+
+fn forensics_of(keys: &[PublicKey], token: &str, sig: &[u8], username: Option<&str>, note: &str) -> Option<Forensic> {
     use rsa::pkcs1::EncodeRsaPublicKey as _;
-    let sig = STANDARD.decode(signature_b64.trim()).ok()?;
+    let sig = sig.to_vec();
     let mut values: Vec<(String, Vec<u8>)> = vec![
         ("the token itself".into(), token.as_bytes().to_vec()),
         ("the token followed by a newline (`\\n`)".into(), format!("{token}\n").into_bytes()),
@@ -234,7 +261,7 @@ pub fn forensics(keys: &[PublicKey], token: &str, signature_b64: &str, username:
                 }
                 let public = ring::signature::UnparsedPublicKey::new(*alg, der.as_bytes());
                 if public.verify(value, &sig).is_ok() {
-                    return Some(Forensic { signed: what.clone(), scheme, key: key.name.clone() });
+                    return Some(Forensic { signed: format!("{what}{note}"), scheme, key: key.name.clone() });
                 }
             }
         }

@@ -636,6 +636,7 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     plan.checks = crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() };
     plan.device = args.sends.device(&transports_tried)?;
     fill_usernames(&mut plan)?;
+    plan.adopt_username_raw();
     plan.path = path;
     plan.arns = match &args.region {
         Some(region) => Arns::new(region, args.account.as_deref().unwrap_or("<account>")),

@@ -292,6 +292,33 @@ pub struct AttemptSpec {
 }
 
 impl ProbePlan {
+    /// The device's exact username (`--username-raw`) carries its own credentials: the diagnosis, the
+    /// local checks and the variants use those — the token, signature and authorizer name IoT Core
+    /// reads from it, percent-decoded — not values given beside it or made by this tool.
+    pub fn adopt_username_raw(&mut self) {
+        use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, parse_query, split_username};
+        let Some(raw) = self.device.username_raw.clone().filter(|u| u.contains('?')) else { return };
+        let (_, query) = split_username(&raw);
+        let params = parse_query(query.unwrap_or_default(), false);
+        let find = |name: &str| params.iter().find(|p| p.name == name).map(|p| p.value.clone());
+        let c = &mut self.credentials;
+        if let Some(token) = find(&c.token_key_name) {
+            if c.token.as_ref().is_some_and(|t| *t != token) {
+                self.warnings.push(format!(
+                    "the username carries its own token under `{}`: the diagnosis judges that one, not --token's",
+                    c.token_key_name
+                ));
+            }
+            c.token = Some(token);
+        }
+        if let Some(signature) = find(SIGNATURE) {
+            c.signature = Some(signature);
+        }
+        if c.authorizer.is_none() {
+            c.authorizer = find(AUTHORIZER_NAME);
+        }
+    }
+
     /// A plan for `endpoint` with these credentials and every other setting at its default: port 443,
     /// all transports, client ID `authprobe`, MQTT 3.1.1, the bundled roots, 10 s per stage, secrets
     /// redacted, follow-ups on and spaced 1.1 s, the documented attempt.

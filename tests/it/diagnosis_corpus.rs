@@ -822,3 +822,46 @@ async fn signature_missing_stays_a_candidate_when_another_default_accepts() {
     assert!(f.candidates.contains(&"signature_missing"), "{f:#?}");
     assert!(f.next.iter().any(|n| n.contains("describe-authorizer")), "{:?}", f.next);
 }
+
+/// A device's exact username carrying a base64url (JWT-style) signature of its token.
+fn base64url_username() -> String {
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::STANDARD.decode(sign(GOOD)).unwrap();
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig);
+    format!("dev?x-amz-customauthorizer-name={AUTH}&token={GOOD}&x-amz-customauthorizer-signature={url}")
+}
+
+/// Miss 3: `--username-raw` with a base64url signature, the authorizer described: the signature the
+/// device sends is the one checked, and the forensics say it is right but base64url.
+#[tokio::test]
+async fn signature_inside_the_exact_username_is_the_one_checked() {
+    let a = signed(AUTH, &[]);
+    let docs = described(&a);
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.token = None;
+        p.device.username_raw = Some(base64url_username());
+        p.transports = vec![Transport::Mqtt];
+        p.documents = docs;
+        p.adopt_username_raw();
+    })
+    .await;
+    expect(&r, "signature_wrong_value", Cause, Confirmed, None);
+    assert!(first(&r).summary.contains("base64url"), "{}", first(&r).summary);
+}
+
+/// Miss 3 without documents: never a confirmed `username_malformed` (the username has one `?` and
+/// parses); the signature causes stay candidates.
+#[tokio::test]
+async fn signature_inside_the_exact_username_without_documents_is_not_a_malformed_username() {
+    let r = diagnose(cfg(signed(AUTH, &[])), |p| {
+        p.credentials.token = None;
+        p.device.username_raw = Some(base64url_username());
+        p.transports = vec![Transport::Mqtt];
+        p.adopt_username_raw();
+    })
+    .await;
+    let f = first(&r);
+    assert_ne!((f.id, f.confidence), ("username_malformed", Confirmed), "{f:#?}\n{:#?}", outcomes(&r));
+    assert_ne!(f.confidence, Confirmed, "{f:#?}\n{:#?}", outcomes(&r));
+    assert!(f.candidates.contains(&"signature_invalid") || f.id == "signature_invalid", "{f:#?}");
+}
