@@ -41,11 +41,14 @@ pub enum Cause {
     PolicyPublishDenied,
     PolicySubscribeDenied,
     PolicyReceiveDenied,
+    ConnectPacketTooLarge,
+    KeepAliveOutOfRange,
+    ClientIdInvalid,
 }
 
 impl Cause {
     /// Every cause, in the catalogue's order.
-    pub const ALL: [Self; 30] = {
+    pub const ALL: [Self; 33] = {
         use Cause::*;
         [
             DnsFailed,
@@ -78,6 +81,9 @@ impl Cause {
             PolicyPublishDenied,
             PolicySubscribeDenied,
             PolicyReceiveDenied,
+            ConnectPacketTooLarge,
+            KeepAliveOutOfRange,
+            ClientIdInvalid,
         ]
     };
 
@@ -119,6 +125,9 @@ impl Cause {
             PolicyPublishDenied => "policy_publish_denied",
             PolicySubscribeDenied => "policy_subscribe_denied",
             PolicyReceiveDenied => "policy_receive_denied",
+            ConnectPacketTooLarge => "connect_packet_too_large",
+            KeepAliveOutOfRange => "keep_alive_out_of_range",
+            ClientIdInvalid => "client_id_invalid",
         }
     }
 
@@ -156,6 +165,9 @@ impl Cause {
             PolicyPublishDenied => "the returned policy does not allow iot:Publish on the topic",
             PolicySubscribeDenied => "the returned policy does not allow iot:Subscribe on the filter",
             PolicyReceiveDenied => "the returned policy does not allow iot:Receive on the topic",
+            ConnectPacketTooLarge => "the MQTT CONNECT is larger than common embedded clients' CONNECT buffers",
+            KeepAliveOutOfRange => "the MQTT keep-alive is outside IoT Core's 30-1200 s",
+            ClientIdInvalid => "the client ID is longer than 128 bytes or starts with `$`",
         }
     }
 
@@ -179,6 +191,7 @@ impl Cause {
             | PolicyPublishDenied
             | PolicySubscribeDenied
             | PolicyReceiveDenied => "Lambda: the response authenticates and its policy allows the action",
+            ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid => "application: MQTT CONNECT",
         }
     }
 
@@ -207,7 +220,7 @@ mod tests {
         assert!(Cause::TokenKeyNameWrong.is_credential());
         // ALL holds every cause once, in declaration order (so `is_credential`'s ordering holds).
         assert!(Cause::ALL.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(Cause::ALL.last(), Some(&Cause::PolicyReceiveDenied));
+        assert_eq!(Cause::ALL.last(), Some(&Cause::ClientIdInvalid));
         assert_eq!(Cause::from_id("lambda_slow"), Some(Cause::LambdaSlow));
         assert!(!Cause::WrongPort.is_credential());
     }

@@ -141,6 +141,8 @@ fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
             vec![test_invoke(cx), check_response(cx)]
         }
         UsernameMalformed | HostHeaderWrong | ProxyFailed => Vec::new(),
+        // Settings of the device's MQTT client: the finding names them; nothing to run.
+        ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid => Vec::new(),
     }
 }
 

@@ -15,6 +15,64 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     out.extend(slow(cx));
     out.extend(ip_endpoint(cx));
     out.extend(other_port(cx));
+    out.extend(connect_limits(cx));
+    out
+}
+
+/// CONNECT buffer sizes embedded MQTT clients commonly ship with (bytes).
+const CONNECT_BUFFERS: [usize; 4] = [128, 256, 512, 1024];
+
+/// What the device's own MQTT CONNECT meets, flagged from its settings before anything is sent: its
+/// size against the fixed CONNECT buffers of embedded clients (a JWT and a 344-character signature
+/// overflow them, and the client aborts before sending), its keep-alive against IoT Core's 30-1200 s,
+/// its client ID against IoT Core's 128 bytes and reserved `$` prefix.
+fn connect_limits(cx: &Context<'_>) -> Vec<Finding> {
+    let plan = cx.plan;
+    let Some(spec) = plan.baseline().into_iter().find(|s| s.transport != Transport::Https) else { return Vec::new() };
+    let params = plan.auth_params(&spec);
+    let username = crate::probe::attempt::mqtt_username(plan, &spec, &params);
+    let password = plan.credentials_for(&spec).password.clone().unwrap_or_default();
+    let keep_alive = plan.device.keep_alive.unwrap_or(crate::probe::mqtt::KEEP_ALIVE);
+    let size =
+        crate::probe::mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password, keep_alive).len();
+    let mut out = Vec::new();
+    let over: Vec<String> = CONNECT_BUFFERS.iter().filter(|b| size > **b).map(|b| b.to_string()).collect();
+    if !over.is_empty() {
+        out.push(risk(
+            Cause::ConnectPacketTooLarge,
+            format!(
+                "The device's MQTT CONNECT is {size} bytes (username {} bytes, password {} bytes): more than the {}-byte CONNECT buffers many embedded MQTT clients ship with; such a client gives up before it sends anything.",
+                username.len(),
+                password.len(),
+                over.join(", ")
+            ),
+            format!("give the device's MQTT client a network buffer of at least {size} bytes, or shorten the token"),
+            Vec::new(),
+        ));
+    }
+    if keep_alive != 0 && !(30..=1200).contains(&keep_alive) {
+        let becomes = if keep_alive < 30 { 30 } else { 1200 };
+        out.push(risk(
+            Cause::KeepAliveOutOfRange,
+            format!("The device's keep-alive is {keep_alive} s: IoT Core takes 30 to 1200 s and uses {becomes} s instead, so the device's own idea of when the connection is dead differs from IoT Core's."),
+            format!("set the keep-alive between 30 and 1200 s ({becomes} s is what IoT Core will use)"),
+            Vec::new(),
+        ));
+    }
+    let id = &plan.client_id;
+    if id.len() > 128 || id.starts_with('$') {
+        let why = if id.len() > 128 {
+            format!("is {} bytes; IoT Core allows at most 128", id.len())
+        } else {
+            "starts with `$`, which IoT Core reserves".into()
+        };
+        out.push(risk(
+            Cause::ClientIdInvalid,
+            format!("The device's client ID {why}: IoT Core refuses the connection."),
+            "use a client ID of at most 128 bytes that does not start with `$` (and allow it in the policy's iot:Connect)".into(),
+            Vec::new(),
+        ));
+    }
     out
 }
 

@@ -865,3 +865,93 @@ async fn signature_inside_the_exact_username_without_documents_is_not_a_malforme
     assert_ne!(f.confidence, Confirmed, "{f:#?}\n{:#?}", outcomes(&r));
     assert!(f.candidates.contains(&"signature_invalid") || f.id == "signature_invalid", "{f:#?}");
 }
+
+// ── Round 3: what the device's own CONNECT meets (new causes) ───────────────────────────────────
+
+fn risk_named<'a>(r: &'a Report, id: &str) -> &'a Finding {
+    r.findings.iter().find(|f| f.id == id).unwrap_or_else(|| panic!("no {id}: {:#?}", r.findings))
+}
+
+/// A JWT-sized token and a signature make a CONNECT larger than the 128-1024-byte buffers embedded
+/// clients ship with: a risk naming the size and the limits it exceeds, though this probe connects.
+#[tokio::test]
+async fn connect_packet_too_large_for_embedded_buffers() {
+    let token = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "x".repeat(700));
+    let mut a = Authorizer::new(AUTH, "token");
+    a.function = Function::Rules(vec![Rule::allow_all(&token)]);
+    let r = diagnose(cfg(a), |p| p.credentials.token = Some(token.clone())).await;
+    no_cause(&r);
+    let f = risk_named(&r, "connect_packet_too_large");
+    assert_eq!(f.kind, Risk);
+    assert!(f.summary.contains("128, 256, 512") && !f.summary.contains("1024"), "{}", f.summary);
+}
+
+/// A keep-alive below IoT Core's 30 s: a risk saying what IoT Core uses instead.
+#[tokio::test]
+async fn keep_alive_out_of_range_is_flagged_before_sending() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.device.keep_alive = Some(15)).await;
+    let f = risk_named(&r, "keep_alive_out_of_range");
+    assert!(f.summary.contains("15 s") && f.summary.contains("30 s"), "{}", f.summary);
+}
+
+/// A client ID IoT Core reserves (`$` prefix) is flagged from the settings.
+#[tokio::test]
+async fn client_id_with_a_dollar_prefix_is_flagged() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.client_id = "$device-1".into()).await;
+    let f = risk_named(&r, "client_id_invalid");
+    assert!(f.summary.contains("`$`"), "{}", f.summary);
+}
+
+// ── Round 3: MQTT 5 refusals and two faults at once ─────────────────────────────────────────────
+
+/// A wrong token key name over MQTT 5 (CONNACK 0x87 instead of a close): the same finding.
+#[tokio::test]
+async fn token_key_name_wrong_over_mqtt5() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.credentials.token_key_name = "deviceToken".into();
+        p.mqtt_version = MqttVersion::V5;
+    })
+    .await;
+    expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
+}
+
+/// MQTT 5 clients that are closed without a CONNACK (the emulator's `mqtt5 = close`), an authorizer
+/// that denies: never a confirmed credential fault without the documents.
+#[tokio::test]
+async fn denial_over_mqtt5_closed_without_connack() {
+    let mut c = cfg(allowing(AUTH));
+    c.reject.mqtt5 = authprobe::emulator::settings::Mqtt5Reject::Close;
+    let r = diagnose(c, |p| {
+        p.credentials.token = Some("denied-token".into());
+        p.mqtt_version = MqttVersion::V5;
+    })
+    .await;
+    let f = first(&r);
+    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}\n{:#?}", outcomes(&r));
+    assert!(f.candidates.contains(&"authorizer_denied"), "{f:#?}");
+}
+
+/// Two faults: ALPN stripped on the path (met first, by MQTT over TLS) and a token the authorizer
+/// denies (met by WebSocket and HTTPS). The first finding is the path's; the denial is reported too.
+#[tokio::test]
+async fn two_faults_alpn_stripped_and_a_denied_token() {
+    let mut c = cfg(allowing(AUTH));
+    c.strip_alpn = true;
+    let r = diagnose(c, |p| p.credentials.token = Some("denied-token".into())).await;
+    expect(&r, "alpn_stripped", Cause, Confirmed, None);
+    let second = r.findings.iter().skip(1).find(|f| f.kind != Risk).expect("the second fault is reported");
+    assert!(second.id == "refused_unexplained" && second.candidates.contains(&"authorizer_denied"), "{second:#?}");
+}
+
+/// Two faults: a wrong token key name and ALPN stripped; the path first, then the refusal that
+/// WebSocket and HTTPS meet, the key name leading its candidates (the MQTT variants that would
+/// settle it cannot get through the path).
+#[tokio::test]
+async fn two_faults_alpn_stripped_and_a_wrong_token_key_name() {
+    let mut c = cfg(allowing(AUTH));
+    c.strip_alpn = true;
+    let r = diagnose(c, |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    expect(&r, "alpn_stripped", Cause, Confirmed, None);
+    let second = r.findings.iter().skip(1).find(|f| f.kind != Risk).expect("the second fault is reported");
+    assert_eq!(second.candidates.first(), Some(&"token_key_name_wrong"), "{second:#?}");
+}

@@ -227,9 +227,9 @@ fn demo_findings_name_exactly_the_broken_credentials() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     for line in [
-        "scenario working-device: expected findings [sni_missing, alpn_missing, signature_not_encoded] — as designed",
-        "scenario wrong-token-key-name: expected findings [token_key_name_wrong] — as designed",
-        "scenario denied-token: expected findings [refused_unexplained] — as designed",
+        "scenario working-device: expected findings [sni_missing, alpn_missing, signature_not_encoded, connect_packet_too_large] — as designed",
+        "scenario wrong-token-key-name: expected findings [token_key_name_wrong, connect_packet_too_large] — as designed",
+        "scenario denied-token: expected findings [refused_unexplained, connect_packet_too_large] — as designed",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}");
     }
@@ -251,8 +251,9 @@ fn demo_findings_name_exactly_the_broken_credentials() {
             s["report"]["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
         })
         .collect();
-    assert_eq!(findings[1], ["token_key_name_wrong"]);
-    assert_eq!(findings[2], ["refused_unexplained"]);
+    // A signed token's CONNECT outgrows small embedded buffers: the risk follows the cause.
+    assert_eq!(findings[1], ["token_key_name_wrong", "connect_packet_too_large"]);
+    assert_eq!(findings[2], ["refused_unexplained", "connect_packet_too_large"]);
     let denied = &demo["scenarios"][2]["report"]["findings"][0];
     assert_eq!(denied["kind"], "unexplained");
     assert_eq!(denied["candidates"][0], "authorizer_denied");
