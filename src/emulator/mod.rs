@@ -183,6 +183,10 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
         tls::Route::Http if ctx.config.strip_alpn => ctx.servers.no_alpn.clone(),
         tls::Route::Http => ctx.servers.http.clone(),
         tls::Route::X509 | tls::Route::Refuse(settings::TlsReject::RequireClientCert, _) => ctx.servers.x509.clone(),
+        tls::Route::Refuse(settings::TlsReject::HandshakeThenClose, _) if hello.alpn.iter().any(|p| p == b"mqtt") => {
+            ctx.servers.mqtt.clone()
+        }
+        tls::Route::Refuse(settings::TlsReject::HandshakeThenClose, _) => ctx.servers.http.clone(),
         tls::Route::Refuse(how, reason) => {
             rec.set(reason, format!("SNI {:?} is not an endpoint of this emulator", hello.sni));
             rec.answer = Some(how.to_string());
@@ -197,6 +201,15 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
     let accepted = timeout(limits.handshake_timeout, accept).await;
     rec.durations.handshake_ms = Some(started.elapsed().as_millis() as u64);
     let stream = match (accepted, route) {
+        (Ok(Ok(mut s)), tls::Route::Refuse(how @ settings::TlsReject::HandshakeThenClose, reason)) => {
+            rec.set(
+                reason,
+                format!("SNI {:?} is not an endpoint of this emulator; closed after the handshake", hello.sni),
+            );
+            rec.answer = Some(how.to_string());
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+            return;
+        }
         (_, tls::Route::X509 | tls::Route::Refuse(..)) => {
             let reason = if route == tls::Route::X509 { Reason::X509Path } else { sni_reason(route) };
             rec.answer = Some("client-cert".into());

@@ -21,6 +21,9 @@ pub enum TlsReject {
     /// Complete the handshake while demanding a client certificate, as the X.509 path does; a client
     /// without one sees `certificate_required` (TLS 1.3) or a handshake failure (TLS 1.2).
     RequireClientCert,
+    /// Complete the handshake (the default certificate), then close without reading a request: what
+    /// a front door that refuses after TLS rather than during it shows.
+    HandshakeThenClose,
 }
 
 /// What MQTT 3.1.1 clients see when authentication fails.
@@ -129,9 +132,10 @@ macro_rules! setting {
     };
 }
 
-setting!(TlsReject, "alert:<name> (e.g. alert:unrecognized_name), close, reset, client-cert",
+setting!(TlsReject, "alert:<name> (e.g. alert:unrecognized_name), close, reset, client-cert, handshake-then-close",
 parse: |s| match s {
     "close" => Some(TlsReject::Close),
+    "handshake-then-close" => Some(TlsReject::HandshakeThenClose),
     "reset" => Some(TlsReject::Reset),
     "client-cert" => Some(TlsReject::RequireClientCert),
     _ => s.strip_prefix("alert:").and_then(Alert::from_name).map(TlsReject::Alert),
@@ -141,6 +145,7 @@ show: |v| match v {
     TlsReject::Close => "close".into(),
     TlsReject::Reset => "reset".into(),
     TlsReject::RequireClientCert => "client-cert".into(),
+    TlsReject::HandshakeThenClose => "handshake-then-close".into(),
 });
 
 setting!(Mqtt3Reject, "close, connack:<1-5>",

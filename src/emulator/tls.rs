@@ -124,7 +124,7 @@ pub(crate) async fn refuse(mut tcp: TcpStream, how: TlsReject) {
             let _ = tcp.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, alert.0]).await;
             let _ = tcp.shutdown().await;
         }
-        TlsReject::Close | TlsReject::RequireClientCert => {
+        TlsReject::Close | TlsReject::RequireClientCert | TlsReject::HandshakeThenClose => {
             let _ = tcp.shutdown().await;
         }
         TlsReject::Reset => reset(&tcp),

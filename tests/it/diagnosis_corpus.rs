@@ -955,3 +955,13 @@ async fn two_faults_alpn_stripped_and_a_wrong_token_key_name() {
     let second = r.findings.iter().skip(1).find(|f| f.kind != Risk).expect("the second fault is reported");
     assert_eq!(second.candidates.first(), Some(&"token_key_name_wrong"), "{second:#?}");
 }
+
+/// A front door that completes the handshake without SNI, then closes (instead of an alert): the
+/// device that sends no SNI is still `sni_missing`, not a credential fault.
+#[tokio::test]
+async fn no_sni_handshake_completed_then_closed() {
+    let mut c = cfg(allowing(AUTH));
+    c.reject.no_sni = authprobe::emulator::settings::TlsReject::HandshakeThenClose;
+    let r = diagnose(c, |p| p.device.sni = Some(None)).await;
+    expect(&r, "sni_missing", Cause, Confirmed, None);
+}
