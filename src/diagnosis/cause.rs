@@ -44,11 +44,12 @@ pub enum Cause {
     ConnectPacketTooLarge,
     KeepAliveOutOfRange,
     ClientIdInvalid,
+    ConnectThrottled,
 }
 
 impl Cause {
     /// Every cause, in the catalogue's order.
-    pub const ALL: [Self; 33] = {
+    pub const ALL: [Self; 34] = {
         use Cause::*;
         [
             DnsFailed,
@@ -84,6 +85,7 @@ impl Cause {
             ConnectPacketTooLarge,
             KeepAliveOutOfRange,
             ClientIdInvalid,
+            ConnectThrottled,
         ]
     };
 
@@ -128,6 +130,7 @@ impl Cause {
             ConnectPacketTooLarge => "connect_packet_too_large",
             KeepAliveOutOfRange => "keep_alive_out_of_range",
             ClientIdInvalid => "client_id_invalid",
+            ConnectThrottled => "connect_throttled",
         }
     }
 
@@ -168,6 +171,7 @@ impl Cause {
             ConnectPacketTooLarge => "the MQTT CONNECT is larger than common embedded clients' CONNECT buffers",
             KeepAliveOutOfRange => "the MQTT keep-alive is outside IoT Core's 30-1200 s",
             ClientIdInvalid => "the client ID is longer than 128 bytes or starts with `$`",
+            ConnectThrottled => "the same client ID connects again sooner than IoT Core allows (one CONNECT a second)",
         }
     }
 
@@ -191,7 +195,9 @@ impl Cause {
             | PolicyPublishDenied
             | PolicySubscribeDenied
             | PolicyReceiveDenied => "Lambda: the response authenticates and its policy allows the action",
-            ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid => "application: MQTT CONNECT",
+            ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid | ConnectThrottled => {
+                "application: MQTT CONNECT"
+            }
         }
     }
 
@@ -220,7 +226,7 @@ mod tests {
         assert!(Cause::TokenKeyNameWrong.is_credential());
         // ALL holds every cause once, in declaration order (so `is_credential`'s ordering holds).
         assert!(Cause::ALL.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(Cause::ALL.last(), Some(&Cause::ClientIdInvalid));
+        assert_eq!(Cause::ALL.last(), Some(&Cause::ConnectThrottled));
         assert_eq!(Cause::from_id("lambda_slow"), Some(Cause::LambdaSlow));
         assert!(!Cause::WrongPort.is_credential());
     }

@@ -382,6 +382,9 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     if refused.is_empty() || (mqtt_through && refused.iter().all(|a| a.transport == Transport::Https)) {
         return Vec::new();
     }
+    if let Some(f) = throttled(&refused, cx) {
+        return vec![f];
+    }
     let left = eliminate(cx.plan, cx.local, cx.attempts);
     let base_evidence: Vec<Evidence> = refused.iter().map(|a| Evidence::attempt(a)).collect();
     let established = established(cx.local);
@@ -422,6 +425,35 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     }
 }
 
+/// MQTT 5's reason code 0x9F (connection rate exceeded) on the device's attempt: IoT Core's one
+/// CONNECT a second per client ID. The interval since the run's previous CONNECT with that client ID
+/// is measured; none in the run means another client (or the device itself) connected just before.
+fn throttled(refused: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
+    use crate::probe::outcome::Detail;
+    let a = refused.iter().find(|a| matches!(a.outcome.detail, Detail::Connack { code: 0x9F, .. }))?;
+    let id = a.sent.client_id.clone().unwrap_or_else(|| cx.plan.client_id.clone());
+    let previous = cx
+        .attempts
+        .iter()
+        .filter(|b| b.sent.client_id.as_deref() == Some(id.as_str()) && b.started_unix_ms < a.started_unix_ms)
+        .map(|b| b.started_unix_ms)
+        .max();
+    let when = match previous {
+        Some(t) => format!("{} ms after this run's previous CONNECT with that client ID", a.started_unix_ms - t),
+        None => "with no earlier CONNECT of this run for it: another client (or the device itself) connected with it less than a second before".into(),
+    };
+    let detail = format!(
+        "IoT Core answered the {} CONNECT for client ID `{id}` with 0x9F (connection rate exceeded), {when}; it takes one CONNECT a second per client ID",
+        a.transport
+    );
+    let mut f = super::explain::finding(Cause::ConnectThrottled, FindingKind::Cause, Confidence::Likely, detail, cx);
+    f.candidates = vec![Cause::ConnectThrottled.id()];
+    f.fix = format!(
+        "space reconnects of client ID `{id}` at least a second apart (back off, with jitter), and make sure no other client uses it"
+    );
+    Some(f.with_evidence(vec![Evidence::attempt(a)]))
+}
+
 /// Whether the first cause alone (with its siblings) is supported by an attempt that connected when
 /// it repaired that cause: it leads the others, which stay candidates.
 fn leads(causes: &[Cause], cx: &Context<'_>) -> bool {
@@ -447,7 +479,7 @@ fn intermittent(m: &Mixed, left: &[Cause], refused: &[&AttemptReport], cx: &Cont
             "{} Or the authorizer's function fails some of the time (a Lambda error): its CloudWatch logs tell.",
             f.summary.trim_end()
         );
-        f.candidates = vec![Cause::LambdaError.id()];
+        f.candidates = vec![Cause::ConnectThrottled.id(), Cause::LambdaError.id()];
         return f;
     }
     let detail = format!(

@@ -114,10 +114,16 @@ pub struct AttemptReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Outcome>,
     pub advice: Advice,
+    /// When the attempt started (Unix milliseconds), for intervals between connects of one client ID.
+    #[serde(skip)]
+    pub started_unix_ms: u64,
 }
 
 /// Runs one attempt; never fails (every failure is an outcome).
 pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let scrub = plan.secrets(spec);
     let mut trace = Trace { sent: Sent::default(), stages: Vec::new() };
     trace.sent.insecure = matches!(plan.trust, Trust::Insecure);
@@ -154,6 +160,7 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
         outcome,
         checks,
         advice,
+        started_unix_ms,
     }
 }
 

@@ -674,7 +674,7 @@ async fn another_client_first(follow_up: bool) -> Report {
 async fn another_client_on_the_same_client_id_is_not_blamed_on_the_credentials() {
     let r = another_client_first(true).await;
     // A function failing some of the time stays a candidate: only its logs tell it apart.
-    expect(&r, "refused_unexplained", Unexplained, Possible, Some(&["lambda_error"]));
+    expect(&r, "refused_unexplained", Unexplained, Possible, Some(&["connect_throttled", "lambda_error"]));
     let f = first(&r);
     assert!(f.summary.contains("not about the credentials") && f.fix.contains("--client-id"), "{f:#?}");
     let retry = r.attempts.iter().find(|a| a.id == "follow-up/mqtt/baseline").expect("a retry follow-up");
@@ -964,4 +964,33 @@ async fn no_sni_handshake_completed_then_closed() {
     c.reject.no_sni = authprobe::emulator::settings::TlsReject::HandshakeThenClose;
     let r = diagnose(c, |p| p.device.sni = Some(None)).await;
     expect(&r, "sni_missing", Cause, Confirmed, None);
+}
+
+/// The device connects just before the probe, over MQTT 5, against IoT Core's one connect a second
+/// per client ID: the CONNACK says 0x9F (connection rate exceeded). `connect_throttled`, likely,
+/// saying no CONNECT of this run came before it (another client, or the device itself, did).
+#[tokio::test]
+async fn connect_throttled_over_mqtt5() {
+    let mut c = cfg(allowing(AUTH));
+    c.limits.connect_interval = Some(Duration::from_millis(1_000));
+    let emu = start(c).await;
+    let mut plan = probe_plan(&emu);
+    plan.transports = vec![Transport::Mqtt];
+    plan.mqtt_version = MqttVersion::V5;
+    let specs = plan.baseline();
+    let device = authprobe::probe::attempt::run(&plan, &specs[0]).await;
+    assert!(device.succeeded, "{:?}", device.outcome);
+    let r = authprobe::investigate::run_with(
+        &plan,
+        &specs,
+        Schedule { parallel: 1, spacing: None },
+        &authprobe::probe::Quiet,
+    )
+    .await;
+    expect(&r, "connect_throttled", Cause, Likely, Some(&["connect_throttled"]));
+    assert!(
+        first(&r).summary.contains("0x9F") && first(&r).summary.contains("no earlier CONNECT"),
+        "{}",
+        first(&r).summary
+    );
 }
