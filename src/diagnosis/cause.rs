@@ -45,11 +45,12 @@ pub enum Cause {
     KeepAliveOutOfRange,
     ClientIdInvalid,
     ConnectThrottled,
+    EnhancedAuthUnsupported,
 }
 
 impl Cause {
     /// Every cause, in the catalogue's order.
-    pub const ALL: [Self; 34] = {
+    pub const ALL: [Self; 35] = {
         use Cause::*;
         [
             DnsFailed,
@@ -86,6 +87,7 @@ impl Cause {
             KeepAliveOutOfRange,
             ClientIdInvalid,
             ConnectThrottled,
+            EnhancedAuthUnsupported,
         ]
     };
 
@@ -131,6 +133,7 @@ impl Cause {
             KeepAliveOutOfRange => "keep_alive_out_of_range",
             ClientIdInvalid => "client_id_invalid",
             ConnectThrottled => "connect_throttled",
+            EnhancedAuthUnsupported => "enhanced_auth_unsupported",
         }
     }
 
@@ -172,6 +175,9 @@ impl Cause {
             KeepAliveOutOfRange => "the MQTT keep-alive is outside IoT Core's 30-1200 s",
             ClientIdInvalid => "the client ID is longer than 128 bytes or starts with `$`",
             ConnectThrottled => "the same client ID connects again sooner than IoT Core allows (one CONNECT a second)",
+            EnhancedAuthUnsupported => {
+                "MQTT 5 enhanced authentication (an Authentication Method, the AUTH packet), which IoT Core does not support"
+            }
         }
     }
 
@@ -195,9 +201,11 @@ impl Cause {
             | PolicyPublishDenied
             | PolicySubscribeDenied
             | PolicyReceiveDenied => "Lambda: the response authenticates and its policy allows the action",
-            ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid | ConnectThrottled => {
-                "application: MQTT CONNECT"
-            }
+            ConnectPacketTooLarge
+            | KeepAliveOutOfRange
+            | ClientIdInvalid
+            | ConnectThrottled
+            | EnhancedAuthUnsupported => "application: MQTT CONNECT",
         }
     }
 
@@ -226,7 +234,7 @@ mod tests {
         assert!(Cause::TokenKeyNameWrong.is_credential());
         // ALL holds every cause once, in declaration order (so `is_credential`'s ordering holds).
         assert!(Cause::ALL.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(Cause::ALL.last(), Some(&Cause::ConnectThrottled));
+        assert_eq!(Cause::ALL.last(), Some(&Cause::EnhancedAuthUnsupported));
         assert_eq!(Cause::from_id("lambda_slow"), Some(Cause::LambdaSlow));
         assert!(!Cause::WrongPort.is_credential());
     }

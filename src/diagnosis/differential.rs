@@ -93,7 +93,7 @@ fn change(c: Cause, p: Probe, k: &Known) -> Change {
         Baseline | ClientIdOther | InQuery | InUsername | HostPort | SdkMetrics | Mqtt5 | Mqtt311 => Change::Neutral,
         // The deviation findings read it; it may differ from the device in several ways at once.
         Documented | Ipv6 | SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt | HostMissing
-        | HostOther | Port8883 | Port8443 | SecondQuestionMark | SignatureRaw => Change::Unknowable,
+        | HostOther | Port8883 | Port8443 | SecondQuestionMark | SignatureRaw | Mqtt5EnhancedAuth => Change::Unknowable,
         TokenKeyCase if p.placement == Placement::Header => Change::Neutral,
         TokenKeyToken | TokenKeyCase => match c {
             Cause::TokenKeyNameWrong => Change::MayRepair,

@@ -142,7 +142,7 @@ fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
         }
         UsernameMalformed | HostHeaderWrong | ProxyFailed => Vec::new(),
         // Settings of the device's MQTT client: the finding names them; nothing to run.
-        ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid => Vec::new(),
+        ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid | EnhancedAuthUnsupported => Vec::new(),
         ConnectThrottled => vec![logs_insights(cx)],
     }
 }

@@ -87,7 +87,13 @@ fn connected_baseline<'a>(cx: &Context<'a>, t: Transport) -> Option<&'a AttemptR
 /// A variant that got as far as the stage it changes and failed, while its transport's baseline
 /// connected: a device that did the same would break.
 fn variant_risks(cx: &Context<'_>) -> Vec<Finding> {
-    let rules: [(&[Variant], Cause, &str, &str); 5] = [
+    let rules: [(&[Variant], Cause, &str, &str); 6] = [
+        (
+            &[Variant::Mqtt5EnhancedAuth],
+            Cause::EnhancedAuthUnsupported,
+            "MQTT 5 enhanced authentication (an Authentication Method such as SCRAM) is refused: a device whose client offers it would fail; custom authentication travels in the username and password",
+            "turn enhanced authentication off in the device's MQTT 5 client; send the token in the username (or password) as custom authentication expects",
+        ),
         (
             &[Variant::SniNone, Variant::SniIp],
             Cause::SniMissing,

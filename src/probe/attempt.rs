@@ -431,6 +431,15 @@ fn connect_for(
     t.sent.mqtt_version = Some(spec.mqtt_version.as_str());
     let keep_alive = plan.device.keep_alive.unwrap_or(mqtt::KEEP_ALIVE);
     t.sent.keep_alive = Some(keep_alive);
+    if spec.variant == super::variant::Variant::Mqtt5EnhancedAuth {
+        return mqtt::connect_packet_with_auth_method(
+            &spec.client_id,
+            &username,
+            &password,
+            keep_alive,
+            "SCRAM-SHA-256",
+        );
+    }
     mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password, keep_alive)
 }
 

@@ -249,6 +249,16 @@ impl Matrix<'_> {
     }
 
     fn username_and_version(&mut self) {
+        // A device on MQTT 5 may offer enhanced authentication (an Authentication Method property,
+        // as SCRAM clients do); IoT Core has no AUTH packet.
+        if self.t() == Transport::Mqtt && self.plan.mqtt_version == MqttVersion::V5 {
+            self.add(
+                Variant::Mqtt5EnhancedAuth,
+                "MQTT 5 CONNECT with an Authentication Method (SCRAM-SHA-256): enhanced authentication",
+                Expect::Fail,
+                |_| {},
+            );
+        }
         if !self.full {
             return;
         }

@@ -45,6 +45,27 @@ pub fn connect_packet(
     buf.to_vec()
 }
 
+/// An MQTT 5 CONNECT carrying an Authentication Method property (enhanced authentication) and a
+/// first piece of authentication data, as SCRAM clients send it.
+pub fn connect_packet_with_auth_method(
+    client_id: &str,
+    username: &str,
+    password: &str,
+    keep_alive: u16,
+    method: &str,
+) -> Vec<u8> {
+    use rumqttc::v5::mqttbytes::v5::{Connect, ConnectProperties, Login};
+    let mut properties = ConnectProperties::new();
+    properties.authentication_method = Some(method.to_owned());
+    properties.authentication_data = Some(bytes::Bytes::from_static(b"n,,n=device,r=authprobe"));
+    let c = Connect { keep_alive, client_id: client_id.to_owned(), clean_start: true, properties: Some(properties) };
+    let login = (!username.is_empty() || !password.is_empty())
+        .then(|| Login { username: username.to_owned(), password: password.to_owned() });
+    let mut buf = BytesMut::new();
+    let _logged = encode(&mut buf, |o| c.write(&None, &login, o));
+    buf.to_vec()
+}
+
 /// How a read error or EOF ended the connection.
 pub fn close_how(result: &io::Result<usize>) -> CloseHow {
     match result {

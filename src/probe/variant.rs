@@ -46,6 +46,10 @@ pub enum Variant {
     SecondQuestionMark,
     Mqtt5,
     Mqtt311,
+    /// MQTT 5 with an Authentication Method property (enhanced authentication, e.g. SCRAM), which
+    /// IoT Core does not support.
+    #[serde(rename = "mqtt5-enhanced-auth")]
+    Mqtt5EnhancedAuth,
     /// The baseline over IPv6 (`--family both`; the baseline goes over IPv4).
     Ipv6,
 }

@@ -994,3 +994,15 @@ async fn connect_throttled_over_mqtt5() {
         first(&r).summary
     );
 }
+
+/// A device on MQTT 5: the enhanced-authentication variant (an Authentication Method, as SCRAM
+/// clients send) is refused while the baseline connects: a risk naming it.
+#[tokio::test]
+async fn enhanced_auth_is_a_risk_over_mqtt5() {
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.mqtt_version = MqttVersion::V5).await;
+    no_cause(&r);
+    let f = risk_named(&r, "enhanced_auth_unsupported");
+    assert_eq!(f.kind, Risk);
+    let a = r.attempts.iter().find(|a| a.id == "mqtt/mqtt5-enhanced-auth").expect("the variant ran");
+    assert_eq!(format!("{}/{}", a.outcome.stage.as_str(), a.outcome.kind.as_str()), "mqtt/connack_refused");
+}
