@@ -170,7 +170,8 @@ pub(crate) fn contradicts(predict: Predict, seen: Seen) -> bool {
 
 /// The causes a plan can have at all (no signature sent: it cannot be invalid; and so on).
 pub(crate) fn possible(plan: &ProbePlan) -> Vec<Cause> {
-    let c = &plan.credentials;
+    let judged = plan.judged_credentials();
+    let c = &judged;
     CAUSES
         .into_iter()
         .filter(|cause| match cause {
@@ -200,7 +201,7 @@ pub(crate) fn known(plan: &ProbePlan) -> Known {
     Known {
         signing,
         key_differs_beyond_case: described_key.is_some_and(|k| !k.eq_ignore_ascii_case(sent)),
-        no_name_sent: plan.credentials.authorizer.is_none(),
+        no_name_sent: plan.judged_credentials().authorizer.is_none(),
     }
 }
 

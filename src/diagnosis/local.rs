@@ -36,9 +36,10 @@ const SIGNATURE_CAUSES: [Cause; 4] =
 /// The local checks of `plan`: its documents against its credentials (and the device's exact
 /// username), with secrets redacted in what they quote.
 pub fn for_plan(plan: &ProbePlan) -> Vec<LocalCheck> {
-    let mut local = checks(&plan.documents, &plan.credentials, &plan.endpoint, plan.port);
+    let judged = plan.judged_credentials();
+    let mut local = checks(&plan.documents, &judged, &plan.endpoint, plan.port);
     if let Some(raw) = &plan.device.username_raw {
-        local.push(username_raw(raw, &plan.credentials));
+        local.push(username_raw(raw, &judged));
     }
     // A check may quote what the device sends (its username): secrets redacted like everywhere.
     if let Some(spec) = plan.baseline().first() {

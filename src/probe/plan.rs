@@ -295,6 +295,23 @@ impl ProbePlan {
     /// The device's exact username (`--username-raw`) carries its own credentials: the diagnosis, the
     /// local checks and the variants use those — the token, signature and authorizer name IoT Core
     /// reads from it, percent-decoded — not values given beside it or made by this tool.
+    /// The credentials the device sends, as IoT Core reads them: the plan's, with a token, signature
+    /// or authorizer name found in the query of `--username` (or `--username-raw`) in place of
+    /// missing ones. For judging what is sent (local checks, the causes possible), never for
+    /// building what is sent.
+    pub fn judged_credentials(&self) -> Credentials {
+        use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, parse_query, split_username};
+        let mut c = self.credentials.clone();
+        let username = self.device.username_raw.as_ref().or(self.credentials.username.as_ref());
+        let Some(query) = username.and_then(|u| split_username(u).1) else { return c };
+        let params = parse_query(query, false);
+        let find = |name: &str| params.iter().find(|p| p.name == name).map(|p| p.value.clone());
+        c.token = c.token.or_else(|| find(&c.token_key_name));
+        c.signature = c.signature.or_else(|| find(SIGNATURE));
+        c.authorizer = c.authorizer.or_else(|| find(AUTHORIZER_NAME));
+        c
+    }
+
     pub fn adopt_username_raw(&mut self) {
         use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, parse_query, split_username};
         let Some(raw) = self.device.username_raw.clone().filter(|u| u.contains('?')) else { return };

@@ -1006,3 +1006,22 @@ async fn enhanced_auth_is_a_risk_over_mqtt5() {
     let a = r.attempts.iter().find(|a| a.id == "mqtt/mqtt5-enhanced-auth").expect("the variant ran");
     assert_eq!(format!("{}/{}", a.outcome.stage.as_str(), a.outcome.kind.as_str()), "mqtt/connack_refused");
 }
+
+/// Miss 3 for `--username` with the token and a base64url signature in its query (no --token, no
+/// --signature): the local checks judge what the username carries.
+#[tokio::test]
+async fn signature_inside_a_username_query_is_the_one_checked() {
+    let a = signed(AUTH, &[]);
+    let docs = described(&a);
+    let raw = base64url_username();
+    let query = raw.split_once('?').unwrap().1.replace(&format!("x-amz-customauthorizer-name={AUTH}&"), "");
+    let r = diagnose(cfg(a), |p| {
+        p.credentials.token = None;
+        p.credentials.username = Some(format!("dev?{query}"));
+        p.transports = vec![Transport::Mqtt];
+        p.documents = docs;
+    })
+    .await;
+    expect(&r, "signature_wrong_value", Cause, Confirmed, None);
+    assert!(first(&r).summary.contains("base64url"), "{}", first(&r).summary);
+}
