@@ -312,6 +312,13 @@ pub(crate) fn eliminate(plan: &ProbePlan, local: &[LocalCheck], attempts: &[Atte
     Left { causes, deciding, any_connected, mixed }
 }
 
+/// Whether one transport gave identical credentials both verdicts: refusals come and go.
+pub(crate) fn comes_and_goes(attempts: &[AttemptReport]) -> bool {
+    let observed: Vec<(&AttemptReport, Seen)> =
+        attempts.iter().map(|a| (a, facts::seen(a))).filter(|(_, s)| *s != Seen::Other).collect();
+    mixed(&observed).is_some_and(|m| m.same_transport)
+}
+
 /// The device's attempt was repeated at least [`super::followup::RETRIES`] times and refused every
 /// time.
 pub(crate) fn retries_refused(attempts: &[AttemptReport]) -> bool {

@@ -193,8 +193,13 @@ fn https_publish(cx: &Context<'_>) -> Option<Finding> {
     let mqtt_refused_same = cx.attempts.iter().flat_map(|a| &a.checks).any(|c| {
         c.kind == Kind::PublishRefused && matches!(&c.detail, Detail::Ack { resource: r, .. } if *r == resource)
     });
-    let confidence = if mqtt_refused_same { Confidence::Confirmed } else { Confidence::Likely };
-    let hedge = if mqtt_refused_same { "" } else { "Likely: " };
+    // With refusals that come and go for identical credentials, the HTTPS refusal may be one more.
+    let intermittent = super::differential::comes_and_goes(cx.attempts);
+    let (confidence, hedge) = match (mqtt_refused_same, intermittent) {
+        (true, _) => (Confidence::Confirmed, ""),
+        (false, false) => (Confidence::Likely, "Likely: "),
+        (false, true) => (Confidence::Possible, "Possibly: "),
+    };
     Some(
         Finding::new(
             Cause::PolicyPublishDenied,
