@@ -68,6 +68,96 @@ fn printable(bytes: &[u8]) -> String {
     crate::probe::outcome::show_bytes(bytes)
 }
 
+/// A request line with every query value redacted (`name=<redacted len=N sha256=…>`), and what the
+/// custom-auth signature's form says, if one is there.
+fn redact_target(line: &str) -> (String, String) {
+    let Some((head, rest)) = line.split_once('?') else { return (line.to_owned(), String::new()) };
+    let (query, tail) = rest.split_once(' ').map_or((rest, ""), |(q, t)| (q, t));
+    let (redacted, notes) = redact_query(query);
+    let tail = if tail.is_empty() { String::new() } else { format!(" {tail}") };
+    (format!("{head}?{redacted}{tail}"), notes)
+}
+
+/// `a=1&b=2` with the values redacted; a note on the signature's form.
+fn redact_query(query: &str) -> (String, String) {
+    let mut notes = String::new();
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => {
+                if name.eq_ignore_ascii_case(crate::auth::credentials::SIGNATURE) {
+                    notes = signature_form(value);
+                }
+                // The authorizer's name is no secret, and says which authorizer the device asks for.
+                if name.eq_ignore_ascii_case(crate::auth::credentials::AUTHORIZER_NAME) {
+                    return format!("{name}={}", crate::secret::escape(value));
+                }
+                format!("{name}={}", crate::secret::redact(value))
+            }
+            None => pair.to_owned(),
+        })
+        .collect();
+    (parts.join("&"), notes)
+}
+
+/// What the form of a signature as sent says, without any key: IoT Core needs standard base64,
+/// percent-encoded in a query or username.
+fn signature_form(raw: &str) -> String {
+    let decoded = crate::auth::credentials::parse_query(&format!("s={raw}"), false)
+        .first()
+        .map(|p| p.value.clone())
+        .unwrap_or_default();
+    let mut said = Vec::new();
+    if raw.contains('+') {
+        said.push("a raw `+` (IoT Core may read it as a space: percent-encode it as %2B)");
+    }
+    if decoded.contains(['-', '_']) {
+        said.push("base64url characters `-`/`_` (IoT Core needs standard base64)");
+    } else if !decoded.is_empty() && decoded.len() % 4 != 0 {
+        said.push("no base64 padding (IoT Core needs standard base64 with `=`)");
+    }
+    if said.is_empty() { String::new() } else { format!(" — the signature has {}", said.join(" and ")) }
+}
+
+/// An MQTT CONNECT sent without TLS, shown without its secrets: client ID, the username's structure
+/// with its values redacted, whether a password came.
+fn plaintext_connect(bytes: &[u8]) -> Option<String> {
+    if bytes.first().map(|b| b >> 4) != Some(1) {
+        return None;
+    }
+    let mut buf = bytes::BytesMut::from(bytes);
+    let (client_id, username, password) = match rumqttc::mqttbytes::v4::Packet::read(&mut buf, 1 << 20) {
+        Ok(rumqttc::mqttbytes::v4::Packet::Connect(c)) => {
+            let login = c.login;
+            (c.client_id, login.as_ref().map(|l| l.username.clone()), login.is_some_and(|l| !l.password.is_empty()))
+        }
+        _ => {
+            let mut buf = bytes::BytesMut::from(bytes);
+            match rumqttc::v5::mqttbytes::v5::Packet::read(&mut buf, Some(1 << 20)) {
+                Ok(rumqttc::v5::mqttbytes::v5::Packet::Connect(c, _, login)) => (
+                    c.client_id,
+                    login.as_ref().map(|l| l.username.clone()),
+                    login.is_some_and(|l| !l.password.is_empty()),
+                ),
+                _ => return Some("an MQTT CONNECT without TLS (cut off, or malformed)".into()),
+            }
+        }
+    };
+    let user = match username.as_deref().map(|u| u.split_once('?').map_or((u, ""), |(a, b)| (a, b))) {
+        Some((name, "")) => format!("username {}", crate::secret::escape(name)),
+        Some((name, query)) => {
+            let (redacted, notes) = redact_query(query);
+            format!("username {}?{}{notes}", crate::secret::escape(name), crate::secret::escape(&redacted))
+        }
+        None => "no username".into(),
+    };
+    let password = if password { ", a password (redacted)" } else { "" };
+    Some(format!(
+        "an MQTT CONNECT without TLS: client ID {}, {user}{password}; IoT Core takes MQTT only over TLS",
+        crate::secret::escape(&client_id)
+    ))
+}
+
 /// Reads the client's first flight.
 pub(crate) fn client(bytes: &[u8]) -> First {
     if bytes.is_empty() {
@@ -77,7 +167,15 @@ pub(crate) fn client(bytes: &[u8]) -> First {
         let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
         let text = String::from_utf8_lossy(line).trim().to_owned();
         let is_http = ["GET ", "POST ", "PUT ", "HEAD ", "CONNECT ", "OPTIONS "].iter().any(|m| text.starts_with(m));
-        return if is_http { First::Http(text.chars().take(200).collect()) } else { First::Other(printable(bytes)) };
+        if is_http {
+            // The query may carry the token and signature: values redacted, their form said.
+            let (target, notes) = redact_target(&text);
+            return First::Http(format!("{}{notes}", target.chars().take(300).collect::<String>()));
+        }
+        if let Some(connect) = plaintext_connect(bytes) {
+            return First::Other(connect);
+        }
+        return First::Other(printable(bytes));
     }
     let Ok((_, record)) = parse_tls_plaintext(bytes) else {
         return First::Other(format!("a TLS record that does not parse (cut off?): {}", printable(bytes)));

@@ -303,3 +303,32 @@ fn config_errors_name_the_setting_not_its_value() {
         assert!(err.contains("allow_tokens") && err.contains("line 3"), "the setting and line are named: {err}");
     }
 }
+
+/// A device that sends its credentials without TLS (an HTTP request, an MQTT CONNECT) in a capture:
+/// `inspect` shows their structure with every value redacted, in text and JSON, and what the
+/// signature's form says without any key (base64url, a raw `+`).
+#[test]
+fn plaintext_credentials_in_a_capture_are_redacted_and_their_signature_read() {
+    let http = b"GET /mqtt?x-amz-customauthorizer-name=A&token=tokHttpSecret123&x-amz-customauthorizer-signature=ab-_cd HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut connect = rumqttc::mqttbytes::v4::Connect::new("dev-1");
+    connect.set_login("dev?token=tokMqttSecret456&x-amz-customauthorizer-signature=a+b/c=", "pwSecret789");
+    let mut packet = bytes::BytesMut::new();
+    connect.write(&mut packet).unwrap();
+    for (payload, says) in [(&http[..], "base64url"), (&packet[..], "raw `+`")] {
+        let capture =
+            pcap(&[tcp(true, 0, true, false, &[]), tcp(false, 0, true, true, &[]), tcp(true, 1, false, true, payload)]);
+        let (code, text) = inspect_text(&capture);
+        assert!(matches!(code, Some(0 | 1)), "{text}");
+        for secret in ["tokHttpSecret123", "tokMqttSecret456", "pwSecret789", "ab-_cd", "a+b/c="] {
+            assert!(!text.contains(secret), "{secret} shown:\n{text}");
+        }
+        assert!(text.contains("<redacted len=") && text.contains(says), "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.pcap");
+        std::fs::write(&file, &capture).unwrap();
+        let mut cmd = bin();
+        cmd.args(["inspect", "--format", "json"]).arg(&file);
+        let json = String::from_utf8_lossy(&bounded(cmd).stdout).into_owned();
+        assert!(!json.contains("tokHttpSecret123") && !json.contains("tokMqttSecret456"), "{json}");
+    }
+}
