@@ -16,6 +16,38 @@ pub struct InspectArgs {
     /// Output format: text, json, or jsonl (one line per object).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// A token-signing public key (SubjectPublicKeyInfo PEM file, repeatable): a signature the device
+    /// sent without TLS is checked with it, with the same forensics as `probe`.
+    #[arg(long = "public-key", value_name = "PEM")]
+    pub public_keys: Vec<PathBuf>,
+    /// The authorizer as `aws iot describe-authorizer` prints it: its keys and token key name.
+    #[arg(long, value_name = "FILE")]
+    pub authorizer_json: Option<PathBuf>,
+    /// The token key name (default: the described authorizer's, else `token`).
+    #[arg(long, value_name = "KEY")]
+    pub token_key_name: Option<String>,
+}
+
+/// The keys and token key name the flags give.
+fn keys(args: &InspectArgs) -> anyhow::Result<crate::inspect::Keys> {
+    use crate::auth::signature::PublicKey;
+    let mut keys = crate::inspect::Keys::default();
+    if let Some(path) = &args.authorizer_json {
+        let text = crate::input::read_text(path, crate::input::Kind::Document, "--authorizer-json")?;
+        let a = crate::auth::documents::DescribedAuthorizer::from_describe_json(&text, path)?;
+        keys.public_keys.extend(a.signing_keys.clone().unwrap_or_default());
+        keys.token_key_name = a.token_key_name.clone();
+    }
+    for (i, path) in args.public_keys.iter().enumerate() {
+        let pem = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
+        let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
+            .map_err(|e| anyhow::anyhow!("--public-key {}: {e}", path.display()))?;
+        keys.public_keys.push(key);
+    }
+    if let Some(k) = &args.token_key_name {
+        keys.token_key_name = k.clone();
+    }
+    Ok(keys)
 }
 
 pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
@@ -26,7 +58,8 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         anyhow::bail!("{} is a directory; give a capture file made with `tcpdump -w FILE`", path.display());
     }
-    let report = crate::inspect::inspect(&path.display().to_string(), file)
+    let keys = keys(&args)?;
+    let report = crate::inspect::inspect_with(&path.display().to_string(), file, &keys)
         .map_err(|e| anyhow::anyhow!("{}: {e}; give a capture made with `tcpdump -w FILE`", path.display()))?;
     let mut out = std::io::stdout().lock();
     match args.format {

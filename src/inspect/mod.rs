@@ -62,8 +62,30 @@ pub struct InspectReport {
     pub exit_code: u8,
 }
 
+/// What `inspect` checks a signature sent without TLS with (`--public-key`, `--authorizer-json`).
+#[derive(Clone, Debug)]
+pub struct Keys {
+    pub public_keys: Vec<crate::auth::signature::PublicKey>,
+    pub token_key_name: String,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self { public_keys: Vec::new(), token_key_name: "token".into() }
+    }
+}
+
 /// Reads a capture's bytes; `name` is how the report names it.
 pub fn inspect(name: &str, capture: impl std::io::Read) -> Result<InspectReport, capture::CaptureError> {
+    inspect_with(name, capture, &Keys::default())
+}
+
+/// [`inspect`], checking signatures sent without TLS with `keys`.
+pub fn inspect_with(
+    name: &str,
+    capture: impl std::io::Read,
+    keys: &Keys,
+) -> Result<InspectReport, capture::CaptureError> {
     let (segments, mut warnings) = capture::segments(capture)?;
     let flows = flows::flows(&segments);
     for f in &flows {
@@ -77,12 +99,12 @@ pub fn inspect(name: &str, capture: impl std::io::Read) -> Result<InspectReport,
             ));
         }
     }
-    let connections: Vec<Connection> = flows.iter().map(connection).collect();
+    let connections: Vec<Connection> = flows.iter().map(|f| connection(f, keys)).collect();
     let failed = connections.iter().any(|c| c.findings.iter().any(|f| f.kind == FindingKind::Cause));
     Ok(InspectReport { capture: name.to_owned(), warnings, connections, exit_code: u8::from(failed) })
 }
 
-fn connection(f: &Flow) -> Connection {
+fn connection(f: &Flow, keys: &Keys) -> Connection {
     let tcp = match (f.syn, f.syn_ack, f.ended) {
         (true, false, Some((Side::Server, true, _))) => "refused",
         (true, false, _) => "no_answer",
@@ -116,10 +138,48 @@ fn connection(f: &Flow) -> Connection {
         probe_command: String::new(),
     };
     c.findings = findings(&c, f);
+    c.findings.extend(signature_finding(&c, f, keys));
     // Most certain first: what the capture proves before what it suggests.
     c.findings.sort_by_key(|f| f.confidence);
     c.probe_command = command(&c, f);
     c
+}
+
+/// The signature a device sent without TLS, checked with the keys given: the forensics `probe` runs
+/// on `--signature` (another key, a value other than the token, base64url).
+fn signature_finding(c: &Connection, f: &Flow, keys: &Keys) -> Option<Finding> {
+    use crate::auth::signature::{Verdict, forensics, verify};
+    if keys.public_keys.is_empty() {
+        return None;
+    }
+    let sent = tls::sent_credentials(&f.client_bytes, &keys.token_key_name)?;
+    let token = sent.token.as_deref()?;
+    if let Verdict::Verified { .. } = verify(&keys.public_keys, token, Some(&sent.signature)) {
+        return None;
+    }
+    let fix = "sign the token itself with the authorizer's private key (RSA PKCS#1 v1.5, SHA-256), send it as standard base64, percent-encoded in a query or username";
+    Some(match forensics(&keys.public_keys, token, &sent.signature, sent.username.as_deref()) {
+        Some(found) => finding(
+            Cause::SignatureWrongValue,
+            Confidence::Confirmed,
+            format!(
+                "the signature this device sent does not verify over its token; it is an {} signature over {} (key `{}`)",
+                found.scheme, found.signed, found.key
+            ),
+            fix,
+            c,
+        ),
+        None => finding(
+            Cause::SignatureInvalid,
+            Confidence::Confirmed,
+            format!(
+                "the signature this device sent does not verify with any of the {} key(s) given",
+                keys.public_keys.len()
+            ),
+            fix,
+            c,
+        ),
+    })
 }
 
 fn finding(cause: Cause, confidence: Confidence, summary: String, fix: &str, c: &Connection) -> Finding {

@@ -158,6 +158,56 @@ fn plaintext_connect(bytes: &[u8]) -> Option<String> {
     ))
 }
 
+/// The token and signature a device sent without TLS, as IoT Core would read them: from an HTTP
+/// request's query or headers, or from an MQTT CONNECT's username query (percent-decoded). Secrets:
+/// for checking with keys, never shown.
+pub(crate) struct SentCredentials {
+    pub token: Option<String>,
+    pub signature: String,
+    pub username: Option<String>,
+}
+
+pub(crate) fn sent_credentials(bytes: &[u8], token_key_name: &str) -> Option<SentCredentials> {
+    use crate::auth::credentials::{SIGNATURE, parse_query};
+    let from_query = |query: &str, username: Option<String>| {
+        let params = parse_query(query, false);
+        let find = |n: &str| params.iter().find(|p| p.name.eq_ignore_ascii_case(n)).map(|p| p.value.clone());
+        find(SIGNATURE).map(|signature| SentCredentials { token: find(token_key_name), signature, username })
+    };
+    if bytes.first() == Some(&0x16) {
+        return None;
+    }
+    if bytes.first().map(|b| b >> 4) == Some(1) {
+        let mut buf = bytes::BytesMut::from(bytes);
+        let username = match rumqttc::mqttbytes::v4::Packet::read(&mut buf, 1 << 20) {
+            Ok(rumqttc::mqttbytes::v4::Packet::Connect(c)) => c.login.map(|l| l.username),
+            _ => {
+                let mut buf = bytes::BytesMut::from(bytes);
+                match rumqttc::v5::mqttbytes::v5::Packet::read(&mut buf, Some(1 << 20)) {
+                    Ok(rumqttc::v5::mqttbytes::v5::Packet::Connect(_, _, login)) => login.map(|l| l.username),
+                    _ => None,
+                }
+            }
+        }?;
+        let query = username.split_once('?').map(|(_, q)| q.to_owned())?;
+        return from_query(&query, Some(username));
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(bytes).ok()?;
+    let query = req.path.and_then(|p| p.split_once('?')).map_or("", |(_, q)| q);
+    if let Some(found) = from_query(query, None) {
+        return Some(found);
+    }
+    let header = |n: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(n))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    header(SIGNATURE).map(|signature| SentCredentials { token: header(token_key_name), signature, username: None })
+}
+
 /// Reads the client's first flight.
 pub(crate) fn client(bytes: &[u8]) -> First {
     if bytes.is_empty() {

@@ -332,3 +332,42 @@ fn plaintext_credentials_in_a_capture_are_redacted_and_their_signature_read() {
         assert!(!json.contains("tokHttpSecret123") && !json.contains("tokMqttSecret456"), "{json}");
     }
 }
+
+/// Issue 22: the signature forensics run on a signature a device sent without TLS, with the keys
+/// given to `inspect` (`--public-key`): base64url is named; a right signature gives no finding.
+#[test]
+fn inspect_checks_a_captured_signature_with_the_keys_given() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("pub.pem");
+    std::fs::write(&public, &keys().public_pem).unwrap();
+    let right = sign(GOOD);
+    let raw = base64::engine::general_purpose::STANDARD.decode(&right).unwrap();
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    for (signature, want) in [(url, Some("base64url")), (pct(&right), None)] {
+        let request = format!(
+            "GET /mqtt?x-amz-customauthorizer-name=A&token={GOOD}&x-amz-customauthorizer-signature={signature} HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        let capture = pcap(&[
+            tcp(true, 0, true, false, &[]),
+            tcp(false, 0, true, true, &[]),
+            tcp(true, 1, false, true, request.as_bytes()),
+        ]);
+        let file = dir.path().join("c.pcap");
+        std::fs::write(&file, &capture).unwrap();
+        let mut cmd = bin();
+        cmd.args(["inspect", "--format", "json", "--public-key"]).arg(&public).arg(&file);
+        let out = bounded(cmd);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ids: Vec<&str> =
+            r["connections"][0]["findings"].as_array().unwrap().iter().filter_map(|f| f["id"].as_str()).collect();
+        match want {
+            Some(form) => {
+                assert!(ids.contains(&"signature_wrong_value"), "{r:#}");
+                assert!(r.to_string().contains(form), "{r:#}");
+                assert!(!r.to_string().contains(GOOD), "the token is shown: {r:#}");
+            }
+            None => assert!(!ids.iter().any(|i| i.starts_with("signature")), "{r:#}"),
+        }
+    }
+}
