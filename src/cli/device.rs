@@ -248,15 +248,20 @@ impl CredentialArgs {
 
     /// The `--public-key` files, read.
     fn public_keys(&self) -> anyhow::Result<Vec<PublicKey>> {
-        let mut keys = Vec::new();
-        for (i, path) in self.public_keys.iter().enumerate() {
-            let pem = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
-            let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
-                .with_context(|| format!("--public-key {}", path.display()))?;
-            keys.push(key);
-        }
-        Ok(keys)
+        read_public_keys(&self.public_keys)
     }
+}
+
+/// `--public-key` files, read and parsed (named `public-key-1`, `-2`, … in findings).
+pub(crate) fn read_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
+    let mut keys = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let pem = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
+        let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
+            .with_context(|| format!("--public-key {}", path.display()))?;
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// MQTT strings are at most 65,535 bytes; the username also carries the credentials (a token of up to

@@ -30,7 +30,6 @@ pub struct InspectArgs {
 
 /// The keys and token key name the flags give.
 fn keys(args: &InspectArgs) -> anyhow::Result<crate::inspect::Keys> {
-    use crate::auth::signature::PublicKey;
     let mut keys = crate::inspect::Keys::default();
     if let Some(path) = &args.authorizer_json {
         let text = crate::input::read_text(path, crate::input::Kind::Document, "--authorizer-json")?;
@@ -38,12 +37,7 @@ fn keys(args: &InspectArgs) -> anyhow::Result<crate::inspect::Keys> {
         keys.public_keys.extend(a.signing_keys.clone().unwrap_or_default());
         keys.token_key_name = a.token_key_name.clone();
     }
-    for (i, path) in args.public_keys.iter().enumerate() {
-        let pem = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
-        let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
-            .map_err(|e| anyhow::anyhow!("--public-key {}: {e}", path.display()))?;
-        keys.public_keys.push(key);
-    }
+    keys.public_keys.extend(super::device::read_public_keys(&args.public_keys)?);
     if let Some(k) = &args.token_key_name {
         keys.token_key_name = k.clone();
     }

@@ -53,7 +53,7 @@ pub(crate) struct Entry {
     charged: AtomicUsize,
     before_auth: AtomicBool,
     /// Why it was shed, once it is.
-    shed_for: Mutex<Option<&'static str>>,
+    shed_for: Mutex<Option<Shed>>,
     shed: Notify,
 }
 
@@ -63,10 +63,27 @@ pub(crate) struct Pass {
     entry: Arc<Entry>,
 }
 
-/// What a shed connection's record says.
-pub(crate) const SHED_FOR_CONNECTION: &str =
-    "shed at the connection limit to admit a newer connection: it had not authenticated yet";
-pub(crate) const SHED_FOR_BYTES: &str = "shed: the emulator's budget for bytes held before authentication ran out, and this was the oldest connection holding them";
+/// Why a connection was shed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shed {
+    /// At the connection limit, to admit a newer connection.
+    ConnectionLimit,
+    /// Over the budget of bytes held before authentication.
+    ByteBudget,
+}
+
+impl std::fmt::Display for Shed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ConnectionLimit => {
+                "shed at the connection limit to admit a newer connection: it had not authenticated yet"
+            }
+            Self::ByteBudget => {
+                "shed: the emulator's budget for bytes held before authentication ran out, and this was the oldest connection holding them"
+            }
+        })
+    }
+}
 
 impl Admission {
     /// Room for `max_connections`, fewer if the open-file limit leaves less.
@@ -94,7 +111,7 @@ impl Admission {
     /// limit; `None` when every connection is past authentication.
     pub(crate) fn admit(self: &Arc<Self>) -> Option<Pass> {
         let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
-        if open > self.limit && !self.shed_oldest(None, SHED_FOR_CONNECTION) {
+        if open > self.limit && !self.shed_oldest(None, Shed::ConnectionLimit) {
             self.open.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
@@ -115,7 +132,7 @@ impl Admission {
 
     /// Sheds the oldest connection before authentication (holding charged bytes, when `holding` is
     /// `Some(id)`, and other than `id`); whether there was one.
-    fn shed_oldest(&self, holding: Option<u64>, why: &'static str) -> bool {
+    fn shed_oldest(&self, holding: Option<u64>, why: Shed) -> bool {
         let victim = {
             let Ok(mut w) = self.waiting.lock() else { return false };
             let id = w
@@ -153,11 +170,11 @@ impl Entry {
             return Ok(());
         }
         let total = owner.charged.fetch_add(add, Ordering::SeqCst) + add;
-        if total > owner.budget && !owner.shed_oldest(Some(self.id), SHED_FOR_BYTES) {
+        if total > owner.budget && !owner.shed_oldest(Some(self.id), Shed::ByteBudget) {
             if let Ok(mut s) = self.shed_for.lock() {
-                *s = Some(SHED_FOR_BYTES);
+                *s = Some(Shed::ByteBudget);
             }
-            return Err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, SHED_FOR_BYTES));
+            return Err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, Shed::ByteBudget.to_string()));
         }
         Ok(())
     }
@@ -182,7 +199,7 @@ impl Entry {
     }
 
     /// Why the connection was shed or refused bytes, if it was.
-    pub(crate) fn shed_for(&self) -> Option<&'static str> {
+    pub(crate) fn shed_for(&self) -> Option<Shed> {
         self.shed_for.lock().ok().and_then(|s| *s)
     }
 }
@@ -227,7 +244,7 @@ mod tests {
         let second = a.admit().unwrap();
         second.entry().authenticating();
         let third = a.admit().expect("the first is shed to admit the third");
-        assert_eq!(first.entry().shed_for(), Some(SHED_FOR_CONNECTION));
+        assert_eq!(first.entry().shed_for(), Some(Shed::ConnectionLimit));
         assert_eq!(second.entry().shed_for(), None);
         drop(first);
         // Both left are past authentication or newer: the next sheds the third, then none.
@@ -246,7 +263,7 @@ mod tests {
         assert_eq!(a.charged.load(Ordering::SeqCst), 60 * 1024);
         // Over the budget: the older holder goes, the newer keeps reading.
         new.entry().charge(ALLOWANCE + 8 * 1024).unwrap();
-        assert_eq!(old.entry().shed_for(), Some(SHED_FOR_BYTES));
+        assert_eq!(old.entry().shed_for(), Some(Shed::ByteBudget));
         drop(old);
         assert_eq!(a.charged.load(Ordering::SeqCst), 8 * 1024);
         // Alone over the budget: refused.

@@ -143,7 +143,7 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx, pass: admission::Pas
         () = entry.shed() => true,
     };
     if let Some(why) = entry.shed_for().filter(|_| shed || !rec.accepted) {
-        rec.set(Reason::TooManyConnections, why);
+        rec.set(Reason::TooManyConnections, why.to_string());
     }
     rec.admission = None;
     drop(pass);
