@@ -15,6 +15,7 @@ mod hostile_inputs;
 mod inspect;
 mod lambda_runtime;
 mod network;
+mod pinned;
 mod probe_cli;
 mod probe_emulator;
 mod probe_matrix;
