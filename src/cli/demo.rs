@@ -1,6 +1,7 @@
 //! `authprobe demo`: no flags needed; says what it set up, then each scenario's report.
 
-use super::probe::{Bars, Format, OutputArgs};
+use super::args::{Format, OutputArgs};
+use super::progress::Bars;
 use crate::report::text;
 use clap::Args;
 use std::io::{IsTerminal as _, Write as _};
@@ -13,7 +14,7 @@ pub struct DemoArgs {
 }
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let rt = super::runtime()?;
+    let rt = super::runtime::runtime()?;
     let bars = Bars::for_output(&args.output);
     let progress: &dyn crate::probe::Progress = match &bars {
         Some(b) => b,

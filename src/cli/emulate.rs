@@ -94,7 +94,7 @@ pub(crate) fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
         _ => args.listen,
     };
     let config = build_config(&args, file)?;
-    let rt = super::runtime()?;
+    let rt = super::runtime::runtime()?;
     rt.block_on(serve(listen, config, &args))
 }
 
@@ -208,10 +208,7 @@ fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<
                 "--authorizer-handler is empty: give the command that starts your handler, e.g. `python3 -m awslambdaric app.handler`"
             );
         }
-        a.function = Function::Handler(std::sync::Arc::new(crate::emulator::runtime_api::Host::new(
-            cmd,
-            usize::from(args.authorizer_workers),
-        )));
+        a.function = Function::Handler(crate::emulator::Handler::new(cmd, usize::from(args.authorizer_workers)));
     } else if !args.allow_tokens.is_empty() {
         a.function = Function::Rules(args.allow_tokens.iter().map(|t| Rule::allow_all(t)).collect());
     }
@@ -241,7 +238,7 @@ async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) 
         }));
     }
     // A certificate and key that do not belong together fail here, before the banner says "listening".
-    crate::emulator::tls::ServerConfigs::build(&cfg).map_err(|e| match (&args.cert, &args.key) {
+    crate::emulator::check_tls(&cfg).map_err(|e| match (&args.cert, &args.key) {
         (Some(c), Some(k)) => anyhow::anyhow!(
             "--cert {} and --key {} cannot serve TLS together ({e}): give the key that belongs to the certificate",
             c.display(),

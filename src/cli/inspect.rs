@@ -1,6 +1,6 @@
 //! `authprobe inspect CAPTURE`: a device's own packet capture read (see `crate::inspect`).
 
-use super::probe::Format;
+use super::args::Format;
 use anyhow::Context as _;
 use clap::Args;
 use std::io::Write as _;

@@ -2,6 +2,7 @@
 //!
 //! Exit codes (docs/outcomes.md): 0 success, 1 a check failed, 2 bad input (nothing was sent).
 
+pub(crate) mod args;
 pub(crate) mod demo;
 pub(crate) mod device;
 pub(crate) mod emulate;
@@ -9,6 +10,8 @@ pub(crate) mod inspect;
 pub(crate) mod jsonl;
 pub(crate) mod probe;
 pub(crate) mod profile;
+pub(crate) mod progress;
+pub(crate) mod runtime;
 pub(crate) mod toolkit;
 
 use clap::{Parser, Subcommand};
@@ -103,7 +106,7 @@ pub struct Cli {
 pub enum Command {
     /// Probe an endpoint with crafted custom-auth attempts and say where and why each one fails.
     #[command(after_help = PROBE_HELP)]
-    Probe(Box<probe::ProbeArgs>),
+    Probe(Box<args::ProbeArgs>),
     /// Run the emulator on loopback and probe it with good and broken credentials (no AWS account needed).
     #[command(after_help = DEMO_HELP)]
     Demo(demo::DemoArgs),
@@ -185,20 +188,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Whether to colour text written to a stream: the one place `--color`, `NO_COLOR` (any non-empty
-/// value) and `TERM=dumb` are decided.
-pub fn colour(choice: probe::ColorArg, stream_is_terminal: bool) -> bool {
-    match choice {
-        probe::ColorArg::Always => true,
-        probe::ColorArg::Never => false,
-        probe::ColorArg::Auto => {
-            stream_is_terminal
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
-        }
-    }
-}
-
 fn init_logging(verbose: u8, quiet: bool) {
     let level = match verbose {
         0 if quiet => tracing::Level::WARN,
@@ -214,9 +203,4 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_ansi(false)
         .with_target(false)
         .try_init();
-}
-
-/// A multi-threaded runtime for one command.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

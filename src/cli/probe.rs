@@ -1,394 +1,19 @@
 //! `authprobe probe`: flags become a validated `ProbePlan` (exit 2 on bad input, nothing sent), then
 //! one attempt per transport, rendered as text or JSON.
 
-use super::device::{CredentialArgs, read_json};
+use super::args::*;
+use super::device::read_json;
+use super::progress::Bars;
 use crate::auth::event::Transport;
 use crate::auth::policy::Arns;
 use crate::probe::{ProbePlan, Trust};
 use crate::report::{Report, text};
 use anyhow::bail;
-use clap::{Args, ValueEnum};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    Jsonl,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransportArg {
-    Mqtt,
-    Wss,
-    Https,
-}
-
-impl From<TransportArg> for Transport {
-    fn from(t: TransportArg) -> Self {
-        match t {
-            TransportArg::Mqtt => Self::Mqtt,
-            TransportArg::Wss => Self::Wss,
-            TransportArg::Https => Self::Https,
-        }
-    }
-}
-
-/// Output flags shared by `probe` and `demo`.
-#[derive(Debug, Args, Clone)]
-pub struct OutputArgs {
-    /// Report format: text, one JSON document, or JSON Lines (one object per attempt as it ends, then
-    /// a summary) for log pipelines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Show tokens, signatures and passwords instead of `<redacted len=N sha256=…>`.
-    #[arg(long)]
-    pub show_secrets: bool,
-    /// Nothing but the report: no progress, warnings or notes on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Colour: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always, never.
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
-    pub color: ColorArg,
-    /// A label (device, site) carried by every JSON Lines object.
-    #[arg(long, value_name = "TEXT")]
-    pub label: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FamilyArg {
-    Any,
-    #[value(name = "4")]
-    V4,
-    #[value(name = "6")]
-    V6,
-    Both,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
-}
-
-impl OutputArgs {
-    /// Whether to colour text written to a stream (see [`super::colour`]).
-    pub fn color_for(&self, stream_is_terminal: bool) -> bool {
-        super::colour(self.color, stream_is_terminal)
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// The IoT data endpoint (or custom domain): SNI, Host header and certificate name.
-    #[arg(long, value_name = "HOST", required_unless_present_any = ["endpoint_json", "domain_json", "device"])]
-    pub endpoint: Option<String>,
-    /// `aws iot describe-endpoint` output: the endpoint, when --endpoint is not given.
-    #[arg(long, value_name = "FILE")]
-    pub endpoint_json: Option<PathBuf>,
-    /// `aws iot describe-domain-configuration` output: domain name, default authorizer, authentication type.
-    #[arg(long, value_name = "FILE")]
-    pub domain_json: Option<PathBuf>,
-    /// Port (default 443; custom authentication works on 443 only).
-    #[arg(long, value_name = "N")]
-    pub port: Option<u16>,
-    /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
-    #[arg(long, value_name = "ADDR[:PORT]")]
-    pub connect_to: Option<String>,
-    /// Go through this proxy: http://[user:pass@]host:port (HTTP CONNECT), socks5:// (the name
-    /// resolved here) or socks5h:// (resolved by the proxy). Default: HTTPS_PROXY, then ALL_PROXY
-    /// (lower case first), as curl.
-    #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
-    /// Hosts that bypass the proxy (comma-separated names, domains, IPs, CIDRs; `*` = all); replaces NO_PROXY.
-    #[arg(long, value_name = "LIST")]
-    pub noproxy: Option<String>,
-    /// Answer HOST:PORT with ADDR without asking DNS (repeatable), as curl's --resolve.
-    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
-    pub resolve: Vec<String>,
-    /// IPv4 only.
-    #[arg(short = '4', long = "ipv4", conflicts_with_all = ["ipv6", "family"])]
-    pub ipv4: bool,
-    /// IPv6 only.
-    #[arg(short = '6', long = "ipv6", conflicts_with = "family")]
-    pub ipv6: bool,
-    /// IP versions to dial: any (the resolver's order), 4, 6, or both (each baseline over IPv4 and
-    /// again over IPv6, to compare).
-    #[arg(long, value_enum, value_name = "any|4|6|both")]
-    pub family: Option<FamilyArg>,
-    /// Transport to try (repeatable, or comma-separated). Default: mqtt, wss and https.
-    #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https", value_delimiter = ',')]
-    pub transports: Vec<TransportArg>,
-    #[command(flatten)]
-    pub creds: CredentialArgs,
-    /// Topic of the HTTPS publish (default: --publish, else `authprobe/probe`).
-    #[arg(long)]
-    pub topic: Option<String>,
-    /// After CONNACK, publish to this topic (QoS 1) and report PUBACK or the close (stage authorize).
-    #[arg(long, value_name = "TOPIC")]
-    pub publish: Option<String>,
-    /// After CONNACK, subscribe to this filter and report SUBACK (and whether --publish comes back).
-    #[arg(long, value_name = "FILTER")]
-    pub subscribe: Option<String>,
-    /// Region for resource ARNs in reports (default: from the endpoint name).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Account for resource ARNs in reports.
-    #[arg(long)]
-    pub account: Option<String>,
-    /// Trust only the certificates in this PEM file instead of the bundled (Amazon/Mozilla) roots.
-    #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
-    pub ca: Option<PathBuf>,
-    /// Do not verify server certificates (every attempt's report says so).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Timeout of each stage, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub timeout: f64,
-    /// A device profile (TOML): what the device sends and where its secrets are; flags override it.
-    #[arg(long, value_name = "FILE")]
-    pub device: Option<PathBuf>,
-    /// Let a device profile read secrets from anywhere: files outside its own folder, and AWS or
-    /// other cloud credential variables (refused by default: a shared profile could send them away).
-    #[arg(long)]
-    pub allow_device_secrets: bool,
-    /// Write this command line's device profile to FILE (secrets as references only), then probe.
-    #[arg(long, value_name = "FILE")]
-    pub save_device: Option<PathBuf>,
-    #[command(flatten)]
-    pub sends: SendsArgs,
-    #[command(flatten)]
-    pub matrix: MatrixArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MatrixArg {
-    /// One baseline attempt per transport.
-    None,
-    /// The baseline plus the deviations that separate the common causes.
-    Quick,
-    /// Every deviation.
-    Full,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlacementArg {
-    Username,
-    Query,
-    Headers,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignatureEncodingArg {
-    /// `+`, `/`, `=` percent-encoded in a username or query (documented).
-    Percent,
-    /// The base64 as is, even in a username or query.
-    Raw,
-}
-
-/// What the device sends where it differs from the documented attempt: the baseline becomes the
-/// device's attempt, and a `documented` attempt runs beside it.
-#[derive(Debug, Args, Clone, Default)]
-pub struct SendsArgs {
-    /// SNI to send (default: the endpoint).
-    #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
-    pub sni: Option<String>,
-    /// Send no SNI extension.
-    #[arg(long)]
-    pub no_sni: bool,
-    /// ALPN protocol to offer (repeatable; default: `mqtt` for MQTT over TLS, none otherwise).
-    #[arg(long = "alpn", value_name = "PROTO", conflicts_with = "no_alpn")]
-    pub alpn: Vec<String>,
-    /// Offer no ALPN.
-    #[arg(long)]
-    pub no_alpn: bool,
-    /// Host header of WebSocket and HTTPS requests (default: the endpoint).
-    #[arg(long, value_name = "VALUE", conflicts_with = "no_host_header")]
-    pub host_header: Option<String>,
-    /// Send no Host header.
-    #[arg(long)]
-    pub no_host_header: bool,
-    /// Where the credentials go: username (mqtt, wss), query or headers (wss, https).
-    #[arg(long, value_enum)]
-    pub placement: Option<PlacementArg>,
-    /// How the signature travels in a username or query.
-    #[arg(long, value_enum)]
-    pub signature_encoding: Option<SignatureEncodingArg>,
-    /// The exact CONNECT username the device sends (credentials are not appended to it).
-    #[arg(long, value_name = "STRING")]
-    pub username_raw: Option<String>,
-    /// Sec-WebSocket-Protocol of the upgrade (default `mqtt`).
-    #[arg(long, value_name = "VALUE")]
-    pub ws_protocol: Option<String>,
-    /// CONNECT keep-alive in seconds (default 60).
-    #[arg(long, value_name = "SECS")]
-    pub keep_alive: Option<u16>,
-}
-
-impl SendsArgs {
-    /// The device's deviations, checked; nothing is sent on bad input.
-    pub fn device(&self, transports: &[Transport]) -> anyhow::Result<crate::probe::plan::DeviceSends> {
-        use crate::auth::credentials::Placement;
-        let name_ok = |flag: &str, v: &str| -> anyhow::Result<()> {
-            if v.is_empty() || v.len() > 253 || v.chars().any(|c| c.is_control() || c == ' ') {
-                bail!("{flag} `{}` is not a host name (1 to 253 characters, no spaces)", v.escape_debug());
-            }
-            Ok(())
-        };
-        if let Some(s) = &self.sni {
-            name_ok("--sni", s)?;
-        }
-        for a in &self.alpn {
-            if a.is_empty() || a.len() > 255 {
-                bail!("--alpn `{a}` must be 1 to 255 bytes");
-            }
-        }
-        if let Some(h) = &self.host_header {
-            if h.is_empty() || h.chars().any(char::is_control) {
-                bail!("--host-header must be a non-empty value without control characters");
-            }
-        }
-        let placement = self.placement.map(|p| match p {
-            PlacementArg::Username => Placement::Username,
-            PlacementArg::Query => Placement::Query,
-            PlacementArg::Headers => Placement::Header,
-        });
-        if let Some(p) = placement {
-            let fits = |t: &Transport| match t {
-                Transport::Mqtt => p == Placement::Username,
-                Transport::Wss => true,
-                Transport::Https => p != Placement::Username,
-            };
-            if !transports.iter().any(fits) {
-                bail!(
-                    "--placement {:?}: none of the transports tried can carry credentials there (mqtt: username; https: query or headers)",
-                    p
-                );
-            }
-        }
-        if let Some(u) = &self.username_raw {
-            if u.len() > 65535 {
-                bail!("--username-raw is {} bytes; MQTT allows at most 65535", u.len());
-            }
-        }
-        if let Some(p) = &self.ws_protocol {
-            if p.is_empty() || p.chars().any(|c| c.is_control()) {
-                bail!("--ws-protocol must be a non-empty token");
-            }
-        }
-        Ok(crate::probe::plan::DeviceSends {
-            sni: if self.no_sni { Some(None) } else { self.sni.clone().map(Some) },
-            alpn: if self.no_alpn {
-                Some(Vec::new())
-            } else {
-                (!self.alpn.is_empty()).then(|| self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect())
-            },
-            host: if self.no_host_header { Some(None) } else { self.host_header.clone().map(Some) },
-            placement,
-            signature_raw: self.signature_encoding == Some(SignatureEncodingArg::Raw),
-            username_raw: self.username_raw.clone(),
-            ws_protocol: self.ws_protocol.clone(),
-            keep_alive: self.keep_alive,
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FollowUpArg {
-    /// Run them when more than one cause is left and an attempt can split them.
-    Auto,
-    None,
-}
-
-/// Which variants to run and how.
-#[derive(Debug, Args, Clone)]
-pub struct MatrixArgs {
-    /// Variants to run per transport.
-    #[arg(long, value_enum, default_value_t = MatrixArg::Quick)]
-    pub matrix: MatrixArg,
-    /// Attempts in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub parallel: usize,
-    /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); attempts then run one at a time.
-    #[arg(long)]
-    pub same_client_id: bool,
-    /// Gap from start to start between MQTT attempts that share a client ID (the mqtt and wss
-    /// baselines, the follow-ups, all with --same-client-id), in seconds (IoT Core allows about one
-    /// connect per second per client ID).
-    #[arg(long, value_name = "SECS", default_value_t = 1.1)]
-    pub spacing: f64,
-    /// Follow-up attempts that split the causes still open (`none`: only the matrix).
-    #[arg(long, value_enum, default_value_t = FollowUpArg::Auto)]
-    pub follow_up: FollowUpArg,
-    /// The "another name" used by the SNI and Host variants.
-    #[arg(long, value_name = "NAME", default_value = "example.com")]
-    pub alt_sni: String,
-}
-
-impl MatrixArgs {
-    pub fn level(&self) -> crate::probe::matrix::Level {
-        match self.matrix {
-            MatrixArg::None => crate::probe::matrix::Level::None,
-            MatrixArg::Quick => crate::probe::matrix::Level::Quick,
-            MatrixArg::Full => crate::probe::matrix::Level::Full,
-        }
-    }
-
-    pub fn schedule(&self) -> crate::probe::Schedule {
-        crate::probe::Schedule {
-            parallel: if self.same_client_id { 1 } else { self.parallel.max(1) },
-            spacing: self.same_client_id.then(|| Duration::from_secs_f64(self.spacing)),
-        }
-    }
-}
-
-/// One live line per running attempt, on a terminal only.
-pub(crate) struct Bars {
-    multi: indicatif::MultiProgress,
-    running: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>>,
-}
-
-impl Bars {
-    /// Progress lines on stderr when it is a terminal (whatever stdout is), unless `-q`.
-    pub(crate) fn for_output(output: &OutputArgs) -> Option<Self> {
-        (!output.quiet && std::io::stderr().is_terminal()).then(|| Self {
-            multi: indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()),
-            running: std::sync::Mutex::new(Vec::new()),
-        })
-    }
-}
-
-impl crate::probe::Progress for Bars {
-    fn started(&self, spec: &crate::probe::AttemptSpec) {
-        let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
-        bar.set_message(format!("{:<28} {}", spec.id, spec.description));
-        bar.enable_steady_tick(Duration::from_millis(120));
-        if let Ok(mut r) = self.running.lock() {
-            r.push((spec.id.clone(), bar));
-        }
-    }
-
-    fn finished(&self, report: &crate::probe::AttemptReport) {
-        if let Ok(mut r) = self.running.lock() {
-            if let Some(i) = r.iter().position(|(id, _)| *id == report.id) {
-                let (_, bar) = r.remove(i);
-                bar.finish_and_clear();
-                self.multi.remove(&bar);
-            }
-        }
-    }
-}
 
 pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = args.device.clone() {
@@ -399,7 +24,7 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     }
     let plan = plan(&args)?;
     // Before anything is sent: every log line from here on is scrubbed of the run's secrets.
-    crate::secret::register_log_secrets(&plan.run_secrets());
+    crate::secret::register_log_secrets(&crate::probe::matrix::run_secrets(&plan));
     let quiet = args.output.quiet;
     if let Some(path) = &args.save_device {
         let (profile, mut notes) = super::profile::Profile::of(&args);
@@ -419,10 +44,10 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     } else {
         specs
     };
-    let rt = super::runtime()?;
+    let rt = super::runtime::runtime()?;
     let bars = Bars::for_output(&args.output);
     let lines = (args.output.format == Format::Jsonl)
-        .then(|| super::jsonl::Lines::new(args.output.label.clone(), plan.run_secrets()));
+        .then(|| super::jsonl::Lines::new(args.output.label.clone(), crate::probe::matrix::run_secrets(&plan)));
     let collected = super::jsonl::Collect::default();
     let mut sinks: Vec<&dyn crate::probe::Progress> = vec![&collected];
     sinks.extend(bars.as_ref().map(|b| b as &dyn crate::probe::Progress));
@@ -443,7 +68,7 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
         None => {
             // Ctrl-C: clear the live lines and report what ran.
             if let Some(b) = &bars {
-                let _ = b.multi.clear();
+                b.clear();
             }
             let attempts = collected.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
             let unix = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -633,7 +258,7 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     plan.documents = documents;
     plan.follow_up = args.matrix.follow_up == FollowUpArg::Auto;
     plan.follow_up_spacing = Duration::from_secs_f64(args.matrix.spacing);
-    plan.checks = crate::probe::authorize::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() };
+    plan.checks = crate::probe::plan::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() };
     plan.device = args.sends.device(&transports_tried)?;
     fill_usernames(&mut plan)?;
     plan.adopt_username_raw();

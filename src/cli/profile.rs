@@ -2,8 +2,8 @@
 //! are, in TOML, so a firmware team can replay one device exactly. Secrets are stored only as
 //! references (a file or an environment variable), never as values. Flags override the file.
 
+use super::args::{PlacementArg, ProbeArgs, SignatureEncodingArg, TransportArg};
 use super::device::MqttVersionArg;
-use super::probe::{PlacementArg, ProbeArgs, SignatureEncodingArg, TransportArg};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -1,8 +1,8 @@
 //! The authorizer toolkit: `sign`, `event`, `check-response`, `check-permission` — offline checks
 //! with the same code the emulator uses. Exit codes: 0 all good, 1 a check failed, 2 bad input.
 
+use super::args::{Format, TransportArg};
 use super::device::CredentialArgs;
-use super::probe::{Format, TransportArg};
 use crate::auth::credentials::{Placement, encode};
 use crate::auth::documents::DescribedAuthorizer;
 use crate::auth::permission::{self, AuthorizerArn};

@@ -4,7 +4,7 @@
 
 use super::cause::Cause;
 use super::facts;
-use super::{Confidence, Context, Evidence, Finding, FindingKind};
+use super::finding::{Confidence, Context, Evidence, Finding, FindingKind};
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
@@ -150,7 +150,7 @@ fn finding(differences: &[(String, Option<Cause>)], pairs: &[Pair<'_>]) -> Findi
                 evidence,
                 fix,
                 next: Vec::new(),
-                see: super::See { step: "what the device sends", url: super::cause::TROUBLESHOOTING_URL },
+                see: super::finding::See { step: "what the device sends", url: super::cause::TROUBLESHOOTING_URL },
             }
         }
     }

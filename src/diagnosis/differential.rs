@@ -4,8 +4,8 @@
 
 use super::cause::Cause;
 use super::facts::{self, Seen};
+use super::finding::{Confidence, Context, Evidence, Finding, FindingKind};
 use super::local::LocalCheck;
-use super::{Confidence, Context, Evidence, Finding, FindingKind};
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::probe::variant::Variant;
@@ -319,7 +319,11 @@ pub(crate) fn comes_and_goes(attempts: &[AttemptReport]) -> bool {
     mixed(&observed).is_some_and(|m| m.same_transport)
 }
 
-/// The device's attempt was repeated at least [`super::followup::RETRIES`] times and refused every
+/// How often the refused baseline is repeated, when other attempts contradict it, before its
+/// refusal counts as one that holds: a function failing about half the time passes one retry in two.
+pub(crate) const RETRIES: usize = 2;
+
+/// The device's attempt was repeated at least [`RETRIES`] times and refused every
 /// time.
 pub(crate) fn retries_refused(attempts: &[AttemptReport]) -> bool {
     let retries: Vec<Seen> = attempts
@@ -328,7 +332,7 @@ pub(crate) fn retries_refused(attempts: &[AttemptReport]) -> bool {
         .map(facts::seen)
         .filter(|s| *s != Seen::Other)
         .collect();
-    retries.len() >= super::followup::RETRIES && retries.iter().all(|s| *s == Seen::Refused)
+    retries.len() >= RETRIES && retries.iter().all(|s| *s == Seen::Refused)
 }
 
 /// A refusal about 5 s after the request on every baseline is a timeout, and nothing else; a faster

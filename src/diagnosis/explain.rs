@@ -2,7 +2,7 @@
 //! this device's settings (names, client ID, endpoint; never secrets).
 
 use super::cause::Cause;
-use super::{Confidence, Context, Finding, FindingKind};
+use super::finding::{Confidence, Context, Finding, FindingKind};
 use crate::probe::AttemptReport;
 
 /// A finding for `cause`; `detail` (a local check's words) replaces the generic summary's tail.
@@ -55,7 +55,7 @@ pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Conte
         evidence: Vec::new(),
         fix: "run the next commands: each one rules candidates out; fix the one they leave".into(),
         next: Vec::new(),
-        see: super::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
     }
 }
 
@@ -78,10 +78,10 @@ pub(crate) fn client_id_in_use(refused: &[&AttemptReport], cx: &Context<'_>) -> 
             r.transport, ok.transport
         ),
         candidates: Vec::new(),
-        evidence: vec![super::Evidence::attempt(r), super::Evidence::attempt(ok)],
+        evidence: vec![super::finding::Evidence::attempt(r), super::finding::Evidence::attempt(ok)],
         fix: format!("run again with the device switched off, or with another --client-id than `{id}`"),
         next: Vec::new(),
-        see: super::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
     })
 }
 

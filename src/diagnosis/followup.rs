@@ -3,7 +3,7 @@
 //! with the spacing IoT Core needs between connects of one client ID.
 
 use super::cause::Cause;
-use super::differential::{self, Predict, Probe};
+use super::differential::{self, Predict, Probe, RETRIES};
 use super::facts::{self, Seen};
 use super::local::LocalCheck;
 use crate::auth::event::Transport;
@@ -15,10 +15,6 @@ use crate::probe::{AttemptReport, ProbePlan};
 /// At most this many follow-ups per run (two retries of the refused baseline, then up to four that
 /// split causes).
 pub(crate) const MAX: usize = 6;
-
-/// How often the refused baseline is repeated, when other attempts contradict it, before its
-/// refusal counts as one that holds: a function failing about half the time passes one retry in two.
-pub(crate) const RETRIES: usize = 2;
 
 /// The follow-up attempts worth running after `attempts`, in order.
 pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptReport]) -> Vec<AttemptSpec> {

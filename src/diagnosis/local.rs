@@ -136,7 +136,7 @@ fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
             Some(Cause::SniMissing),
         ));
     }
-    if super::network::is_legacy_endpoint(endpoint) {
+    if crate::auth::endpoint::is_legacy(endpoint) {
         out.push(fail(
             "endpoint_ats",
             format!("{endpoint} is the legacy iot:Data endpoint: its certificate chain is VeriSign's (Symantec), not Amazon's, and devices that trust only Amazon Root CA reject it; use the iot:Data-ATS endpoint (`aws iot describe-endpoint --endpoint-type iot:Data-ATS`)"),

@@ -3,7 +3,8 @@
 
 use super::cause::Cause;
 use super::facts::{self, Seen};
-use super::{Confidence, Context, Evidence, Finding, FindingKind};
+use super::finding::{Confidence, Context, Evidence, Finding, FindingKind};
+use crate::auth::endpoint::{expects_amazon_chain, is_legacy, issuer_is_legacy};
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};
@@ -56,19 +57,6 @@ fn intercepted_yet_through(through: &[&AttemptReport], cx: &Context<'_>) -> Opti
 }
 
 const INTERCEPTION_FIX: &str = "exempt the IoT endpoint from TLS inspection (allow-list *.iot.<region>.amazonaws.com on the firewall or proxy); or, only where policy demands inspection, have the device trust the inspecting CA";
-
-/// Whether `endpoint` is an AWS IoT data endpoint, whose chain is Amazon's (ATS). The legacy
-/// VeriSign endpoint and custom domains present other chains by design.
-pub(crate) fn expects_amazon_chain(endpoint: &str) -> bool {
-    crate::auth::policy::region_of(endpoint).is_some() && !is_legacy_endpoint(endpoint)
-}
-
-/// The legacy Symantec/VeriSign `iot:Data` endpoint: `<prefix>.iot.<region>.amazonaws.com`
-/// without `-ats`.
-pub(crate) fn is_legacy_endpoint(endpoint: &str) -> bool {
-    crate::auth::policy::region_of(endpoint).is_some()
-        && endpoint.split('.').next().is_some_and(|prefix| !prefix.ends_with("-ats"))
-}
 
 /// The endpoint's DNS answers, from the system resolver, that are not where a public IoT endpoint
 /// lives; `None` when there are none (or the answers came from --resolve, a literal or --connect-to).
@@ -221,7 +209,7 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], other
         fix: "compare with a run from another network; check what answers on the path (the certificate chain below)"
             .into(),
         next: Vec::new(),
-        see: super::See { step: "network and TLS steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See { step: "network and TLS steps", url: super::cause::TROUBLESHOOTING_URL },
     })
 }
 
@@ -338,7 +326,7 @@ fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -
         f.candidates = vec![Cause::TlsIntercepted.id(), Cause::ProxyFailed.id(), Cause::WrongPort.id()];
         return Some(f);
     }
-    if is_legacy_endpoint(ep) && stuck.iter().any(|a| a.outcome.kind == Kind::TlsCertUntrusted) {
+    if is_legacy(ep) && stuck.iter().any(|a| a.outcome.kind == Kind::TlsCertUntrusted) {
         let mut f = cause(
             Cause::SniNotEndpoint,
             Confidence::Likely,
@@ -489,7 +477,7 @@ fn unreachable(stuck: &[&AttemptReport], cx: &Context<'_>, ev: Vec<Evidence>) ->
         evidence: ev,
         fix: "compare with a run from another network; read each attempt's detail below".into(),
         next: Vec::new(),
-        see: super::See { step: "network and TLS steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See { step: "network and TLS steps", url: super::cause::TROUBLESHOOTING_URL },
     }
 }
 
@@ -542,12 +530,8 @@ pub(crate) fn intercepting_issuer(a: &AttemptReport, endpoint: &str) -> Option<S
     }
     match &a.outcome.detail {
         Detail::Cert { chain, amazon_roots, .. } if a.outcome.kind == Kind::TlsCertUntrusted => {
-            let amazon = match amazon_roots {
-                Some(known) => *known,
-                None => chain.iter().any(|c| c.issuer.contains("Amazon") || c.issuer.contains("Starfield")),
-            };
-            let legacy = is_legacy_endpoint(endpoint)
-                && chain.iter().any(|c| ["VeriSign", "Symantec", "DigiCert"].iter().any(|n| c.issuer.contains(n)));
+            let amazon = crate::probe::outcome::chain_is_amazons(chain, *amazon_roots);
+            let legacy = is_legacy(endpoint) && chain.iter().any(|c| issuer_is_legacy(&c.issuer));
             (!amazon && !legacy).then(|| chain.last().map(|c| c.issuer.clone())).flatten()
         }
         _ => None,

@@ -2,7 +2,7 @@
 //! Logs Insights query limited to this run's client IDs and time window. Placeholders, never secrets.
 
 use super::cause::Cause;
-use super::{Context, Finding, FindingKind};
+use super::finding::{Context, Finding, FindingKind};
 
 /// The commands that test or fix what `f` names; for an unexplained finding, the ones that split its
 /// candidates.

@@ -2,7 +2,7 @@
 
 use super::cause::Cause;
 use super::facts::{self, Seen};
-use super::{Confidence, Context, Evidence, Finding, FindingKind};
+use super::finding::{Confidence, Context, Evidence, Finding, FindingKind};
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};

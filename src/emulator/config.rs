@@ -37,8 +37,6 @@ pub struct EmulatorConfig {
     /// An intermittent function: every `n`th invocation fails with a Lambda error (the 1st, the
     /// `n+1`th, …), whatever the token; the others run as configured.
     pub fail_every: Option<u32>,
-    /// Invocations so far, for `fail_every`.
-    pub(crate) invocations: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub reject: RejectSettings,
     pub limits: Limits,
     pub identity: Identity,
@@ -106,7 +104,6 @@ impl EmulatorConfig {
             plus_as_space: true,
             strip_alpn: false,
             fail_every: None,
-            invocations: Default::default(),
             reject: RejectSettings::default(),
             limits: Limits::default(),
             identity,
@@ -183,7 +180,22 @@ pub enum Function {
     /// A shell command that reads the event JSON on stdin and prints the response JSON.
     Command(String),
     /// The user's Lambda handler, started under a runtime interface client, behind the Runtime API.
-    Handler(std::sync::Arc<super::runtime_api::Host>),
+    Handler(Handler),
+}
+
+/// The user's Lambda handler: the command that starts it under a runtime interface client, and how
+/// many warm workers run it (its concurrency). The emulator starts them when it starts serving.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handler {
+    pub command: String,
+    pub workers: usize,
+}
+
+impl Handler {
+    /// `command` with `workers` warm workers (at least one).
+    pub fn new(command: &str, workers: usize) -> Self {
+        Self { command: command.to_owned(), workers: workers.max(1) }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -477,10 +489,7 @@ impl AuthorizerFile {
                         "empty: give the command that starts your handler".into(),
                     ));
                 }
-                Function::Handler(std::sync::Arc::new(super::runtime_api::Host::new(
-                    &cmd,
-                    self.workers.unwrap_or(4).clamp(1, 256),
-                )))
+                Function::Handler(Handler::new(&cmd, self.workers.unwrap_or(4).clamp(1, 256)))
             }
             None => {
                 let mut rules: Vec<Rule> = self.allow_tokens.iter().map(|t| Rule::allow_all(t)).collect();

@@ -2,10 +2,16 @@
 //! on stdin and prints the response, or the user's Lambda handler behind the Runtime API
 //! (`runtime_api`), under IoT Core's time limit.
 
-use super::config::{Answer, Function};
+use super::config::EmulatorConfig;
+use super::config::{Answer, Authorizer, Function};
+pub(crate) use super::process::FunctionError;
+use super::process::{Group, die_with_parent, printable};
+use super::runtime_api::Host;
 use crate::auth::event::Event;
 use serde_json::{Value, json};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
@@ -13,53 +19,82 @@ use tokio::process::Command;
 /// Largest response read from a command.
 const MAX_OUTPUT: u64 = 1024 * 1024;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FunctionError {
-    #[error("no answer within the {0:?} time limit")]
-    Timeout(Duration),
-    #[error("the command could not start: {0}")]
-    Spawn(String),
-    #[error("the command exited with {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
-    Crashed { status: String, stderr: String },
-    #[error("the output is not JSON: {0}")]
-    NotJson(String),
-    #[error("the output is larger than {0} bytes")]
-    TooLarge(u64),
-    /// The handler (Runtime API) reported an error: what Lambda returns as `FunctionError`.
-    #[error("the function returned an error: {error_type}: {message}")]
-    Handler { error_type: String, message: String },
+/// The authorizers' functions as they run: the handler hosts this emulator started (by authorizer
+/// name), and the invocation count `fail_every` reads. Built when the emulator starts, from plain
+/// configuration.
+pub(crate) struct Functions {
+    hosts: Vec<(String, Arc<Host>)>,
+    /// Invocations so far, for `fail_every`.
+    pub(crate) invocations: AtomicU64,
 }
 
-/// Invokes `function` with `event`, after `latency`, all within `limit`.
-pub(crate) async fn invoke(
-    function: &Function,
-    event: &Event,
-    secrets: &crate::secret::Scrubber,
-    latency: Duration,
-    limit: Duration,
-) -> Result<Value, FunctionError> {
-    if let Function::Handler(host) = function {
-        // The host keeps the limit itself: it knows which worker overran and replaces it.
-        if !latency.is_zero() {
-            tokio::time::sleep(latency.min(limit)).await;
-        }
-        return host.invoke(event, secrets, limit.saturating_sub(latency)).await.map_err(|e| match e {
-            FunctionError::Timeout(_) => FunctionError::Timeout(limit),
-            e => e,
-        });
+impl Functions {
+    /// A host for each authorizer whose function is a handler, named with the emulator's ARNs.
+    pub(crate) fn new(cfg: &EmulatorConfig) -> Self {
+        let hosts = cfg
+            .authorizers
+            .iter()
+            .filter_map(|a| match &a.function {
+                Function::Handler(h) => {
+                    let host = Host::new(&h.command, h.workers);
+                    host.set_arn(cfg.arns.lambda_function(&a.name));
+                    Some((a.name.clone(), Arc::new(host)))
+                }
+                _ => None,
+            })
+            .collect();
+        Self { hosts, invocations: AtomicU64::new(0) }
     }
-    let work = async {
-        // A zero sleep still waits for the timer's next tick (a millisecond): skip it.
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+
+    /// Starts every handler's workers, so that the first connection finds them warm.
+    pub(crate) async fn warm(&self) {
+        for (_, h) in &self.hosts {
+            h.start().await;
         }
-        match function {
-            Function::Rules(rules) => Ok(answer(rules.iter().find(|r| r.token == event.token).map(|r| &r.answer))),
-            Function::Command(cmd) => run_command(cmd, event).await,
-            Function::Handler(_) => unreachable!("handled above"),
+    }
+
+    /// Stops every handler (their process groups are killed).
+    pub(crate) fn shutdown(&self) {
+        for (_, h) in &self.hosts {
+            h.shutdown();
         }
-    };
-    tokio::time::timeout(limit, work).await.unwrap_or(Err(FunctionError::Timeout(limit)))
+    }
+
+    /// Invokes `authorizer`'s function with `event`, after `latency`, all within `limit`.
+    pub(crate) async fn invoke(
+        &self,
+        authorizer: &Authorizer,
+        event: &Event,
+        secrets: &crate::secret::Scrubber,
+        latency: Duration,
+        limit: Duration,
+    ) -> Result<Value, FunctionError> {
+        if let Function::Handler(_) = &authorizer.function {
+            let Some((_, host)) = self.hosts.iter().find(|(n, _)| *n == authorizer.name) else {
+                return Err(FunctionError::Spawn(format!("no handler was started for `{}`", authorizer.name)));
+            };
+            // The host keeps the limit itself: it knows which worker overran and replaces it.
+            if !latency.is_zero() {
+                tokio::time::sleep(latency.min(limit)).await;
+            }
+            return host.invoke(event, secrets, limit.saturating_sub(latency)).await.map_err(|e| match e {
+                FunctionError::Timeout(_) => FunctionError::Timeout(limit),
+                e => e,
+            });
+        }
+        let work = async {
+            // A zero sleep still waits for the timer's next tick (a millisecond): skip it.
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            match &authorizer.function {
+                Function::Rules(rules) => Ok(answer(rules.iter().find(|r| r.token == event.token).map(|r| &r.answer))),
+                Function::Command(cmd) => run_command(cmd, event).await,
+                Function::Handler(_) => unreachable!("handled above"),
+            }
+        };
+        tokio::time::timeout(limit, work).await.unwrap_or(Err(FunctionError::Timeout(limit)))
+    }
 }
 
 fn answer(rule: Option<&Answer>) -> Value {
@@ -126,66 +161,4 @@ async fn run_command(cmd: &str, event: &Event) -> Result<Value, FunctionError> {
         return Err(FunctionError::Crashed { status: status.to_string(), stderr: printable(&err, 300) });
     }
     serde_json::from_slice(&out).map_err(|e| FunctionError::NotJson(e.to_string()))
-}
-
-/// The command's process group; dropping it kills the whole group. Every live group is also known
-/// to [`kill_all_groups`], which the emulator calls when it is told to stop (SIGTERM, SIGINT,
-/// SIGHUP), so that no handler or command outlives it.
-pub(super) struct Group(u32);
-
-/// The process groups of the running commands and handlers.
-static GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-
-impl Group {
-    pub(super) fn new(pid: u32) -> Self {
-        if let Ok(mut g) = GROUPS.lock() {
-            g.push(pid);
-        }
-        Self(pid)
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if let Ok(mut g) = GROUPS.lock() {
-            g.retain(|&p| p != self.0);
-        }
-        kill_group(self.0);
-    }
-}
-
-fn kill_group(pid: u32) {
-    if let Ok(pgid) = i32::try_from(pid) {
-        // SAFETY: killpg only sends a signal; the group id is the child's pid, which leads its
-        // own group (`process_group(0)`). A group that already exited gives ESRCH, ignored.
-        unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
-        }
-    }
-}
-
-/// Kills every authorizer command and handler process group still running.
-pub fn kill_all_groups() {
-    let groups = GROUPS.lock().map(|mut g| std::mem::take(&mut *g)).unwrap_or_default();
-    for pid in groups {
-        kill_group(pid);
-    }
-}
-
-/// Asks the kernel to kill the child when the emulator's thread that started it dies (the emulator
-/// killed with SIGKILL cannot clean up): the child's direct process at least never outlives it.
-pub(super) fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches only the child's own state.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-/// Text for a log: lossy UTF-8, control characters (NUL, newlines, escapes) escaped, at most `max`
-/// characters.
-pub(crate) fn printable(bytes: &[u8], max: usize) -> String {
-    crate::secret::escape(String::from_utf8_lossy(bytes).trim()).chars().take(max).collect()
 }

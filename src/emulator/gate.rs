@@ -2,7 +2,8 @@
 //! function, validate its answer. Transport code turns the result into CONNACKs, 101s and 403s.
 
 use super::config::EmulatorConfig;
-use super::function;
+use super::ctx::Ctx;
+use super::process::FunctionError;
 use super::record::{ConnectionRecord, CredentialSeen, Reason};
 use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, Sources};
 use crate::auth::event::{Event, Observed, Transport};
@@ -29,6 +30,18 @@ impl Granted {
     pub(crate) fn allows(&self, action: &str, resource: &str, client_id: &str) -> policy::Decision {
         policy::evaluate(&self.policies, action, resource, client_id)
     }
+
+    /// The policy check of every transport, written once: `action` on `resource` for `client_id`
+    /// (empty over HTTPS, which has none), or the refusal with `reason` naming the decision.
+    pub(crate) fn permit(&self, action: &str, resource: &str, client_id: &str, reason: Reason) -> Result<(), Refusal> {
+        match self.allows(action, resource, client_id) {
+            d if d.is_allowed() => Ok(()),
+            d => Err(refuse(
+                reason,
+                format!("{action} on {resource}: {}", serde_json::to_string(&d).unwrap_or_default()),
+            )),
+        }
+    }
 }
 
 /// A refusal with its reason.
@@ -45,7 +58,7 @@ fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
 /// Authenticates one connection. Fills the record's authorizer, credentials, signature, event, response
 /// and function time; secrets in them are scrubbed unless the config shows secrets.
 pub(crate) async fn authorize(
-    cfg: &EmulatorConfig,
+    ctx: &Ctx,
     transport: Transport,
     seen: &Observed,
     sources: &Sources,
@@ -53,6 +66,7 @@ pub(crate) async fn authorize(
     rec: &mut ConnectionRecord,
 ) -> Result<Granted, Refusal> {
     rec.authenticating();
+    let cfg = &ctx.config;
     let named = sources.find(AUTHORIZER_NAME);
     let chosen = match (&named, cfg.allow_authorizer_override) {
         (Some(n), true) => Some(n.value.clone()),
@@ -87,12 +101,12 @@ pub(crate) async fn authorize(
     let event = Event::build(transport, &token.value, verified, seen, &rec.id);
     rec.event = serde_json::to_value(&event).ok().map(|v| scrub_json(&v, scrub));
     let started = Instant::now();
-    intermittent(cfg, rec)?;
-    let answer = function::invoke(&authorizer.function, &event, scrub, cfg.latency, cfg.time_limit).await;
+    intermittent(ctx, rec)?;
+    let answer = ctx.functions.invoke(authorizer, &event, scrub, cfg.latency, cfg.time_limit).await;
     rec.durations.function_ms = Some(started.elapsed().as_millis() as u64);
     let answer = answer.map_err(|e| match e {
-        function::FunctionError::Timeout(_) => refuse(Reason::FunctionTimeout, e.to_string()),
-        function::FunctionError::Handler { .. } => refuse(Reason::LambdaError, scrub.scrub(&e.to_string())),
+        FunctionError::Timeout(_) => refuse(Reason::FunctionTimeout, e.to_string()),
+        FunctionError::Handler { .. } => refuse(Reason::LambdaError, scrub.scrub(&e.to_string())),
         // The command's stderr may echo the event (a traceback): scrub it like everything logged.
         _ => refuse(Reason::FunctionFailed, scrub.scrub(&e.to_string())),
     })?;
@@ -129,9 +143,9 @@ fn signature_refusal(verdict: &signature::Verdict) -> Result<(), Refusal> {
 }
 
 /// `fail_every`: this invocation is one of those that fail.
-fn intermittent(cfg: &EmulatorConfig, rec: &mut ConnectionRecord) -> Result<(), Refusal> {
-    let Some(n) = cfg.fail_every.filter(|n| *n > 0) else { return Ok(()) };
-    if cfg.invocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % u64::from(n) != 0 {
+fn intermittent(ctx: &Ctx, rec: &mut ConnectionRecord) -> Result<(), Refusal> {
+    let Some(n) = ctx.config.fail_every.filter(|n| *n > 0) else { return Ok(()) };
+    if ctx.functions.invocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % u64::from(n) != 0 {
         return Ok(());
     }
     rec.durations.function_ms = Some(0);

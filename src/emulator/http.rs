@@ -1,10 +1,10 @@
 //! The HTTP path (TLS without ALPN `mqtt`): `GET /mqtt` upgrades to MQTT over WebSocket, `POST
 //! /topics/<topic>` publishes, anything else gets an AWS-shaped JSON error.
 
-use super::Ctx;
 use super::channel::{Channel, Tls};
+use super::ctx::Ctx;
 use super::gate;
-use super::record::{ConnectionRecord, Reason};
+use super::record::{Answered, ConnectionRecord, Reason};
 use super::settings::{NonHttp, WssReject};
 use crate::auth::credentials::{Sources, parse_query};
 use crate::auth::event::{Observed, Transport, new_uuid};
@@ -89,7 +89,7 @@ pub fn parse_head(data: &[u8]) -> Result<Option<Request>, String> {
         }
         Ok(httparse::Status::Partial) if data.len() <= MAX_HEAD => Ok(None),
         Ok(httparse::Status::Partial) => Err(format!("request head over {MAX_HEAD} bytes")),
-        Err(e) => Err(format!("{e}; first bytes {}", super::tls::hex_prefix(data))),
+        Err(e) => Err(format!("{e}; first bytes {}", crate::wire::hex_prefix(data))),
     }
 }
 
@@ -130,7 +130,7 @@ impl Answer {
 }
 
 async fn answer(mut tls: Tls, a: Answer, rec: &mut ConnectionRecord) {
-    rec.answer = Some(format!("http:{}", a.status));
+    rec.answer = Some(Answered::Http(a.status));
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let _ = tls.write_all(&a.bytes()).await;
         let _ = tls.shutdown().await;
@@ -153,7 +153,7 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
                     answer(tls, Answer::error(400, "InvalidRequestException", "Bad Request"), rec).await
                 }
                 NonHttp::Close => {
-                    rec.answer = Some("close".into());
+                    rec.answer = Some(Answered::Close);
                     let _ = tls.shutdown().await;
                 }
             };
@@ -255,16 +255,9 @@ async fn publish(
             Err(_) => return rec.set(Reason::RequestTimeout, "body not complete in time"),
         }
     }
-    let result = gate::authorize(cfg, Transport::Https, &seen, &sources, scrub, rec).await.and_then(|granted| {
-        let resource = cfg.arns.topic(&topic);
-        match granted.allows("iot:Publish", &resource, "") {
-            d if d.is_allowed() => Ok(()),
-            d => Err(gate::Refusal {
-                reason: Reason::PublishNotAllowed,
-                detail: format!("iot:Publish on {resource}: {}", serde_json::to_string(&d).unwrap_or_default()),
-            }),
-        }
-    });
+    let result = gate::authorize(ctx, Transport::Https, &seen, &sources, scrub, rec)
+        .await
+        .and_then(|granted| granted.permit("iot:Publish", &cfg.arns.topic(&topic), "", Reason::PublishNotAllowed));
     match result {
         Ok(()) => {
             rec.set(Reason::Accepted, format!("published {} bytes to {topic}", body.len()));
@@ -293,7 +286,7 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
     if cfg.reject.wss == WssReject::Forbidden && carries_credentials(cfg, &sources) {
         let scrub = gate::scrubber(cfg, &seen, &sources);
         rec.secrets.merge(&scrub);
-        match gate::authorize(cfg, Transport::Wss, &seen, &sources, &scrub, rec).await {
+        match gate::authorize(ctx, Transport::Wss, &seen, &sources, &scrub, rec).await {
             Ok(g) => granted = Some(g),
             Err(r) => {
                 rec.set(r.reason, r.detail);
@@ -330,7 +323,7 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
     super::mqtt::serve(Channel::ws(ws), ctx, seen, sources, granted, rec).await;
 }
 
-fn carries_credentials(cfg: &super::EmulatorConfig, sources: &Sources) -> bool {
+fn carries_credentials(cfg: &super::config::EmulatorConfig, sources: &Sources) -> bool {
     let mut names: Vec<&str> = cfg.authorizers.iter().map(|a| a.token_key_name.as_str()).collect();
     names.extend([crate::auth::credentials::AUTHORIZER_NAME, crate::auth::credentials::SIGNATURE]);
     names.iter().any(|n| sources.find(n).is_some())

@@ -8,20 +8,24 @@
 mod admission;
 pub mod certs;
 mod channel;
+mod clock;
 pub mod config;
-pub(crate) mod function;
-pub(crate) mod gate;
+mod ctx;
+mod function;
+mod gate;
 pub mod http;
 mod local_peer;
-pub mod mqtt;
+mod mqtt;
+mod process;
 pub mod record;
-pub mod runtime_api;
+mod runtime_api;
 mod session;
 pub mod settings;
-pub(crate) mod tls;
+mod tls;
 
-pub use config::{Answer, Authorizer, EmulatorConfig, Function, Rule};
-pub use function::kill_all_groups;
+pub use config::{Answer, Authorizer, EmulatorConfig, Function, Handler, Rule};
+use ctx::Ctx;
+pub use process::kill_all_groups;
 pub use record::{ConnectionRecord, Reason};
 
 use crate::auth::event::new_uuid;
@@ -44,16 +48,6 @@ pub enum StartError {
     Tls(#[from] rustls::Error),
 }
 
-/// What every connection shares.
-pub struct Ctx {
-    pub config: EmulatorConfig,
-    servers: tls::ServerConfigs,
-    /// Live MQTT sessions by client ID: a new connection with the same client ID takes over.
-    pub(crate) sessions: session::Registry,
-    /// When each client ID last connected, for `limits.connect_interval`.
-    pub(crate) last_connect: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
-}
-
 /// A listening socket for the emulator with a backlog of 1024 (the kernel caps it at somaxconn):
 /// a burst of devices reconnecting at once queues instead of being refused. `TcpListener::bind`
 /// would take 128.
@@ -62,6 +56,12 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// Whether `config`'s certificate chain and key can serve TLS (a key that does not belong to the
+/// certificate fails here), without opening a socket.
+pub fn check_tls(config: &EmulatorConfig) -> Result<(), rustls::Error> {
+    tls::ServerConfigs::build(config).map(drop)
 }
 
 /// Serves `listener` until `shutdown` completes; connections still open then are dropped.
@@ -73,22 +73,10 @@ pub async fn run(
     config.validate()?;
     let servers = tls::ServerConfigs::build(&config)?;
     // Handlers behind the Runtime API start warm, before the first connection.
-    let hosts: Vec<Arc<runtime_api::Host>> = config
-        .authorizers
-        .iter()
-        .filter_map(|a| match &a.function {
-            config::Function::Handler(h) => {
-                h.set_arn(config.arns.lambda_function(&a.name));
-                Some(h.clone())
-            }
-            _ => None,
-        })
-        .collect();
-    for h in &hosts {
-        h.start().await;
-    }
+    let functions = function::Functions::new(&config);
+    functions.warm().await;
     let admission = admission::Admission::new(config.limits.max_connections, config.limits.pre_auth_bytes);
-    let ctx = Arc::new(Ctx { config, servers, sessions: Default::default(), last_connect: Default::default() });
+    let ctx = Arc::new(Ctx::new(config, servers, functions));
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -117,9 +105,7 @@ pub async fn run(
         }
     }
     tasks.shutdown().await;
-    for h in &hosts {
-        h.shutdown();
-    }
+    ctx.functions.shutdown();
     Ok(())
 }
 
@@ -189,11 +175,11 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
         tls::Route::Refuse(settings::TlsReject::HandshakeThenClose, _) => ctx.servers.http.clone(),
         tls::Route::Refuse(how, reason) => {
             rec.set(reason, format!("SNI {:?} is not an endpoint of this emulator", hello.sni));
-            rec.answer = Some(how.to_string());
+            rec.answer = Some(record::Answered::Tls(how));
             return tls::refuse(tcp, how).await;
         }
     };
-    let mut io = tls::Rewind::new(prefix, tcp);
+    let mut io = channel::Rewind::new(prefix, tcp);
     if let Some(entry) = rec.admission.clone() {
         io = io.metered(entry);
     }
@@ -206,13 +192,13 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
                 reason,
                 format!("SNI {:?} is not an endpoint of this emulator; closed after the handshake", hello.sni),
             );
-            rec.answer = Some(how.to_string());
+            rec.answer = Some(record::Answered::Tls(how));
             let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
             return;
         }
         (_, tls::Route::X509 | tls::Route::Refuse(..)) => {
             let reason = if route == tls::Route::X509 { Reason::X509Path } else { sni_reason(route) };
-            rec.answer = Some("client-cert".into());
+            rec.answer = Some(record::Answered::Tls(settings::TlsReject::RequireClientCert));
             return rec.set(reason, "the X.509 path needs a client certificate; no authorizer runs");
         }
         (Err(_), _) => return rec.set(Reason::HandshakeTimeout, "TLS handshake did not finish in time"),

@@ -1,10 +1,12 @@
 //! One record per connection: what arrived, what the emulator decided and why, and how long each step
 //! took. Written to stderr through `tracing` and, with `--log-json`, as JSON lines.
 
+use super::settings::TlsReject;
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::auth::signature::Verdict;
 use crate::secret::{escape, scrub_json};
+use crate::wire::mqtt::Connack;
 use serde::Serialize;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -79,6 +81,37 @@ pub struct Durations {
     pub total_ms: u64,
 }
 
+/// What the client was sent when the emulator refused or closed its connection: typed where it is
+/// decided, rendered here only (`close`, `connack:0x87`, `http:403`, `alert:unrecognized_name`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// Closed without an answer.
+    Close,
+    /// A CONNACK with this code.
+    Connack(Connack),
+    /// An HTTP status (an HTTPS publish, a refused upgrade).
+    Http(u16),
+    /// Refused in the TLS handshake, as this setting says.
+    Tls(TlsReject),
+}
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Close => f.write_str("close"),
+            Self::Connack(c) => write!(f, "connack:0x{:02x}", c.value()),
+            Self::Http(status) => write!(f, "http:{status}"),
+            Self::Tls(how) => write!(f, "{how}"),
+        }
+    }
+}
+
+impl Serialize for Answered {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionRecord {
     /// The connection's UUID (also `connectionMetadata.id` of the event).
@@ -118,7 +151,7 @@ pub struct ConnectionRecord {
     pub detail: String,
     /// What the client was sent as the refusal, e.g. `connack:0x87`, `close`, `http:403`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub answer: Option<String>,
+    pub answer: Option<Answered>,
     pub durations: Durations,
     /// The secrets this connection carried; every string of the record is scrubbed with them before
     /// it is logged.

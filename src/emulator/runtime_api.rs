@@ -12,7 +12,7 @@
 //! Each worker has its own port, so a worker that overruns its deadline is known, killed (its whole
 //! process group) and replaced; the next event goes to a warm worker.
 
-use super::function::FunctionError;
+use super::process::{FunctionError, Group, die_with_parent, printable};
 use crate::auth::event::Event;
 use crate::secret::Scrubber;
 use bytes::Bytes;
@@ -34,9 +34,9 @@ const PREFIX: &str = "/2018-06-01/runtime";
 
 /// A handler command and how many warm workers run it.
 #[derive(Debug)]
-pub struct Host {
-    pub command: String,
-    pub workers: usize,
+pub(crate) struct Host {
+    command: String,
+    workers: usize,
     /// `arn:aws:lambda:<region>:<account>:function:<name>`, sent as `Lambda-Runtime-Invoked-Function-Arn`.
     function_arn: std::sync::OnceLock<String>,
     running: OnceCell<Running>,
@@ -90,7 +90,7 @@ struct Job {
 }
 
 impl Host {
-    pub fn new(command: &str, workers: usize) -> Self {
+    pub(crate) fn new(command: &str, workers: usize) -> Self {
         Self {
             command: command.to_owned(),
             workers: workers.max(1),
@@ -102,7 +102,7 @@ impl Host {
     }
 
     /// The function's ARN, from the emulator's region and account and the authorizer's name.
-    pub fn set_arn(&self, arn: String) {
+    pub(crate) fn set_arn(&self, arn: String) {
         let _ = self.function_arn.set(arn);
     }
 
@@ -113,14 +113,14 @@ impl Host {
     }
 
     /// Stops every worker (their process groups are killed).
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         self.stop.notify_waiters();
     }
 
     /// Starts the workers (once); the emulator calls it at start so that the first connection finds
     /// warm workers.
-    pub async fn start(self: &Arc<Self>) {
+    pub(crate) async fn start(self: &Arc<Self>) {
         self.running
             .get_or_init(|| async {
                 let (tx, rx) = mpsc::channel(QUEUE);
@@ -137,7 +137,7 @@ impl Host {
     }
 
     /// Queues `event` for a worker and waits for its answer, within `limit`.
-    pub async fn invoke(
+    pub(crate) async fn invoke(
         self: &Arc<Self>,
         event: &Event,
         secrets: &Scrubber,
@@ -219,7 +219,7 @@ impl Host {
         let api = listener.local_addr().map_err(|e| e.to_string())?;
         let arn = self.arn();
         let mut child = self.spawn(n, api, &arn)?;
-        let _group = child.id().map(super::function::Group::new);
+        let _group = child.id().map(Group::new);
         let state =
             Arc::new(Worker { current: std::sync::Mutex::new(None), changed: Notify::new(), recent: recent.clone() });
         // The handler's own log lines (print, console.log, tracebacks) go to the emulator's log at
@@ -259,7 +259,7 @@ impl Host {
                         }
                     });
                 }
-                () = super::session::until(deadline.map(Into::into)) => {
+                () = super::clock::until(deadline.map(Into::into)) => {
                     ending = state.current.lock().ok().and_then(|c| c.as_ref().map(|c| FunctionError::Timeout(c.limit)));
                     break Err(format!("worker {n} overran the time limit; replaced"));
                 }
@@ -290,7 +290,7 @@ impl Host {
     fn spawn(&self, n: usize, api: std::net::SocketAddr, arn: &str) -> Result<tokio::process::Child, String> {
         let name = arn.rsplit(':').next().unwrap_or("authorizer").to_owned();
         let mut command = tokio::process::Command::new("sh");
-        super::function::die_with_parent(&mut command);
+        die_with_parent(&mut command);
         command
             .arg("-c")
             .arg(&self.command)
@@ -359,7 +359,7 @@ async fn log_lines(n: usize, mut pipe: Box<dyn tokio::io::AsyncRead + Send + Unp
             if b == b'\n' {
                 // Seen only with `-v`: not scrubbed (64 passes) for nobody.
                 if tracing::enabled!(tracing::Level::DEBUG) {
-                    let text = state.recent.scrub(super::function::printable(&line, MAX_LINE));
+                    let text = state.recent.scrub(printable(&line, MAX_LINE));
                     tracing::debug!(worker = n, "handler: {text}");
                 }
                 line.clear();
@@ -506,9 +506,9 @@ fn error_text(body: &Result<Bytes, FunctionError>) -> String {
             Ok(v) => format!(
                 "{}: {}",
                 v["errorType"].as_str().unwrap_or("Error"),
-                super::function::printable(v["errorMessage"].as_str().unwrap_or_default().as_bytes(), 300)
+                printable(v["errorMessage"].as_str().unwrap_or_default().as_bytes(), 300)
             ),
-            Err(_) => super::function::printable(b, 300),
+            Err(_) => printable(b, 300),
         },
         Err(e) => e.to_string(),
     }

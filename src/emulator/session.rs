@@ -2,11 +2,12 @@
 //! one connection, enforcing iot:Publish, iot:Subscribe and iot:Receive from the returned policies and
 //! answering refusals as IoT Core does (docs/custom-auth.md §7).
 
-use super::Ctx;
 use super::channel::Channel;
+use super::clock::until;
+use super::ctx::Ctx;
 use super::gate::Granted;
-use super::mqtt::Connect;
 use super::settings::Subscribe3Deny;
+use crate::wire::mqtt::Connect;
 use crate::wire::mqtt::encode;
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4;
@@ -27,11 +28,6 @@ pub(crate) struct Session<'a> {
     reauthorize: Option<Box<Reauthorize>>,
 }
 
-/// Live sessions by client ID, each with the signal that ends it when another connection takes its
-/// client ID over (IoT Core, like MQTT brokers, keeps one connection per client ID and drops the
-/// older: "Connection is being terminated because of a duplicate client ID", MQTT 5 0x8E).
-pub(crate) type Registry = std::sync::Mutex<std::collections::HashMap<String, (u64, tokio::sync::oneshot::Sender<()>)>>;
-
 static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Why the server ends a session.
@@ -50,7 +46,7 @@ pub(crate) struct Reauthorize {
     pub(crate) sources: crate::auth::credentials::Sources,
     pub(crate) scrub: crate::secret::Scrubber,
     /// A copy of the connection's record, written by the refresh (the logged one stays as it was).
-    pub(crate) record: super::ConnectionRecord,
+    pub(crate) record: super::record::ConnectionRecord,
 }
 
 /// What the session does after a packet.
@@ -152,23 +148,30 @@ impl<'a> Session<'a> {
     async fn refresh(&mut self) -> bool {
         let Some(again) = self.reauthorize.as_mut() else { return true };
         let cfg = &self.ctx.config;
-        let answer =
-            super::gate::authorize(cfg, again.transport, &again.seen, &again.sources, &again.scrub, &mut again.record)
-                .await;
-        let resource = cfg.arns.client(&self.connect.client_id);
-        match answer {
-            Ok(granted) if granted.allows("iot:Connect", &resource, &self.connect.client_id).is_allowed() => {
-                tracing::info!(client_id = %again.scrub.scrub(&self.connect.client_id), "refresh: the function allows the connection again");
+        let answer = super::gate::authorize(
+            self.ctx,
+            again.transport,
+            &again.seen,
+            &again.sources,
+            &again.scrub,
+            &mut again.record,
+        )
+        .await;
+        let id = &self.connect.client_id;
+        let allowed = answer.and_then(|granted| {
+            granted
+                .permit("iot:Connect", &cfg.arns.client(id), id, super::record::Reason::ConnectNotAllowed)
+                .map(|()| granted)
+        });
+        match allowed {
+            Ok(granted) => {
+                tracing::info!(client_id = %again.scrub.scrub(id), "refresh: the function allows the connection again");
                 self.granted = granted;
                 true
             }
-            Ok(_) => {
-                tracing::info!(client_id = %again.scrub.scrub(&self.connect.client_id), "refresh: iot:Connect no longer allowed; disconnecting");
-                false
-            }
             Err(refusal) => {
                 tracing::info!(
-                    client_id = %again.scrub.scrub(&self.connect.client_id),
+                    client_id = %again.scrub.scrub(id),
                     "refresh: {:?}: {}; disconnecting",
                     refusal.reason,
                     again.scrub.scrub(&refusal.detail)
@@ -351,12 +354,4 @@ const MAX_FILTERS: usize = 50;
 
 fn min_qos1(q: QoS) -> QoS {
     if q == QoS::AtMostOnce { q } else { QoS::AtLeastOnce }
-}
-
-/// Sleeps until `at`; never wakes without one.
-pub(crate) async fn until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

@@ -8,6 +8,8 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use crate::wire::alert::{ALERTS, Alert};
+use crate::wire::mqtt::Code5;
+pub use crate::wire::mqtt::Connack;
 
 /// How a connection is refused during the TLS handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,14 +34,14 @@ pub enum Mqtt3Reject {
     /// Close without CONNACK (field reports; the default).
     Close,
     /// CONNACK with this return code (older docs: 5, not authorized).
-    Connack(u8),
+    Connack(Connack),
 }
 
 /// What MQTT 5 clients see when authentication fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mqtt5Reject {
     /// CONNACK with this reason code (0x87 not authorized, the default; or 0x86 bad credentials).
-    Connack(u8),
+    Connack(Connack),
     Close,
 }
 
@@ -88,7 +90,7 @@ impl Default for RejectSettings {
             unknown_sni: TlsReject::Alert(Alert::UNRECOGNIZED_NAME),
             x509: TlsReject::RequireClientCert,
             mqtt3: Mqtt3Reject::Close,
-            mqtt5: Mqtt5Reject::Connack(0x87),
+            mqtt5: Mqtt5Reject::Connack(Connack::V5(Code5::NotAuthorized)),
             wss: WssReject::CloseAfterUpgrade,
             non_http: NonHttp::BadRequest,
             subscribe3: Subscribe3Deny::Failure,
@@ -151,21 +153,21 @@ show: |v| match v {
 setting!(Mqtt3Reject, "close, connack:<1-5>",
 parse: |s| match s {
     "close" => Some(Mqtt3Reject::Close),
-    _ => s.strip_prefix("connack:").and_then(parse_code).filter(|c| (1..=5).contains(c)).map(Mqtt3Reject::Connack),
+    _ => s.strip_prefix("connack:").and_then(parse_code).filter(|c| *c != 0).and_then(Connack::v311).map(Mqtt3Reject::Connack),
 },
 show: |v| match v {
     Mqtt3Reject::Close => "close".into(),
-    Mqtt3Reject::Connack(c) => format!("connack:{c}"),
+    Mqtt3Reject::Connack(c) => format!("connack:{}", c.value()),
 });
 
-setting!(Mqtt5Reject, "connack:0x87, connack:0x86 (any reason code >= 0x80), close",
+setting!(Mqtt5Reject, "connack:0x87, connack:0x86 (any MQTT 5 CONNACK reason code >= 0x80), close",
 parse: |s| match s {
     "close" => Some(Mqtt5Reject::Close),
-    _ => s.strip_prefix("connack:").and_then(parse_code).filter(|c| *c >= 0x80).map(Mqtt5Reject::Connack),
+    _ => s.strip_prefix("connack:").and_then(parse_code).filter(|c| *c >= 0x80).and_then(Connack::v5).map(Mqtt5Reject::Connack),
 },
 show: |v| match v {
     Mqtt5Reject::Close => "close".into(),
-    Mqtt5Reject::Connack(c) => format!("connack:0x{c:02x}"),
+    Mqtt5Reject::Connack(c) => format!("connack:0x{:02x}", c.value()),
 });
 
 setting!(WssReject, "close-after-101, 403",
@@ -211,9 +213,13 @@ mod tests {
             assert_eq!(s.parse::<TlsReject>().unwrap().to_string(), s);
         }
         assert_eq!("alert:112".parse::<TlsReject>().unwrap(), TlsReject::Alert(Alert(112)));
-        assert_eq!("connack:5".parse::<Mqtt3Reject>().unwrap(), Mqtt3Reject::Connack(5));
+        assert_eq!("connack:5".parse::<Mqtt3Reject>().unwrap(), Mqtt3Reject::Connack(Connack::v311(5).unwrap()));
+        assert_eq!("connack:5".parse::<Mqtt3Reject>().unwrap().to_string(), "connack:5");
+        assert!("connack:6".parse::<Mqtt3Reject>().is_err());
         assert_eq!("connack:0x86".parse::<Mqtt5Reject>().unwrap().to_string(), "connack:0x86");
         assert!("connack:0".parse::<Mqtt5Reject>().is_err());
+        // Only the reason codes MQTT 5 defines for CONNACK: one it does not would go out as another.
+        assert!("connack:0x8b".parse::<Mqtt5Reject>().is_err());
         assert!("alert:nonsense".parse::<TlsReject>().unwrap_err().contains("alert:<name>"));
     }
 }

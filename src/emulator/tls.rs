@@ -5,10 +5,8 @@ use super::config::EmulatorConfig;
 use super::record::Reason;
 use super::settings::TlsReject;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// The ALPN protocol of MQTT over TLS on 443.
@@ -78,14 +76,10 @@ pub(crate) async fn read_client_hello(tcp: &mut TcpStream) -> Result<(Hello, Vec
                 let mut out = Vec::new();
                 let _ = alert.write_all(&mut out);
                 let _ = tcp.write_all(&out).await;
-                return Err(HelloError::NotTls(format!("{err}; first bytes {}", hex_prefix(&seen))));
+                return Err(HelloError::NotTls(format!("{err}; first bytes {}", crate::wire::hex_prefix(&seen))));
             }
         }
     }
-}
-
-pub(crate) fn hex_prefix(bytes: &[u8]) -> String {
-    bytes.iter().take(16).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Where a connection goes after its ClientHello.
@@ -176,64 +170,5 @@ impl ServerConfigs {
             no_alpn: plain(&[])?,
             x509: Arc::new(x509),
         })
-    }
-}
-
-/// A stream that first replays bytes already read (the ClientHello), then reads from `inner`.
-///
-/// Not `tokio_rustls::LazyConfigAcceptor`: its `StartHandshake` keeps the TCP stream until it becomes a
-/// TLS stream, so the refusals IoT Core leaves undocumented could not all be made — an alert chosen
-/// by name written on the raw socket, or a reset (`reject.no_sni = "reset"`).
-pub(crate) struct Rewind<S> {
-    prefix: Vec<u8>,
-    pos: usize,
-    inner: S,
-    /// Counts what is read before authentication ([`super::admission`]).
-    meter: Option<std::sync::Arc<super::admission::Entry>>,
-}
-
-impl<S> Rewind<S> {
-    pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
-        Self { prefix, pos: 0, inner, meter: None }
-    }
-
-    /// Every byte read (the prefix included) is charged to `entry` until it authenticates.
-    pub(crate) fn metered(mut self, entry: std::sync::Arc<super::admission::Entry>) -> Self {
-        self.meter = Some(entry);
-        self
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.pos < self.prefix.len() {
-            let n = buf.remaining().min(self.prefix.len() - self.pos);
-            let start = self.pos;
-            buf.put_slice(&self.prefix[start..start + n]);
-            self.pos += n;
-            if self.pos == self.prefix.len() {
-                self.prefix = Vec::new();
-                self.pos = 0;
-            }
-            return Poll::Ready(self.meter.as_ref().map_or(Ok(()), |m| m.charge(n)));
-        }
-        let before = buf.filled().len();
-        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
-        match (&read, &self.meter) {
-            (Poll::Ready(Ok(())), Some(m)) => Poll::Ready(m.charge(buf.filled().len() - before)),
-            _ => read,
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -1,9 +1,9 @@
 //! For each outcome: the likely cause, the next thing to check, and the troubleshooting row it maps to
 //! (docs/custom-auth.md §7 and IoT Core's custom-auth troubleshooting steps).
 
-use super::attempt::Sent;
 use super::outcome::{CloseHow, Detail, Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, ProbePlan};
+use super::sent::Sent;
 use serde::Serialize;
 
 /// Human guidance attached to an outcome.
@@ -105,7 +105,7 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
         ),
         (Kind::TlsCertUntrusted, Detail::Cert { chain, amazon_roots, .. }) => {
             let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
-            let amazon = amazon_roots.unwrap_or_else(|| issuer.contains("Amazon") || issuer.contains("Starfield"));
+            let amazon = super::outcome::chain_is_amazons(chain, *amazon_roots);
             advice(
                 format!("the certificate chain is not trusted (issued by: {issuer})"),
                 if amazon {

@@ -5,7 +5,7 @@ use super::advice::{Advice, advise};
 use super::classify::{Observation, classify};
 use super::outcome::{Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, Expect, ProbePlan, SDK_METRICS, Trust, UsernameForm};
-use super::tls::TlsInfo;
+use super::sent::{Sent, SentCredential, SentProxy};
 use super::{authorize, https, mqtt, proxy, resolve, tcp, tls, websocket};
 use crate::auth::credentials::{Placement, encode, join_query, username_with};
 use crate::auth::event::Transport;
@@ -13,70 +13,6 @@ use crate::secret::Scrubber;
 use crate::wire::mqtt::{Bytes, Frames};
 use serde::Serialize;
 use std::time::Instant;
-
-/// What the attempt sent (secrets redacted unless `--show-secrets`).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Sent {
-    /// The addresses the attempt could dial (the proxy's, through a proxy).
-    pub resolved: Vec<String>,
-    /// What the endpoint's name resolved to, and from where (absent when a proxy resolves it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns: Option<super::resolve::Answers>,
-    /// The proxy the attempt went through, and why.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<SentProxy>,
-    /// The IP versions the attempt could dial (`-4`, `-6`, `--family both`).
-    pub family: super::plan::Family,
-    pub address: Option<String>,
-    /// SNI sent, or none.
-    pub sni: Option<String>,
-    pub alpn_offered: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host_header: Option<String>,
-    pub credentials: Vec<SentCredential>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mqtt_version: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keep_alive: Option<u16>,
-    /// `Sec-WebSocket-Protocol` of the upgrade (wss).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ws_protocol: Option<String>,
-    /// Certificate verification was off (`--insecure`).
-    pub insecure: bool,
-}
-
-/// The proxy of an attempt.
-#[derive(Clone, Debug, Serialize)]
-pub struct SentProxy {
-    /// The proxy URL, its password redacted unless `--show-secrets`.
-    pub url: String,
-    /// `--proxy`, or the environment variable it came from.
-    pub source: String,
-    /// Who resolves the endpoint's name: `proxy` (http, socks5h) or `local` (socks5).
-    pub resolves: &'static str,
-    /// The target the tunnel was asked for.
-    pub target: String,
-}
-
-/// One custom-auth parameter as sent.
-#[derive(Clone, Debug, Serialize)]
-pub struct SentCredential {
-    pub parameter: String,
-    pub placement: Placement,
-    /// `percent-encoded` or `as-is`.
-    pub encoding: &'static str,
-    pub value: String,
-}
 
 /// How long a stage took.
 #[derive(Clone, Debug, Serialize)]

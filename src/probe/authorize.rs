@@ -6,23 +6,10 @@ use super::classify::connack_reason_v4;
 use super::classify::reason_v5;
 use super::mqtt::MAX_REPLY;
 use super::outcome::{Detail, Kind, Outcome};
-use super::plan::MqttVersion;
+use super::plan::{Checks, MqttVersion};
 use crate::wire::mqtt::{Channel, encode, idle};
 use bytes::BytesMut;
 use std::time::{Duration, Instant};
-
-/// What to check after the connection is accepted.
-#[derive(Clone, Debug, Default)]
-pub struct Checks {
-    pub publish: Option<String>,
-    pub subscribe: Option<String>,
-}
-
-impl Checks {
-    pub fn is_empty(&self) -> bool {
-        self.publish.is_none() && self.subscribe.is_none()
-    }
-}
 
 /// Runs the checks on an accepted connection; returns every check's outcome, in order. The CLI keeps
 /// topics and filters within 256 bytes, so their packets always encode.

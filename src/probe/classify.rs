@@ -14,6 +14,14 @@ pub enum TlsError {
     Io { kind: ErrorKind, message: String },
 }
 
+/// How a proxy failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    Refused,
+    AuthRequired,
+    Timeout,
+}
+
 /// What happened at the point an attempt stopped, or its final answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Observation {
@@ -34,7 +42,7 @@ pub enum Observation {
     /// The proxy did not open the tunnel.
     Proxy {
         proxy: String,
-        failure: super::proxy::Failure,
+        failure: Failure,
         status: String,
         elapsed_ms: u64,
     },
@@ -162,7 +170,6 @@ pub fn classify(obs: &Observation) -> Outcome {
             Detail::Tcp { address: address.clone(), elapsed_ms: *elapsed_ms, error: "no answer to SYN".into() },
         ),
         O::Proxy { proxy, failure, status, elapsed_ms } => {
-            use super::proxy::Failure;
             let kind = match failure {
                 Failure::Refused => Kind::ProxyRefused,
                 Failure::AuthRequired => Kind::ProxyAuthRequired,

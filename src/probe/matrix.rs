@@ -292,3 +292,13 @@ pub fn swap_case(s: &str) -> String {
     let upper = s.to_ascii_uppercase();
     if upper == s { s.to_ascii_lowercase() } else { upper }
 }
+
+/// Every secret of the run: the plan's and those of every attempt the full matrix could make,
+/// for scrubbing whatever a peer sent back before it is shown.
+pub fn run_secrets(plan: &ProbePlan) -> crate::secret::Scrubber {
+    let mut s = plan.secrets(&plan.baseline()[0]);
+    for spec in variants(plan, Level::Full) {
+        s.merge(&plan.secrets(&spec));
+    }
+    s
+}

@@ -17,14 +17,14 @@ pub mod outcome;
 pub mod plan;
 pub(crate) mod proxy;
 pub(crate) mod resolve;
+pub mod sent;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod variant;
 pub mod websocket;
 
 pub use attempt::AttemptReport;
-pub use authorize::Checks;
-pub use plan::{AttemptSpec, Credentials, MqttVersion, ProbePlan, Trust};
+pub use plan::{AttemptSpec, Checks, Credentials, MqttVersion, ProbePlan, Trust};
 
 use crate::auth::event::Transport;
 use futures_util::StreamExt as _;

@@ -144,6 +144,12 @@ pub struct CertSummary {
     pub dns_names: Vec<String>,
 }
 
+/// Whether a presented chain is Amazon's: as path building to Amazon's roots decided
+/// (`amazon_roots`), or where that could not run, by the issuers' names.
+pub fn chain_is_amazons(chain: &[CertSummary], amazon_roots: Option<bool>) -> bool {
+    amazon_roots.unwrap_or_else(|| chain.iter().any(|c| crate::auth::endpoint::issuer_is_amazon(&c.issuer)))
+}
+
 /// The evidence of an outcome (the contract's `detail`), one shape per family of kinds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]

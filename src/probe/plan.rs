@@ -17,6 +17,19 @@ pub enum Trust {
     Insecure,
 }
 
+/// What to check after the connection is accepted.
+#[derive(Clone, Debug, Default)]
+pub struct Checks {
+    pub publish: Option<String>,
+    pub subscribe: Option<String>,
+}
+
+impl Checks {
+    pub fn is_empty(&self) -> bool {
+        self.publish.is_none() && self.subscribe.is_none()
+    }
+}
+
 /// The credentials a device would send.
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
@@ -86,7 +99,7 @@ pub struct ProbePlan {
     /// follow-ups): IoT Core allows about one connect a second per client ID.
     pub follow_up_spacing: Duration,
     /// Post-connect checks on the mqtt and wss baselines (`--publish`, `--subscribe`).
-    pub checks: super::authorize::Checks,
+    pub checks: Checks,
     /// The region and account of the resources the checks and findings name (`<account>` when not
     /// known).
     pub arns: crate::auth::policy::Arns,
@@ -484,16 +497,6 @@ impl ProbePlan {
             if let Some(pw) = &p.password {
                 s.add_basic_credential(p.user.as_deref().unwrap_or_default(), pw);
             }
-        }
-        s
-    }
-
-    /// Every secret of the run: the plan's and those of every attempt the full matrix could make,
-    /// for scrubbing whatever a peer sent back before it is shown.
-    pub fn run_secrets(&self) -> crate::secret::Scrubber {
-        let mut s = self.secrets(&self.baseline()[0]);
-        for spec in crate::probe::matrix::variants(self, crate::probe::matrix::Level::Full) {
-            s.merge(&self.secrets(&spec));
         }
         s
     }

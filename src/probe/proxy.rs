@@ -2,7 +2,7 @@
 //! timeout. Which proxy (if any) is chosen as curl chooses it: `--proxy`, else `https_proxy` /
 //! `HTTPS_PROXY`, else `all_proxy` / `ALL_PROXY`, unless the host is in `--noproxy` or `NO_PROXY`.
 
-use super::classify::Observation;
+use super::classify::{Failure, Observation};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -216,14 +216,6 @@ fn in_cidr(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
         }
         _ => false,
     }
-}
-
-/// How a proxy failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
-    Refused,
-    AuthRequired,
-    Timeout,
 }
 
 /// The most of a CONNECT answer read: a proxy's error page does not grow the probe's memory.

@@ -87,7 +87,7 @@ impl Report {
             findings,
             attempts,
             exit_code: if failed { EXIT_FAILED } else { EXIT_OK },
-            secrets: plan.run_secrets(),
+            secrets: crate::probe::matrix::run_secrets(plan),
         }
     }
 

@@ -524,7 +524,7 @@ async fn authorizer_denies_over_mqtt5_and_wss_403() {
 #[tokio::test]
 async fn mqtt311_connack_5_refusal_reads_like_a_close() {
     let mut c = cfg(allowing(AUTH));
-    c.reject.mqtt3 = authprobe::emulator::settings::Mqtt3Reject::Connack(5);
+    c.reject.mqtt3 = "connack:5".parse().unwrap();
     let r = diagnose(c, |p| p.credentials.token_key_name = "deviceToken".into()).await;
     expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
 }

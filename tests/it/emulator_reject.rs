@@ -1,7 +1,7 @@
 //! Every refusal the emulator models, as the client observes it, with the recorded reason.
 
 use super::common::*;
-use authprobe::emulator::settings::{Mqtt3Reject, Mqtt5Reject, TlsReject, WssReject};
+use authprobe::emulator::settings::{Mqtt5Reject, TlsReject, WssReject};
 use authprobe::emulator::{Answer, Function, Reason, Rule};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_rustls::rustls::{AlertDescription, Error as TlsError};
@@ -40,7 +40,7 @@ async fn unknown_sni_gets_the_configured_alert_or_reset() {
     let mut emu = start(cfg).await;
     let err = tls(emu.addr, Some("other.example.com"), &[b"mqtt"], &emu.ca_pem).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
-    assert_eq!(emu.record().await.answer.as_deref(), Some("reset"));
+    assert_eq!(emu.record().await.answer.map(|a| a.to_string()).as_deref(), Some("reset"));
 }
 
 #[tokio::test]
@@ -177,17 +177,17 @@ async fn authorizer_denies_over_https_is_403() {
 async fn mqtt311_refusal_can_be_connack_5() {
     let mut cfg = config();
     cfg.authorizers.push(allowing(AUTH));
-    cfg.reject.mqtt3 = Mqtt3Reject::Connack(5);
+    cfg.reject.mqtt3 = "connack:5".parse().unwrap();
     let mut emu = start(cfg).await;
     assert_eq!(mqtt311(&emu, "d", &user_for("bad"), "").await, Connack::Code(5));
-    assert_eq!(emu.record().await.answer.as_deref(), Some("connack:0x05"));
+    assert_eq!(emu.record().await.answer.map(|a| a.to_string()).as_deref(), Some("connack:0x05"));
 }
 
 #[tokio::test]
 async fn mqtt5_refusal_can_be_0x86_or_close() {
     let mut cfg = config();
     cfg.authorizers.push(allowing(AUTH));
-    cfg.reject.mqtt5 = Mqtt5Reject::Connack(0x86);
+    cfg.reject.mqtt5 = "connack:0x86".parse().unwrap();
     let emu = start(cfg.clone()).await;
     assert_eq!(mqtt5(&emu, "d", &user_for("bad"), "").await, Connack::Code(0x86));
     cfg.reject.mqtt5 = Mqtt5Reject::Close;

@@ -7,10 +7,8 @@
 
 use super::common::*;
 use authprobe::emulator::record::Reason;
-use authprobe::emulator::runtime_api::Host;
 use authprobe::emulator::{Authorizer, Function};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -58,7 +56,7 @@ fn node_command() -> Option<String> {
 async fn emulator(command: &str, workers: usize) -> Emu {
     let mut cfg = config();
     let mut a = Authorizer::new(AUTH, "token");
-    a.function = Function::Handler(Arc::new(Host::new(command, workers)));
+    a.function = Function::Handler(authprobe::emulator::Handler::new(command, workers));
     cfg.authorizers.push(a);
     cfg.default_authorizer = Some(AUTH.into());
     start(cfg).await

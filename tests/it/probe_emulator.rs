@@ -3,7 +3,7 @@
 
 use super::common::*;
 use authprobe::auth::event::Transport;
-use authprobe::emulator::settings::{Mqtt3Reject, TlsReject, WssReject};
+use authprobe::emulator::settings::{TlsReject, WssReject};
 use authprobe::emulator::{EmulatorConfig, Reason};
 use authprobe::probe::outcome::{CloseHow, Detail, Kind, Stage};
 use authprobe::probe::plan::{MqttVersion, SignatureForm, Trust};
@@ -143,7 +143,7 @@ async fn wss_refusal_is_101_then_closed_before_connack() {
 #[tokio::test]
 async fn connack_outcomes() {
     let mut cfg = cfg_with(allowing(AUTH));
-    cfg.reject.mqtt3 = Mqtt3Reject::Connack(5);
+    cfg.reject.mqtt3 = "connack:5".parse().unwrap();
     let emu = start(cfg).await;
     let mut plan = probe_plan(&emu);
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;

@@ -1,5 +1,6 @@
 //! The code's shape, checked on the source: dependencies between the crate's top-level modules point
-//! one way (the layers below), and no function in `src/` is longer than 80 lines.
+//! one way (the layers below), the files inside each module import each other without a circle, and
+//! no function in `src/` is longer than 80 lines.
 //!
 //! Layers, bottom first (README, "Crate map"): `secret` and `input`; `auth` and `wire`; `probe` and `emulator`
 //! (neither imports the other); `diagnosis`; `inspect` and `report`; `investigate`; `demo`; `cli`.
@@ -215,6 +216,234 @@ fn dependencies_point_one_way() {
     }
 }
 
+/// The module path of a source file: `src/emulator/mqtt.rs` → `[emulator, mqtt]`, `src/emulator/mod.rs`
+/// → `[emulator]`, `src/lib.rs` → `[]`.
+fn module_path(path: &Path) -> Vec<String> {
+    let rel = path.strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("src")).unwrap();
+    let mut parts: Vec<String> = rel.iter().map(|c| c.to_str().unwrap().trim_end_matches(".rs").to_owned()).collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The code before the file's unit tests (`#[cfg(test)]` followed by a `mod`), whose `super::` means
+/// the file itself.
+fn without_tests(code: &str) -> &str {
+    let mut at = 0;
+    while let Some(i) = code[at..].find("#[cfg(test)]") {
+        let start = at + i;
+        let rest = code[start + "#[cfg(test)]".len()..].trim_start();
+        if rest.starts_with("mod ") || rest.starts_with("pub mod ") {
+            return &code[..start];
+        }
+        at = start + 1;
+    }
+    code
+}
+
+/// Every path in `code` that names a module (`crate::a::b`, `super::c::D`, `self::e`, and `x::` where
+/// `x` is one of `children`), made absolute for a file at module path `me`.
+fn paths(code: &str, me: &[String], children: &[String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = code.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !(chars[i].is_alphabetic() || chars[i] == '_') || (i > 0 && (ident(chars.get(i - 1)) || chars[i - 1] == ':'))
+        {
+            i += 1;
+            continue;
+        }
+        // A path starts here: segments joined by `::` (a `{` group takes each member).
+        let mut j = i;
+        let mut segs = Vec::new();
+        loop {
+            let s: String = chars[j..].iter().take_while(|c| c.is_alphanumeric() || **c == '_').collect();
+            j += s.chars().count();
+            segs.push(s);
+            if chars.get(j) == Some(&':')
+                && chars.get(j + 1) == Some(&':')
+                && chars.get(j + 2).is_some_and(|c| c.is_alphabetic() || *c == '_')
+            {
+                j += 2;
+            } else {
+                break;
+            }
+        }
+        let mut groups = vec![segs.clone()];
+        if chars.get(j) == Some(&':') && chars.get(j + 1) == Some(&':') && chars.get(j + 2) == Some(&'{') {
+            // The group's members at its top level (`a::{self, B}` counts as `a`).
+            let mut depth = 0;
+            let mut members = vec![String::new()];
+            let mut end = j + 3;
+            for &c in &chars[j + 3..] {
+                end += 1;
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => members.push(String::new()),
+                    _ if depth == 0 => members.last_mut().unwrap().push(c),
+                    _ => {}
+                }
+            }
+            groups = members
+                .iter()
+                .map(|m| {
+                    let mut g = segs.clone();
+                    let m = m.trim().trim_end_matches("::");
+                    g.extend(m.split("::").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && s != "self"));
+                    g
+                })
+                .collect();
+            j = end;
+        }
+        // A lone keyword is not a path (`pub(super)`, `pub(crate)`).
+        for g in groups.into_iter().filter(|g| g.len() > 1) {
+            let abs = match g.first().map(String::as_str) {
+                Some("crate") => Some(g[1..].to_vec()),
+                Some("super") => {
+                    let mut base = me.to_vec();
+                    let mut k = 0;
+                    while g.get(k).map(String::as_str) == Some("super") {
+                        base.pop();
+                        k += 1;
+                    }
+                    base.extend(g[k..].iter().cloned());
+                    Some(base)
+                }
+                Some("self") => Some(me.iter().chain(&g[1..]).cloned().collect()),
+                Some(first) if g.len() > 1 && children.iter().any(|c| c == first) => {
+                    Some(me.iter().chain(&g).cloned().collect())
+                }
+                _ => None,
+            };
+            out.extend(abs);
+        }
+        i = j.max(i + 1);
+    }
+    out
+}
+
+#[test]
+fn files_inside_a_module_import_each_other_without_a_circle() {
+    let files: Vec<(PathBuf, Vec<String>)> = sources()
+        .into_iter()
+        .map(|p| {
+            let m = module_path(&p);
+            (p, m)
+        })
+        .collect();
+    let known: BTreeMap<Vec<String>, usize> = files.iter().enumerate().map(|(n, (_, m))| (m.clone(), n)).collect();
+    // Edges between files that share a module: siblings, and a module's own file (`mod.rs`).
+    let mut edges: Vec<std::collections::BTreeSet<usize>> = vec![Default::default(); files.len()];
+    let mut why: BTreeMap<(usize, usize), String> = BTreeMap::new();
+    let mut counted = 0;
+    for (n, (path, me)) in files.iter().enumerate() {
+        let children: Vec<String> = known
+            .keys()
+            .filter(|k| k.len() == me.len() + 1 && k.starts_with(me))
+            .map(|k| k.last().unwrap().clone())
+            .collect();
+        let src = std::fs::read_to_string(path).unwrap();
+        let code = code_only(&src);
+        let room = |m: &[String]| if m.len() > 1 { m[..m.len() - 1].to_vec() } else { Vec::new() };
+        for p in paths(without_tests(&code), me, &children) {
+            // The deepest file the path reaches.
+            let Some(target) = (1..=p.len()).rev().find_map(|l| known.get(&p[..l]).copied()) else { continue };
+            let other = &files[target].1;
+            let same_room = room(me) == room(other) || room(other) == *me || room(me) == *other;
+            if target != n && same_room && !me.is_empty() && !other.is_empty() {
+                counted += 1;
+                edges[n].insert(target);
+                why.entry((n, target)).or_insert_with(|| p.join("::"));
+            }
+        }
+    }
+    assert!(counted > 100, "found only {counted} imports between files: the scanner is broken");
+    // Strongly connected components (Tarjan): each of more than one file is a circle.
+    let circles = circles(&edges);
+    let show = |c: &Vec<usize>| {
+        let names: Vec<String> = c
+            .iter()
+            .map(|&k| files[k].0.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string())
+            .collect();
+        let ties: Vec<String> = c
+            .iter()
+            .flat_map(|&a| c.iter().map(move |&b| (a, b)))
+            .filter_map(|(a, b)| {
+                why.get(&(a, b)).map(|p| format!("    {} -> crate::{p}", files[a].0.file_name().unwrap().display()))
+            })
+            .collect();
+        format!("  {}\n{}", names.join(", "), ties.join("\n"))
+    };
+    assert!(
+        circles.is_empty(),
+        "files that import each other in a circle:\n{}",
+        circles.iter().map(show).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// The strongly connected components of more than one node.
+fn circles(edges: &[std::collections::BTreeSet<usize>]) -> Vec<Vec<usize>> {
+    struct T<'a> {
+        edges: &'a [std::collections::BTreeSet<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        out: Vec<Vec<usize>>,
+    }
+    fn visit(t: &mut T<'_>, v: usize) {
+        t.index[v] = Some(t.next);
+        t.low[v] = t.next;
+        t.next += 1;
+        t.stack.push(v);
+        t.on[v] = true;
+        for &w in t.edges[v].iter() {
+            match t.index[w] {
+                None => {
+                    visit(t, w);
+                    t.low[v] = t.low[v].min(t.low[w]);
+                }
+                Some(i) if t.on[w] => t.low[v] = t.low[v].min(i),
+                _ => {}
+            }
+        }
+        if Some(t.low[v]) == t.index[v] {
+            let mut c = Vec::new();
+            while let Some(w) = t.stack.pop() {
+                t.on[w] = false;
+                c.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            if c.len() > 1 {
+                c.sort_unstable();
+                t.out.push(c);
+            }
+        }
+    }
+    let n = edges.len();
+    let mut t = T {
+        edges,
+        index: vec![None; n],
+        low: vec![0; n],
+        on: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for v in 0..n {
+        if t.index[v].is_none() {
+            visit(&mut t, v);
+        }
+    }
+    t.out
+}
+
 /// Each `fn` in `code` with its first line and its length in lines (signature to closing brace).
 fn functions(code: &str) -> Vec<(String, usize, usize)> {
     let lines: Vec<&str> = code.lines().collect();
@@ -284,4 +513,14 @@ fn the_scanners_see_what_they_must() {
     let names: Vec<String> = imports(&code).into_iter().map(|(_, n)| n).collect();
     assert_eq!(names, ["auth", "probe", "report"]);
     assert_eq!(functions(&code), [("f".to_owned(), 4, 4)]);
+    let me = vec!["emulator".to_owned(), "mqtt".to_owned()];
+    let found = paths(
+        "use super::{gate::{self, Granted}, channel::Channel};\nlet x = crate::wire::mqtt::encode(b);\n",
+        &me,
+        &[],
+    );
+    let found: Vec<String> = found.iter().map(|p| p.join("::")).collect();
+    assert_eq!(found, ["emulator::gate", "emulator::channel::Channel", "wire::mqtt::encode"]);
+    let edges = vec![[1].into(), [0].into(), [0].into()];
+    assert_eq!(circles(&edges), [vec![0, 1]]);
 }

@@ -1,0 +1,107 @@
+//! A finding — why, how sure, on what evidence, what to do — and the context every rule reads.
+
+use super::cause::{self, Cause};
+use super::local;
+use crate::probe::{AttemptReport, ProbePlan};
+use serde::Serialize;
+
+/// What a finding says about the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Explains a failed baseline.
+    Cause,
+    /// A failure whose cause is one of `candidates`.
+    Unexplained,
+    /// The baseline works; this would break it.
+    Risk,
+}
+
+/// How sure the finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// The evidence rules out every other cause.
+    Confirmed,
+    Likely,
+    Possible,
+}
+
+/// One piece of evidence: an attempt's outcome or a local check's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Evidence {
+    Attempt { attempt: String, outcome: String },
+    Check { check: &'static str, result: String },
+}
+
+impl Evidence {
+    pub fn attempt(a: &AttemptReport) -> Self {
+        Self::Attempt {
+            attempt: a.id.clone(),
+            outcome: format!("{}/{}", a.outcome.stage.as_str(), a.outcome.kind.as_str()),
+        }
+    }
+
+    pub fn check(c: &local::LocalCheck) -> Self {
+        Self::Check { check: c.check, result: c.detail.clone() }
+    }
+}
+
+/// The troubleshooting step a finding maps to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct See {
+    pub step: &'static str,
+    pub url: &'static str,
+}
+
+/// A diagnosis: why, how sure, on what evidence, and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// A cause id, or `refused_unexplained` / `unreachable_unexplained`.
+    pub id: &'static str,
+    pub kind: FindingKind,
+    pub confidence: Confidence,
+    /// One sentence a field engineer can read out on a call.
+    pub summary: String,
+    /// The cause ids still consistent with the evidence, most likely first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<&'static str>,
+    pub evidence: Vec<Evidence>,
+    pub fix: String,
+    /// The exact next commands (placeholders, never secrets).
+    pub next: Vec<String>,
+    pub see: See,
+}
+
+impl Finding {
+    /// A finding naming `cause`.
+    pub fn new(cause: Cause, kind: FindingKind, confidence: Confidence, summary: String, fix: String) -> Self {
+        Self {
+            id: cause.id(),
+            kind,
+            confidence,
+            summary,
+            candidates: Vec::new(),
+            evidence: Vec::new(),
+            fix,
+            next: Vec::new(),
+            see: See { step: cause.step(), url: cause::TROUBLESHOOTING_URL },
+        }
+    }
+
+    pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+}
+
+/// Everything the rules read.
+pub struct Context<'a> {
+    pub attempts: &'a [AttemptReport],
+    pub plan: &'a ProbePlan,
+    /// The local checks, run before anything was sent ([`local::for_plan`]).
+    pub local: &'a [local::LocalCheck],
+    /// When the run started and ended (Unix seconds), for the Logs Insights window.
+    pub window: (u64, u64),
+}

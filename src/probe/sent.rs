@@ -1,0 +1,69 @@
+//! What an attempt put on the wire, as its report shows it (secrets redacted unless `--show-secrets`).
+
+use super::tls::TlsInfo;
+use crate::auth::credentials::Placement;
+use serde::Serialize;
+
+/// What the attempt sent (secrets redacted unless `--show-secrets`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Sent {
+    /// The addresses the attempt could dial (the proxy's, through a proxy).
+    pub resolved: Vec<String>,
+    /// What the endpoint's name resolved to, and from where (absent when a proxy resolves it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<super::resolve::Answers>,
+    /// The proxy the attempt went through, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<SentProxy>,
+    /// The IP versions the attempt could dial (`-4`, `-6`, `--family both`).
+    pub family: super::plan::Family,
+    pub address: Option<String>,
+    /// SNI sent, or none.
+    pub sni: Option<String>,
+    pub alpn_offered: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_header: Option<String>,
+    pub credentials: Vec<SentCredential>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<u16>,
+    /// `Sec-WebSocket-Protocol` of the upgrade (wss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_protocol: Option<String>,
+    /// Certificate verification was off (`--insecure`).
+    pub insecure: bool,
+}
+
+/// The proxy of an attempt.
+#[derive(Clone, Debug, Serialize)]
+pub struct SentProxy {
+    /// The proxy URL, its password redacted unless `--show-secrets`.
+    pub url: String,
+    /// `--proxy`, or the environment variable it came from.
+    pub source: String,
+    /// Who resolves the endpoint's name: `proxy` (http, socks5h) or `local` (socks5).
+    pub resolves: &'static str,
+    /// The target the tunnel was asked for.
+    pub target: String,
+}
+
+/// One custom-auth parameter as sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct SentCredential {
+    pub parameter: String,
+    pub placement: Placement,
+    /// `percent-encoded` or `as-is`.
+    pub encoding: &'static str,
+    pub value: String,
+}
