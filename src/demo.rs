@@ -62,7 +62,7 @@ pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> R
         let specs = matrix::variants(&plan, matrix::Level::Quick);
         let report =
             crate::investigate::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, progress).await;
-        let mut got: Vec<&str> = report.findings.iter().map(|f| f.id).collect();
+        let mut got: Vec<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();
         got.sort_unstable();
         let mut want = expected.clone();
         want.sort_unstable();

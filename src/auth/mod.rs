@@ -8,6 +8,7 @@
 //! - [`response`]: validation of what the function answers.
 //! - [`policy`]: evaluation of the returned policy documents.
 //! - [`topic`]: MQTT topic-filter matching.
+//! - [`troubleshooting`]: the steps of AWS's troubleshooting page, as advice and findings name them.
 
 pub mod credentials;
 pub mod documents;
@@ -18,3 +19,4 @@ pub mod policy;
 pub mod response;
 pub mod signature;
 pub mod topic;
+pub mod troubleshooting;

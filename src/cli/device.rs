@@ -101,7 +101,7 @@ impl Device {
     pub fn warnings(&self, endpoint: &str) -> Vec<String> {
         crate::diagnosis::local::checks(&self.documents, &self.credentials, endpoint, 443)
             .into_iter()
-            .filter(|c| !c.passed && c.check != "port_443")
+            .filter(|c| !c.passed && c.check != crate::diagnosis::local::CheckId::Port443)
             .map(|c| c.detail)
             .collect()
     }

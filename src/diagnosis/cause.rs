@@ -3,9 +3,8 @@
 
 use serde::Serialize;
 
-/// AWS's troubleshooting page for custom authorizers.
-pub(crate) const TROUBLESHOOTING_URL: &str =
-    "https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-troubleshooting.html";
+use crate::auth::troubleshooting::Step;
+pub(crate) use crate::auth::troubleshooting::TROUBLESHOOTING_URL;
 
 /// A cause. Ids are stable: new ones may be added, none is renamed or reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -182,30 +181,30 @@ impl Cause {
     }
 
     /// The troubleshooting step, in words.
-    pub fn step(self) -> &'static str {
+    pub fn step(self) -> Step {
         use Cause::*;
         match self {
-            DnsFailed | DnsUnexpected | ProxyFailed | TlsIntercepted => "network: reach the endpoint",
-            PortBlocked | WrongPort => "TLS: port 443",
-            SniMissing | SniNotEndpoint | HostHeaderWrong => "TLS: SNI and Host",
-            AlpnMissing | AlpnStripped => "TLS: ALPN",
-            AuthorizerMissingNoDefault | AuthorizerUnknown | AuthorizerInactive => "application: authorizer name",
-            TokenMissing | TokenKeyNameWrong => "application: token key name",
-            SignatureMissing | SignatureInvalid | SignatureWrongValue | SignatureNotEncoded => "application: signature",
-            UsernameMalformed => "application: MQTT username",
-            LambdaNotInvocable => "Lambda: IoT Core may invoke the function",
-            LambdaError => "Lambda: the function runs and returns a valid response",
-            LambdaTimeout | LambdaSlow => "Lambda: the function answers within 5 s",
+            DnsFailed | DnsUnexpected | ProxyFailed | TlsIntercepted => Step::NetworkReach,
+            PortBlocked | WrongPort => Step::Port443,
+            SniMissing | SniNotEndpoint | HostHeaderWrong => Step::SniAndHost,
+            AlpnMissing | AlpnStripped => Step::Alpn,
+            AuthorizerMissingNoDefault | AuthorizerUnknown | AuthorizerInactive => Step::AuthorizerName,
+            TokenMissing | TokenKeyNameWrong => Step::TokenKeyName,
+            SignatureMissing | SignatureInvalid | SignatureWrongValue | SignatureNotEncoded => Step::Signature,
+            UsernameMalformed => Step::MqttUsername,
+            LambdaNotInvocable => Step::LambdaInvokable,
+            LambdaError => Step::LambdaRuns,
+            LambdaTimeout | LambdaSlow => Step::LambdaWithin5s,
             AuthorizerDenied
             | PolicyConnectDenied
             | PolicyPublishDenied
             | PolicySubscribeDenied
-            | PolicyReceiveDenied => "Lambda: the response authenticates and its policy allows the action",
+            | PolicyReceiveDenied => Step::ResponseAllows,
             ConnectPacketTooLarge
             | KeepAliveOutOfRange
             | ClientIdInvalid
             | ConnectThrottled
-            | EnhancedAuthUnsupported => "application: MQTT CONNECT",
+            | EnhancedAuthUnsupported => Step::MqttConnect,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::cause::Cause;
 use super::facts;
-use super::finding::{Confidence, Context, Evidence, Finding, FindingKind};
+use super::finding::{Confidence, Context, Evidence, Finding, FindingId, FindingKind};
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
@@ -136,11 +136,15 @@ fn finding(differences: &[(String, Option<Cause>)], pairs: &[Pair<'_>]) -> Findi
         ([first, ..], _) => {
             let mut f = Finding::new(*first, FindingKind::Cause, Confidence::Likely, format!("Likely: {said}."), fix)
                 .with_evidence(evidence);
-            f.candidates = causes.iter().map(|c| c.id()).collect();
+            f.candidates = causes.to_vec();
             f
         }
         ([], _) => {
-            let id = if facts::is_auth_refusal(device) { "refused_unexplained" } else { "unreachable_unexplained" };
+            let id = if facts::is_auth_refusal(device) {
+                FindingId::RefusedUnexplained
+            } else {
+                FindingId::UnreachableUnexplained
+            };
             Finding {
                 id,
                 kind: FindingKind::Unexplained,
@@ -150,7 +154,10 @@ fn finding(differences: &[(String, Option<Cause>)], pairs: &[Pair<'_>]) -> Findi
                 evidence,
                 fix,
                 next: Vec::new(),
-                see: super::finding::See { step: "what the device sends", url: super::cause::TROUBLESHOOTING_URL },
+                see: super::finding::See {
+                    step: crate::auth::troubleshooting::Step::DeviceSends,
+                    url: super::cause::TROUBLESHOOTING_URL,
+                },
             }
         }
     }

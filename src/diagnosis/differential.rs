@@ -5,7 +5,7 @@
 use super::cause::Cause;
 use super::facts::{self, Seen};
 use super::finding::{Confidence, Context, Evidence, Finding, FindingKind};
-use super::local::LocalCheck;
+use super::local::{CheckId, LocalCheck};
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::probe::variant::Variant;
@@ -430,7 +430,7 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
         [first, ..] if left.any_connected && (left.causes.len() <= 3 || leads(&left.causes, cx)) => {
             let mut f = super::explain::finding(*first, FindingKind::Cause, Confidence::Likely, String::new(), cx)
                 .with_evidence(evidence);
-            f.candidates = left.causes.iter().map(|c| c.id()).collect();
+            f.candidates = left.causes.clone();
             vec![f]
         }
         _ => vec![super::explain::unexplained(&left.causes, &refused, cx).with_evidence(evidence)],
@@ -459,7 +459,7 @@ fn throttled(refused: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
         a.transport
     );
     let mut f = super::explain::finding(Cause::ConnectThrottled, FindingKind::Cause, Confidence::Likely, detail, cx);
-    f.candidates = vec![Cause::ConnectThrottled.id()];
+    f.candidates = vec![Cause::ConnectThrottled];
     f.fix = format!(
         "space reconnects of client ID `{id}` at least a second apart (back off, with jitter), and make sure no other client uses it"
     );
@@ -491,7 +491,7 @@ fn intermittent(m: &Mixed, left: &[Cause], refused: &[&AttemptReport], cx: &Cont
             "{} Or the authorizer's function fails some of the time (a Lambda error): its CloudWatch logs tell.",
             f.summary.trim_end()
         );
-        f.candidates = vec![Cause::ConnectThrottled.id(), Cause::LambdaError.id()];
+        f.candidates = vec![Cause::ConnectThrottled, Cause::LambdaError];
         return f;
     }
     let detail = format!(
@@ -501,9 +501,9 @@ fn intermittent(m: &Mixed, left: &[Cause], refused: &[&AttemptReport], cx: &Cont
         if m.same_transport { "" } else { " (or by transport)" }
     );
     let mut f = super::explain::finding(Cause::LambdaError, FindingKind::Cause, Confidence::Likely, detail, cx);
-    f.candidates = left.iter().map(|c| c.id()).collect();
-    if !f.candidates.contains(&Cause::LambdaError.id()) {
-        f.candidates.insert(0, Cause::LambdaError.id());
+    f.candidates = left.to_vec();
+    if !f.candidates.contains(&Cause::LambdaError) {
+        f.candidates.insert(0, Cause::LambdaError);
     }
     f
 }
@@ -529,7 +529,7 @@ fn held(cause: Cause, cx: &Context<'_>) -> bool {
 /// Credential causes a failed local check establishes: (cause, the check, whether the document can
 /// be trusted for this device — a describe-authorizer JSON of another authorizer cannot).
 pub(crate) fn established(local: &[LocalCheck]) -> Vec<(Cause, &LocalCheck, bool)> {
-    let foreign_doc = local.iter().any(|c| c.check == "authorizer_name" && !c.passed && c.implicates.is_none());
+    let foreign_doc = local.iter().any(|c| c.check == CheckId::AuthorizerName && !c.passed && c.implicates.is_none());
     local
         .iter()
         .filter(|c| !c.passed)
@@ -541,7 +541,10 @@ pub(crate) fn established(local: &[LocalCheck]) -> Vec<(Cause, &LocalCheck, bool
                 !(foreign_doc
                     && matches!(
                         c.check,
-                        "token_key_name" | "authorizer_status" | "signature_present" | "signature_verifies"
+                        CheckId::TokenKeyName
+                            | CheckId::AuthorizerStatus
+                            | CheckId::SignaturePresent
+                            | CheckId::SignatureVerifies
                     )),
             )
         })

@@ -2,7 +2,7 @@
 //! this device's settings (names, client ID, endpoint; never secrets).
 
 use super::cause::Cause;
-use super::finding::{Confidence, Context, Finding, FindingKind};
+use super::finding::{Confidence, Context, Finding, FindingId, FindingKind};
 use crate::probe::AttemptReport;
 
 /// A finding for `cause`; `detail` (a local check's words) replaces the generic summary's tail.
@@ -27,7 +27,6 @@ pub(crate) fn finding(
 /// The refusal the evidence leaves more than one cause for.
 pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     let transports: Vec<String> = refused.iter().map(|a| a.transport.to_string()).collect();
-    let names: Vec<&str> = left.iter().map(|c| c.id()).collect();
     if left.is_empty()
         && let Some(f) = client_id_in_use(refused, cx)
     {
@@ -47,15 +46,18 @@ pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Conte
     };
     let _ = cx;
     Finding {
-        id: "refused_unexplained",
+        id: FindingId::RefusedUnexplained,
         kind: FindingKind::Unexplained,
         confidence: Confidence::Possible,
         summary: format!("{summary}."),
-        candidates: names,
+        candidates: left.to_vec(),
         evidence: Vec::new(),
         fix: "run the next commands: each one rules candidates out; fix the one they leave".into(),
         next: Vec::new(),
-        see: super::finding::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See {
+            step: crate::auth::troubleshooting::Step::LambdaAndApplication,
+            url: super::cause::TROUBLESHOOTING_URL,
+        },
     }
 }
 
@@ -70,7 +72,7 @@ pub(crate) fn client_id_in_use(refused: &[&AttemptReport], cx: &Context<'_>) -> 
     let ok = super::facts::baselines(cx.attempts).find(|a| mqtt(a) && super::facts::is_connected(a))?;
     let id = &cx.plan.client_id;
     Some(Finding {
-        id: "refused_unexplained",
+        id: FindingId::RefusedUnexplained,
         kind: FindingKind::Unexplained,
         confidence: Confidence::Possible,
         summary: format!(
@@ -81,7 +83,10 @@ pub(crate) fn client_id_in_use(refused: &[&AttemptReport], cx: &Context<'_>) -> 
         evidence: vec![super::finding::Evidence::attempt(r), super::finding::Evidence::attempt(ok)],
         fix: format!("run again with the device switched off, or with another --client-id than `{id}`"),
         next: Vec::new(),
-        see: super::finding::See { step: "Lambda and application steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See {
+            step: crate::auth::troubleshooting::Step::LambdaAndApplication,
+            url: super::cause::TROUBLESHOOTING_URL,
+        },
     })
 }
 

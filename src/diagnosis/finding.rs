@@ -32,7 +32,7 @@ pub enum Confidence {
 #[serde(untagged)]
 pub enum Evidence {
     Attempt { attempt: String, outcome: String },
-    Check { check: &'static str, result: String },
+    Check { check: local::CheckId, result: String },
 }
 
 impl Evidence {
@@ -51,22 +51,91 @@ impl Evidence {
 /// The troubleshooting step a finding maps to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct See {
-    pub step: &'static str,
+    pub step: crate::auth::troubleshooting::Step,
     pub url: &'static str,
+}
+
+/// What a finding names: a cause of the catalogue, or a failure whose cause the evidence leaves
+/// open among its `candidates`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingId {
+    Cause(Cause),
+    /// IoT Core read the credentials and refused them; more than one cause explains it.
+    RefusedUnexplained,
+    /// The attempts never reached the credentials; more than one cause explains it.
+    UnreachableUnexplained,
+}
+
+impl FindingId {
+    /// The id as reports print it (docs/causes.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cause(c) => c.id(),
+            Self::RefusedUnexplained => "refused_unexplained",
+            Self::UnreachableUnexplained => "unreachable_unexplained",
+        }
+    }
+
+    /// The cause named, if the finding names one.
+    pub fn cause(self) -> Option<Cause> {
+        match self {
+            Self::Cause(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl From<Cause> for FindingId {
+    fn from(c: Cause) -> Self {
+        Self::Cause(c)
+    }
+}
+
+impl PartialEq<Cause> for FindingId {
+    fn eq(&self, other: &Cause) -> bool {
+        *self == Self::Cause(*other)
+    }
+}
+
+impl std::str::FromStr for FindingId {
+    type Err = String;
+
+    /// The finding id a report prints (`token_key_name_wrong`, `refused_unexplained`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "refused_unexplained" => Ok(Self::RefusedUnexplained),
+            "unreachable_unexplained" => Ok(Self::UnreachableUnexplained),
+            _ => {
+                Cause::from_id(s).map(Self::Cause).ok_or_else(|| format!("`{s}` is not a finding id (docs/causes.md)"))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for FindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FindingId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// A diagnosis: why, how sure, on what evidence, and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// A cause id, or `refused_unexplained` / `unreachable_unexplained`.
-    pub id: &'static str,
+    /// A cause, or `refused_unexplained` / `unreachable_unexplained`.
+    pub id: FindingId,
     pub kind: FindingKind,
     pub confidence: Confidence,
     /// One sentence a field engineer can read out on a call.
     pub summary: String,
-    /// The cause ids still consistent with the evidence, most likely first.
+    /// The causes still consistent with the evidence, most likely first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub candidates: Vec<&'static str>,
+    pub candidates: Vec<Cause>,
     pub evidence: Vec<Evidence>,
     pub fix: String,
     /// The exact next commands (placeholders, never secrets).
@@ -78,7 +147,7 @@ impl Finding {
     /// A finding naming `cause`.
     pub fn new(cause: Cause, kind: FindingKind, confidence: Confidence, summary: String, fix: String) -> Self {
         Self {
-            id: cause.id(),
+            id: FindingId::Cause(cause),
             kind,
             confidence,
             summary,

@@ -8,10 +8,95 @@ use crate::auth::signature::{self, PublicKey, Verdict};
 use crate::probe::{Credentials, ProbePlan};
 use serde::Serialize;
 
+/// Which local check: ids are stable (the report's `local_checks[].check`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CheckId {
+    /// The endpoint's port is 443, the only one custom authentication uses.
+    Port443,
+    /// The endpoint is a name, not an address (SNI needs a name).
+    EndpointIsAName,
+    /// The endpoint is an ATS endpoint, not the legacy VeriSign one.
+    EndpointAts,
+    /// The endpoint is the one describe-endpoint (or the domain) names.
+    EndpointDescribed,
+    /// A token (or a username or password carrying one) is given.
+    TokenPresent,
+    /// The authorizer name sent is the described authorizer's.
+    AuthorizerName,
+    /// The authorizer is ACTIVE.
+    AuthorizerStatus,
+    /// The token goes under the authorizer's token key name.
+    TokenKeyName,
+    /// The domain configuration allows custom authentication.
+    DomainAuthenticationType,
+    /// The domain's default authorizer, for devices that name none.
+    DefaultAuthorizer,
+    /// Whether the authorizer verifies token signatures.
+    Signing,
+    /// A signature is sent where signing is enabled.
+    SignaturePresent,
+    /// The signature verifies with one of the authorizer's keys.
+    SignatureVerifies,
+    /// What IoT Core reads from the device's exact username.
+    UsernameRaw,
+}
+
+impl CheckId {
+    /// Every check.
+    pub const ALL: [Self; 14] = [
+        Self::Port443,
+        Self::EndpointIsAName,
+        Self::EndpointAts,
+        Self::EndpointDescribed,
+        Self::TokenPresent,
+        Self::AuthorizerName,
+        Self::AuthorizerStatus,
+        Self::TokenKeyName,
+        Self::DomainAuthenticationType,
+        Self::DefaultAuthorizer,
+        Self::Signing,
+        Self::SignaturePresent,
+        Self::SignatureVerifies,
+        Self::UsernameRaw,
+    ];
+
+    /// The id as reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Port443 => "port_443",
+            Self::EndpointIsAName => "endpoint_is_a_name",
+            Self::EndpointAts => "endpoint_ats",
+            Self::EndpointDescribed => "endpoint_described",
+            Self::TokenPresent => "token_present",
+            Self::AuthorizerName => "authorizer_name",
+            Self::AuthorizerStatus => "authorizer_status",
+            Self::TokenKeyName => "token_key_name",
+            Self::DomainAuthenticationType => "domain_authentication_type",
+            Self::DefaultAuthorizer => "default_authorizer",
+            Self::Signing => "signing",
+            Self::SignaturePresent => "signature_present",
+            Self::SignatureVerifies => "signature_verifies",
+            Self::UsernameRaw => "username_raw",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for CheckId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One local check and what it means for the diagnosis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LocalCheck {
-    pub check: &'static str,
+    pub check: CheckId,
     pub passed: bool,
     pub detail: String,
     /// The cause a failed check establishes.
@@ -22,11 +107,11 @@ pub struct LocalCheck {
     pub rules_out: Vec<Cause>,
 }
 
-fn pass(check: &'static str, detail: String, rules_out: &[Cause]) -> LocalCheck {
+fn pass(check: CheckId, detail: String, rules_out: &[Cause]) -> LocalCheck {
     LocalCheck { check, passed: true, detail, implicates: None, rules_out: rules_out.to_vec() }
 }
 
-fn fail(check: &'static str, detail: String, implicates: Option<Cause>) -> LocalCheck {
+fn fail(check: CheckId, detail: String, implicates: Option<Cause>) -> LocalCheck {
     LocalCheck { check, passed: false, detail, implicates, rules_out: Vec::new() }
 }
 
@@ -56,7 +141,7 @@ pub fn checks(docs: &Documents, creds: &Credentials, endpoint: &str, port: u16) 
     let mut out = Vec::new();
     if port != 443 {
         out.push(fail(
-            "port_443",
+            CheckId::Port443,
             format!("port {port}: IoT Core runs custom authentication on port 443 only"),
             Some(Cause::WrongPort),
         ));
@@ -64,7 +149,7 @@ pub fn checks(docs: &Documents, creds: &Credentials, endpoint: &str, port: u16) 
     out.extend(endpoint_checks(docs, endpoint));
     if creds.token.is_none() && creds.username.is_none() && creds.password.is_none() {
         out.push(fail(
-            "token_present",
+            CheckId::TokenPresent,
             "no token is given (--token): the authorizer gets none".into(),
             Some(Cause::TokenMissing),
         ));
@@ -72,10 +157,10 @@ pub fn checks(docs: &Documents, creds: &Credentials, endpoint: &str, port: u16) 
     if let Some(a) = &docs.authorizer {
         out.push(authorizer_name(a, creds.authorizer.as_deref(), docs.domain.as_ref()));
         out.push(if a.active {
-            pass("authorizer_status", format!("authorizer `{}` is ACTIVE", a.name), &[Cause::AuthorizerInactive])
+            pass(CheckId::AuthorizerStatus, format!("authorizer `{}` is ACTIVE", a.name), &[Cause::AuthorizerInactive])
         } else {
             fail(
-                "authorizer_status",
+                CheckId::AuthorizerStatus,
                 format!("authorizer `{}` is INACTIVE: IoT Core will not run it", a.name),
                 Some(Cause::AuthorizerInactive),
             )
@@ -121,9 +206,9 @@ pub fn username_raw(raw: &str, creds: &Credentials) -> LocalCheck {
     }
     let detail = format!("IoT Core reads from the username: {}", read.join(", "));
     if hidden || token.is_none() {
-        fail("username_raw", detail, hidden.then_some(Cause::UsernameMalformed))
+        fail(CheckId::UsernameRaw, detail, hidden.then_some(Cause::UsernameMalformed))
     } else {
-        pass("username_raw", detail, &[Cause::UsernameMalformed])
+        pass(CheckId::UsernameRaw, detail, &[Cause::UsernameMalformed])
     }
 }
 
@@ -131,14 +216,14 @@ fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
     let mut out = Vec::new();
     if endpoint.parse::<std::net::IpAddr>().is_ok() {
         out.push(fail(
-            "endpoint_is_a_name",
+            CheckId::EndpointIsAName,
             format!("the endpoint {endpoint} is an IP address: TLS sends no SNI for an IP, and IoT Core needs SNI to pick the account's endpoint"),
             Some(Cause::SniMissing),
         ));
     }
     if crate::auth::endpoint::is_legacy(endpoint) {
         out.push(fail(
-            "endpoint_ats",
+            CheckId::EndpointAts,
             format!("{endpoint} is the legacy iot:Data endpoint: its certificate chain is VeriSign's (Symantec), not Amazon's, and devices that trust only Amazon Root CA reject it; use the iot:Data-ATS endpoint (`aws iot describe-endpoint --endpoint-type iot:Data-ATS`)"),
             None,
         ));
@@ -148,13 +233,13 @@ fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
     if !known.is_empty() {
         out.push(if known.iter().any(|k| k.eq_ignore_ascii_case(endpoint)) {
             pass(
-                "endpoint_described",
+                CheckId::EndpointDescribed,
                 format!("the endpoint {endpoint} is the one the AWS documents name"),
                 &[Cause::SniNotEndpoint],
             )
         } else {
             fail(
-                "endpoint_described",
+                CheckId::EndpointDescribed,
                 format!("the endpoint {endpoint} is not the one the AWS documents name ({})", known.join(", ")),
                 Some(Cause::SniNotEndpoint),
             )
@@ -166,28 +251,30 @@ fn endpoint_checks(docs: &Documents, endpoint: &str) -> Vec<LocalCheck> {
 fn authorizer_name(a: &DescribedAuthorizer, sent: Option<&str>, domain: Option<&Domain>) -> LocalCheck {
     match sent {
         Some(s) if s == a.name => pass(
-            "authorizer_name",
+            CheckId::AuthorizerName,
             format!("the authorizer name sent, `{s}`, is the described authorizer's"),
             &[Cause::AuthorizerUnknown, Cause::AuthorizerMissingNoDefault],
         ),
         Some(s) if s.eq_ignore_ascii_case(&a.name) => fail(
-            "authorizer_name",
+            CheckId::AuthorizerName,
             format!(
                 "the authorizer name sent, `{s}`, differs from `{}` in letter case; names are case-sensitive",
                 a.name
             ),
             Some(Cause::AuthorizerUnknown),
         ),
-        Some(s) => {
-            fail("authorizer_name", format!("--authorizer `{s}` differs from --authorizer-json's `{}`", a.name), None)
-        }
+        Some(s) => fail(
+            CheckId::AuthorizerName,
+            format!("--authorizer `{s}` differs from --authorizer-json's `{}`", a.name),
+            None,
+        ),
         None if domain.and_then(|d| d.default_authorizer.as_deref()) == Some(a.name.as_str()) => pass(
-            "authorizer_name",
+            CheckId::AuthorizerName,
             format!("no name is sent; the domain's default authorizer is `{}`", a.name),
             &[Cause::AuthorizerUnknown, Cause::AuthorizerMissingNoDefault],
         ),
         None => pass(
-            "authorizer_name",
+            CheckId::AuthorizerName,
             "no authorizer name is sent: the endpoint's default authorizer runs".into(),
             &[Cause::AuthorizerUnknown],
         ),
@@ -197,13 +284,13 @@ fn authorizer_name(a: &DescribedAuthorizer, sent: Option<&str>, domain: Option<&
 fn token_key_name(a: &DescribedAuthorizer, sent: &str) -> LocalCheck {
     if sent == a.token_key_name {
         pass(
-            "token_key_name",
+            CheckId::TokenKeyName,
             format!("the token is sent under `{sent}`, the authorizer's tokenKeyName"),
             &[Cause::TokenKeyNameWrong],
         )
     } else {
         fail(
-            "token_key_name",
+            CheckId::TokenKeyName,
             format!("the token is sent under `{sent}`, but the authorizer's tokenKeyName is `{}`", a.token_key_name),
             Some(Cause::TokenKeyNameWrong),
         )
@@ -214,7 +301,7 @@ fn domain_checks(d: &Domain, sent: Option<&str>) -> Vec<LocalCheck> {
     let mut out = Vec::new();
     if !matches!(d.authentication_type.as_str(), "CUSTOM_AUTH" | "CUSTOM_AUTH_X509" | "DEFAULT") {
         out.push(fail(
-            "domain_authentication_type",
+            CheckId::DomainAuthenticationType,
             format!(
                 "the domain's authenticationType is {}: custom authentication is not used there",
                 d.authentication_type
@@ -224,17 +311,17 @@ fn domain_checks(d: &Domain, sent: Option<&str>) -> Vec<LocalCheck> {
     }
     match (sent, d.default_authorizer.as_deref()) {
         (None, None) => out.push(fail(
-            "default_authorizer",
+            CheckId::DefaultAuthorizer,
             "no authorizer is named and the domain has no default authorizer: none will run".into(),
             Some(Cause::AuthorizerMissingNoDefault),
         )),
         (None, Some(def)) => out.push(pass(
-            "default_authorizer",
+            CheckId::DefaultAuthorizer,
             format!("no name is sent; the domain's default authorizer `{def}` runs"),
             &[Cause::AuthorizerMissingNoDefault, Cause::AuthorizerUnknown],
         )),
         (Some(a), Some(def)) if !d.allow_override && a != def => out.push(fail(
-            "default_authorizer",
+            CheckId::DefaultAuthorizer,
             format!("the domain does not allow authorizer override: `{a}` is ignored and the default `{def}` runs"),
             None,
         )),
@@ -249,19 +336,19 @@ fn signature_checks(docs: &Documents, creds: &Credentials) -> Vec<LocalCheck> {
         (Some(false), _) => {
             let name = docs.authorizer.as_ref().map_or("", |a| a.name.as_str());
             vec![pass(
-                "signing",
+                CheckId::Signing,
                 format!("signing is disabled for `{name}`: no signature is checked"),
                 &SIGNATURE_CAUSES,
             )]
         }
         (Some(true), None) => vec![fail(
-            "signature_present",
+            CheckId::SignaturePresent,
             "the authorizer has signing enabled but no signature will be sent".into(),
             Some(Cause::SignatureMissing),
         )],
         (Some(true), Some(sig)) => {
             let present = pass(
-                "signature_present",
+                CheckId::SignaturePresent,
                 "a signature is sent, as signing requires".into(),
                 &[Cause::SignatureMissing],
             );
@@ -275,13 +362,13 @@ fn signature_checks(docs: &Documents, creds: &Credentials) -> Vec<LocalCheck> {
 fn verification(keys: &[PublicKey], token: &str, sig: &str, creds: &Credentials) -> LocalCheck {
     match signature::verify(keys, token, Some(sig)) {
         Verdict::Verified { key } => pass(
-            "signature_verifies",
+            CheckId::SignatureVerifies,
             format!("the signature verifies over the token with key `{key}`"),
             &[Cause::SignatureInvalid, Cause::SignatureWrongValue, Cause::SignatureMissing],
         ),
         _ => match signature::forensics(keys, token, sig, creds.username.as_deref()) {
             Some(f) => fail(
-                "signature_verifies",
+                CheckId::SignatureVerifies,
                 format!(
                     "the signature does not verify over the token; it is an {} signature over {} (key `{}`)",
                     f.scheme, f.signed, f.key
@@ -289,7 +376,7 @@ fn verification(keys: &[PublicKey], token: &str, sig: &str, creds: &Credentials)
                 Some(Cause::SignatureWrongValue),
             ),
             None => fail(
-                "signature_verifies",
+                CheckId::SignatureVerifies,
                 format!("the signature does not verify with any of the authorizer's {} key(s)", keys.len()),
                 Some(Cause::SignatureInvalid),
             ),

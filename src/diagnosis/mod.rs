@@ -27,7 +27,7 @@ pub(crate) mod next;
 pub(crate) mod risks;
 
 pub use cause::Cause;
-pub use finding::{Confidence, Context, Evidence, Finding, FindingKind, See};
+pub use finding::{Confidence, Context, Evidence, Finding, FindingId, FindingKind, See};
 
 /// Every finding, ordered: causes (confirmed, then likely, then possible), then risks.
 pub fn diagnose(cx: &Context<'_>) -> Vec<Finding> {

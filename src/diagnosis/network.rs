@@ -3,12 +3,13 @@
 
 use super::cause::Cause;
 use super::facts::{self, Seen};
-use super::finding::{Confidence, Context, Evidence, Finding, FindingKind};
+use super::finding::{Confidence, Context, Evidence, Finding, FindingId, FindingKind};
 use crate::auth::endpoint::{expects_amazon_chain, is_legacy, issuer_is_legacy};
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};
 use crate::probe::proxy::Scheme;
+use crate::wire::alert::Alert;
 
 pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
     let bases: Vec<&AttemptReport> = facts::baselines(cx.attempts).collect();
@@ -22,10 +23,10 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
         stuck.iter().map(|a| one_transport(a, &bases, cx)).collect()
     };
     let through: Vec<&AttemptReport> = bases.iter().copied().filter(|a| facts::seen(a) != Seen::Other).collect();
-    if !out.iter().any(|f| f.id == Cause::TlsIntercepted.id()) {
+    if !out.iter().any(|f| f.id == Cause::TlsIntercepted) {
         out.extend(intercepted_yet_through(&through, cx));
     }
-    if !out.iter().any(|f| f.id == Cause::DnsUnexpected.id()) {
+    if !out.iter().any(|f| f.id == Cause::DnsUnexpected) {
         out.extend(unexpected_answers(&through, cx));
     }
     out.extend(ipv6_path(cx));
@@ -64,7 +65,9 @@ fn dns_oddities(attempts: &[&AttemptReport], cx: &Context<'_>) -> Option<(String
     if cx.plan.connect_to.is_some() {
         return None;
     }
-    let dns = attempts.iter().find_map(|a| a.sent.dns.as_ref().filter(|d| d.source == "dns"))?;
+    let dns = attempts
+        .iter()
+        .find_map(|a| a.sent.dns.as_ref().filter(|d| d.source == crate::probe::resolve::DnsSource::Dns))?;
     let odd: Vec<String> = dns
         .answers
         .iter()
@@ -182,7 +185,7 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], other
                 .into(),
             ev.to_vec(),
         );
-        f.candidates = vec![Cause::LambdaTimeout.id(), Cause::LambdaSlow.id()];
+        f.candidates = vec![Cause::LambdaTimeout, Cause::LambdaSlow];
         return Some(f);
     }
     let at = dialled(cx, stuck);
@@ -196,20 +199,22 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], other
         )
     };
     Some(Finding {
-        id: "unreachable_unexplained",
+        id: FindingId::UnreachableUnexplained,
         kind: FindingKind::Unexplained,
         confidence: Confidence::Possible,
         summary,
         candidates: [Cause::TlsIntercepted, Cause::ProxyFailed, Cause::LambdaTimeout]
-            .iter()
-            .filter(|c| !(others_answered && **c == Cause::LambdaTimeout))
-            .map(|c| c.id())
+            .into_iter()
+            .filter(|c| !(others_answered && *c == Cause::LambdaTimeout))
             .collect(),
         evidence: ev.to_vec(),
         fix: "compare with a run from another network; check what answers on the path (the certificate chain below)"
             .into(),
         next: Vec::new(),
-        see: super::finding::See { step: "network and TLS steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See {
+            step: crate::auth::troubleshooting::Step::NetworkAndTls,
+            url: super::cause::TROUBLESHOOTING_URL,
+        },
     })
 }
 
@@ -264,7 +269,7 @@ fn before_tls(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
             "check this network's DNS (a split-horizon or hijacking resolver); a VPC endpoint needs its route".into(),
             ev,
         );
-        f.candidates = vec![Cause::DnsUnexpected.id(), Cause::PortBlocked.id()];
+        f.candidates = vec![Cause::DnsUnexpected, Cause::PortBlocked];
         return Some(f);
     }
     Some(cause(
@@ -303,7 +308,7 @@ fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -
                 ),
                 ev,
             );
-            f.candidates = vec![Cause::TlsIntercepted.id()];
+            f.candidates = vec![Cause::TlsIntercepted];
             return Some(f);
         }
         return Some(cause(Cause::TlsIntercepted, Confidence::Confirmed, summary, INTERCEPTION_FIX.into(), ev));
@@ -323,7 +328,7 @@ fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -
             "log the network in (captive portal), or have its firewall pass TCP 443 to the IoT endpoint untouched; use --proxy if the site requires a proxy".into(),
             ev,
         );
-        f.candidates = vec![Cause::TlsIntercepted.id(), Cause::ProxyFailed.id(), Cause::WrongPort.id()];
+        f.candidates = vec![Cause::TlsIntercepted, Cause::ProxyFailed, Cause::WrongPort];
         return Some(f);
     }
     if is_legacy(ep) && stuck.iter().any(|a| a.outcome.kind == Kind::TlsCertUntrusted) {
@@ -336,7 +341,7 @@ fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -
             "use the iot:Data-ATS endpoint: `aws iot describe-endpoint --endpoint-type iot:Data-ATS`, with Amazon Root CA 1 on the device".into(),
             ev,
         );
-        f.candidates = vec![Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
+        f.candidates = vec![Cause::SniNotEndpoint, Cause::TlsIntercepted];
         return Some(f);
     }
     untrusted_by_choice(stuck, cx, &ev)
@@ -383,9 +388,9 @@ fn other_name(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
         ev.to_vec(),
     );
     f.candidates = vec![
-        first.id(),
-        if first == Cause::TlsIntercepted { Cause::DnsUnexpected.id() } else { Cause::TlsIntercepted.id() },
-        Cause::SniNotEndpoint.id(),
+        first,
+        if first == Cause::TlsIntercepted { Cause::DnsUnexpected } else { Cause::TlsIntercepted },
+        Cause::SniNotEndpoint,
     ];
     Some(f)
 }
@@ -415,8 +420,8 @@ fn untrusted_by_choice(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidenc
         ev.to_vec(),
     );
     f.kind = FindingKind::Unexplained;
-    f.id = "unreachable_unexplained";
-    f.candidates = vec![Cause::TlsIntercepted.id()];
+    f.id = FindingId::UnreachableUnexplained;
+    f.candidates = vec![Cause::TlsIntercepted];
     Some(f)
 }
 
@@ -444,19 +449,19 @@ fn tls_refused(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> O
                 "use the endpoint exactly as `aws iot describe-endpoint --endpoint-type iot:Data-ATS` prints it (or a configured custom domain)".into(),
                 ev,
             );
-            f.candidates = vec![Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
+            f.candidates = vec![Cause::SniNotEndpoint, Cause::TlsIntercepted];
             return Some(f);
         }
     }
     let c = local(cx, Cause::WrongPort)?;
     let mut f = cause(Cause::WrongPort, Confidence::Likely, c.detail.clone(), "connect on port 443".into(), ev);
-    f.candidates = vec![Cause::WrongPort.id(), Cause::SniNotEndpoint.id(), Cause::TlsIntercepted.id()];
+    f.candidates = vec![Cause::WrongPort, Cause::SniNotEndpoint, Cause::TlsIntercepted];
     Some(f)
 }
 
 /// The X.509 path's answer: a client certificate demanded (port 8883, 8443, ALPN x-amzn-mqtt-ca).
 fn is_x509_path(a: &AttemptReport) -> bool {
-    matches!(&a.outcome.detail, Detail::Alert { alert, .. } if matches!(alert.as_str(), "certificate_required" | "bad_certificate" | "certificate_unknown"))
+    matches!(&a.outcome.detail, Detail::Alert { alert, .. } if alert.wants_client_certificate())
 }
 
 fn unreachable(stuck: &[&AttemptReport], cx: &Context<'_>, ev: Vec<Evidence>) -> Finding {
@@ -465,7 +470,7 @@ fn unreachable(stuck: &[&AttemptReport], cx: &Context<'_>, ev: Vec<Evidence>) ->
         .map(|a| format!("{} at {}/{}", a.transport, a.outcome.stage.as_str(), a.outcome.kind.as_str()))
         .collect();
     Finding {
-        id: "unreachable_unexplained",
+        id: FindingId::UnreachableUnexplained,
         kind: FindingKind::Unexplained,
         confidence: Confidence::Possible,
         summary: format!(
@@ -473,11 +478,14 @@ fn unreachable(stuck: &[&AttemptReport], cx: &Context<'_>, ev: Vec<Evidence>) ->
             dialled(cx, stuck),
             stages.join("; ")
         ),
-        candidates: [Cause::TlsIntercepted, Cause::SniNotEndpoint, Cause::ProxyFailed].iter().map(|c| c.id()).collect(),
+        candidates: vec![Cause::TlsIntercepted, Cause::SniNotEndpoint, Cause::ProxyFailed],
         evidence: ev,
         fix: "compare with a run from another network; read each attempt's detail below".into(),
         next: Vec::new(),
-        see: super::finding::See { step: "network and TLS steps", url: super::cause::TROUBLESHOOTING_URL },
+        see: super::finding::See {
+            step: crate::auth::troubleshooting::Step::NetworkAndTls,
+            url: super::cause::TROUBLESHOOTING_URL,
+        },
     }
 }
 
@@ -544,8 +552,11 @@ fn proxy_failed(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> 
     let proxy = cx.plan.path.proxy.as_ref()?;
     let at = |s: Stage| stuck.iter().find(|a| a.outcome.stage == s);
     let shown = proxy.display(cx.plan.show_secrets);
-    let from =
-        if proxy.source == "--proxy" { "given with --proxy".to_owned() } else { format!("from {}", proxy.source) };
+    let from = if proxy.source == crate::probe::proxy::ProxySource::Flag {
+        "given with --proxy".to_owned()
+    } else {
+        format!("from {}", proxy.source)
+    };
     let (summary, fix) = if let Some(a) = at(Stage::Proxy) {
         let status = match &a.outcome.detail {
             Detail::Proxy { status_line, .. } => status_line.clone(),
@@ -593,7 +604,7 @@ fn proxy_failed(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> 
 /// A refusal of the server name itself: alert unrecognized_name, or a close during the handshake.
 fn is_name_refusal(a: &AttemptReport) -> bool {
     match &a.outcome.detail {
-        Detail::Alert { alert, .. } => alert == "unrecognized_name" || alert == "handshake_failure",
+        Detail::Alert { alert, .. } => matches!(*alert, Alert::UNRECOGNIZED_NAME | Alert::HANDSHAKE_FAILURE),
         _ => a.outcome.kind == Kind::TlsClosed,
     }
 }

@@ -2,15 +2,15 @@
 //! Logs Insights query limited to this run's client IDs and time window. Placeholders, never secrets.
 
 use super::cause::Cause;
-use super::finding::{Context, Finding, FindingKind};
+use super::finding::{Context, Finding, FindingId, FindingKind};
 
 /// The commands that test or fix what `f` names; for an unexplained finding, the ones that split its
 /// candidates.
 pub(crate) fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
     let causes: Vec<Cause> = if f.kind == FindingKind::Unexplained || !f.candidates.is_empty() {
-        f.candidates.iter().filter_map(|id| Cause::from_id(id)).collect()
+        f.candidates.clone()
     } else {
-        Cause::from_id(f.id).into_iter().collect()
+        f.id.cause().into_iter().collect()
     };
     let mut out: Vec<String> = Vec::new();
     for c in causes {
@@ -20,10 +20,10 @@ pub(crate) fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
             }
         }
     }
-    if f.id == "unreachable_unexplained" {
+    if f.id == FindingId::UnreachableUnexplained {
         out.extend(network(cx));
     }
-    if f.kind != FindingKind::Risk && f.id != "unreachable_unexplained" && !is_network(f.id) {
+    if f.kind != FindingKind::Risk && f.id != FindingId::UnreachableUnexplained && !is_network(f.id) {
         out.push(logs_insights(cx));
     }
     // Each command once.
@@ -78,8 +78,8 @@ fn nc(cx: &Context<'_>) -> String {
     format!("nc -vz {via}{host} {port}")
 }
 
-fn is_network(id: &str) -> bool {
-    Cause::from_id(id).is_some_and(|c| !c.is_credential())
+fn is_network(id: FindingId) -> bool {
+    id.cause().is_some_and(|c| !c.is_credential())
 }
 
 fn name(cx: &Context<'_>) -> String {
@@ -213,7 +213,10 @@ mod tests {
         let resolved = next_for(Cause::AlpnStripped, &plan);
         assert!(resolved[0].starts_with("openssl s_client -connect [2001:db8::1]:443 "), "{resolved:?}");
         plan.path.resolve.clear();
-        plan.path.proxy = Some(crate::probe::proxy::Proxy::parse("http://proxy.example:3128", "--proxy").unwrap());
+        plan.path.proxy = Some(
+            crate::probe::proxy::Proxy::parse("http://proxy.example:3128", crate::probe::proxy::ProxySource::Flag)
+                .unwrap(),
+        );
         let proxied = next_for(Cause::TlsIntercepted, &plan);
         assert!(proxied[0].contains(" -proxy proxy.example:3128"), "{proxied:?}");
         assert_eq!(next_for(Cause::PortBlocked, &plan), [format!("nc -vz -X connect -x proxy.example:3128 {EP} 443")]);
@@ -230,8 +233,8 @@ mod tests {
             String::new(),
             String::new(),
         );
-        f.id = "unreachable_unexplained";
-        f.candidates = vec!["tls_intercepted", "sni_not_endpoint", "proxy_failed"];
+        f.id = FindingId::UnreachableUnexplained;
+        f.candidates = vec![Cause::TlsIntercepted, Cause::SniNotEndpoint, Cause::ProxyFailed];
         let cmds = commands(&f, &cx);
         let mut unique = cmds.clone();
         unique.sort();

@@ -4,6 +4,8 @@
 use super::outcome::{CloseHow, Detail, Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, ProbePlan};
 use super::sent::Sent;
+use crate::auth::troubleshooting::Step;
+use crate::wire::alert::Alert;
 use serde::Serialize;
 
 /// Human guidance attached to an outcome.
@@ -13,12 +15,18 @@ pub struct Advice {
     pub summary: String,
     pub likely_cause: String,
     pub next_check: String,
-    /// The troubleshooting step this maps to.
-    pub see: String,
+    /// The troubleshooting step this maps to (none where no step says more than the outcome).
+    #[serde(serialize_with = "step_or_empty")]
+    pub see: Option<Step>,
 }
 
-fn advice(summary: String, cause: &str, next: &str, see: &str) -> Advice {
-    Advice { summary, likely_cause: cause.into(), next_check: next.into(), see: see.into() }
+fn advice(summary: String, cause: &str, next: &str, see: Step) -> Advice {
+    Advice { summary, likely_cause: cause.into(), next_check: next.into(), see: Some(see) }
+}
+
+/// No step serialises as an empty string, as before steps were typed.
+fn step_or_empty<S: serde::Serializer>(see: &Option<Step>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(see.map_or("", Step::label))
 }
 
 /// A close this long after CONNECT points at the authorizer's 5 s limit.
@@ -37,7 +45,7 @@ pub(crate) fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &S
 
 /// An outcome without more specific advice.
 fn plain(o: &Outcome) -> Advice {
-    advice(o.kind.as_str(), "", "", "")
+    Advice { summary: o.kind.as_str(), ..Advice::default() }
 }
 
 /// resolve and tcp.
@@ -47,43 +55,43 @@ fn network(o: &Outcome) -> Advice {
             format!("{name} does not resolve: {error}"),
             "the name is wrong, or this network's DNS cannot resolve it",
             "compare with `aws iot describe-endpoint --endpoint-type iot:Data-ATS`; try another resolver, or --connect-to ADDR to bypass DNS",
-            "network: reach the endpoint",
+            Step::NetworkReach,
         ),
         (Kind::TcpRefused, Detail::Tcp { address, .. }) => advice(
             format!("{address} refused the connection (RST to SYN)"),
             "nothing listens on that port there, or a firewall actively rejects it",
             "custom authentication works on port 443 only; check the port and that outbound 443 is allowed",
-            "TLS: port 443",
+            Step::Port443,
         ),
         (Kind::TcpTimeout, Detail::Tcp { address, elapsed_ms, .. }) => advice(
             format!("no answer from {address} in {elapsed_ms} ms"),
             "a firewall drops outbound traffic to this port, or the route is wrong",
             "from this network, test `nc -vz <endpoint> 443`; ask for outbound 443 to the IoT endpoint",
-            "TLS: port 443",
+            Step::Port443,
         ),
         (Kind::TcpUnreachable | Kind::TcpReset, Detail::Tcp { address, error, .. }) => advice(
             format!("{address}: {error}"),
             "no route to the endpoint, or the connection was reset by the network",
             "check this device's routing, proxy requirements and firewall rules for outbound 443",
-            "TLS: port 443",
+            Step::Port443,
         ),
         (Kind::ProxyAuthRequired, Detail::Proxy { proxy, status_line, .. }) => advice(
             format!("the proxy {proxy} wants credentials: {status_line}"),
             "no proxy credentials were sent, or they are wrong",
             "put the proxy's user and password in the proxy URL: http://user:password@host:port",
-            "network: reach the endpoint (proxy)",
+            Step::NetworkProxy,
         ),
         (Kind::ProxyRefused, Detail::Proxy { proxy, status_line, .. }) => advice(
             format!("the proxy {proxy} refused the tunnel: {status_line}"),
             "the proxy does not allow CONNECT to this host or port, or cannot reach the endpoint",
             "have the proxy allow CONNECT to the IoT endpoint on 443 (squid SSL_ports, tinyproxy ConnectPort)",
-            "network: reach the endpoint (proxy)",
+            Step::NetworkProxy,
         ),
         (Kind::ProxyTimeout, Detail::Proxy { proxy, status_line, .. }) => advice(
             format!("the proxy {proxy} did not open the tunnel: {status_line}"),
             "the proxy hangs, or waits on a connection to the endpoint that does not complete",
             "check the proxy's own route to the IoT endpoint on 443",
-            "network: reach the endpoint (proxy)",
+            Step::NetworkProxy,
         ),
         _ => plain(o),
     }
@@ -92,7 +100,7 @@ fn network(o: &Outcome) -> Advice {
 /// The TLS handshake.
 fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
     match (&o.kind, &o.detail) {
-        (Kind::TlsAlert, Detail::Alert { alert, code }) => tls_alert(alert, *code, spec, ep),
+        (Kind::TlsAlert, Detail::Alert { alert, code }) => tls_alert(*alert, *code, spec, ep),
         (Kind::TlsClosed, Detail::Closed { how, bytes_seen }) => advice(
             format!("the server {} during the TLS handshake after {bytes_seen} bytes", closed_word(*how)),
             if spec.sni.is_none() {
@@ -101,7 +109,7 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
                 "the server refused the SNI/ALPN combination, or a middlebox cut the handshake"
             },
             "send SNI = the data endpoint and ALPN `mqtt` for MQTT on 443; try from another network to rule out a middlebox",
-            "TLS: SNI and Host",
+            Step::SniAndHost,
         ),
         (Kind::TlsCertUntrusted, Detail::Cert { chain, amazon_roots, .. }) => {
             let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
@@ -114,7 +122,7 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
                     "the chain is not Amazon's: something on this network intercepts TLS (proxy, firewall inspection), or --ca names the wrong root"
                 },
                 "compare the chain's issuer with Amazon Root CA 1 / 3; exempt the endpoint from TLS inspection or trust the right root with --ca",
-                "network: reach the endpoint (Amazon's certificate chain)",
+                Step::NetworkChain,
             )
         }
         (Kind::TlsCertNameMismatch, Detail::Cert { name_checked, chain, .. }) => advice(
@@ -124,37 +132,37 @@ fn tls(o: &Outcome, spec: &AttemptSpec, ep: &str) -> Advice {
             ),
             "the endpoint name is wrong (legacy vs -ats, another region), or something intercepts TLS",
             "use the endpoint exactly as describe-endpoint prints it; a custom domain needs its domain configuration's certificate",
-            "network: reach the endpoint",
+            Step::NetworkReach,
         ),
         (Kind::TlsCertExpired, _) => advice(
             "the server certificate is expired (or not yet valid)".into(),
             "this device's clock is wrong, or an intercepting proxy serves a stale certificate",
             "check the device's time (NTP); inspect the chain in this report",
-            "network: reach the endpoint",
+            Step::NetworkReach,
         ),
         (Kind::TlsCertInvalid, Detail::Cert { error, .. }) => advice(
             format!("the server certificate is invalid: {error}"),
             "a broken or intercepted certificate chain",
             "inspect the chain in this report",
-            "network: reach the endpoint",
+            Step::NetworkReach,
         ),
         (Kind::TlsHandshakeFailed, Detail::Failure { error }) => advice(
             format!("the TLS handshake failed: {error}"),
             "no protocol version or cipher in common, or a misbehaving peer",
             "IoT Core speaks TLS 1.2 and 1.3; check for a middlebox",
-            "network: reach the endpoint",
+            Step::NetworkReach,
         ),
         (Kind::TlsNotTls, Detail::NotTls { first_bytes }) => advice(
             format!("the server answered in plaintext, not TLS: {first_bytes}"),
             "this is not IoT Core: a proxy, captive portal or another service answers on this address and port",
             "check --connect-to, the port, and whether this network needs a proxy",
-            "network: reach the endpoint",
+            Step::NetworkReach,
         ),
         (Kind::TlsTimeout, Detail::Timeout { elapsed_ms }) => advice(
             format!("the TLS handshake did not finish in {elapsed_ms} ms"),
             "a middlebox swallows the handshake, or the link is extremely slow",
             "retry with a longer --timeout; compare with another network",
-            "network: reach the endpoint",
+            Step::NetworkReach,
         ),
         _ => plain(o),
     }
@@ -175,19 +183,19 @@ fn upgrade(o: &Outcome) -> Advice {
                 "the request was not accepted as an IoT WebSocket upgrade (path, Host header or headers)"
             },
             "check the authorizer name, the signature and the token; the authorizer Lambda's CloudWatch logs show whether it ran",
-            "application: the WebSocket upgrade",
+            Step::WebSocketUpgrade,
         ),
         (Kind::UpgradeInvalid, Detail::UpgradeInvalid { problem }) => advice(
             format!("the upgrade answer is not what IoT Core sends: {problem}"),
             "a proxy or another server answered",
             "check --connect-to and any HTTP proxy on the path",
-            "application: the WebSocket upgrade",
+            Step::WebSocketUpgrade,
         ),
         (Kind::UpgradeClosed | Kind::UpgradeTimeout, _) => advice(
             format!("no answer to the WebSocket upgrade ({})", o.kind.as_str()),
             "the server does not treat this connection as HTTP: ALPN offered on a WebSocket, or a middlebox",
             "WebSocket connections must offer no ALPN (SDKs dropped ALPN `mqtt` for WSS)",
-            "TLS: ALPN (none on WebSocket)",
+            Step::AlpnWebSocket,
         ),
         _ => plain(o),
     }
@@ -196,9 +204,10 @@ fn upgrade(o: &Outcome) -> Advice {
 /// CONNECT → CONNACK.
 fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
     match (&o.kind, &o.detail) {
-        (Kind::ConnackAccepted, _) => {
-            advice(format!("custom authentication succeeded over {} (CONNACK 0)", spec.transport), "", "", "")
-        }
+        (Kind::ConnackAccepted, _) => Advice {
+            summary: format!("custom authentication succeeded over {} (CONNACK 0)", spec.transport),
+            ..Advice::default()
+        },
         (Kind::ConnackRefused, Detail::Connack { code, reason, .. }) => advice(
             format!("CONNACK refused the connection: {reason} (0x{code:02x})"),
             "the authorizer denied (isAuthenticated false), the signature or authorizer name was rejected, or the returned policy lacks iot:Connect on client/<clientId>",
@@ -207,7 +216,7 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
                 plan.credentials.authorizer.as_deref().unwrap_or("<name>"),
                 sent.client_id.as_deref().unwrap_or("<clientId>")
             ),
-            "Lambda: the response authenticates and allows iot:Connect",
+            Step::ResponseAllowsConnect,
         ),
         (Kind::ClosedBeforeConnack, Detail::ClosedAfter { how, after_ms }) => {
             if *after_ms >= SLOW_AUTHORIZER_MS {
@@ -215,14 +224,14 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
                     format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
                     "the refusal came close to IoT Core's 5 s limit: the authorizer Lambda is slow — it timed out, or answered late (and denied)",
                     "check the Lambda's duration and result in CloudWatch; raise its memory or remove slow calls; keep it well under 5 s",
-                    "Lambda: the function answers within 5 s",
+                    Step::LambdaWithin5s,
                 )
             } else {
                 advice(
                     format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
                     "IoT Core's usual MQTT 3.1.1 refusal: unknown authorizer and no default, missing or bad signature, token under the wrong key name, the Lambda denied, failed or may not be invoked, or no iot:Connect for this client ID",
                     "check the authorizer name and token key name (describe-authorizer), that the signature is percent-encoded, and run test-invoke-authorizer with this token",
-                    "application and Lambda: authorizer name, token, signature, function",
+                    Step::ApplicationAndLambda,
                 )
             }
         }
@@ -230,7 +239,7 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
             format!("no answer to CONNECT in {waited_ms} ms"),
             "the server is not speaking MQTT on this connection (ALPN `mqtt` not negotiated?), or the authorizer hangs",
             "confirm ALPN `mqtt` was negotiated (see tls above); raise --timeout to see whether a late refusal comes",
-            "TLS: ALPN",
+            Step::Alpn,
         ),
         (Kind::MqttProtocolError, Detail::Protocol { bytes, error }) => {
             let http = bytes.contains("\"HTTP/");
@@ -242,7 +251,7 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
                     "something other than IoT Core answered, or the connection is corrupted"
                 },
                 "offer ALPN `mqtt` on port 443 and check that no middlebox strips it",
-                "TLS: ALPN",
+                Step::Alpn,
             )
         }
         _ => plain(o),
@@ -253,7 +262,7 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
 fn http(o: &Outcome) -> Advice {
     match (&o.kind, &o.detail) {
         (Kind::HttpOk, Detail::Http { status, .. }) => {
-            advice(format!("the HTTPS publish was accepted (HTTP {status})"), "", "", "")
+            Advice { summary: format!("the HTTPS publish was accepted (HTTP {status})"), ..Advice::default() }
         }
         (Kind::HttpRejected, Detail::Http { status, error_type, message, .. }) => advice(
             format!(
@@ -269,13 +278,13 @@ fn http(o: &Outcome) -> Advice {
                 _ => "the gateway did not accept the request",
             },
             "check the authorizer name, signature and token, and that the policy allows iot:Publish on the topic",
-            "application: the HTTPS publish",
+            Step::HttpsPublish,
         ),
         (Kind::HttpClosed | Kind::HttpTimeout | Kind::HttpMalformedResponse, _) => advice(
             format!("no valid HTTP answer ({})", o.kind.as_str()),
             "the server did not answer as an HTTPS endpoint",
             "check --connect-to, proxies, and that no ALPN `mqtt` was offered for HTTPS",
-            "application: the HTTPS publish",
+            Step::HttpsPublish,
         ),
         _ => plain(o),
     }
@@ -284,16 +293,17 @@ fn http(o: &Outcome) -> Advice {
 /// Post-connect checks.
 fn authorize(o: &Outcome) -> Advice {
     match (&o.kind, &o.detail) {
-        (Kind::PublishAccepted | Kind::SubscribeAccepted | Kind::MessageReceived, _) => {
-            advice(format!("connected, and the post-connect checks passed ({})", o.kind.as_str()), "", "", "")
-        }
+        (Kind::PublishAccepted | Kind::SubscribeAccepted | Kind::MessageReceived, _) => Advice {
+            summary: format!("connected, and the post-connect checks passed ({})", o.kind.as_str()),
+            ..Advice::default()
+        },
         (Kind::PublishRefused | Kind::SubscribeRefused, Detail::Ack { code, reason, action, resource }) => advice(
             format!("{action} on {resource} was refused: {reason} (0x{code:02x})"),
             &format!("the policy the authorizer returned does not allow {action} on {resource}"),
             &format!(
                 "add an Allow for {action} on {resource} to the returned policy (check-response tells which statement decides)"
             ),
-            "Lambda: the returned policy allows the action",
+            Step::PolicyAllows,
         ),
         (Kind::ClosedAfterPublish | Kind::ClosedAfterSubscribe, Detail::Check { action, resource, elapsed_ms }) => {
             advice(
@@ -302,14 +312,14 @@ fn authorize(o: &Outcome) -> Advice {
                     "MQTT 3.1.1 has no negative PUBACK: IoT Core closes the connection when the policy does not allow {action} on {resource}"
                 ),
                 &format!("add an Allow for {action} on {resource} to the returned policy"),
-                "Lambda: the returned policy allows the action",
+                Step::PolicyAllows,
             )
         }
         (Kind::MessageMissing, Detail::Check { action, resource, .. }) => advice(
             format!("no answer for {action} on {resource} in time"),
             "the policy does not allow iot:Receive on the topic, or the message was not routed back",
             &format!("allow iot:Receive on {resource}"),
-            "Lambda: the returned policy allows the action",
+            Step::PolicyAllows,
         ),
         _ => plain(o),
     }
@@ -323,10 +333,10 @@ fn closed_word(how: CloseHow) -> &'static str {
     }
 }
 
-fn tls_alert(alert: &str, code: u8, spec: &AttemptSpec, endpoint: &str) -> Advice {
+fn tls_alert(alert: Alert, code: u8, spec: &AttemptSpec, endpoint: &str) -> Advice {
     let summary = format!("the server sent TLS alert {alert} ({code})");
     match alert {
-        "unrecognized_name" => advice(
+        Alert::UNRECOGNIZED_NAME => advice(
             summary,
             if spec.sni.is_none() {
                 "no SNI was sent; IoT Core needs it"
@@ -338,25 +348,25 @@ fn tls_alert(alert: &str, code: u8, spec: &AttemptSpec, endpoint: &str) -> Advic
             } else {
                 format!("send SNI {endpoint} (the data endpoint or your domain configuration's name)")
             },
-            "TLS: SNI and Host",
+            Step::SniAndHost,
         ),
-        "no_application_protocol" => advice(
+        Alert::NO_APPLICATION_PROTOCOL => advice(
             summary,
             "the server accepts none of the offered ALPN protocols",
             "offer `mqtt` for MQTT over TLS on 443, nothing for WebSocket and HTTPS",
-            "TLS: ALPN",
+            Step::Alpn,
         ),
-        "certificate_required" | "bad_certificate" | "certificate_unknown" => advice(
+        a if a.wants_client_certificate() => advice(
             summary,
             "this is the X.509 path (port 8883, or 443 with ALPN x-amzn-mqtt-ca): it wants a client certificate and never runs the authorizer",
             "for custom auth use port 443 with ALPN `mqtt` (MQTT) or no ALPN (WebSocket, HTTPS)",
-            "TLS: port 443 (8883 and x-amzn-mqtt-ca are X.509)",
+            Step::Port443X509,
         ),
         _ => advice(
             summary,
             "the server refused the handshake: SNI, ALPN or TLS parameters it does not accept",
             "check SNI = endpoint and ALPN `mqtt`; compare with another network",
-            "TLS: SNI and Host",
+            Step::SniAndHost,
         ),
     }
 }

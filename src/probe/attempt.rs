@@ -5,7 +5,7 @@ use super::advice::{Advice, advise};
 use super::classify::{Observation, classify};
 use super::outcome::{Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, Expect, ProbePlan, SDK_METRICS, Trust, UsernameForm};
-use super::sent::{Sent, SentCredential, SentProxy};
+use super::sent::{Resolver, Sent, SentCredential, SentProxy};
 use super::{authorize, https, mqtt, proxy, resolve, tcp, tls, websocket};
 use crate::auth::credentials::{Placement, encode, join_query, username_with};
 use crate::auth::event::Transport;
@@ -182,8 +182,8 @@ async fn reach(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<to
         Some(p) => {
             t.sent.proxy = Some(SentProxy {
                 url: p.display(plan.show_secrets),
-                source: p.source.clone(),
-                resolves: if p.resolves_name() { "proxy" } else { "local" },
+                source: p.source,
+                resolves: if p.resolves_name() { Resolver::Proxy } else { Resolver::Local },
                 target: match target.first() {
                     Some(a) if !p.resolves_name() => a.to_string(),
                     _ => format!("{host}:{port}"),

@@ -236,7 +236,7 @@ fn classify_tls(error: &TlsError, bytes_seen: u64, first: &[u8], chain: &[CertSu
     match error {
         TlsError::Rustls(rustls::Error::AlertReceived(desc)) => {
             let code = u8::from(*desc);
-            Outcome::new(Kind::TlsAlert, Detail::Alert { alert: Alert(code).name(), code })
+            Outcome::new(Kind::TlsAlert, Detail::Alert { alert: Alert(code), code })
         }
         TlsError::Rustls(rustls::Error::InvalidCertificate(e)) => match e {
             CertificateError::UnknownIssuer => cert(Kind::TlsCertUntrusted, e),
@@ -457,7 +457,7 @@ mod tests {
     fn evidence_is_typed() {
         let out =
             classify(&tls(TlsError::Rustls(rustls::Error::AlertReceived(AlertDescription::UnrecognisedName)), &[0x15]));
-        assert_eq!(out.detail, Detail::Alert { alert: "unrecognized_name".into(), code: 112 });
+        assert_eq!(out.detail, Detail::Alert { alert: Alert::UNRECOGNIZED_NAME, code: 112 });
         let out = classify(&Observation::MqttReply { version: 5, bytes: vec![0x20, 3, 0, 0x87, 0] });
         assert_eq!(
             out.detail,

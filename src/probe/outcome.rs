@@ -169,8 +169,9 @@ pub enum Detail {
         status_line: String,
         elapsed_ms: u64,
     },
+    /// A TLS alert: its name and its code (both in the report; the code is the alert's own).
     Alert {
-        alert: String,
+        alert: crate::wire::alert::Alert,
         code: u8,
     },
     Closed {

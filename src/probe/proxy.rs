@@ -31,12 +31,37 @@ pub struct Proxy {
     /// A secret: never shown unless `--show-secrets`.
     pub password: Option<String>,
     /// `--proxy`, or the environment variable it came from.
-    pub source: String,
+    pub source: ProxySource,
+}
+
+/// Where a proxy setting came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxySource {
+    /// `--proxy`.
+    Flag,
+    /// One of the environment variables curl reads (`https_proxy`, `HTTPS_PROXY`, `all_proxy`,
+    /// `ALL_PROXY`).
+    Env(&'static str),
+}
+
+impl std::fmt::Display for ProxySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Flag => "--proxy",
+            Self::Env(var) => var,
+        })
+    }
+}
+
+impl serde::Serialize for ProxySource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl Proxy {
     /// Parses `scheme://[user[:password]@]host[:port]` (curl's forms; no scheme means `http://`).
-    pub fn parse(url: &str, source: &str) -> Result<Self, String> {
+    pub fn parse(url: &str, source: ProxySource) -> Result<Self, String> {
         let url = url.trim();
         if url.is_empty() {
             return Err(format!("{source} is empty: give a proxy URL such as http://proxy.example:3128"));
@@ -74,7 +99,7 @@ impl Proxy {
         if host.is_empty() {
             return Err(format!("{source}: no proxy host in `{}`", redact_url(url)));
         }
-        Ok(Self { scheme, host, port, user, password, source: source.to_owned() })
+        Ok(Self { scheme, host, port, user, password, source })
     }
 
     /// The URL with the password redacted (`<redacted>`) unless `show`.
@@ -159,12 +184,12 @@ pub(crate) fn choose(
         },
     };
     let configured = match flag {
-        Some(url) => Some(Proxy::parse(url, "--proxy")?),
+        Some(url) => Some(Proxy::parse(url, ProxySource::Flag)?),
         None => match ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
             .iter()
             .find_map(|v| env(v).filter(|u| !u.trim().is_empty()).map(|u| (u, *v)))
         {
-            Some((url, var)) => Some(Proxy::parse(&url, var)?),
+            Some((url, var)) => Some(Proxy::parse(&url, ProxySource::Env(var))?),
             None => None,
         },
     };
@@ -363,20 +388,20 @@ mod tests {
 
     #[test]
     fn urls_parse_as_curl_reads_them() {
-        let p = Proxy::parse("http://alice:s%40cret@proxy.corp:3128/", "--proxy").unwrap();
+        let p = Proxy::parse("http://alice:s%40cret@proxy.corp:3128/", ProxySource::Flag).unwrap();
         assert_eq!((p.scheme, p.host.as_str(), p.port), (Scheme::Http, "proxy.corp", 3128));
         assert_eq!((p.user.as_deref(), p.password.as_deref()), (Some("alice"), Some("s@cret")));
         assert_eq!(p.display(false), "http://alice:<redacted>@proxy.corp:3128");
-        let p = Proxy::parse("proxy.corp", "HTTPS_PROXY").unwrap();
+        let p = Proxy::parse("proxy.corp", ProxySource::Env("HTTPS_PROXY")).unwrap();
         assert_eq!((p.scheme, p.port), (Scheme::Http, 1080));
-        let p = Proxy::parse("socks5h://[::1]:1081", "ALL_PROXY").unwrap();
+        let p = Proxy::parse("socks5h://[::1]:1081", ProxySource::Env("ALL_PROXY")).unwrap();
         assert_eq!((p.scheme, p.host.as_str(), p.port), (Scheme::Socks5h, "::1", 1081));
         assert!(p.resolves_name());
-        assert!(!Proxy::parse("socks5://127.0.0.1:1", "x").unwrap().resolves_name());
+        assert!(!Proxy::parse("socks5://127.0.0.1:1", ProxySource::Flag).unwrap().resolves_name());
         for bad in ["", "ftp://x", "http://x:0", "http://x:port", "http://:3128"] {
-            assert!(Proxy::parse(bad, "--proxy").is_err(), "{bad}");
+            assert!(Proxy::parse(bad, ProxySource::Flag).is_err(), "{bad}");
         }
-        let e = Proxy::parse("http://u:topsecret@h:bad", "--proxy").unwrap_err();
+        let e = Proxy::parse("http://u:topsecret@h:bad", ProxySource::Flag).unwrap_err();
         assert!(!e.contains("topsecret"), "{e}");
     }
 
@@ -385,14 +410,14 @@ mod tests {
         let ep = "abc-ats.iot.eu-west-1.amazonaws.com";
         let c =
             choose(&[ep], None, None, env(&[("HTTPS_PROXY", "http://p:1"), ("ALL_PROXY", "socks5://q:2")])).unwrap();
-        assert_eq!(c.proxy.unwrap().source, "HTTPS_PROXY");
+        assert_eq!(c.proxy.unwrap().source, ProxySource::Env("HTTPS_PROXY"));
         let c =
             choose(&[ep], None, None, env(&[("https_proxy", "http://a:1"), ("HTTPS_PROXY", "http://b:1")])).unwrap();
         assert_eq!(c.proxy.unwrap().host, "a", "lower case first, as curl");
         let c = choose(&[ep], None, None, env(&[("all_proxy", "socks5h://q:2")])).unwrap();
         assert_eq!(c.proxy.unwrap().scheme, Scheme::Socks5h);
         let c = choose(&[ep], Some("http://f:1"), None, env(&[("HTTPS_PROXY", "http://p:1")])).unwrap();
-        assert_eq!(c.proxy.unwrap().source, "--proxy");
+        assert_eq!(c.proxy.unwrap().source, ProxySource::Flag);
         let c =
             choose(&[ep], None, None, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "amazonaws.com")])).unwrap();
         assert!(c.proxy.is_none() && c.bypassed.unwrap().contains("NO_PROXY"));

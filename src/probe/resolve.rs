@@ -14,8 +14,32 @@ pub struct Answers {
     pub name: String,
     /// Every A / AAAA answer, in the resolver's order.
     pub answers: Vec<String>,
-    /// `dns` (the system resolver), `--resolve`, or `address literal`.
-    pub source: &'static str,
+    /// Where the answers came from.
+    pub source: DnsSource,
+}
+
+/// Where a name's addresses came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DnsSource {
+    /// The system resolver.
+    #[serde(rename = "dns")]
+    Dns,
+    /// `--resolve`.
+    #[serde(rename = "--resolve")]
+    ResolveFlag,
+    /// The name is an address.
+    #[serde(rename = "address literal")]
+    AddressLiteral,
+}
+
+impl std::fmt::Display for DnsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Dns => "dns",
+            Self::ResolveFlag => "--resolve",
+            Self::AddressLiteral => "address literal",
+        })
+    }
 }
 
 /// Resolves `host:port`; returns every answer and the addresses `family` allows, in order.
@@ -29,10 +53,10 @@ pub(crate) async fn resolve(
     let fail = |error: String| Observation::Resolve { name: host.to_owned(), error };
     let host_only = host.trim_start_matches('[').trim_end_matches(']');
     let lower = host_only.to_ascii_lowercase();
-    let (all, source): (Vec<SocketAddr>, &'static str) = if let Ok(ip) = host_only.parse::<std::net::IpAddr>() {
-        (vec![SocketAddr::new(ip, port)], "address literal")
+    let (all, source): (Vec<SocketAddr>, DnsSource) = if let Ok(ip) = host_only.parse::<std::net::IpAddr>() {
+        (vec![SocketAddr::new(ip, port)], DnsSource::AddressLiteral)
     } else if let Some(o) = overrides.iter().find(|o| o.host == lower && o.port == port) {
-        (o.addrs.iter().map(|&ip| SocketAddr::new(ip, port)).collect(), "--resolve")
+        (o.addrs.iter().map(|&ip| SocketAddr::new(ip, port)).collect(), DnsSource::ResolveFlag)
     } else {
         match tokio::time::timeout(timeout, tokio::net::lookup_host((host_only, port))).await {
             Err(_) => return Err(fail(format!("no answer within {} ms", timeout.as_millis()))),
@@ -45,7 +69,7 @@ pub(crate) async fn resolve(
                         seen.push(a);
                     }
                 }
-                (seen, "dns")
+                (seen, DnsSource::Dns)
             }
         }
     };
@@ -144,7 +168,7 @@ mod tests {
         let o = vec![ResolveOverride::parse("ep.example:443:192.0.2.1,[2001:db8::1]").unwrap()];
         let t = Duration::from_secs(1);
         let (a, usable) = resolve("EP.example", 443, &o, Family::Any, t).await.unwrap();
-        assert_eq!((a.source, a.answers.len(), usable.len()), ("--resolve", 2, 2));
+        assert_eq!((a.source, a.answers.len(), usable.len()), (DnsSource::ResolveFlag, 2, 2));
         let (_, usable) = resolve("ep.example", 443, &o, Family::V6, t).await.unwrap();
         assert!(usable.iter().all(|a| a.is_ipv6()));
         let only4 = vec![ResolveOverride::parse("ep.example:443:192.0.2.1").unwrap()];
@@ -152,7 +176,7 @@ mod tests {
         assert!(matches!(e, Observation::Resolve { error, .. } if error.contains("no IPv6 (AAAA) answer")));
         // Another port is not overridden: the system resolver answers (a literal here).
         let (a, _) = resolve("127.0.0.1", 8443, &o, Family::Any, t).await.unwrap();
-        assert_eq!(a.source, "address literal");
+        assert_eq!(a.source, DnsSource::AddressLiteral);
         for bad in ["ep:443", "ep:x:1.2.3.4", ":443:1.2.3.4", "ep:443:nope"] {
             assert!(ResolveOverride::parse(bad).is_err(), "{bad}");
         }

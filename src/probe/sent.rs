@@ -51,11 +51,21 @@ pub struct SentProxy {
     /// The proxy URL, its password redacted unless `--show-secrets`.
     pub url: String,
     /// `--proxy`, or the environment variable it came from.
-    pub source: String,
+    pub source: super::proxy::ProxySource,
     /// Who resolves the endpoint's name: `proxy` (http, socks5h) or `local` (socks5).
-    pub resolves: &'static str,
+    pub resolves: Resolver,
     /// The target the tunnel was asked for.
     pub target: String,
+}
+
+/// Who resolves the endpoint's name when a proxy is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolver {
+    /// The proxy (HTTP CONNECT, `socks5h://`).
+    Proxy,
+    /// This machine (`socks5://`).
+    Local,
 }
 
 /// One custom-auth parameter as sent.

@@ -56,7 +56,7 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportProxy {
     pub url: String,
-    pub source: String,
+    pub source: crate::probe::proxy::ProxySource,
 }
 
 impl Report {
@@ -74,7 +74,7 @@ impl Report {
                 .path
                 .proxy
                 .as_ref()
-                .map(|p| ReportProxy { url: p.display(plan.show_secrets), source: p.source.clone() }),
+                .map(|p| ReportProxy { url: p.display(plan.show_secrets), source: p.source }),
             proxy_bypassed: plan.path.proxy_bypassed.clone(),
             secret_sources: plan.secret_sources.clone(),
             warnings: plan

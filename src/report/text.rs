@@ -171,11 +171,11 @@ fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()
             "  {}. {} {}",
             i + 1,
             style.paint(colour, &format!("[{kind} · {conf}]")),
-            style.paint("1", f.id)
+            style.paint("1", f.id.as_str())
         )?;
         field(out, "", &f.summary)?;
         if !f.candidates.is_empty() {
-            field(out, "candidates", &f.candidates.join(", "))?;
+            field(out, "candidates", &f.candidates.iter().map(|c| c.id()).collect::<Vec<_>>().join(", "))?;
         }
         let evidence: Vec<String> = f
             .evidence
@@ -220,7 +220,7 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
     if let Some(t) = &s.tls {
         conn.push(format!("{} {}", t.version.as_deref().unwrap_or("?"), t.cipher.as_deref().unwrap_or("?")));
     }
-    if let Some(d) = s.dns.as_ref().filter(|d| d.source != "address literal") {
+    if let Some(d) = s.dns.as_ref().filter(|d| d.source != crate::probe::resolve::DnsSource::AddressLiteral) {
         let family = match s.family {
             crate::probe::plan::Family::V4 => " (IPv4 only)",
             crate::probe::plan::Family::V6 => " (IPv6 only)",
@@ -229,7 +229,11 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
         field(out, "dns", &format!("{} → {} ({}){family}", d.name, d.answers.join(", "), d.source))?;
     }
     if let Some(p) = &s.proxy {
-        let resolves = if p.resolves == "proxy" { "the proxy resolves the name" } else { "the name resolved here" };
+        let resolves = if p.resolves == crate::probe::sent::Resolver::Proxy {
+            "the proxy resolves the name"
+        } else {
+            "the name resolved here"
+        };
         field(out, "proxy", &format!("{} (from {}) → tunnel to {}, {resolves}", p.url, p.source, p.target))?;
     }
     field(out, "sent", &conn.join(" · "))?;
@@ -267,7 +271,7 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
     if !a.advice.likely_cause.is_empty() {
         field(out, "why", &a.advice.likely_cause)?;
         field(out, "next", &a.advice.next_check)?;
-        field(out, "see", &format!("troubleshooting: {}", a.advice.see))?;
+        field(out, "see", &format!("troubleshooting: {}", a.advice.see.map(|s| s.label()).unwrap_or_default()))?;
     }
     Ok(())
 }

@@ -27,7 +27,16 @@ pub struct Alert(pub u8);
 
 impl Alert {
     pub const HANDSHAKE_FAILURE: Self = Self(40);
+    pub const BAD_CERTIFICATE: Self = Self(42);
+    pub const CERTIFICATE_UNKNOWN: Self = Self(46);
     pub const UNRECOGNIZED_NAME: Self = Self(112);
+    pub const CERTIFICATE_REQUIRED: Self = Self(116);
+    pub const NO_APPLICATION_PROTOCOL: Self = Self(120);
+
+    /// Whether the alert asks for a client certificate (the X.509 path answered).
+    pub fn wants_client_certificate(self) -> bool {
+        matches!(self, Self::CERTIFICATE_REQUIRED | Self::BAD_CERTIFICATE | Self::CERTIFICATE_UNKNOWN)
+    }
 
     /// The snake_case name, or `alert_<n>` for an unnamed code.
     pub fn name(self) -> String {
@@ -36,5 +45,18 @@ impl Alert {
 
     pub fn from_name(name: &str) -> Option<Self> {
         ALERTS.iter().find(|(n, _)| *n == name).map(|(_, c)| Self(*c)).or_else(|| name.parse().ok().map(Self))
+    }
+}
+
+impl std::fmt::Display for Alert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// As its name: reports say `"alert": "unrecognized_name"`.
+impl serde::Serialize for Alert {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }

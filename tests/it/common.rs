@@ -403,3 +403,13 @@ pub fn authprobe_bin(args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// The finding id a report prints, typed (`docs/causes.md` lists them).
+pub fn id(s: &str) -> authprobe::diagnosis::FindingId {
+    s.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The cause a report names as a candidate, typed.
+pub fn cause(s: &str) -> authprobe::diagnosis::Cause {
+    authprobe::diagnosis::Cause::from_id(s).unwrap_or_else(|| panic!("`{s}` is not a cause id"))
+}

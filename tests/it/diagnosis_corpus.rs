@@ -67,11 +67,11 @@ fn outcomes(r: &Report) -> Vec<String> {
 fn expect(r: &Report, id: &str, kind: FindingKind, confidence: Confidence, candidates: Option<&[&str]>) {
     let f = first(r);
     let ctx = || format!("{f:#?}\n{:#?}", outcomes(r));
-    assert_eq!((f.id, f.kind, f.confidence), (id, kind, confidence), "{}", ctx());
+    assert_eq!((f.id, f.kind, f.confidence), (self::id(id), kind, confidence), "{}", ctx());
     if let Some(want) = candidates {
         let mut got = f.candidates.clone();
         got.sort_unstable();
-        let mut want = want.to_vec();
+        let mut want: Vec<_> = want.iter().map(|c| cause(c)).collect();
         want.sort_unstable();
         assert_eq!(got, want, "{}", ctx());
     }
@@ -102,7 +102,7 @@ const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
 async fn healthy_device_gets_only_risks() {
     let r = diagnose(cfg(allowing(AUTH)), |_| {}).await;
     no_cause(&r);
-    let ids: Vec<&str> = r.findings.iter().map(|f| f.id).collect();
+    let ids: Vec<&str> = r.findings.iter().map(|f| f.id.as_str()).collect();
     assert!(ids.contains(&"sni_missing") && ids.contains(&"alpn_missing"), "{ids:?}");
 }
 
@@ -118,7 +118,7 @@ async fn healthy_signed_device_with_plus_in_signature_risks_raw_encoding() {
     })
     .await;
     no_cause(&r);
-    assert!(r.findings.iter().any(|f| f.id == "signature_not_encoded" && f.kind == Risk), "{:#?}", r.findings);
+    assert!(r.findings.iter().any(|f| f.id == id("signature_not_encoded") && f.kind == Risk), "{:#?}", r.findings);
     assert!(r.local_checks.iter().all(|c| c.passed), "{:#?}", r.local_checks);
 }
 
@@ -128,14 +128,14 @@ async fn slow_but_accepting_authorizer_is_a_risk() {
     c.latency = Duration::from_millis(4_200);
     let r = diagnose(c, |p| p.transports = vec![Transport::Mqtt]).await;
     no_cause(&r);
-    assert!(r.findings.iter().any(|f| f.id == "lambda_slow"), "{:#?}", r.findings);
+    assert!(r.findings.iter().any(|f| f.id == id("lambda_slow")), "{:#?}", r.findings);
 }
 
 #[tokio::test]
 async fn port_other_than_443_that_works_through_connect_to_is_a_risk() {
     let r = diagnose(cfg(allowing(AUTH)), |p| p.port = 8883).await;
     no_cause(&r);
-    let f = r.findings.iter().find(|f| f.id == "wrong_port").unwrap_or_else(|| panic!("{:#?}", r.findings));
+    let f = r.findings.iter().find(|f| f.id == id("wrong_port")).unwrap_or_else(|| panic!("{:#?}", r.findings));
     assert_eq!((f.kind, f.confidence), (Risk, Confirmed));
     assert!(f.summary.contains("port 8883"), "{}", f.summary);
 }
@@ -189,7 +189,7 @@ async fn ip_literal_endpoint_sends_no_sni() {
 async fn device_without_sni_fails_every_transport_in_one_finding() {
     let r = diagnose(cfg(allowing(AUTH)), |p| p.device.sni = Some(None)).await;
     expect(&r, "sni_missing", Cause, Confirmed, None);
-    assert_eq!(r.findings.iter().filter(|f| f.id == "sni_missing").count(), 1, "{:#?}", r.findings);
+    assert_eq!(r.findings.iter().filter(|f| f.id == id("sni_missing")).count(), 1, "{:#?}", r.findings);
     let f = first(&r);
     assert!(f.summary.starts_with("The device's attempts over mqtt, wss, https fail"), "{}", f.summary);
     assert_eq!(f.evidence.len(), 6, "each transport's device attempt and documented attempt: {:#?}", f.evidence);
@@ -273,8 +273,8 @@ async fn pinned_policy_without_follow_ups_stays_open() {
     })
     .await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
-    assert!(f.candidates.contains(&"token_key_name_wrong"), "{:?}", f.candidates);
+    assert_eq!((f.id, f.kind), (id("refused_unexplained"), Unexplained), "{f:#?}");
+    assert!(f.candidates.contains(&cause("token_key_name_wrong")), "{:?}", f.candidates);
 }
 
 #[tokio::test]
@@ -294,8 +294,8 @@ async fn authorizer_unknown_when_the_default_accepts() {
     // The default authorizer may be another one (other signing, key name, function): what it
     // accepts leaves the named authorizer's own faults as candidates, after the name.
     let f = first(&r);
-    assert_eq!(&f.candidates[..2], ["authorizer_unknown", "authorizer_inactive"], "{f:#?}");
-    assert!(f.candidates.contains(&"token_key_name_wrong"), "{f:#?}");
+    assert_eq!(&f.candidates[..2], [cause("authorizer_unknown"), cause("authorizer_inactive")], "{f:#?}");
+    assert!(f.candidates.contains(&cause("token_key_name_wrong")), "{f:#?}");
 }
 
 #[tokio::test]
@@ -320,9 +320,9 @@ async fn authorizer_unknown_by_letter_case_from_describe_json() {
 async fn authorizer_unknown_without_default_or_documents_is_open() {
     let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials.authorizer = Some("NoSuchAuthorizer".into())).await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind, f.confidence), ("refused_unexplained", Unexplained, Possible), "{f:#?}");
+    assert_eq!((f.id, f.kind, f.confidence), (id("refused_unexplained"), Unexplained, Possible), "{f:#?}");
     for c in ["authorizer_unknown", "authorizer_denied", "token_key_name_wrong", "lambda_error"] {
-        assert!(f.candidates.contains(&c), "{c} missing from {:?}", f.candidates);
+        assert!(f.candidates.contains(&cause(c)), "{c} missing from {:?}", f.candidates);
     }
     assert!(f.next.iter().any(|n| n.starts_with("aws iot test-invoke-authorizer --authorizer-name NoSuchAuthorizer")));
     assert!(f.next.iter().any(|n| n.contains("AWSIotLogsV2") && n.contains("\"probe-test\"")), "{:?}", f.next);
@@ -374,8 +374,8 @@ async fn signature_missing_with_signing_on() {
 async fn signature_missing_without_documents_is_a_candidate() {
     let r = diagnose(cfg(signed(AUTH, &[])), |_| {}).await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
-    assert!(f.candidates.contains(&"signature_missing"), "{:?}", f.candidates);
+    assert_eq!((f.id, f.kind), (id("refused_unexplained"), Unexplained), "{f:#?}");
+    assert!(f.candidates.contains(&cause("signature_missing")), "{:?}", f.candidates);
 }
 
 #[tokio::test]
@@ -464,9 +464,9 @@ async fn slow_authorizer_that_denies_is_not_a_timeout() {
     })
     .await;
     let f = first(&r);
-    assert_eq!(f.id, "refused_unexplained", "{f:#?}");
-    assert!(!f.candidates.contains(&"lambda_timeout"), "{:?}", f.candidates);
-    assert!(r.findings.iter().any(|f| f.id == "lambda_slow"), "{:#?}", r.findings);
+    assert_eq!(f.id, id("refused_unexplained"), "{f:#?}");
+    assert!(!f.candidates.contains(&cause("lambda_timeout")), "{:?}", f.candidates);
+    assert!(r.findings.iter().any(|f| f.id == id("lambda_slow")), "{:#?}", r.findings);
 }
 
 #[tokio::test]
@@ -501,7 +501,7 @@ async fn authorizer_denies_with_documents() {
         Possible,
         Some(&["authorizer_denied", "policy_connect_denied", "lambda_error", "lambda_not_invocable"]),
     );
-    assert_eq!(first(&r).candidates[0], "authorizer_denied");
+    assert_eq!(first(&r).candidates[0], cause("authorizer_denied"));
 }
 
 #[tokio::test]
@@ -517,8 +517,8 @@ async fn authorizer_denies_over_mqtt5_and_wss_403() {
     })
     .await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
-    assert_eq!(f.candidates[0], "authorizer_denied");
+    assert_eq!((f.id, f.kind), (id("refused_unexplained"), Unexplained), "{f:#?}");
+    assert_eq!(f.candidates[0], cause("authorizer_denied"));
 }
 
 #[tokio::test]
@@ -631,7 +631,7 @@ async fn full_matrix_on_a_working_device_names_risks_only() {
     );
     let r = tokio::time::timeout(Duration::from_secs(120), run).await.unwrap();
     no_cause(&r);
-    let ids: Vec<&str> = r.findings.iter().map(|f| f.id).collect();
+    let ids: Vec<&str> = r.findings.iter().map(|f| f.id.as_str()).collect();
     for id in ["sni_missing", "alpn_missing", "username_malformed", "host_header_wrong"] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -646,9 +646,9 @@ async fn https_only_refusal_keeps_the_publish_policy_open() {
     })
     .await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}");
-    assert!(f.candidates.contains(&"policy_publish_denied"), "{:?}", f.candidates);
-    assert!(!f.candidates.contains(&"policy_connect_denied"), "{:?}", f.candidates);
+    assert_eq!((f.id, f.kind), (id("refused_unexplained"), Unexplained), "{f:#?}");
+    assert!(f.candidates.contains(&cause("policy_publish_denied")), "{:?}", f.candidates);
+    assert!(!f.candidates.contains(&cause("policy_connect_denied")), "{:?}", f.candidates);
 }
 
 /// The device itself (or another run) connects with the device's client ID just before the probe,
@@ -725,12 +725,12 @@ async fn intermittent_authorizer_is_never_a_confirmed_credential_fault() {
     c.fail_every = Some(2);
     let r = diagnose_in_order(c).await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind, f.confidence), ("lambda_error", Cause, Likely), "{f:#?}\n{:#?}", outcomes(&r));
+    assert_eq!((f.id, f.kind, f.confidence), (id("lambda_error"), Cause, Likely), "{f:#?}\n{:#?}", outcomes(&r));
     assert!(f.summary.contains("intermittent"), "{}", f.summary);
     assert!(r.findings.iter().all(|f| f.confidence != Confirmed || f.kind == Risk), "{:#?}", r.findings);
     // The HTTPS refusal may be one more of the intermittent ones: a publish policy only possibly.
     assert!(
-        r.findings.iter().filter(|f| f.id == "policy_publish_denied").all(|f| f.confidence == Possible),
+        r.findings.iter().filter(|f| f.id == id("policy_publish_denied")).all(|f| f.confidence == Possible),
         "{:#?}",
         r.findings
     );
@@ -809,8 +809,8 @@ async fn insecure_reports_the_chain_as_a_risk_below_the_cause() {
     })
     .await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind), ("lambda_timeout", Cause), "{f:#?}\n{:#?}", outcomes(&r));
-    let tls = r.findings.iter().find(|f| f.id == "tls_intercepted").expect("the chain is still reported");
+    assert_eq!((f.id, f.kind), (id("lambda_timeout"), Cause), "{f:#?}\n{:#?}", outcomes(&r));
+    let tls = r.findings.iter().find(|f| f.id == id("tls_intercepted")).expect("the chain is still reported");
     assert_eq!(tls.kind, Risk, "{tls:#?}");
 }
 
@@ -825,7 +825,7 @@ async fn signature_missing_stays_a_candidate_when_another_default_accepts() {
     let r = diagnose(c, |_| {}).await;
     let f = first(&r);
     assert_ne!(f.confidence, Confirmed, "{f:#?}\n{:#?}", outcomes(&r));
-    assert!(f.candidates.contains(&"signature_missing"), "{f:#?}");
+    assert!(f.candidates.contains(&cause("signature_missing")), "{f:#?}");
     assert!(f.next.iter().any(|n| n.contains("describe-authorizer")), "{:?}", f.next);
 }
 
@@ -867,15 +867,15 @@ async fn signature_inside_the_exact_username_without_documents_is_not_a_malforme
     })
     .await;
     let f = first(&r);
-    assert_ne!((f.id, f.confidence), ("username_malformed", Confirmed), "{f:#?}\n{:#?}", outcomes(&r));
+    assert_ne!((f.id, f.confidence), (id("username_malformed"), Confirmed), "{f:#?}\n{:#?}", outcomes(&r));
     assert_ne!(f.confidence, Confirmed, "{f:#?}\n{:#?}", outcomes(&r));
-    assert!(f.candidates.contains(&"signature_invalid") || f.id == "signature_invalid", "{f:#?}");
+    assert!(f.candidates.contains(&cause("signature_invalid")) || f.id == id("signature_invalid"), "{f:#?}");
 }
 
 // ── Round 3: what the device's own CONNECT meets (new causes) ───────────────────────────────────
 
 fn risk_named<'a>(r: &'a Report, id: &str) -> &'a Finding {
-    r.findings.iter().find(|f| f.id == id).unwrap_or_else(|| panic!("no {id}: {:#?}", r.findings))
+    r.findings.iter().find(|f| f.id == self::id(id)).unwrap_or_else(|| panic!("no {id}: {:#?}", r.findings))
 }
 
 /// A JWT-sized token and a signature make a CONNECT larger than the 128-1024-byte buffers embedded
@@ -933,8 +933,8 @@ async fn denial_over_mqtt5_closed_without_connack() {
     })
     .await;
     let f = first(&r);
-    assert_eq!((f.id, f.kind), ("refused_unexplained", Unexplained), "{f:#?}\n{:#?}", outcomes(&r));
-    assert!(f.candidates.contains(&"authorizer_denied"), "{f:#?}");
+    assert_eq!((f.id, f.kind), (id("refused_unexplained"), Unexplained), "{f:#?}\n{:#?}", outcomes(&r));
+    assert!(f.candidates.contains(&cause("authorizer_denied")), "{f:#?}");
 }
 
 /// Two faults: ALPN stripped on the path (met first, by MQTT over TLS) and a token the authorizer
@@ -946,7 +946,10 @@ async fn two_faults_alpn_stripped_and_a_denied_token() {
     let r = diagnose(c, |p| p.credentials.token = Some("denied-token".into())).await;
     expect(&r, "alpn_stripped", Cause, Confirmed, None);
     let second = r.findings.iter().skip(1).find(|f| f.kind != Risk).expect("the second fault is reported");
-    assert!(second.id == "refused_unexplained" && second.candidates.contains(&"authorizer_denied"), "{second:#?}");
+    assert!(
+        second.id == id("refused_unexplained") && second.candidates.contains(&cause("authorizer_denied")),
+        "{second:#?}"
+    );
 }
 
 /// Two faults: a wrong token key name and ALPN stripped; the path first, then the refusal that
@@ -959,7 +962,7 @@ async fn two_faults_alpn_stripped_and_a_wrong_token_key_name() {
     let r = diagnose(c, |p| p.credentials.token_key_name = "deviceToken".into()).await;
     expect(&r, "alpn_stripped", Cause, Confirmed, None);
     let second = r.findings.iter().skip(1).find(|f| f.kind != Risk).expect("the second fault is reported");
-    assert_eq!(second.candidates.first(), Some(&"token_key_name_wrong"), "{second:#?}");
+    assert_eq!(second.candidates.first(), Some(&cause("token_key_name_wrong")), "{second:#?}");
 }
 
 /// A front door that completes the handshake without SNI, then closes (instead of an alert): the

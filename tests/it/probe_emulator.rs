@@ -52,7 +52,7 @@ async fn no_sni_is_a_tls_alert() {
     let spec = AttemptSpec { sni: None, ..baseline(&plan, Transport::Mqtt) };
     let r = probe(&plan, &spec).await;
     assert_eq!((r.outcome.stage, kind(&r)), (Stage::Tls, Kind::TlsAlert));
-    assert_eq!(r.outcome.detail, Detail::Alert { alert: "unrecognized_name".into(), code: 112 });
+    assert_eq!(r.outcome.detail, Detail::Alert { alert: authprobe::wire::alert::Alert::UNRECOGNIZED_NAME, code: 112 });
     assert!(r.advice.likely_cause.contains("no SNI"), "{:?}", r.advice);
 }
 
@@ -77,7 +77,10 @@ async fn x509_alpn_is_the_certificate_required_alert() {
     let spec = AttemptSpec { alpn: vec![b"x-amzn-mqtt-ca".to_vec()], ..baseline(&plan, Transport::Mqtt) };
     let r = probe(&plan, &spec).await;
     assert_eq!((r.outcome.stage, kind(&r)), (Stage::Tls, Kind::TlsAlert));
-    assert_eq!(r.outcome.detail, Detail::Alert { alert: "certificate_required".into(), code: 116 });
+    assert_eq!(
+        r.outcome.detail,
+        Detail::Alert { alert: authprobe::wire::alert::Alert::CERTIFICATE_REQUIRED, code: 116 }
+    );
     assert!(r.advice.likely_cause.contains("X.509 path"));
 }
 

@@ -113,7 +113,7 @@ async fn raw_tls_alert_is_named() {
     .await;
     let plan = plan_for(addr, &Ca::generate("test CA").unwrap());
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
-    assert_eq!(r.outcome.detail, Detail::Alert { alert: "handshake_failure".into(), code: 40 });
+    assert_eq!(r.outcome.detail, Detail::Alert { alert: authprobe::wire::alert::Alert::HANDSHAKE_FAILURE, code: 40 });
 }
 
 #[tokio::test]

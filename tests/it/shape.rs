@@ -444,6 +444,69 @@ fn circles(edges: &[std::collections::BTreeSet<usize>]) -> Vec<Vec<usize>> {
     t.out
 }
 
+/// The comparisons in `src`'s code (comments left out) of a string literal with something: `x == "…"`,
+/// `"…" != x`, a match arm `"…" =>` or `"…" |`; each with its line and the literal.
+fn compared_literals(src: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in src.lines().enumerate() {
+        let code = line.split(" //").next().unwrap_or_default();
+        if code.trim_start().starts_with("//") {
+            continue;
+        }
+        let mut rest = code;
+        while let Some(open) = rest.find('"') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('"') else { break };
+            let literal = &after[..close];
+            let before = rest[..open].trim_end();
+            let next = after[close + 1..].trim_start();
+            let compared = before.ends_with("==")
+                || before.ends_with("!=")
+                || next.starts_with("==")
+                || next.starts_with("!=")
+                || next.starts_with("=>")
+                || (next.starts_with('|') && !next.starts_with("||"))
+                || before.ends_with('|') && !before.ends_with("||");
+            if compared {
+                out.push((n + 1, literal.to_owned()));
+            }
+            rest = &after[close + 1..];
+        }
+    }
+    out
+}
+
+/// Ids with an enum of their own are compared as that enum, never as strings, outside the enum's file:
+/// finding ids (`Cause`, `FindingId`), local-check ids (`CheckId`), troubleshooting steps (`Step`) and
+/// TLS alert names (`Alert`).
+#[test]
+fn typed_ids_are_not_compared_as_strings() {
+    use authprobe::auth::troubleshooting::Step;
+    use authprobe::diagnosis::Cause;
+    use authprobe::diagnosis::local::CheckId;
+    let mut ids: Vec<(String, &str)> = Vec::new();
+    let finding_files = "src/diagnosis/cause.rs src/diagnosis/finding.rs";
+    ids.extend(Cause::ALL.iter().map(|c| (c.id().to_owned(), finding_files)));
+    ids.extend(["refused_unexplained", "unreachable_unexplained"].map(|i| (i.to_owned(), finding_files)));
+    ids.extend(CheckId::ALL.iter().map(|c| (c.as_str().to_owned(), "src/diagnosis/local.rs")));
+    ids.extend(Step::ALL.iter().map(|s| (s.label().to_owned(), "src/auth/troubleshooting.rs")));
+    ids.extend(authprobe::wire::alert::ALERTS.iter().map(|(name, _)| ((*name).to_owned(), "src/wire/alert.rs")));
+    assert!(ids.len() > 60, "only {} ids", ids.len());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut wrong = Vec::new();
+    for path in sources() {
+        let rel = path.strip_prefix(root).unwrap().display().to_string();
+        let src = std::fs::read_to_string(&path).unwrap();
+        for (line, literal) in compared_literals(&src) {
+            if let Some((_, home)) = ids.iter().find(|(id, home)| *id == literal && !home.split(' ').any(|h| h == rel))
+            {
+                wrong.push(format!("{rel}:{line}: compares \"{literal}\" as a string (its enum lives in {home})"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "ids compared as strings:\n{}", wrong.join("\n"));
+}
+
 /// Each `fn` in `code` with its first line and its length in lines (signature to closing brace).
 fn functions(code: &str) -> Vec<(String, usize, usize)> {
     let lines: Vec<&str> = code.lines().collect();
@@ -521,6 +584,9 @@ fn the_scanners_see_what_they_must() {
     );
     let found: Vec<String> = found.iter().map(|p| p.join("::")).collect();
     assert_eq!(found, ["emulator::gate", "emulator::channel::Channel", "wire::mqtt::encode"]);
+    let compared =
+        compared_literals("if a == \"x\" || b {}\nmatch s { \"y\" | \"z\" => 1 }\nlet s = \"w\"; // == \"v\"\n");
+    assert_eq!(compared, [(1, "x".to_owned()), (2, "y".to_owned()), (2, "z".to_owned())]);
     let edges = vec![[1].into(), [0].into(), [0].into()];
     assert_eq!(circles(&edges), [vec![0, 1]]);
 }

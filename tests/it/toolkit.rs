@@ -409,7 +409,7 @@ async fn publish_not_allowed_end_to_end() {
         if kind == Kind::PublishRefused {
             assert!(matches!(&a.outcome.detail, Detail::Ack { code: 0x87, .. }), "{:?}", a.outcome.detail);
         }
-        let f = report.findings.iter().find(|f| f.id == "policy_publish_denied").expect("a finding");
+        let f = report.findings.iter().find(|f| f.id == id("policy_publish_denied")).expect("a finding");
         assert!(
             f.summary.contains("iot:Publish on arn:aws:iot:us-east-1:123456789012:topic/dev/telemetry"),
             "{}",
