@@ -67,21 +67,25 @@ fn client(ca_pem: &str, alpn: &[u8]) -> tokio_rustls::TlsConnector {
 }
 
 fn plan(addr: std::net::SocketAddr, ca_pem: &str, timeout: Duration) -> ProbePlan {
+    plan_over(addr, ca_pem, timeout, Transport::Mqtt)
+}
+
+fn plan_over(addr: std::net::SocketAddr, ca_pem: &str, timeout: Duration, transport: Transport) -> ProbePlan {
     let credentials = Credentials {
         authorizer: Some("A".into()),
         token_key_name: "token".into(),
         token: Some("good".into()),
         ..Credentials::default()
     };
-    ProbePlan {
-        connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
-        transports: vec![Transport::Mqtt],
-        client_id: "bench".into(),
-        trust: Trust::Roots(roots(ca_pem)),
-        timeout,
-        follow_up: false,
-        ..ProbePlan::new(ENDPOINT, credentials)
-    }
+    ProbePlan::builder(ENDPOINT, credentials)
+        .connect_to(&addr.ip().to_string(), Some(addr.port()))
+        .transports(vec![transport])
+        .client_id("bench")
+        .trust(Trust::Roots(roots(ca_pem)))
+        .timeout(timeout)
+        .follow_up(false)
+        .build()
+        .expect("the benchmark's plan is valid")
 }
 
 async fn emulator_attack() -> Result<(), Box<dyn std::error::Error>> {
@@ -183,8 +187,7 @@ async fn probe_attack(frame: &'static [u8]) -> Result<(), Box<dyn std::error::Er
             });
         }
     });
-    let mut p = plan(addr, &ca.pem(), Duration::from_secs(3));
-    p.transports = vec![Transport::Wss];
+    let p = plan_over(addr, &ca.pem(), Duration::from_secs(3), Transport::Wss);
     let spec = p.baseline().remove(0);
     let before = peak_rss_mib();
     let t = Instant::now();

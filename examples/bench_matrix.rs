@@ -38,25 +38,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token: Some("bench-token".into()),
         ..Default::default()
     };
-    let plan = ProbePlan {
-        connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
-        client_id: "bench".into(),
-        trust: Trust::Roots(roots),
+    let mut plan = ProbePlan::builder(ENDPOINT, credentials);
+    plan.connect_to(&addr.ip().to_string(), Some(addr.port()))
+        .client_id("bench")
+        .trust(Trust::Roots(roots))
         // The matrix alone: follow-ups are a second, spaced round.
-        follow_up: false,
-        ..ProbePlan::new(ENDPOINT, credentials)
-    };
+        .follow_up(false);
     let (level, name) = match std::env::args().nth(2).as_deref() {
         Some("full") => (Level::Full, "full"),
         _ => (Level::Quick, "quick"),
     };
-    let mut plan = plan;
     if let Some(t) = std::env::args().nth(3) {
         // One transport: no two baselines share the device's client ID, so the bound is the slowest.
         use authprobe::auth::event::Transport;
         let one = Transport::ALL.into_iter().find(|x| format!("{x}") == t).ok_or(format!("transport {t}?"))?;
-        plan.transports = vec![one];
+        plan.transports(vec![one]);
     }
+    let plan = plan.build()?;
     let specs = variants(&plan, level);
     println!("{name} matrix: {} attempts, authorizer latency {} ms, 2 cores", specs.len(), LATENCY.as_millis());
     let mut ratios = Vec::new();
@@ -69,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             slowest = slowest.max(t.elapsed());
             alone.push(t.elapsed());
         }
-        let bound = slowest.max(chain_bound(&specs, &alone, plan.follow_up_spacing));
+        let bound = slowest.max(chain_bound(&specs, &alone, plan.follow_up_spacing()));
         let t = Instant::now();
         let report =
             authprobe::investigate::run_with(&plan, &specs, Schedule { parallel: 16, spacing: None }, &Quiet).await;

@@ -102,36 +102,37 @@ fn cases(
         token_key_name: TOKEN_KEY_NAME.into(),
         token: Some(good.to_owned()),
         signature: Some(signing.sign(good)),
-        username: None,
-        password: None,
+        signer: Some(signing.clone()),
+        ..Credentials::default()
     };
-    let mut base = ProbePlan::new(ENDPOINT, credentials);
-    base.connect_to = Some((addr.ip().to_string(), Some(addr.port())));
-    base.client_id = "demo-working".into();
-    base.topic = "demo/telemetry".into();
-    base.trust = Trust::Roots(roots);
-    base.show_secrets = show_secrets;
-    base.signer = Some(signing.clone());
-    // What `aws iot describe-authorizer` would print for the demo's authorizer.
-    base.documents = Documents {
-        authorizer: Some(DescribedAuthorizer {
-            name: AUTHORIZER.into(),
-            token_key_name: TOKEN_KEY_NAME.into(),
-            active: true,
-            signing_keys: Some(vec![public.clone()]),
-        }),
-        ..Documents::default()
-    };
-    // The emulator does not limit connects per client ID; IoT Core needs about 1 s.
-    base.follow_up_spacing = Duration::ZERO;
-    base.arns = crate::auth::policy::Arns::new("us-east-1", "123456789012");
+    let mut base = ProbePlan::builder(ENDPOINT, credentials);
+    base.connect_to(&addr.ip().to_string(), Some(addr.port()))
+        .client_id("demo-working")
+        .topic("demo/telemetry")
+        .trust(Trust::Roots(roots))
+        .show_secrets(show_secrets)
+        // What `aws iot describe-authorizer` would print for the demo's authorizer.
+        .documents(Documents {
+            authorizer: Some(DescribedAuthorizer {
+                name: AUTHORIZER.into(),
+                token_key_name: TOKEN_KEY_NAME.into(),
+                active: true,
+                signing_keys: Some(vec![public.clone()]),
+            }),
+            ..Documents::default()
+        })
+        // The emulator does not limit connects per client ID; IoT Core needs about 1 s.
+        .follow_up_spacing(Duration::ZERO)
+        .arns(crate::auth::policy::Arns::new("us-east-1", "123456789012"));
     let mut wrong_key = base.clone();
-    wrong_key.client_id = "demo-keyname".into();
-    wrong_key.credentials.token_key_name = "deviceToken".into();
+    wrong_key.client_id("demo-keyname").credentials_mut().token_key_name = "deviceToken".into();
     let mut denied = base.clone();
-    denied.client_id = "demo-denied".into();
-    denied.credentials.token = Some(DENIED_TOKEN.into());
-    denied.credentials.signature = Some(signing.sign(DENIED_TOKEN));
+    let c = denied.client_id("demo-denied").credentials_mut();
+    c.token = Some(DENIED_TOKEN.into());
+    c.signature = Some(signing.sign(DENIED_TOKEN));
+    // The demo's own settings: a plan that does not build is a bug here, not bad input.
+    let built = |b: &crate::probe::PlanBuilder| b.build().expect("the demo's plans are valid");
+    let (base, wrong_key, denied) = (built(&base), built(&wrong_key), built(&denied));
     [
         (
             "working-device",

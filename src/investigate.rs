@@ -18,10 +18,18 @@ impl<'a> Investigation<'a> {
         Self { plan, local: diagnosis::local::for_plan(plan) }
     }
 
-    /// What to warn about before anything is sent: the plan's warnings and the failed local checks.
-    pub fn warnings(&self) -> impl Iterator<Item = &str> {
-        let failed = self.local.iter().filter(|c| !c.passed).map(|c| c.detail.as_str());
-        self.plan.warnings.iter().map(String::as_str).chain(failed)
+    /// What to warn about before anything is sent: what the plan's settings imply and the failed
+    /// local checks.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.plan.token_from_username {
+            out.push(format!(
+                "the username carries its own token under `{}`: the diagnosis judges that one, not --token's",
+                self.plan.credentials.token_key_name
+            ));
+        }
+        out.extend(self.local.iter().filter(|c| !c.passed).map(|c| c.detail.clone()));
+        out
     }
 
     /// Runs `specs` as scheduled, then the follow-ups the diagnosis asks for (unless the plan turns
@@ -30,12 +38,12 @@ impl<'a> Investigation<'a> {
         let plan = self.plan;
         let started = unix_now();
         let mut attempts = probe::run_attempts(plan, specs, schedule, progress).await;
-        if plan.follow_up {
+        if plan.matrix.follow_up {
             let more = diagnosis::followup::plan(plan, &self.local, &attempts);
             if !more.is_empty() {
                 // The baseline used the device's client ID moments ago: space every connect that reuses it.
-                tokio::time::sleep(plan.follow_up_spacing).await;
-                let spaced = Schedule { parallel: 1, spacing: Some(plan.follow_up_spacing) };
+                tokio::time::sleep(plan.matrix.follow_up_spacing).await;
+                let spaced = Schedule { parallel: 1, spacing: Some(plan.matrix.follow_up_spacing) };
                 attempts.extend(probe::run_attempts(plan, &more, spaced, progress).await);
             }
         }
@@ -46,7 +54,8 @@ impl<'a> Investigation<'a> {
     pub fn report(self, attempts: Vec<AttemptReport>, window: (u64, u64)) -> Report {
         let findings =
             diagnosis::diagnose(&Context { attempts: &attempts, plan: self.plan, local: &self.local, window });
-        Report::new(self.plan, self.local, attempts, findings)
+        let warnings = self.warnings();
+        Report::new(self.plan, warnings, self.local, attempts, findings)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::device::CredentialArgs;
 use crate::auth::event::Transport;
+use crate::probe::plan::{HostHeader, Sni};
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -281,18 +282,27 @@ impl SendsArgs {
             }
         }
         Ok(crate::probe::plan::DeviceSends {
-            sni: if self.no_sni { Some(None) } else { self.sni.clone().map(Some) },
+            sni: match (&self.sni, self.no_sni) {
+                (_, true) => Sni::Omitted,
+                (Some(name), false) => Sni::Name(name.clone()),
+                (None, false) => Sni::Documented,
+            },
             alpn: if self.no_alpn {
                 Some(Vec::new())
             } else {
                 (!self.alpn.is_empty()).then(|| self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect())
             },
-            host: if self.no_host_header { Some(None) } else { self.host_header.clone().map(Some) },
+            host: match (&self.host_header, self.no_host_header) {
+                (_, true) => HostHeader::Omitted,
+                (Some(value), false) => HostHeader::Value(value.clone()),
+                (None, false) => HostHeader::Documented,
+            },
             placement,
             signature_raw: self.signature_encoding == Some(SignatureEncodingArg::Raw),
             username_raw: self.username_raw.clone(),
             ws_protocol: self.ws_protocol.clone(),
             keep_alive: self.keep_alive,
+            ..crate::probe::plan::DeviceSends::default()
         })
     }
 }

@@ -86,14 +86,12 @@ pub struct SecretEnv {
 
 /// A device's validated credentials (shared by `probe` and `event`).
 pub struct Device {
+    /// The credentials, the signing key and where each secret came from.
     pub credentials: Credentials,
     pub client_id: String,
     pub mqtt_version: MqttVersion,
-    pub signer: Option<std::sync::Arc<SigningKey>>,
     /// What the AWS documents say, for the local checks.
     pub documents: Documents,
-    /// Where each secret came from (`token from --token-file t.txt`), for the report.
-    pub sources: Vec<String>,
 }
 
 impl Device {
@@ -162,15 +160,15 @@ impl CredentialArgs {
                 signature,
                 username: self.username.clone(),
                 password,
+                signer,
+                sources,
             },
             client_id,
             mqtt_version: match self.mqtt_version {
                 Some(MqttVersionArg::V5) => MqttVersion::V5,
                 _ => MqttVersion::V311,
             },
-            signer,
             documents,
-            sources,
         })
     }
 }

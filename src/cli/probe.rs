@@ -6,6 +6,7 @@ use super::device::read_json;
 use super::progress::Bars;
 use crate::auth::event::Transport;
 use crate::auth::policy::Arns;
+use crate::probe::plan::{Checks, Credentials, DeviceSends};
 use crate::probe::{ProbePlan, Trust};
 use crate::report::{Report, text};
 use anyhow::bail;
@@ -35,12 +36,12 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let investigation = crate::investigate::Investigation::new(&plan);
-    for w in investigation.warnings().filter(|_| !quiet) {
+    for w in investigation.warnings().iter().filter(|_| !quiet) {
         eprintln!("warning: {w}");
     }
     let specs = crate::probe::matrix::variants(&plan, args.matrix.level());
     let specs: Vec<_> = if args.matrix.same_client_id {
-        specs.into_iter().map(|s| crate::probe::AttemptSpec { client_id: plan.client_id.clone(), ..s }).collect()
+        specs.into_iter().map(|s| crate::probe::AttemptSpec { client_id: plan.device.client_id.clone(), ..s }).collect()
     } else {
         specs
     };
@@ -107,33 +108,16 @@ pub(crate) fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `--topic`, `--publish` and `--subscribe` within IoT Core's limits.
-fn check_topics(args: &ProbeArgs) -> anyhow::Result<()> {
-    for (flag, t) in [
-        ("--topic", args.topic.as_ref()),
-        ("--publish", args.publish.as_ref()),
-        ("--subscribe", args.subscribe.as_ref()),
-    ] {
-        if t.is_some_and(|t| t.is_empty() || t.len() > 256) {
-            bail!("{flag} must be 1 to 256 bytes (IoT Core's limit)");
-        }
-    }
-    if args.publish.as_ref().is_some_and(|t| t.contains('+') || t.contains('#')) {
-        bail!("--publish takes a topic, not a filter: `+` and `#` are not allowed");
-    }
-    Ok(())
-}
-
 /// A profile saves the secrets inside a username as placeholders; the replay fills them.
-fn fill_usernames(plan: &mut ProbePlan) -> anyhow::Result<()> {
-    let (token, signature) = (plan.credentials.token.clone(), plan.credentials.signature.clone());
-    if let Some(u) = plan.device.username_raw.take() {
+fn fill_usernames(credentials: &mut Credentials, device: &mut DeviceSends) -> anyhow::Result<()> {
+    let (token, signature) = (credentials.token.clone(), credentials.signature.clone());
+    if let Some(u) = device.username_raw.take() {
         let u = super::profile::fill_placeholders(&u, token.as_deref(), signature.as_deref(), "username_raw")?;
-        plan.device.username_raw = Some(u);
+        device.username_raw = Some(u);
     }
-    if let Some(u) = plan.credentials.username.take() {
+    if let Some(u) = credentials.username.take() {
         let u = super::profile::fill_placeholders(&u, token.as_deref(), signature.as_deref(), "username")?;
-        plan.credentials.username = Some(u);
+        credentials.username = Some(u);
     }
     Ok(())
 }
@@ -195,7 +179,8 @@ fn endpoint(args: &ProbeArgs, domain: Option<&serde_json::Value>) -> anyhow::Res
     Ok(name)
 }
 
-/// Validates every flag and file; nothing touches the network.
+/// Validates every flag and file and builds the plan (the one place a probe's plan is made from
+/// flags and a device profile); nothing touches the network.
 pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     let domain = match &args.domain_json {
         Some(p) => Some(read_json("--domain-json", p)?),
@@ -203,32 +188,18 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     };
     let endpoint = endpoint(args, domain.as_ref())?;
     let connect_to = args.connect_to.as_deref().map(parse_connect_to).transpose()?;
-    let mut transports: Vec<Transport> = args.transports.iter().map(|&t| t.into()).collect();
-    transports.dedup();
-    if transports.is_empty() {
-        transports = Transport::ALL.to_vec();
-    }
-    let device = args.creds.device(domain.as_ref())?;
-    let transports_tried = transports.clone();
-    if rustls::pki_types::ServerName::try_from(args.matrix.alt_sni.clone()).is_err() {
-        bail!("--alt-sni `{}` is not a host name", args.matrix.alt_sni);
-    }
-    if !(0.0..=60.0).contains(&args.matrix.spacing) {
-        bail!("--spacing must be between 0 and 60 seconds");
-    }
+    let transports: Vec<Transport> = args.transports.iter().map(|&t| t.into()).collect();
+    let mut device = args.creds.device(domain.as_ref())?;
     if !(1..=64).contains(&args.matrix.parallel) {
         bail!("--parallel must be between 1 and 64");
     }
-    check_topics(args)?;
-    if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
-        bail!("--timeout must be more than 0 and at most 3600 seconds, got {}", args.timeout);
-    }
-    if args.port == Some(0) {
-        bail!("--port 0 is not a port; custom authentication uses 443");
-    }
-    if args.topic.as_ref().is_some_and(|t| t.contains('+') || t.contains('#')) {
-        bail!("--topic is the HTTPS publish topic: `+` and `#` are not allowed in a topic");
-    }
+    let seconds = |flag: &str, s: f64| {
+        Duration::try_from_secs_f64(s).map_err(|_| match flag {
+            "--timeout" => anyhow::anyhow!("--timeout must be more than 0 and at most 3600 seconds, got {s}"),
+            _ => anyhow::anyhow!("--spacing must be between 0 and 60 seconds"),
+        })
+    };
+    let (timeout, spacing) = (seconds("--timeout", args.timeout)?, seconds("--spacing", args.matrix.spacing)?);
     let trust = match (&args.ca, args.insecure) {
         (_, true) => Trust::Insecure,
         (Some(path), _) => Trust::Roots(read_roots(path)?),
@@ -236,38 +207,40 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     };
     let mut hosts = vec![endpoint.as_str()];
     hosts.extend(connect_to.as_ref().map(|(h, _)| h.as_str()));
-    let path = net_path(args, &hosts)?;
-    let mut documents = device.documents;
+    let network = net_path(args, &hosts)?;
+    let mut documents = std::mem::take(&mut device.documents);
     documents.endpoint_address =
         described_endpoint(args)?.and_then(|v| v.get("endpointAddress").and_then(|e| e.as_str()).map(str::to_owned));
-    let topic = args.topic.clone().or_else(|| args.publish.clone()).unwrap_or_else(|| "authprobe/probe".into());
-    let mut plan = ProbePlan::new(&endpoint, device.credentials);
-    plan.port = args.port.unwrap_or(443);
-    plan.ca_file = args.ca.as_ref().filter(|_| !args.insecure).map(|p| p.display().to_string());
-    plan.connect_to = connect_to;
-    plan.transports = transports;
-    plan.client_id = device.client_id;
-    plan.mqtt_version = device.mqtt_version;
-    plan.topic = topic;
-    plan.trust = trust;
-    plan.timeout = Duration::from_secs_f64(args.timeout);
-    plan.show_secrets = args.output.show_secrets;
-    plan.signer = device.signer;
-    plan.secret_sources = device.sources;
-    plan.alt_sni = args.matrix.alt_sni.clone();
-    plan.documents = documents;
-    plan.follow_up = args.matrix.follow_up == FollowUpArg::Auto;
-    plan.follow_up_spacing = Duration::from_secs_f64(args.matrix.spacing);
-    plan.checks = crate::probe::plan::Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() };
-    plan.device = args.sends.device(&transports_tried)?;
-    fill_usernames(&mut plan)?;
-    plan.adopt_username_raw();
-    plan.path = path;
-    plan.arns = match &args.region {
-        Some(region) => Arns::new(region, args.account.as_deref().unwrap_or("<account>")),
-        None => Arns::for_endpoint(&endpoint, args.account.as_deref()),
-    };
-    Ok(plan)
+    let mut sends = args.sends.device(if transports.is_empty() { &Transport::ALL } else { &transports })?;
+    sends.client_id = device.client_id;
+    sends.mqtt_version = device.mqtt_version;
+    fill_usernames(&mut device.credentials, &mut sends)?;
+    let mut b = ProbePlan::builder(&endpoint, device.credentials);
+    b.port(args.port.unwrap_or(443))
+        .trust(trust)
+        .transports(transports)
+        .topic(args.topic.as_deref().or(args.publish.as_deref()).unwrap_or("authprobe/probe"))
+        .timeout(timeout)
+        .show_secrets(args.output.show_secrets)
+        .alt_sni(&args.matrix.alt_sni)
+        .documents(documents)
+        .follow_up(args.matrix.follow_up == FollowUpArg::Auto)
+        .follow_up_spacing(spacing)
+        .checks(Checks { publish: args.publish.clone(), subscribe: args.subscribe.clone() })
+        .device(sends)
+        .network(network);
+    if let Some((host, port)) = &connect_to {
+        b.connect_to(host, *port);
+    }
+    if let Some(ca) = args.ca.as_ref().filter(|_| !args.insecure) {
+        b.ca_file(&ca.display().to_string());
+    }
+    if let Some(region) = &args.region {
+        b.arns(Arns::new(region, args.account.as_deref().unwrap_or("<account>")));
+    } else if let Some(account) = &args.account {
+        b.arns(Arns::for_endpoint(&endpoint, Some(account)));
+    }
+    Ok(b.build()?)
 }
 
 /// The proxy (flag, else environment, as curl), `--resolve` entries and the address family.
@@ -365,9 +338,9 @@ mod tests {
 
     #[test]
     fn publish_topic_is_the_https_topic_unless_topic_is_given() {
-        assert_eq!(plan_of(&[]).topic, "authprobe/probe");
-        assert_eq!(plan_of(&["--publish", "devices/x/t"]).topic, "devices/x/t");
-        assert_eq!(plan_of(&["--publish", "devices/x/t", "--topic", "other/t"]).topic, "other/t");
+        assert_eq!(plan_of(&[]).matrix.topic, "authprobe/probe");
+        assert_eq!(plan_of(&["--publish", "devices/x/t"]).matrix.topic, "devices/x/t");
+        assert_eq!(plan_of(&["--publish", "devices/x/t", "--topic", "other/t"]).matrix.topic, "other/t");
     }
 
     fn plan_err(args: &[&str]) -> String {
@@ -377,10 +350,10 @@ mod tests {
 
     #[test]
     fn shell_friendly_forms() {
-        assert_eq!(plan_of(&["--transport", "mqtt,wss"]).transports, [Transport::Mqtt, Transport::Wss]);
-        assert_eq!(plan_of(&["--mqtt-version", "311"]).mqtt_version, crate::probe::MqttVersion::V311);
+        assert_eq!(plan_of(&["--transport", "mqtt,wss"]).matrix.transports, [Transport::Mqtt, Transport::Wss]);
+        assert_eq!(plan_of(&["--mqtt-version", "311"]).device.mqtt_version, crate::probe::MqttVersion::V311);
         assert_eq!(
-            plan_of(&["--connect-to", "x:443:127.0.0.1:8443"]).connect_to,
+            plan_of(&["--connect-to", "x:443:127.0.0.1:8443"]).target.connect_to,
             Some(("127.0.0.1".into(), Some(8443)))
         );
         let e = plan_err(&["--endpoint", "abc-ats.iot.eu-west-1.amazonaws.com:8443"]);
@@ -391,8 +364,8 @@ mod tests {
 
     #[test]
     fn follow_ups_are_on_unless_turned_off() {
-        assert!(plan_of(&[]).follow_up);
-        assert!(!plan_of(&["--follow-up", "none"]).follow_up);
+        assert!(plan_of(&[]).matrix.follow_up);
+        assert!(!plan_of(&["--follow-up", "none"]).matrix.follow_up);
     }
 
     #[test]

@@ -198,18 +198,16 @@ pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
     for w in device.warnings(&args.endpoint) {
         eprintln!("warning: {w}");
     }
-    let plan = ProbePlan {
-        transports: vec![args.transport.into()],
-        client_id: device.client_id,
-        mqtt_version: device.mqtt_version,
-        topic: args.topic.clone(),
-        show_secrets: args.show_secrets,
-        signer: device.signer,
-        follow_up: false,
-        follow_up_spacing: Duration::ZERO,
-        arns: crate::auth::policy::Arns::new("us-east-1", "123456789012"),
-        ..ProbePlan::new(&args.endpoint, device.credentials)
-    };
+    let plan = ProbePlan::builder(&args.endpoint, device.credentials)
+        .transports(vec![args.transport.into()])
+        .client_id(&device.client_id)
+        .mqtt_version(device.mqtt_version)
+        .topic(&args.topic)
+        .show_secrets(args.show_secrets)
+        .follow_up(false)
+        .follow_up_spacing(Duration::ZERO)
+        .arns(crate::auth::policy::Arns::new("us-east-1", "123456789012"))
+        .build()?;
     let Some(mut spec) = plan.baseline().into_iter().next() else { bail!("no transport") };
     if let Some(p) = args.placement {
         spec.placement = match p {

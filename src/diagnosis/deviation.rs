@@ -8,7 +8,7 @@ use super::finding::{Confidence, Context, Evidence, Finding, FindingId, FindingK
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::probe::AttemptReport;
-use crate::probe::plan::DeviceSends;
+use crate::probe::plan::{DeviceSends, HostHeader, Sni};
 use crate::probe::variant::Variant;
 
 pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
@@ -24,7 +24,7 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
             .iter()
             .find(|a| a.variant == Variant::Documented && a.transport == device.transport && facts::is_connected(a));
         let Some(documented) = documented else { continue };
-        let differences = differences(d, device, &cx.plan.endpoint);
+        let differences = differences(d, device, &cx.plan.target.endpoint);
         match groups.iter_mut().find(|(diff, _)| *diff == differences) {
             Some((_, pairs)) => pairs.push((device, documented)),
             None => groups.push((differences, vec![(device, documented)])),
@@ -44,11 +44,11 @@ fn differences(d: &DeviceSends, a: &AttemptReport, endpoint: &str) -> Difference
     let t = a.transport;
     let mut out = Vec::new();
     match &d.sni {
-        Some(None) => out.push(("it sends no SNI".to_owned(), Some(Cause::SniMissing))),
-        Some(Some(ip)) if ip.parse::<std::net::IpAddr>().is_ok() => {
+        Sni::Omitted => out.push(("it sends no SNI".to_owned(), Some(Cause::SniMissing))),
+        Sni::Name(ip) if ip.parse::<std::net::IpAddr>().is_ok() => {
             out.push((format!("it names the server by IP ({ip}), so no SNI is sent"), Some(Cause::SniMissing)))
         }
-        Some(Some(name)) if !name.eq_ignore_ascii_case(endpoint) => {
+        Sni::Name(name) if !name.eq_ignore_ascii_case(endpoint) => {
             out.push((format!("it sends SNI {name}, not {endpoint}"), Some(Cause::SniNotEndpoint)))
         }
         _ => {}
@@ -66,8 +66,12 @@ fn differences(d: &DeviceSends, a: &AttemptReport, endpoint: &str) -> Difference
             _ => {}
         }
     }
-    if let (Some(host), true) = (&d.host, t != Transport::Mqtt) {
-        let what = host.as_ref().map_or("no Host header".to_owned(), |h| format!("Host: {h}"));
+    let what = match &d.host {
+        HostHeader::Omitted => Some("no Host header".to_owned()),
+        HostHeader::Value(h) => Some(format!("Host: {h}")),
+        HostHeader::Documented => None,
+    };
+    if let (Some(what), true) = (what, t != Transport::Mqtt) {
         out.push((format!("it sends {what}"), Some(Cause::HostHeaderWrong)));
     }
     if d.signature_raw && a.placement != Placement::Header {

@@ -182,8 +182,8 @@ pub(crate) fn possible(plan: &ProbePlan) -> Vec<Cause> {
             Cause::AuthorizerMissingNoDefault => c.authorizer.is_none(),
             Cause::UsernameMalformed => c.username.as_deref().is_some_and(|u| u.contains('?')),
             // HTTPS needs no iot:Connect; MQTT needs no iot:Publish to connect.
-            Cause::PolicyConnectDenied => plan.transports.iter().any(|t| *t != Transport::Https),
-            Cause::PolicyPublishDenied => plan.transports.contains(&Transport::Https),
+            Cause::PolicyConnectDenied => plan.matrix.transports.iter().any(|t| *t != Transport::Https),
+            Cause::PolicyPublishDenied => plan.matrix.transports.contains(&Transport::Https),
             _ => true,
         })
         .collect()
@@ -443,7 +443,7 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
 fn throttled(refused: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
     use crate::probe::outcome::Detail;
     let a = refused.iter().find(|a| matches!(a.outcome.detail, Detail::Connack { code: 0x9F, .. }))?;
-    let id = a.sent.client_id.clone().unwrap_or_else(|| cx.plan.client_id.clone());
+    let id = a.sent.client_id.clone().unwrap_or_else(|| cx.plan.device.client_id.clone());
     let previous = cx
         .attempts
         .iter()

@@ -70,7 +70,7 @@ pub(crate) fn client_id_in_use(refused: &[&AttemptReport], cx: &Context<'_>) -> 
     let mqtt = |a: &AttemptReport| a.transport != Transport::Https && a.exact_client_id;
     let r = refused.iter().find(|a| mqtt(a))?;
     let ok = super::facts::baselines(cx.attempts).find(|a| mqtt(a) && super::facts::is_connected(a))?;
-    let id = &cx.plan.client_id;
+    let id = &cx.plan.device.client_id;
     Some(Finding {
         id: FindingId::RefusedUnexplained,
         kind: FindingKind::Unexplained,
@@ -151,7 +151,7 @@ fn sent_words(cause: Cause, cx: &Context<'_>) -> Option<(String, String)> {
 /// Causes behind the credentials: the function, its answer, its policy.
 fn function_words(cause: Cause, cx: &Context<'_>) -> (String, String) {
     let plan = cx.plan;
-    let id = &plan.client_id;
+    let id = &plan.device.client_id;
     use Cause::*;
     match cause {
         LambdaNotInvocable => (
@@ -179,8 +179,8 @@ fn function_words(cause: Cause, cx: &Context<'_>) -> (String, String) {
             "allow iot:Connect on arn:aws:iot:<region>:<account>:client/${iot:ClientId} (or this client ID) in the returned policy".into(),
         ),
         PolicyPublishDenied => (
-            format!("The returned policy may not allow iot:Publish on the HTTPS topic `{}`", plan.topic),
-            format!("allow iot:Publish on {} in the returned policy", plan.arns.topic(&plan.topic)),
+            format!("The returned policy may not allow iot:Publish on the HTTPS topic `{}`", plan.matrix.topic),
+            format!("allow iot:Publish on {} in the returned policy", plan.target.arns.topic(&plan.matrix.topic)),
         ),
         other => (capitalised(other.what()), String::new()),
     }

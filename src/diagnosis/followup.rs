@@ -40,7 +40,7 @@ pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptRe
             );
             s.follow_up = Some(format!(
                 "connects if the refusal was transient (another client on client ID {}, a throttled connect, a function that fails some of the time); refused again if it holds",
-                plan.client_id
+                plan.device.client_id
             ));
             out.push(s);
         }
@@ -54,7 +54,7 @@ pub(crate) fn plan(plan: &ProbePlan, local: &[LocalCheck], attempts: &[AttemptRe
         }
         let mut s = derive(plan, &base_spec, v, &describe(v), Expect::Unknown);
         s.id = format!("follow-up/{}/{v}", base.transport);
-        s.client_id = plan.client_id.clone();
+        s.client_id = plan.device.client_id.clone();
         s.credentials = creds;
         s.follow_up = Some(reason(&left, probe, &k, confirms));
         out.push(s);

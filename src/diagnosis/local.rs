@@ -122,7 +122,7 @@ const SIGNATURE_CAUSES: [Cause; 4] =
 /// username), with secrets redacted in what they quote.
 pub fn for_plan(plan: &ProbePlan) -> Vec<LocalCheck> {
     let judged = plan.judged_credentials();
-    let mut local = checks(&plan.documents, &judged, &plan.endpoint, plan.port);
+    let mut local = checks(&plan.documents, &judged, &plan.target.endpoint, plan.target.port);
     if let Some(raw) = &plan.device.username_raw {
         local.push(username_raw(raw, &judged));
     }

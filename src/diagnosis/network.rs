@@ -36,7 +36,9 @@ pub(crate) fn findings(cx: &Context<'_>) -> Vec<Finding> {
 /// Where TLS got through only because the probe did not verify (`--insecure`): a chain for an AWS
 /// IoT endpoint that is not issued under Amazon's roots is an interception a device rejects.
 fn intercepted_yet_through(through: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
-    if !matches!(cx.plan.trust, crate::probe::plan::Trust::Insecure) || !expects_amazon_chain(&cx.plan.endpoint) {
+    if !matches!(cx.plan.target.trust, crate::probe::plan::Trust::Insecure)
+        || !expects_amazon_chain(&cx.plan.target.endpoint)
+    {
         return None;
     }
     let a = through.iter().find(|a| a.sent.tls.as_ref().is_some_and(|t| t.amazon_roots == Some(false)))?;
@@ -48,7 +50,7 @@ fn intercepted_yet_through(through: &[&AttemptReport], cx: &Context<'_>) -> Opti
         format!(
             "TLS to {} is intercepted: the chain presented for {} is issued by {issuer}, which does not chain to Amazon's roots; the probe got through only because of --insecure, and a device that verifies the chain is refused",
             dialled(cx, &[a]),
-            cx.plan.endpoint
+            cx.plan.target.endpoint
         ),
         INTERCEPTION_FIX.into(),
         through.iter().map(|a| Evidence::attempt(a)).collect(),
@@ -62,7 +64,7 @@ const INTERCEPTION_FIX: &str = "exempt the IoT endpoint from TLS inspection (all
 /// The endpoint's DNS answers, from the system resolver, that are not where a public IoT endpoint
 /// lives; `None` when there are none (or the answers came from --resolve, a literal or --connect-to).
 fn dns_oddities(attempts: &[&AttemptReport], cx: &Context<'_>) -> Option<(String, Vec<String>)> {
-    if cx.plan.connect_to.is_some() {
+    if cx.plan.target.connect_to.is_some() {
         return None;
     }
     let dns = attempts
@@ -89,7 +91,7 @@ fn unexpected_answers(through: &[&AttemptReport], cx: &Context<'_>) -> Option<Fi
         Confidence::Possible,
         format!(
             "{} resolves here to {all}, not to public addresses: {}. Intended for a VPC interface endpoint or split-horizon DNS; otherwise a DNS filter answers for the endpoint, and devices on another network resolve differently",
-            cx.plan.endpoint,
+            cx.plan.target.endpoint,
             odd.join(", ")
         ),
         "if the address is not your VPC endpoint, check this network's DNS (filtering, hijacking, a stale override)"
@@ -141,7 +143,7 @@ fn dialled(cx: &Context<'_>, attempts: &[&AttemptReport]) -> String {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    if addrs.is_empty() { format!("{}:{}", cx.plan.endpoint, cx.plan.port) } else { addrs.join(", ") }
+    if addrs.is_empty() { format!("{}:{}", cx.plan.target.endpoint, cx.plan.target.port) } else { addrs.join(", ") }
 }
 
 fn local<'a>(cx: &Context<'a>, cause: Cause) -> Option<&'a super::local::LocalCheck> {
@@ -168,7 +170,7 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], other
     if !stuck.iter().all(|a| matches!(a.outcome.kind, Kind::ConnackTimeout | Kind::HttpTimeout)) {
         return None;
     }
-    let secs = cx.plan.timeout.as_secs_f64();
+    let secs = cx.plan.matrix.timeout.as_secs_f64();
     let what: Vec<String> = stuck.iter().map(|a| format!("{} at {}", a.transport, a.outcome.kind.as_str())).collect();
     let said = format!("no answer came within {secs} s of the request ({})", what.join(", "));
     if secs < 5.5 && !others_answered {
@@ -221,7 +223,7 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], other
 /// Every attempt stopped at DNS or TCP (or met the X.509 path on the wrong port).
 fn before_tls(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
     let all = |s: Stage| stuck.iter().all(|a| a.outcome.stage == s);
-    let ep = &cx.plan.endpoint;
+    let ep = &cx.plan.target.endpoint;
     let ev = ev.to_vec();
     if all(Stage::Resolve) {
         let (name, error) = stuck
@@ -235,7 +237,7 @@ fn before_tls(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
         let mut fix =
             "use the name `aws iot describe-endpoint --endpoint-type iot:Data-ATS` prints; check this network's DNS"
                 .to_owned();
-        if cx.plan.path.proxy.as_ref().is_some_and(|p| p.scheme == Scheme::Socks5) {
+        if cx.plan.network.proxy.as_ref().is_some_and(|p| p.scheme == Scheme::Socks5) {
             fix.push_str(
                 "; a socks5:// proxy gets the address resolved here, socks5h:// lets the proxy resolve the name",
             );
@@ -284,19 +286,19 @@ fn before_tls(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
 /// Something other than IoT Core answered the TLS handshake: an inspecting firewall, a captive
 /// portal, or the legacy endpoint's chain.
 fn tls_interfered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
-    let ep = &cx.plan.endpoint;
+    let ep = &cx.plan.target.endpoint;
     let ev = ev.to_vec();
     if let Some(f) = other_name(stuck, cx, &ev) {
         return Some(f);
     }
-    if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a, &cx.plan.endpoint)) {
+    if let Some(issuer) = stuck.iter().find_map(|a| intercepting_issuer(a, &cx.plan.target.endpoint)) {
         let summary = format!(
             "TLS to {} is intercepted: the chain presented for {ep} is issued by {issuer}, which does not chain to Amazon's roots",
             dialled(cx, stuck)
         );
         // Trusting only a --ca file, the probe cannot tell an interception from a file that is not
         // the CA of the server meant: both are said, the file named.
-        if let Some(file) = &cx.plan.ca_file {
+        if let Some(file) = &cx.plan.target.ca_file {
             let mut f = cause(
                 Cause::TlsIntercepted,
                 Confidence::Likely,
@@ -357,12 +359,12 @@ fn other_name(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Op
         }
         _ => None,
     })?;
-    let ep = &cx.plan.endpoint;
+    let ep = &cx.plan.target.endpoint;
     let names =
         chain.first().map(|c| c.dns_names.join(", ")).filter(|n| !n.is_empty()).unwrap_or_else(|| "other names".into());
     let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
     let at = dialled(cx, &[a]);
-    let how = if cx.plan.connect_to.is_some() { "--connect-to" } else { "DNS (or --resolve)" };
+    let how = if cx.plan.target.connect_to.is_some() { "--connect-to" } else { "DNS (or --resolve)" };
     let (first, summary) = if amazon == Some(true) {
         (
             Cause::DnsUnexpected,
@@ -404,7 +406,7 @@ fn untrusted_by_choice(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidenc
         _ => None,
     })?;
     let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_else(|| "an unknown issuer".into());
-    let trusted = match &cx.plan.ca_file {
+    let trusted = match &cx.plan.target.ca_file {
         Some(file) => format!("the --ca file {file}"),
         None => "the bundled roots".into(),
     };
@@ -414,7 +416,7 @@ fn untrusted_by_choice(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidenc
         format!(
             "the chain {} presented for {} is issued by {issuer}, which {trusted} does not hold: the wrong CA is trusted here, or something intercepts TLS",
             dialled(cx, &[a]),
-            cx.plan.endpoint
+            cx.plan.target.endpoint
         ),
         "give --ca the CA that issued the server's chain (see the chain below), or exempt the endpoint from TLS inspection".into(),
         ev.to_vec(),
@@ -427,7 +429,7 @@ fn untrusted_by_choice(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidenc
 
 /// The TLS handshake refused for the name sent (or none), or a port that is not 443.
 fn tls_refused(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
-    let ep = &cx.plan.endpoint;
+    let ep = &cx.plan.target.endpoint;
     let ev = ev.to_vec();
     if stuck.iter().all(|a| a.outcome.stage == Stage::Tls) {
         if let Some(c) = local(cx, Cause::SniMissing) {
@@ -549,7 +551,7 @@ pub(crate) fn intercepting_issuer(a: &AttemptReport, endpoint: &str) -> Option<S
 /// The proxy in use did not get the attempts through: it refused, wanted credentials, did not
 /// answer, or could not be reached at all.
 fn proxy_failed(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> Option<Finding> {
-    let proxy = cx.plan.path.proxy.as_ref()?;
+    let proxy = cx.plan.network.proxy.as_ref()?;
     let at = |s: Stage| stuck.iter().find(|a| a.outcome.stage == s);
     let shown = proxy.display(cx.plan.show_secrets);
     let from = if proxy.source == crate::probe::proxy::ProxySource::Flag {
@@ -562,7 +564,7 @@ fn proxy_failed(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence]) -> 
             Detail::Proxy { status_line, .. } => status_line.clone(),
             _ => String::new(),
         };
-        let target = a.sent.proxy.as_ref().map_or_else(|| cx.plan.endpoint.clone(), |p| p.target.clone());
+        let target = a.sent.proxy.as_ref().map_or_else(|| cx.plan.target.endpoint.clone(), |p| p.target.clone());
         match a.outcome.kind {
             Kind::ProxyAuthRequired if proxy.user.is_some() => (
                 format!("the proxy {shown} ({from}) refuses the credentials sent for the tunnel to {target}: {status}"),

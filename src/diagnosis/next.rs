@@ -35,11 +35,11 @@ pub(crate) fn commands(f: &Finding, cx: &Context<'_>) -> Vec<String> {
 /// Where the attempts went: `--connect-to`, a `--resolve` entry for the endpoint, or the endpoint
 /// itself; with the port dialled.
 fn target(cx: &Context<'_>) -> (String, u16) {
-    let (ep, port) = (&cx.plan.endpoint, cx.plan.port);
-    if let Some((host, p)) = &cx.plan.connect_to {
+    let (ep, port) = (&cx.plan.target.endpoint, cx.plan.target.port);
+    if let Some((host, p)) = &cx.plan.target.connect_to {
         return (host.clone(), p.unwrap_or(port));
     }
-    let resolved = cx.plan.path.resolve.iter().find(|r| r.host.eq_ignore_ascii_case(ep) && r.port == port);
+    let resolved = cx.plan.network.resolve.iter().find(|r| r.host.eq_ignore_ascii_case(ep) && r.port == port);
     match resolved.and_then(|r| r.addrs.first()) {
         Some(addr) => (addr.to_string(), port),
         None => (ep.clone(), port),
@@ -54,8 +54,8 @@ fn host_port(host: &str, port: u16) -> String {
 /// its HTTP proxy (`-proxy`; a SOCKS proxy is named in a comment, as openssl has no SOCKS client).
 fn s_client(cx: &Context<'_>, extra: &str) -> String {
     let (host, port) = target(cx);
-    let ep = &cx.plan.endpoint;
-    let (proxy, note) = match &cx.plan.path.proxy {
+    let ep = &cx.plan.target.endpoint;
+    let (proxy, note) = match &cx.plan.network.proxy {
         Some(p) if p.scheme == crate::probe::proxy::Scheme::Http => {
             (format!(" -proxy {}", host_port(&p.host, p.port)), "")
         }
@@ -68,7 +68,7 @@ fn s_client(cx: &Context<'_>, extra: &str) -> String {
 /// `nc -vz` to the address the probe dialled, through its proxy when it used one.
 fn nc(cx: &Context<'_>) -> String {
     let (host, port) = target(cx);
-    let via = match &cx.plan.path.proxy {
+    let via = match &cx.plan.network.proxy {
         Some(p) => {
             let kind = if p.scheme == crate::probe::proxy::Scheme::Http { "connect" } else { "5" };
             format!("-X {kind} -x {} ", host_port(&p.host, p.port))
@@ -96,7 +96,7 @@ fn describe(cx: &Context<'_>) -> String {
 }
 
 fn permission(cx: &Context<'_>) -> String {
-    let arn = cx.plan.arns.authorizer(&name(cx));
+    let arn = cx.plan.target.arns.authorizer(&name(cx));
     format!(
         "aws lambda get-policy --function-name <AUTHORIZER_FUNCTION_ARN> > policy.json && authprobe check-permission policy.json --authorizer-arn {arn}"
     )
@@ -105,13 +105,13 @@ fn permission(cx: &Context<'_>) -> String {
 /// Save test-invoke's output as response.json; check-response says whether it is valid and what its
 /// policy allows this client ID.
 fn check_response(cx: &Context<'_>) -> String {
-    let publish = cx.plan.checks.publish.as_deref().unwrap_or(&cx.plan.topic);
-    format!("authprobe check-response response.json --client-id {} --publish {publish}", cx.plan.client_id)
+    let publish = cx.plan.matrix.checks.publish.as_deref().unwrap_or(&cx.plan.matrix.topic);
+    format!("authprobe check-response response.json --client-id {} --publish {publish}", cx.plan.device.client_id)
 }
 
 fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
     use Cause::*;
-    let ep = &cx.plan.endpoint;
+    let ep = &cx.plan.target.endpoint;
     match c {
         DnsFailed | DnsUnexpected => {
             vec![format!("getent hosts {ep}"), "aws iot describe-endpoint --endpoint-type iot:Data-ATS".into()]
@@ -155,7 +155,7 @@ fn network(cx: &Context<'_>) -> Vec<String> {
 pub(crate) fn logs_insights(cx: &Context<'_>) -> String {
     let mut ids: Vec<&str> = cx.attempts.iter().filter_map(|a| a.sent.client_id.as_deref()).collect();
     if ids.is_empty() {
-        ids.push(&cx.plan.client_id);
+        ids.push(&cx.plan.device.client_id);
     }
     ids.sort_unstable();
     ids.dedup();
@@ -189,6 +189,7 @@ mod tests {
     use super::*;
 
     use crate::diagnosis::{Confidence, Finding};
+    use crate::probe::plan::NetPath;
     use crate::probe::{Credentials, ProbePlan};
 
     fn next_for(cause: Cause, plan: &ProbePlan) -> Vec<String> {
@@ -201,22 +202,21 @@ mod tests {
 
     #[test]
     fn commands_take_the_path_the_probe_took() {
-        let mut plan = ProbePlan::new(EP, Credentials::default());
+        let mut b = ProbePlan::builder(EP, Credentials::default());
+        let plan = b.build().unwrap();
         let direct = next_for(Cause::TlsIntercepted, &plan);
         assert!(direct[0].starts_with(&format!("openssl s_client -connect {EP}:443 -servername {EP} ")), "{direct:?}");
-        plan.connect_to = Some(("192.0.2.7".into(), Some(8443)));
+        let plan = b.clone().connect_to("192.0.2.7", Some(8443)).build().unwrap();
         let to = next_for(Cause::TlsIntercepted, &plan);
         assert!(to[0].starts_with(&format!("openssl s_client -connect 192.0.2.7:8443 -servername {EP} ")), "{to:?}");
         assert_eq!(next_for(Cause::PortBlocked, &plan), ["nc -vz 192.0.2.7 8443"]);
-        plan.connect_to = None;
-        plan.path.resolve = vec![crate::probe::plan::ResolveOverride::parse(&format!("{EP}:443:2001:db8::1")).unwrap()];
+        let resolve = vec![crate::probe::plan::ResolveOverride::parse(&format!("{EP}:443:2001:db8::1")).unwrap()];
+        let plan = b.network(NetPath { resolve, ..NetPath::default() }).build().unwrap();
         let resolved = next_for(Cause::AlpnStripped, &plan);
         assert!(resolved[0].starts_with("openssl s_client -connect [2001:db8::1]:443 "), "{resolved:?}");
-        plan.path.resolve.clear();
-        plan.path.proxy = Some(
-            crate::probe::proxy::Proxy::parse("http://proxy.example:3128", crate::probe::proxy::ProxySource::Flag)
-                .unwrap(),
-        );
+        let proxy =
+            crate::probe::proxy::Proxy::parse("http://proxy.example:3128", crate::probe::proxy::ProxySource::Flag);
+        let plan = b.network(NetPath { proxy: Some(proxy.unwrap()), ..NetPath::default() }).build().unwrap();
         let proxied = next_for(Cause::TlsIntercepted, &plan);
         assert!(proxied[0].contains(" -proxy proxy.example:3128"), "{proxied:?}");
         assert_eq!(next_for(Cause::PortBlocked, &plan), [format!("nc -vz -X connect -x proxy.example:3128 {EP} 443")]);
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn each_command_once() {
-        let plan = ProbePlan::new(EP, Credentials::default());
+        let plan = ProbePlan::builder(EP, Credentials::default()).build().unwrap();
         let cx = Context { attempts: &[], plan: &plan, local: &[], window: (0, 0) };
         let mut f = Finding::new(
             Cause::TlsIntercepted,

@@ -59,7 +59,7 @@ fn connect_limits(cx: &Context<'_>) -> Vec<Finding> {
             Vec::new(),
         ));
     }
-    let id = &plan.client_id;
+    let id = &plan.device.client_id;
     if id.len() > 128 || id.starts_with('$') {
         let why = if id.len() > 128 {
             format!("is {} bytes; IoT Core allows at most 128", id.len())
@@ -188,8 +188,8 @@ fn https_publish(cx: &Context<'_>) -> Option<Finding> {
     let https =
         facts::baselines(cx.attempts).find(|a| a.transport == Transport::Https && facts::seen(a) == Seen::Refused)?;
     let mqtt = [Transport::Mqtt, Transport::Wss].iter().find_map(|&t| connected_baseline(cx, t))?;
-    let topic = &cx.plan.topic;
-    let resource = cx.plan.arns.topic(topic);
+    let topic = &cx.plan.matrix.topic;
+    let resource = cx.plan.target.arns.topic(topic);
     let mqtt_refused_same = cx.attempts.iter().flat_map(|a| &a.checks).any(|c| {
         c.kind == Kind::PublishRefused && matches!(&c.detail, Detail::Ack { resource: r, .. } if *r == resource)
     });
@@ -257,7 +257,7 @@ fn other_port(cx: &Context<'_>) -> Option<Finding> {
         Cause::WrongPort,
         format!(
             "Custom authentication on port {} worked here only because this path accepts it (--connect-to, an emulator, a forwarding proxy): IoT Core runs it on port 443 only, so the device would fail there.",
-            cx.plan.port
+            cx.plan.target.port
         ),
         "connect on port 443 (MQTT over TLS with ALPN `mqtt`, WebSocket or HTTPS)".into(),
         vec![Evidence::check(check), Evidence::attempt(base)],

@@ -35,7 +35,7 @@ const SLOW_AUTHORIZER_MS: u64 = 4_000;
 pub(crate) fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
     match o.stage {
         Stage::Resolve | Stage::Tcp | Stage::Proxy => network(o),
-        Stage::Tls => tls(o, spec, &plan.endpoint),
+        Stage::Tls => tls(o, spec, &plan.target.endpoint),
         Stage::Upgrade => upgrade(o),
         Stage::Mqtt => mqtt(o, spec, plan, sent),
         Stage::Http => http(o),

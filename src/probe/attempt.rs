@@ -62,7 +62,7 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let scrub = plan.secrets(spec);
     let mut trace = Trace { sent: Sent::default(), stages: Vec::new() };
-    trace.sent.insecure = matches!(plan.trust, Trust::Insecure);
+    trace.sent.insecure = matches!(plan.target.trust, Trust::Insecure);
     let mut checks = Vec::new();
     // What the peer sent is scrubbed before it is classified and shown: a server may echo anything.
     let obs = attempt(plan, spec, &scrub, &mut trace, &mut checks).await.scrubbed(&scrub);
@@ -83,7 +83,7 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
         id: spec.id.clone(),
         variant: spec.variant,
         follow_up: spec.follow_up.clone(),
-        exact_client_id: spec.client_id == plan.client_id,
+        exact_client_id: spec.client_id == plan.device.client_id,
         placement: spec.placement,
         credentials: spec.credentials.clone(),
         description: spec.description.clone(),
@@ -126,7 +126,15 @@ async fn attempt(
     t.sent.sni = spec.sni.clone().filter(|s| s.parse::<std::net::IpAddr>().is_err());
     t.sent.alpn_offered = spec.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
     let start = Instant::now();
-    let shaken = tls::handshake(tcp, &plan.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.trust, plan.timeout).await;
+    let shaken = tls::handshake(
+        tcp,
+        &plan.target.endpoint,
+        spec.sni.as_deref(),
+        &spec.alpn,
+        &plan.target.trust,
+        plan.matrix.timeout,
+    )
+    .await;
     t.time(Stage::Tls, start);
     let (stream, info) = match shaken {
         Ok(s) => s,
@@ -154,12 +162,12 @@ async fn attempt(
 /// The TCP connection to the endpoint: its name resolved (or the proxy's), dialled, and tunnelled
 /// through the proxy if there is one.
 async fn reach(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<tokio::net::TcpStream, Observation> {
-    let timeout = plan.timeout;
-    let (host, port) = match &plan.connect_to {
+    let timeout = plan.matrix.timeout;
+    let (host, port) = match &plan.target.connect_to {
         Some((h, p)) => (h.as_str(), p.unwrap_or(spec.port)),
-        None => (plan.endpoint.as_str(), spec.port),
+        None => (plan.target.endpoint.as_str(), spec.port),
     };
-    let path = &plan.path;
+    let path = &plan.network;
     let proxy = path.proxy.as_ref();
     t.sent.family = spec.family;
     let start = Instant::now();
@@ -229,12 +237,14 @@ async fn over_tls(
     let connect = connect_for(plan, spec, params, scrub, t);
     let start = Instant::now();
     let ch = &mut Bytes(&mut stream);
-    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.timeout).await;
+    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.matrix.timeout).await;
     t.time(Stage::Mqtt, start);
     if classify(&obs).kind == Kind::ConnackAccepted {
-        if spec.variant == super::variant::Variant::Baseline && !plan.checks.is_empty() {
+        if spec.variant == super::variant::Variant::Baseline && !plan.matrix.checks.is_empty() {
             let start = Instant::now();
-            *checks = authorize::run(ch, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
+            *checks =
+                authorize::run(ch, spec.mqtt_version, &plan.matrix.checks, &plan.target.arns, plan.matrix.timeout)
+                    .await;
             t.time(Stage::Authorize, start);
         }
         goodbye(&mut stream).await;
@@ -258,7 +268,8 @@ async fn over_websocket(
     let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
     t.sent.ws_protocol = Some(protocol.to_owned());
     let start = Instant::now();
-    let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, plan.timeout).await;
+    let upgraded =
+        websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, plan.matrix.timeout).await;
     t.time(Stage::Upgrade, start);
     let ch = &mut match upgraded {
         // A text frame from the server counts as data: its bytes are classified like any reply.
@@ -267,14 +278,15 @@ async fn over_websocket(
     };
     let connect = connect_for(plan, spec, params, scrub, t);
     let start = Instant::now();
-    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.timeout).await;
+    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.matrix.timeout).await;
     t.time(Stage::Mqtt, start);
     if classify(&obs).kind == Kind::ConnackAccepted
         && spec.variant == super::variant::Variant::Baseline
-        && !plan.checks.is_empty()
+        && !plan.matrix.checks.is_empty()
     {
         let start = Instant::now();
-        *checks = authorize::run(ch, spec.mqtt_version, &plan.checks, &plan.arns, plan.timeout).await;
+        *checks =
+            authorize::run(ch, spec.mqtt_version, &plan.matrix.checks, &plan.target.arns, plan.matrix.timeout).await;
         t.time(Stage::Authorize, start);
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ch.ws.close(None)).await;
@@ -290,12 +302,12 @@ async fn publish(
     scrub: &Scrubber,
     t: &mut Trace,
 ) -> Observation {
-    let path = format!("/topics/{}?qos=1", encode_topic(&plan.topic));
+    let path = format!("/topics/{}?qos=1", encode_topic(&plan.matrix.topic));
     let (target, headers) = http_parts(path, spec, params);
     t.sent.request = Some(scrub.scrub(&format!("POST {target}")));
     t.sent.host_header = spec.host.clone();
     let start = Instant::now();
-    let obs = https::publish(stream, &target, spec.host.as_deref(), &headers, https::BODY, plan.timeout).await;
+    let obs = https::publish(stream, &target, spec.host.as_deref(), &headers, https::BODY, plan.matrix.timeout).await;
     t.time(Stage::Http, start);
     obs
 }
@@ -337,7 +349,8 @@ pub fn observed(plan: &ProbePlan, spec: &AttemptSpec, websocket_key: &str) -> cr
             (target, websocket::headers(spec.host.as_deref(), websocket_key, protocol, &extra))
         }
         Transport::Https => {
-            let (target, extra) = http_parts(format!("/topics/{}?qos=1", encode_topic(&plan.topic)), spec, &params);
+            let (target, extra) =
+                http_parts(format!("/topics/{}?qos=1", encode_topic(&plan.matrix.topic)), spec, &params);
             (target, https::headers(spec.host.as_deref(), &extra, https::BODY))
         }
     };

@@ -27,7 +27,7 @@ pub fn variants(plan: &ProbePlan, level: Level) -> Vec<AttemptSpec> {
         }
     }
     // `--family both`: each baseline (over IPv4) again over IPv6, to compare the two paths.
-    if plan.path.family == super::plan::Family::Both {
+    if plan.network.family == super::plan::Family::Both {
         for base in plan.baseline() {
             let d = "the baseline over IPv6 (the baseline goes over IPv4)";
             let mut s = derive(plan, &base, Variant::Ipv6, d, Expect::Unknown);
@@ -62,7 +62,7 @@ pub fn derive(plan: &ProbePlan, base: &AttemptSpec, v: Variant, description: &st
     s.variant = v;
     s.description = description.to_owned();
     s.expect = expect;
-    s.client_id = client_id(&plan.client_id, t, &v.as_str());
+    s.client_id = client_id(&plan.device.client_id, t, &v.as_str());
     s
 }
 
@@ -110,7 +110,7 @@ impl Matrix<'_> {
             self.add(Variant::SniIp, "an IP literal as server name (no SNI is sent)", Expect::Fail, |s| {
                 s.sni = Some("192.0.2.1".into())
             });
-            let alt = self.plan.alt_sni.clone();
+            let alt = self.plan.matrix.alt_sni.clone();
             self.add(Variant::SniOther, "SNI of another name (--alt-sni)", Expect::Fail, |s| s.sni = Some(alt));
         }
     }
@@ -144,8 +144,8 @@ impl Matrix<'_> {
         if !self.full || self.t() == Transport::Mqtt {
             return;
         }
-        let alt = self.plan.alt_sni.clone();
-        let with_port = format!("{}:443", self.plan.endpoint);
+        let alt = self.plan.matrix.alt_sni.clone();
+        let with_port = format!("{}:443", self.plan.target.endpoint);
         self.add(Variant::HostMissing, "no Host header", Expect::Fail, |s| s.host = None);
         self.add(Variant::HostOther, "Host header of another name (--alt-sni)", Expect::Unknown, |s| {
             s.host = Some(alt)
@@ -155,7 +155,7 @@ impl Matrix<'_> {
 
     /// Only when the dialled port is not pinned by --connect-to.
     fn port(&mut self) {
-        if !self.full || self.plan.connect_to.as_ref().is_some_and(|(_, p)| p.is_some()) {
+        if !self.full || self.plan.target.connect_to.as_ref().is_some_and(|(_, p)| p.is_some()) {
             return;
         }
         match self.t() {
@@ -224,7 +224,7 @@ impl Matrix<'_> {
         self.add(Variant::SignatureWrongName, "the signature under a wrong parameter name", Expect::Fail, |s| {
             s.signature = SignatureForm::WrongName
         });
-        if self.plan.signer.is_some() {
+        if self.plan.credentials.signer.is_some() {
             let d = "a valid signature over something other than the token";
             self.add(Variant::SignatureOtherValue, d, Expect::Fail, |s| s.signature = SignatureForm::OverOtherValue);
         }
@@ -251,7 +251,7 @@ impl Matrix<'_> {
     fn username_and_version(&mut self) {
         // A device on MQTT 5 may offer enhanced authentication (an Authentication Method property,
         // as SCRAM clients do); IoT Core has no AUTH packet.
-        if self.t() == Transport::Mqtt && self.plan.mqtt_version == MqttVersion::V5 {
+        if self.t() == Transport::Mqtt && self.plan.device.mqtt_version == MqttVersion::V5 {
             self.add(
                 Variant::Mqtt5EnhancedAuth,
                 "MQTT 5 CONNECT with an Authentication Method (SCRAM-SHA-256): enhanced authentication",
@@ -271,7 +271,7 @@ impl Matrix<'_> {
             });
         }
         if self.t() != Transport::Https {
-            let (v, other) = match self.plan.mqtt_version {
+            let (v, other) = match self.plan.device.mqtt_version {
                 MqttVersion::V5 => (Variant::Mqtt311, MqttVersion::V311),
                 MqttVersion::V311 => (Variant::Mqtt5, MqttVersion::V5),
             };

@@ -24,7 +24,7 @@ pub(crate) mod variant;
 pub mod websocket;
 
 pub use attempt::AttemptReport;
-pub use plan::{AttemptSpec, Checks, Credentials, MqttVersion, ProbePlan, Trust};
+pub use plan::{AttemptSpec, Checks, Credentials, DeviceSends, MqttVersion, PlanBuilder, PlanError, ProbePlan, Trust};
 
 use crate::auth::event::Transport;
 use futures_util::StreamExt as _;
@@ -84,7 +84,7 @@ pub async fn run_attempts(
         // MQTT attempts that share a client ID run one after another: IoT Core keeps one connection
         // per client ID (a second connect takes the first over, which would look like a policy
         // closing it) and allows one connect a second per client ID, so each starts once the one
-        // before has ended and at least `plan.follow_up_spacing` after it started. HTTPS has no
+        // before has ended and at least `plan.matrix.follow_up_spacing` after it started. HTTPS has no
         // client ID. The chains run in parallel, unordered, so that a finished one frees its slot at
         // once; the report keeps the specs' order.
         None => {
@@ -106,7 +106,7 @@ pub async fn run_attempts(
                 let mut next = tokio::time::Instant::now();
                 for (i, spec) in chain {
                     tokio::time::sleep_until(next).await;
-                    next = tokio::time::Instant::now() + plan.follow_up_spacing;
+                    next = tokio::time::Instant::now() + plan.matrix.follow_up_spacing;
                     out.push((i, one(spec).await));
                 }
                 out

@@ -40,6 +40,11 @@ pub struct Credentials {
     pub signature: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// The key behind `--signing-key`, for variants that sign something else.
+    pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
+    /// Where each secret came from (`token from --token-file t.txt`): the report says it, so that a
+    /// shared device profile cannot read a secret unseen.
+    pub sources: Vec<String>,
 }
 
 /// The MQTT protocol version of CONNECT.
@@ -64,51 +69,237 @@ impl MqttVersion {
     }
 }
 
-/// A validated probe: everything `authprobe probe` needs.
+/// A validated probe: everything `authprobe probe` needs, built once by [`PlanBuilder::build`] and
+/// only read after. Its parts, each one concern: where the attempts go ([`Target`]), the device's
+/// credentials, what the device sends ([`DeviceSends`]), what the attempts try ([`Matrix`]), how they
+/// reach the endpoint ([`NetPath`]), and the AWS documents the user handed over.
 #[derive(Clone, Debug)]
 pub struct ProbePlan {
-    /// SNI, Host header and certificate name.
-    pub endpoint: String,
-    pub port: u16,
-    /// Dial this host (and port) instead of resolving the endpoint.
-    pub connect_to: Option<(String, Option<u16>)>,
-    pub transports: Vec<Transport>,
-    pub credentials: Credentials,
-    pub client_id: String,
-    pub mqtt_version: MqttVersion,
-    pub topic: String,
-    pub trust: Trust,
-    /// Per-stage timeout.
-    pub timeout: Duration,
-    pub show_secrets: bool,
-    /// The key behind `--signing-key`, for variants that sign something else.
-    pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
-    /// SNI and Host of the "another name" variants.
-    pub alt_sni: String,
-    /// Problems with the settings found before anything was sent (the failed local checks are
-    /// added to these by the diagnosis, `diagnosis::local::for_plan`).
-    /// Where each secret came from (`token from --token-file t.txt`): the report says it, so that a
-    /// shared device profile cannot read a secret unseen.
-    pub secret_sources: Vec<String>,
-    pub warnings: Vec<String>,
+    pub(crate) target: Target,
+    pub(crate) credentials: Credentials,
+    pub(crate) device: DeviceSends,
+    pub(crate) matrix: Matrix,
+    pub(crate) network: NetPath,
     /// What the user's AWS documents say (describe-authorizer, keys, domain, endpoint).
-    pub documents: crate::auth::documents::Documents,
-    /// Run follow-up attempts that split the causes left (`--follow-up auto`).
-    pub follow_up: bool,
-    /// Gap between attempts that share a client ID (the baselines of several transports, the
-    /// follow-ups): IoT Core allows about one connect a second per client ID.
-    pub follow_up_spacing: Duration,
-    /// Post-connect checks on the mqtt and wss baselines (`--publish`, `--subscribe`).
-    pub checks: Checks,
+    pub(crate) documents: crate::auth::documents::Documents,
+    pub(crate) show_secrets: bool,
+    /// The device's exact username carries a token other than the one given beside it: the plan
+    /// judges the username's (the investigation says so).
+    pub(crate) token_from_username: bool,
+}
+
+/// Where the attempts go and whom they trust.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// SNI, Host header and certificate name.
+    pub(crate) endpoint: String,
+    pub(crate) port: u16,
+    /// Dial this host (and port) instead of resolving the endpoint.
+    pub(crate) connect_to: Option<(String, Option<u16>)>,
+    pub(crate) trust: Trust,
+    /// The `--ca` file the roots came from, for findings to name.
+    pub(crate) ca_file: Option<String>,
     /// The region and account of the resources the checks and findings name (`<account>` when not
     /// known).
-    pub arns: crate::auth::policy::Arns,
-    /// What the device sends where it differs from the documented attempt (`--sni`, `--alpn`, …).
-    pub device: DeviceSends,
-    /// How attempts reach the endpoint: proxy, name overrides, address family.
-    pub path: NetPath,
+    pub(crate) arns: crate::auth::policy::Arns,
+}
+
+/// What the attempts try, and how long each stage may take.
+#[derive(Clone, Debug)]
+pub(crate) struct Matrix {
+    pub(crate) transports: Vec<Transport>,
+    /// The HTTPS publish topic.
+    pub(crate) topic: String,
+    /// Post-connect checks on the mqtt and wss baselines (`--publish`, `--subscribe`).
+    pub(crate) checks: Checks,
+    /// SNI and Host of the "another name" variants.
+    pub(crate) alt_sni: String,
+    /// Run follow-up attempts that split the causes left (`--follow-up auto`).
+    pub(crate) follow_up: bool,
+    /// Gap between attempts that share a client ID (the baselines of several transports, the
+    /// follow-ups): IoT Core allows about one connect a second per client ID.
+    pub(crate) follow_up_spacing: Duration,
+    /// Per-stage timeout.
+    pub(crate) timeout: Duration,
+}
+
+/// A probe's settings before they are checked: [`ProbePlan::builder`], the setters, then
+/// [`PlanBuilder::build`], the one place a plan is validated and made.
+#[derive(Clone, Debug)]
+pub struct PlanBuilder {
+    plan: ProbePlan,
+    /// Set with [`PlanBuilder::arns`]; else the endpoint's region, account unknown.
+    arns: Option<crate::auth::policy::Arns>,
+}
+
+/// A setting a plan cannot be built with, named with the flag that sets it and what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(String);
+
+impl PlanBuilder {
+    /// The endpoint: SNI, Host header and certificate name.
+    pub fn endpoint(&mut self, endpoint: &str) -> &mut Self {
+        self.plan.target.endpoint = endpoint.to_owned();
+        self
+    }
+    pub fn port(&mut self, port: u16) -> &mut Self {
+        self.plan.target.port = port;
+        self
+    }
+    /// Dial `host` (and `port`, else the endpoint's) instead of resolving the endpoint.
+    pub fn connect_to(&mut self, host: &str, port: Option<u16>) -> &mut Self {
+        self.plan.target.connect_to = Some((host.to_owned(), port));
+        self
+    }
+    pub fn trust(&mut self, trust: Trust) -> &mut Self {
+        self.plan.target.trust = trust;
+        self
+    }
     /// The `--ca` file the roots came from, for findings to name.
-    pub ca_file: Option<String>,
+    pub fn ca_file(&mut self, path: &str) -> &mut Self {
+        self.plan.target.ca_file = Some(path.to_owned());
+        self
+    }
+    /// The region and account the checks and findings name.
+    pub fn arns(&mut self, arns: crate::auth::policy::Arns) -> &mut Self {
+        self.arns = Some(arns);
+        self
+    }
+    /// The device's credentials, to change one of them.
+    pub fn credentials_mut(&mut self) -> &mut Credentials {
+        &mut self.plan.credentials
+    }
+    /// What the device sends, to change one part of it.
+    pub fn device_mut(&mut self) -> &mut DeviceSends {
+        &mut self.plan.device
+    }
+    /// What the device sends where it differs from the documented attempt.
+    pub fn device(&mut self, device: DeviceSends) -> &mut Self {
+        self.plan.device = device;
+        self
+    }
+    pub fn client_id(&mut self, client_id: &str) -> &mut Self {
+        self.plan.device.client_id = client_id.to_owned();
+        self
+    }
+    pub fn mqtt_version(&mut self, version: MqttVersion) -> &mut Self {
+        self.plan.device.mqtt_version = version;
+        self
+    }
+    pub fn transports(&mut self, transports: Vec<Transport>) -> &mut Self {
+        self.plan.matrix.transports = transports;
+        self
+    }
+    /// The HTTPS publish topic.
+    pub fn topic(&mut self, topic: &str) -> &mut Self {
+        self.plan.matrix.topic = topic.to_owned();
+        self
+    }
+    /// Post-connect checks on the mqtt and wss baselines, to change one.
+    pub fn checks_mut(&mut self) -> &mut Checks {
+        &mut self.plan.matrix.checks
+    }
+    /// Post-connect checks on the mqtt and wss baselines.
+    pub fn checks(&mut self, checks: Checks) -> &mut Self {
+        self.plan.matrix.checks = checks;
+        self
+    }
+    /// SNI and Host of the "another name" variants.
+    pub fn alt_sni(&mut self, name: &str) -> &mut Self {
+        self.plan.matrix.alt_sni = name.to_owned();
+        self
+    }
+    /// Whether follow-up attempts run (default: yes).
+    pub fn follow_up(&mut self, on: bool) -> &mut Self {
+        self.plan.matrix.follow_up = on;
+        self
+    }
+    /// How far apart connects that share a client ID go (default 1.1 s, IoT Core's rate per client ID).
+    pub fn follow_up_spacing(&mut self, spacing: Duration) -> &mut Self {
+        self.plan.matrix.follow_up_spacing = spacing;
+        self
+    }
+    /// How long each stage may take.
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.plan.matrix.timeout = timeout;
+        self
+    }
+    /// How attempts reach the endpoint: proxy, name overrides, address family.
+    pub fn network(&mut self, network: NetPath) -> &mut Self {
+        self.plan.network = network;
+        self
+    }
+    /// What the user's AWS documents say, to change one.
+    pub fn documents_mut(&mut self) -> &mut crate::auth::documents::Documents {
+        &mut self.plan.documents
+    }
+    /// What the user's AWS documents say.
+    pub fn documents(&mut self, documents: crate::auth::documents::Documents) -> &mut Self {
+        self.plan.documents = documents;
+        self
+    }
+    /// Show secrets in what the run prints (`--show-secrets`).
+    pub fn show_secrets(&mut self, show: bool) -> &mut Self {
+        self.plan.show_secrets = show;
+        self
+    }
+
+    /// The plan, once every setting is checked; the device's exact username lends the credentials
+    /// it carries to what is judged.
+    pub fn build(&self) -> Result<ProbePlan, PlanError> {
+        let mut plan = self.plan.clone();
+        plan.target.arns =
+            self.arns.clone().unwrap_or_else(|| crate::auth::policy::Arns::for_endpoint(&plan.target.endpoint, None));
+        let bad = |why: String| Err(PlanError(why));
+        let t = &plan.target;
+        if rustls::pki_types::ServerName::try_from(t.endpoint.clone()).is_err() {
+            return bad(format!("--endpoint `{}` is not a host name or IP address", t.endpoint));
+        }
+        if t.port == 0 {
+            return bad("--port 0 is not a port; custom authentication uses 443".into());
+        }
+        let m = &plan.matrix;
+        if m.timeout.is_zero() || m.timeout > Duration::from_secs(3600) {
+            return bad(format!(
+                "--timeout must be more than 0 and at most 3600 seconds, got {}",
+                m.timeout.as_secs_f64()
+            ));
+        }
+        if m.follow_up_spacing > Duration::from_secs(60) {
+            return bad("--spacing must be between 0 and 60 seconds".into());
+        }
+        if rustls::pki_types::ServerName::try_from(m.alt_sni.clone()).is_err() {
+            return bad(format!("--alt-sni `{}` is not a host name", m.alt_sni));
+        }
+        check_topics(&m.topic, &m.checks).map_err(PlanError)?;
+        if m.transports.is_empty() {
+            plan.matrix.transports = Transport::ALL.to_vec();
+        }
+        plan.matrix.transports.dedup();
+        plan.adopt_username_raw();
+        Ok(plan)
+    }
+}
+
+/// The HTTPS publish topic and the post-connect checks' topics within IoT Core's limits.
+fn check_topics(topic: &str, checks: &Checks) -> Result<(), String> {
+    for (flag, t) in [
+        ("--publish", checks.publish.as_deref()),
+        ("--subscribe", checks.subscribe.as_deref()),
+        ("--topic", Some(topic)),
+    ] {
+        if t.is_some_and(|t| t.is_empty() || t.len() > 256) {
+            return Err(format!("{flag} must be 1 to 256 bytes (IoT Core's limit)"));
+        }
+    }
+    if checks.publish.as_ref().is_some_and(|t| t.contains('+') || t.contains('#')) {
+        return Err("--publish takes a topic, not a filter: `+` and `#` are not allowed".into());
+    }
+    if topic.contains('+') || topic.contains('#') {
+        return Err("--topic is the HTTPS publish topic: `+` and `#` are not allowed in a topic".into());
+    }
+    Ok(())
 }
 
 /// How attempts reach the endpoint (`--proxy` and the proxy variables, `--resolve`, `-4`/`-6`).
@@ -179,15 +370,40 @@ impl Family {
     }
 }
 
-/// How a device's attempt differs from the documented one; `None` everywhere is the documented form.
+/// The SNI a device sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Sni {
+    /// The endpoint's name, as IoT Core documents it.
+    #[default]
+    Documented,
+    /// No SNI extension (`--no-sni`).
+    Omitted,
+    /// This name (`--sni`).
+    Name(String),
+}
+
+/// The Host header a device sends (wss, https).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum HostHeader {
+    /// The endpoint's name, as IoT Core documents it.
+    #[default]
+    Documented,
+    /// No Host header (`--no-host-header`).
+    Omitted,
+    /// This value (`--host-header`).
+    Value(String),
+}
+
+/// What the device sends: its client ID and MQTT version, and where its attempt differs from the
+/// documented one (the defaults are the documented form).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceSends {
-    /// `Some(None)`: no SNI; `Some(Some(name))`: that name.
-    pub sni: Option<Option<String>>,
+    pub client_id: String,
+    pub mqtt_version: MqttVersion,
+    pub sni: Sni,
     /// The ALPN list offered, on every transport (`Some(vec![])`: none).
     pub alpn: Option<Vec<Vec<u8>>>,
-    /// `Some(None)`: no Host header; `Some(Some(value))`: that value (wss, https).
-    pub host: Option<Option<String>>,
+    pub host: HostHeader,
     /// Where the credentials go, on the transports that allow it.
     pub placement: Option<Placement>,
     /// The signature's base64 as is, even in a username or query.
@@ -200,12 +416,29 @@ pub struct DeviceSends {
     pub keep_alive: Option<u16>,
 }
 
+impl Default for DeviceSends {
+    fn default() -> Self {
+        Self {
+            client_id: "authprobe".into(),
+            mqtt_version: MqttVersion::V311,
+            sni: Sni::Documented,
+            alpn: None,
+            host: HostHeader::Documented,
+            placement: None,
+            signature_raw: false,
+            username_raw: None,
+            ws_protocol: None,
+            keep_alive: None,
+        }
+    }
+}
+
 impl DeviceSends {
     /// Whether the device's attempt differs from the documented one in what it puts on the wire.
     pub fn deviates(&self) -> bool {
-        self.sni.is_some()
+        self.sni != Sni::Documented
             || self.alpn.is_some()
-            || self.host.is_some()
+            || self.host != HostHeader::Documented
             || self.placement.is_some()
             || self.signature_raw
             || self.username_raw.is_some()
@@ -325,7 +558,9 @@ impl ProbePlan {
         c
     }
 
-    pub fn adopt_username_raw(&mut self) {
+    /// Takes the token, signature and authorizer name the device's exact username carries in place
+    /// of those given beside it (what IoT Core reads is what the device sends).
+    fn adopt_username_raw(&mut self) {
         use crate::auth::credentials::{AUTHORIZER_NAME, SIGNATURE, parse_query, split_username};
         let Some(raw) = self.device.username_raw.clone().filter(|u| u.contains('?')) else { return };
         let (_, query) = split_username(&raw);
@@ -333,12 +568,7 @@ impl ProbePlan {
         let find = |name: &str| params.iter().find(|p| p.name == name).map(|p| p.value.clone());
         let c = &mut self.credentials;
         if let Some(token) = find(&c.token_key_name) {
-            if c.token.as_ref().is_some_and(|t| *t != token) {
-                self.warnings.push(format!(
-                    "the username carries its own token under `{}`: the diagnosis judges that one, not --token's",
-                    c.token_key_name
-                ));
-            }
+            self.token_from_username = c.token.as_ref().is_some_and(|t| *t != token);
             c.token = Some(token);
         }
         if let Some(signature) = find(SIGNATURE) {
@@ -349,35 +579,53 @@ impl ProbePlan {
         }
     }
 
-    /// A plan for `endpoint` with these credentials and every other setting at its default: port 443,
-    /// all transports, client ID `authprobe`, MQTT 3.1.1, the bundled roots, 10 s per stage, secrets
-    /// redacted, follow-ups on and spaced 1.1 s, the documented attempt.
-    pub fn new(endpoint: &str, credentials: Credentials) -> Self {
-        Self {
-            endpoint: endpoint.to_owned(),
-            port: 443,
-            connect_to: None,
-            transports: Transport::ALL.to_vec(),
-            credentials,
-            client_id: "authprobe".into(),
-            mqtt_version: MqttVersion::V311,
-            topic: "authprobe/probe".into(),
-            trust: Trust::Bundled,
-            timeout: Duration::from_secs(10),
-            show_secrets: false,
-            signer: None,
-            alt_sni: "example.com".into(),
-            secret_sources: Vec::new(),
-            warnings: Vec::new(),
-            documents: Default::default(),
-            follow_up: true,
-            follow_up_spacing: Duration::from_millis(1_100),
-            checks: Default::default(),
-            arns: crate::auth::policy::Arns::for_endpoint(endpoint, None),
-            device: DeviceSends::default(),
-            path: NetPath::default(),
-            ca_file: None,
+    /// A plan for `endpoint` with these credentials, every other setting at its default until set:
+    /// port 443, all transports, client ID `authprobe`, MQTT 3.1.1, the bundled roots, 10 s per stage,
+    /// secrets redacted, follow-ups on and spaced 1.1 s, the documented attempt.
+    pub fn builder(endpoint: &str, credentials: Credentials) -> PlanBuilder {
+        PlanBuilder {
+            plan: Self {
+                target: Target {
+                    endpoint: endpoint.to_owned(),
+                    port: 443,
+                    connect_to: None,
+                    trust: Trust::Bundled,
+                    ca_file: None,
+                    arns: crate::auth::policy::Arns::for_endpoint(endpoint, None),
+                },
+                credentials,
+                device: DeviceSends::default(),
+                matrix: Matrix {
+                    transports: Transport::ALL.to_vec(),
+                    topic: "authprobe/probe".into(),
+                    checks: Checks::default(),
+                    alt_sni: "example.com".into(),
+                    follow_up: true,
+                    follow_up_spacing: Duration::from_millis(1_100),
+                    timeout: Duration::from_secs(10),
+                },
+                network: NetPath::default(),
+                documents: Default::default(),
+                show_secrets: false,
+                token_from_username: false,
+            },
+            arns: None,
         }
+    }
+
+    /// The endpoint (SNI, Host header and certificate name).
+    pub fn endpoint(&self) -> &str {
+        &self.target.endpoint
+    }
+
+    /// The device's client ID.
+    pub fn client_id(&self) -> &str {
+        &self.device.client_id
+    }
+
+    /// The gap between connects that share a client ID.
+    pub fn follow_up_spacing(&self) -> Duration {
+        self.matrix.follow_up_spacing
     }
 
     /// One baseline attempt per requested transport: what the device sends (`DeviceSends`), which is
@@ -388,14 +636,18 @@ impl ProbePlan {
             .into_iter()
             .map(|mut s| {
                 let t = s.transport;
-                if let Some(sni) = &d.sni {
-                    s.sni = sni.clone();
+                match &d.sni {
+                    Sni::Documented => {}
+                    Sni::Omitted => s.sni = None,
+                    Sni::Name(name) => s.sni = Some(name.clone()),
                 }
                 if let Some(alpn) = &d.alpn {
                     s.alpn = alpn.clone();
                 }
-                if let (Some(host), true) = (&d.host, t != Transport::Mqtt) {
-                    s.host = host.clone();
+                match (&d.host, t != Transport::Mqtt) {
+                    (HostHeader::Omitted, true) => s.host = None,
+                    (HostHeader::Value(v), true) => s.host = Some(v.clone()),
+                    _ => {}
                 }
                 s.placement = d.placement_for(t);
                 if d.signature_raw {
@@ -415,7 +667,8 @@ impl ProbePlan {
 
     /// One attempt per requested transport exactly as IoT Core documents it.
     pub fn documented(&self) -> Vec<AttemptSpec> {
-        self.transports
+        self.matrix
+            .transports
             .iter()
             .map(|&t| AttemptSpec {
                 id: t.as_str().to_owned(),
@@ -423,21 +676,21 @@ impl ProbePlan {
                 follow_up: None,
                 description: "as IoT Core documents it".into(),
                 transport: t,
-                sni: Some(self.endpoint.clone()),
+                sni: Some(self.target.endpoint.clone()),
                 alpn: if t == Transport::Mqtt { vec![b"mqtt".to_vec()] } else { Vec::new() },
-                host: (t != Transport::Mqtt).then(|| self.endpoint.clone()),
-                port: self.port,
+                host: (t != Transport::Mqtt).then(|| self.target.endpoint.clone()),
+                port: self.target.port,
                 placement: if t == Transport::Mqtt { Placement::Username } else { Placement::Header },
                 signature: SignatureForm::Documented,
                 username_form: UsernameForm::Plain,
-                mqtt_version: self.mqtt_version,
-                client_id: self.client_id.clone(),
+                mqtt_version: self.device.mqtt_version,
+                client_id: self.device.client_id.clone(),
                 expect: Expect::Pass,
                 credentials: None,
                 username_raw: None,
                 ws_protocol: None,
                 // With `--family both` the baselines go over IPv4; their `ipv6` twins over IPv6.
-                family: match self.path.family {
+                family: match self.network.family {
                     Family::Both => Family::V4,
                     f => f,
                 },
@@ -461,8 +714,11 @@ impl ProbePlan {
                 SignatureForm::Missing => {}
                 SignatureForm::WrongName => out.push((WRONG_SIGNATURE_NAME.to_owned(), enc(s))),
                 SignatureForm::OverOtherValue => {
-                    let other =
-                        self.signer.as_ref().map(|k| k.sign(&format!("{}\n", c.token.as_deref().unwrap_or_default())));
+                    let other = self
+                        .credentials
+                        .signer
+                        .as_ref()
+                        .map(|k| k.sign(&format!("{}\n", c.token.as_deref().unwrap_or_default())));
                     out.push((SIGNATURE.to_owned(), enc(other.as_deref().unwrap_or(s))));
                 }
             }
@@ -493,7 +749,7 @@ impl ProbePlan {
         for raw in [&self.device.username_raw, &spec.username_raw].into_iter().flatten() {
             add_username_secrets(&mut s, raw);
         }
-        if let Some(p) = self.path.proxy.as_ref() {
+        if let Some(p) = self.network.proxy.as_ref() {
             if let Some(pw) = &p.password {
                 s.add_basic_credential(p.user.as_deref().unwrap_or_default(), pw);
             }

@@ -61,28 +61,33 @@ pub struct ReportProxy {
 
 impl Report {
     /// The report of a run: its plan, the local checks, the attempts and what the diagnosis found.
-    pub fn new(plan: &ProbePlan, local: Vec<LocalCheck>, attempts: Vec<AttemptReport>, findings: Vec<Finding>) -> Self {
+    pub fn new(
+        plan: &ProbePlan,
+        warnings: Vec<String>,
+        local: Vec<LocalCheck>,
+        attempts: Vec<AttemptReport>,
+        findings: Vec<Finding>,
+    ) -> Self {
         let failed = attempts.iter().any(|a| a.expect == Expect::Pass && !a.succeeded);
         Self {
             tool: "authprobe",
             version: env!("CARGO_PKG_VERSION"),
-            endpoint: plan.endpoint.clone(),
-            port: plan.port,
-            connect_to: plan.connect_to.as_ref().map(|(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}"))),
-            insecure: matches!(plan.trust, Trust::Insecure),
+            endpoint: plan.target.endpoint.clone(),
+            port: plan.target.port,
+            connect_to: plan
+                .target
+                .connect_to
+                .as_ref()
+                .map(|(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}"))),
+            insecure: matches!(plan.target.trust, Trust::Insecure),
             proxy: plan
-                .path
+                .network
                 .proxy
                 .as_ref()
                 .map(|p| ReportProxy { url: p.display(plan.show_secrets), source: p.source }),
-            proxy_bypassed: plan.path.proxy_bypassed.clone(),
-            secret_sources: plan.secret_sources.clone(),
-            warnings: plan
-                .warnings
-                .iter()
-                .cloned()
-                .chain(local.iter().filter(|c| !c.passed).map(|c| c.detail.clone()))
-                .collect(),
+            proxy_bypassed: plan.network.proxy_bypassed.clone(),
+            secret_sources: plan.credentials.sources.clone(),
+            warnings,
             local_checks: local,
             findings,
             attempts,

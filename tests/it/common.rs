@@ -351,10 +351,20 @@ pub fn username(params: &[(&str, &str)]) -> String {
 /// A probe plan aimed at the emulator: endpoint ENDPOINT dialled at its address, its CA trusted,
 /// authorizer AUTH with token GOOD, 5 s per stage.
 pub fn probe_plan(emu: &Emu) -> authprobe::probe::ProbePlan {
-    probe_plan_at(emu.addr, &emu.ca_pem)
+    plan_builder(emu).build().unwrap()
+}
+
+/// The settings of [`probe_plan`], to change some before building.
+pub fn plan_builder(emu: &Emu) -> authprobe::probe::PlanBuilder {
+    plan_builder_at(emu.addr, &emu.ca_pem)
 }
 
 pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbePlan {
+    plan_builder_at(addr, ca_pem).build().unwrap()
+}
+
+/// A plan for the emulator at `addr` whose CA is `ca_pem`: authorizer `AUTH`, token `GOOD`.
+pub fn plan_builder_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::PlanBuilder {
     use authprobe::probe::{Credentials, ProbePlan, Trust};
     let roots = rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()).map(Result::unwrap).collect();
     let credentials = Credentials {
@@ -363,17 +373,16 @@ pub fn probe_plan_at(addr: SocketAddr, ca_pem: &str) -> authprobe::probe::ProbeP
         token: Some(GOOD.into()),
         ..Credentials::default()
     };
-    ProbePlan {
-        connect_to: Some((addr.ip().to_string(), Some(addr.port()))),
-        client_id: "probe-test".into(),
-        topic: "probe/test".into(),
-        trust: Trust::Roots(roots),
-        timeout: Duration::from_secs(5),
+    let mut b = ProbePlan::builder(ENDPOINT, credentials);
+    b.connect_to(&addr.ip().to_string(), Some(addr.port()))
+        .client_id("probe-test")
+        .topic("probe/test")
+        .trust(Trust::Roots(roots))
+        .timeout(Duration::from_secs(5))
         // The emulator does not limit connects per client ID.
-        follow_up_spacing: Duration::from_millis(20),
-        arns: authprobe::auth::policy::Arns::new("us-east-1", "123456789012"),
-        ..ProbePlan::new(ENDPOINT, credentials)
-    }
+        .follow_up_spacing(Duration::from_millis(20))
+        .arns(authprobe::auth::policy::Arns::new("us-east-1", "123456789012"));
+    b
 }
 
 /// The baseline attempt of one transport.

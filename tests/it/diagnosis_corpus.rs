@@ -8,8 +8,9 @@ use authprobe::diagnosis::local::{DescribedAuthorizer, Documents, Domain};
 use authprobe::diagnosis::{Confidence, Finding, FindingKind};
 use authprobe::emulator::{Answer, Authorizer, EmulatorConfig, Function, Rule};
 use authprobe::probe::matrix::{Level, variants};
+use authprobe::probe::plan::Sni;
 use authprobe::probe::plan::Trust;
-use authprobe::probe::{MqttVersion, ProbePlan, Schedule};
+use authprobe::probe::{MqttVersion, PlanBuilder, ProbePlan, Schedule};
 use authprobe::report::Report;
 use std::time::Duration;
 
@@ -46,11 +47,11 @@ async fn diagnose_plan(plan: ProbePlan) -> Report {
     tokio::time::timeout(Duration::from_secs(120), run).await.expect("the probe ends within its timeouts")
 }
 
-async fn diagnose(c: EmulatorConfig, tweak: impl FnOnce(&mut ProbePlan)) -> Report {
+async fn diagnose(c: EmulatorConfig, tweak: impl FnOnce(&mut PlanBuilder)) -> Report {
     let emu = start(c).await;
-    let mut plan = probe_plan(&emu);
+    let mut plan = plan_builder(&emu);
     tweak(&mut plan);
-    diagnose_plan(plan).await
+    diagnose_plan(plan.build().unwrap()).await
 }
 
 fn first(r: &Report) -> &Finding {
@@ -112,9 +113,9 @@ async fn healthy_signed_device_with_plus_in_signature_risks_raw_encoding() {
     let a = signed(AUTH, &[&token]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.token = Some(token);
-        p.credentials.signature = Some(sig);
-        p.documents = docs;
+        p.credentials_mut().token = Some(token);
+        p.credentials_mut().signature = Some(sig);
+        p.documents(docs);
     })
     .await;
     no_cause(&r);
@@ -126,14 +127,20 @@ async fn healthy_signed_device_with_plus_in_signature_risks_raw_encoding() {
 async fn slow_but_accepting_authorizer_is_a_risk() {
     let mut c = cfg(allowing(AUTH));
     c.latency = Duration::from_millis(4_200);
-    let r = diagnose(c, |p| p.transports = vec![Transport::Mqtt]).await;
+    let r = diagnose(c, |p| {
+        p.transports(vec![Transport::Mqtt]);
+    })
+    .await;
     no_cause(&r);
     assert!(r.findings.iter().any(|f| f.id == id("lambda_slow")), "{:#?}", r.findings);
 }
 
 #[tokio::test]
 async fn port_other_than_443_that_works_through_connect_to_is_a_risk() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.port = 8883).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.port(8883);
+    })
+    .await;
     no_cause(&r);
     let f = r.findings.iter().find(|f| f.id == id("wrong_port")).unwrap_or_else(|| panic!("{:#?}", r.findings));
     assert_eq!((f.kind, f.confidence), (Risk, Confirmed));
@@ -155,8 +162,9 @@ async fn port_blocked() {
 #[tokio::test]
 async fn dns_failed() {
     let emu = start(cfg(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
-    plan.connect_to = Some(("no-such-host.invalid".into(), Some(emu.addr.port())));
+    let mut b = plan_builder(&emu);
+    b.connect_to("no-such-host.invalid", Some(emu.addr.port()));
+    let plan = b.build().unwrap();
     let r = diagnose_plan(plan).await;
     expect(&r, "dns_failed", Cause, Confirmed, None);
 }
@@ -164,9 +172,10 @@ async fn dns_failed() {
 #[tokio::test]
 async fn tls_intercepted() {
     let emu = start(cfg(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
+    let mut b = plan_builder(&emu);
     let other = authprobe::emulator::certs::Ca::generate("Amazon Root CA 1 (stand-in)").unwrap();
-    plan.trust = Trust::Roots(vec![other.der()]);
+    b.trust(Trust::Roots(vec![other.der()]));
+    let plan = b.build().unwrap();
     let r = diagnose_plan(plan).await;
     expect(&r, "tls_intercepted", Cause, Confirmed, None);
     assert!(first(&r).summary.contains("authprobe emulator CA"), "{}", first(&r).summary);
@@ -175,8 +184,8 @@ async fn tls_intercepted() {
 #[tokio::test]
 async fn ip_literal_endpoint_sends_no_sni() {
     let r = diagnose(cfg(allowing(AUTH)), |p| {
-        p.endpoint = "127.0.0.1".into();
-        p.trust = Trust::Insecure;
+        p.endpoint("127.0.0.1");
+        p.trust(Trust::Insecure);
     })
     .await;
     expect(&r, "sni_missing", Cause, Confirmed, None);
@@ -187,7 +196,10 @@ async fn ip_literal_endpoint_sends_no_sni() {
 /// three, not three copies.
 #[tokio::test]
 async fn device_without_sni_fails_every_transport_in_one_finding() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.device.sni = Some(None)).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.device_mut().sni = Sni::Omitted;
+    })
+    .await;
     expect(&r, "sni_missing", Cause, Confirmed, None);
     assert_eq!(r.findings.iter().filter(|f| f.id == id("sni_missing")).count(), 1, "{:#?}", r.findings);
     let f = first(&r);
@@ -198,8 +210,8 @@ async fn device_without_sni_fails_every_transport_in_one_finding() {
 #[tokio::test]
 async fn sni_not_an_endpoint_of_the_account() {
     let r = diagnose(cfg(allowing(AUTH)), |p| {
-        p.endpoint = "wrong-ats.iot.us-east-1.amazonaws.com".into();
-        p.trust = Trust::Insecure;
+        p.endpoint("wrong-ats.iot.us-east-1.amazonaws.com");
+        p.trust(Trust::Insecure);
     })
     .await;
     expect(&r, "sni_not_endpoint", Cause, Likely, Some(&["sni_not_endpoint", "tls_intercepted"]));
@@ -230,7 +242,10 @@ async fn nothing_reachable_variants_are_not_called_expected_failures() {
 
 #[tokio::test]
 async fn token_key_name_wrong_found_on_the_wire() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.credentials_mut().token_key_name = "deviceToken".into();
+    })
+    .await;
     expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
 }
 
@@ -239,8 +254,8 @@ async fn token_key_name_wrong_from_describe_json_and_confirmed_by_a_follow_up() 
     let a = allowing(AUTH);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.token_key_name = "deviceToken".into();
-        p.documents = docs;
+        p.credentials_mut().token_key_name = "deviceToken".into();
+        p.documents(docs);
     })
     .await;
     expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
@@ -255,7 +270,10 @@ async fn token_key_name_wrong_behind_a_policy_pinned_to_the_client_id() {
         {"Effect": "Allow", "Action": "iot:Connect", "Resource": format!("{ARN}:client/probe-test")},
         {"Effect": "Allow", "Action": ["iot:Publish", "iot:Subscribe", "iot:Receive"], "Resource": "*"}
     ]));
-    let r = diagnose(cfg(a), |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    let r = diagnose(cfg(a), |p| {
+        p.credentials_mut().token_key_name = "deviceToken".into();
+    })
+    .await;
     expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
     assert!(r.attempts.iter().any(|a| a.follow_up.is_some() && a.succeeded), "{:#?}", outcomes(&r));
 }
@@ -268,8 +286,8 @@ async fn pinned_policy_without_follow_ups_stays_open() {
         {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}
     ]));
     let r = diagnose(cfg(a), |p| {
-        p.credentials.token_key_name = "deviceToken".into();
-        p.follow_up = false;
+        p.credentials_mut().token_key_name = "deviceToken".into();
+        p.follow_up(false);
     })
     .await;
     let f = first(&r);
@@ -279,7 +297,7 @@ async fn pinned_policy_without_follow_ups_stays_open() {
 
 #[tokio::test]
 async fn token_missing() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials.token = None).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials_mut().token = None).await;
     expect(&r, "token_missing", Cause, Confirmed, None);
 }
 
@@ -289,7 +307,10 @@ async fn token_missing() {
 async fn authorizer_unknown_when_the_default_accepts() {
     let mut c = cfg(allowing(AUTH));
     c.default_authorizer = Some(AUTH.into());
-    let r = diagnose(c, |p| p.credentials.authorizer = Some("MyAuthoriser".into())).await;
+    let r = diagnose(c, |p| {
+        p.credentials_mut().authorizer = Some("MyAuthoriser".into());
+    })
+    .await;
     expect(&r, "authorizer_unknown", Cause, Likely, None);
     // The default authorizer may be another one (other signing, key name, function): what it
     // accepts leaves the named authorizer's own faults as candidates, after the name.
@@ -300,7 +321,10 @@ async fn authorizer_unknown_when_the_default_accepts() {
 
 #[tokio::test]
 async fn authorizer_unknown_by_letter_case_on_the_wire() {
-    let r = diagnose(cfg(allowing("PRODAUTH")), |p| p.credentials.authorizer = Some("prodauth".into())).await;
+    let r = diagnose(cfg(allowing("PRODAUTH")), |p| {
+        p.credentials_mut().authorizer = Some("prodauth".into());
+    })
+    .await;
     expect(&r, "authorizer_unknown", Cause, Confirmed, None);
 }
 
@@ -309,8 +333,8 @@ async fn authorizer_unknown_by_letter_case_from_describe_json() {
     let a = allowing(AUTH);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.authorizer = Some("myAuthorizer".into());
-        p.documents = docs;
+        p.credentials_mut().authorizer = Some("myAuthorizer".into());
+        p.documents(docs);
     })
     .await;
     expect(&r, "authorizer_unknown", Cause, Confirmed, None);
@@ -318,7 +342,10 @@ async fn authorizer_unknown_by_letter_case_from_describe_json() {
 
 #[tokio::test]
 async fn authorizer_unknown_without_default_or_documents_is_open() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.credentials.authorizer = Some("NoSuchAuthorizer".into())).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.credentials_mut().authorizer = Some("NoSuchAuthorizer".into());
+    })
+    .await;
     let f = first(&r);
     assert_eq!((f.id, f.kind, f.confidence), (id("refused_unexplained"), Unexplained, Possible), "{f:#?}");
     for c in ["authorizer_unknown", "authorizer_denied", "token_key_name_wrong", "lambda_error"] {
@@ -331,8 +358,8 @@ async fn authorizer_unknown_without_default_or_documents_is_open() {
 #[tokio::test]
 async fn no_authorizer_name_and_no_default_from_the_domain_configuration() {
     let r = diagnose(cfg(allowing(AUTH)), |p| {
-        p.credentials.authorizer = None;
-        p.documents.domain = Some(Domain { authentication_type: "CUSTOM_AUTH".into(), ..Domain::default() });
+        p.credentials_mut().authorizer = None;
+        p.documents_mut().domain = Some(Domain { authentication_type: "CUSTOM_AUTH".into(), ..Domain::default() });
     })
     .await;
     expect(&r, "authorizer_missing_no_default", Cause, Confirmed, None);
@@ -343,8 +370,8 @@ async fn no_authorizer_name_split_by_the_described_name() {
     let a = allowing(AUTH);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.authorizer = None;
-        p.documents = docs;
+        p.credentials_mut().authorizer = None;
+        p.documents(docs);
     })
     .await;
     expect(&r, "authorizer_missing_no_default", Cause, Confirmed, None);
@@ -356,7 +383,10 @@ async fn authorizer_inactive() {
     let mut a = allowing(AUTH);
     a.active = false;
     let docs = described(&a);
-    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    let r = diagnose(cfg(a), |p| {
+        p.documents(docs);
+    })
+    .await;
     expect(&r, "authorizer_inactive", Cause, Confirmed, None);
 }
 
@@ -366,7 +396,10 @@ async fn authorizer_inactive() {
 async fn signature_missing_with_signing_on() {
     let a = signed(AUTH, &[]);
     let docs = described(&a);
-    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    let r = diagnose(cfg(a), |p| {
+        p.documents(docs);
+    })
+    .await;
     expect(&r, "signature_missing", Cause, Confirmed, None);
 }
 
@@ -383,8 +416,8 @@ async fn signature_made_with_another_key_or_over_another_token() {
     let a = signed(AUTH, &[]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.signature = Some(sign("some-other-token"));
-        p.documents = docs;
+        p.credentials_mut().signature = Some(sign("some-other-token"));
+        p.documents(docs);
     })
     .await;
     expect(&r, "signature_invalid", Cause, Confirmed, None);
@@ -395,8 +428,8 @@ async fn signature_over_the_token_and_a_newline() {
     let a = signed(AUTH, &[]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.signature = Some(sign(&format!("{GOOD}\n")));
-        p.documents = docs;
+        p.credentials_mut().signature = Some(sign(&format!("{GOOD}\n")));
+        p.documents(docs);
     })
     .await;
     expect(&r, "signature_wrong_value", Cause, Confirmed, None);
@@ -416,8 +449,8 @@ async fn signature_with_sha512_instead_of_sha256() {
     docs.public_keys = a.signing.clone().unwrap();
     docs.authorizer = None; // only --public-key
     let r = diagnose(cfg(a), |p| {
-        p.credentials.signature = Some(sig);
-        p.documents = docs;
+        p.credentials_mut().signature = Some(sig);
+        p.documents(docs);
     })
     .await;
     expect(&r, "signature_wrong_value", Cause, Confirmed, None);
@@ -431,8 +464,8 @@ async fn lambda_timeout() {
     let mut c = cfg(allowing(AUTH));
     c.latency = Duration::from_millis(5_500);
     let r = diagnose(c, |p| {
-        p.transports = vec![Transport::Mqtt, Transport::Https];
-        p.timeout = Duration::from_secs(8);
+        p.transports(vec![Transport::Mqtt, Transport::Https]);
+        p.timeout(Duration::from_secs(8));
     })
     .await;
     expect(&r, "lambda_timeout", Cause, Confirmed, None);
@@ -446,8 +479,8 @@ async fn timeout_shorter_than_the_authorizer_limit_is_an_open_lambda_question() 
     let mut c = cfg(allowing(AUTH));
     c.latency = Duration::from_millis(5_500);
     let r = diagnose(c, |p| {
-        p.transports = vec![Transport::Mqtt];
-        p.timeout = Duration::from_secs(2);
+        p.transports(vec![Transport::Mqtt]);
+        p.timeout(Duration::from_secs(2));
     })
     .await;
     expect(&r, "lambda_timeout", Cause, Likely, Some(&["lambda_timeout", "lambda_slow"]));
@@ -459,8 +492,8 @@ async fn slow_authorizer_that_denies_is_not_a_timeout() {
     let mut c = cfg(allowing(AUTH));
     c.latency = Duration::from_millis(4_200);
     let r = diagnose(c, |p| {
-        p.credentials.token = Some("denied-token".into());
-        p.transports = vec![Transport::Mqtt, Transport::Https];
+        p.credentials_mut().token = Some("denied-token".into());
+        p.transports(vec![Transport::Mqtt, Transport::Https]);
     })
     .await;
     let f = first(&r);
@@ -475,7 +508,10 @@ async fn lambda_returns_an_invalid_response() {
     a.function =
         Function::Rules(vec![Rule { token: GOOD.into(), answer: Answer::Respond(serde_json::json!({"ok": 1})) }]);
     let docs = described(&a);
-    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    let r = diagnose(cfg(a), |p| {
+        p.documents(docs);
+    })
+    .await;
     expect(
         &r,
         "refused_unexplained",
@@ -490,8 +526,8 @@ async fn authorizer_denies_with_documents() {
     let a = allowing(AUTH);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.token = Some("denied-token".into());
-        p.documents = docs;
+        p.credentials_mut().token = Some("denied-token".into());
+        p.documents(docs);
     })
     .await;
     expect(
@@ -511,9 +547,9 @@ async fn authorizer_denies_over_mqtt5_and_wss_403() {
     let a = allowing(AUTH);
     let docs = described(&a);
     let r = diagnose(c, |p| {
-        p.credentials.token = Some("denied-token".into());
-        p.mqtt_version = MqttVersion::V5;
-        p.documents = docs;
+        p.credentials_mut().token = Some("denied-token".into());
+        p.mqtt_version(MqttVersion::V5);
+        p.documents(docs);
     })
     .await;
     let f = first(&r);
@@ -525,7 +561,10 @@ async fn authorizer_denies_over_mqtt5_and_wss_403() {
 async fn mqtt311_connack_5_refusal_reads_like_a_close() {
     let mut c = cfg(allowing(AUTH));
     c.reject.mqtt3 = "connack:5".parse().unwrap();
-    let r = diagnose(c, |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    let r = diagnose(c, |p| {
+        p.credentials_mut().token_key_name = "deviceToken".into();
+    })
+    .await;
     expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
 }
 
@@ -553,7 +592,10 @@ async fn policy_without_iot_connect_confirmed_with_documents() {
         {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}
     ]));
     let docs = described(&a);
-    let r = diagnose(cfg(a), |p| p.documents = docs).await;
+    let r = diagnose(cfg(a), |p| {
+        p.documents(docs);
+    })
+    .await;
     expect(&r, "policy_connect_denied", Cause, Confirmed, None);
 }
 
@@ -577,9 +619,9 @@ async fn publish_refused_by_puback() {
         {"Effect": "Allow", "Action": "iot:Publish", "Resource": format!("{ARN}:topic/devices/x/t")}
     ]));
     let r = diagnose(cfg(a), |p| {
-        p.mqtt_version = MqttVersion::V5;
-        p.checks.publish = Some("devices/y/t".into());
-        p.transports = vec![Transport::Mqtt];
+        p.mqtt_version(MqttVersion::V5);
+        p.checks_mut().publish = Some("devices/y/t".into());
+        p.transports(vec![Transport::Mqtt]);
     })
     .await;
     expect(&r, "policy_publish_denied", Cause, Confirmed, None);
@@ -592,9 +634,9 @@ async fn subscribe_refused_by_suback() {
         {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish", "iot:Receive"], "Resource": "*"}
     ]));
     let r = diagnose(cfg(a), |p| {
-        p.mqtt_version = MqttVersion::V5;
-        p.checks.subscribe = Some("devices/#".into());
-        p.transports = vec![Transport::Mqtt];
+        p.mqtt_version(MqttVersion::V5);
+        p.checks_mut().subscribe = Some("devices/#".into());
+        p.transports(vec![Transport::Mqtt]);
     })
     .await;
     expect(&r, "policy_subscribe_denied", Cause, Confirmed, None);
@@ -607,11 +649,11 @@ async fn receive_not_allowed() {
         {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish", "iot:Subscribe"], "Resource": "*"}
     ]));
     let r = diagnose(cfg(a), |p| {
-        p.mqtt_version = MqttVersion::V5;
-        p.checks.publish = Some("devices/x/t".into());
-        p.checks.subscribe = Some("devices/x/t".into());
-        p.transports = vec![Transport::Mqtt];
-        p.timeout = Duration::from_secs(2);
+        p.mqtt_version(MqttVersion::V5);
+        p.checks_mut().publish = Some("devices/x/t".into());
+        p.checks_mut().subscribe = Some("devices/x/t".into());
+        p.transports(vec![Transport::Mqtt]);
+        p.timeout(Duration::from_secs(2));
     })
     .await;
     expect(&r, "policy_receive_denied", Cause, Likely, None);
@@ -641,8 +683,8 @@ async fn full_matrix_on_a_working_device_names_risks_only() {
 #[tokio::test]
 async fn https_only_refusal_keeps_the_publish_policy_open() {
     let r = diagnose(cfg(allowing(AUTH)), |p| {
-        p.credentials.token = Some("denied-token".into());
-        p.transports = vec![Transport::Https];
+        p.credentials_mut().token = Some("denied-token".into());
+        p.transports(vec![Transport::Https]);
     })
     .await;
     let f = first(&r);
@@ -658,10 +700,11 @@ async fn another_client_first(follow_up: bool) -> Report {
     let mut c = cfg(allowing(AUTH));
     c.limits.connect_interval = Some(Duration::from_millis(1_000));
     let emu = start(c).await;
-    let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt, Transport::Wss];
-    plan.follow_up = follow_up;
-    plan.follow_up_spacing = Duration::from_millis(1_100);
+    let mut b = plan_builder(&emu);
+    b.transports(vec![Transport::Mqtt, Transport::Wss]);
+    b.follow_up(follow_up);
+    b.follow_up_spacing(Duration::from_millis(1_100));
+    let plan = b.build().unwrap();
     let specs = plan.baseline();
     let device = authprobe::probe::attempt::run(&plan, &specs[0]).await;
     assert!(device.succeeded, "{:?}", device.outcome);
@@ -767,11 +810,12 @@ async fn a_trusted_certificate_for_another_name_is_not_a_refused_handshake() {
 #[tokio::test]
 async fn a_wrong_ca_file_is_named_with_the_issuer_presented() {
     let emu = start(cfg(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
-    plan.endpoint = "localhost".into();
+    let mut b = plan_builder(&emu);
+    b.endpoint("localhost");
     let other = authprobe::emulator::certs::Ca::generate("Some Other CA").unwrap();
-    plan.trust = Trust::Roots(vec![other.der()]);
-    plan.ca_file = Some("wrong-ca.pem".into());
+    b.trust(Trust::Roots(vec![other.der()]));
+    b.ca_file("wrong-ca.pem");
+    let plan = b.build().unwrap();
     let r = diagnose_plan(plan).await;
     expect(&r, "unreachable_unexplained", Unexplained, Possible, Some(&["tls_intercepted"]));
     let f = first(&r);
@@ -787,10 +831,11 @@ async fn a_wrong_ca_file_is_named_with_the_issuer_presented() {
 #[tokio::test]
 async fn a_ca_file_that_does_not_hold_the_chain_is_not_a_confirmed_interception() {
     let emu = start(cfg(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
+    let mut b = plan_builder(&emu);
     let other = authprobe::emulator::certs::Ca::generate("Some Other CA").unwrap();
-    plan.trust = Trust::Roots(vec![other.der()]);
-    plan.ca_file = Some("device-ca.pem".into());
+    b.trust(Trust::Roots(vec![other.der()]));
+    b.ca_file("device-ca.pem");
+    let plan = b.build().unwrap();
     let r = diagnose_plan(plan).await;
     expect(&r, "tls_intercepted", Cause, Likely, Some(&["tls_intercepted"]));
     assert!(first(&r).summary.contains("device-ca.pem"), "{}", first(&r).summary);
@@ -803,9 +848,9 @@ async fn insecure_reports_the_chain_as_a_risk_below_the_cause() {
     let mut c = cfg(allowing(AUTH));
     c.latency = Duration::from_millis(5_500);
     let r = diagnose(c, |p| {
-        p.transports = vec![Transport::Mqtt, Transport::Https];
-        p.trust = Trust::Insecure;
-        p.timeout = Duration::from_secs(8);
+        p.transports(vec![Transport::Mqtt, Transport::Https]);
+        p.trust(Trust::Insecure);
+        p.timeout(Duration::from_secs(8));
     })
     .await;
     let f = first(&r);
@@ -844,11 +889,10 @@ async fn signature_inside_the_exact_username_is_the_one_checked() {
     let a = signed(AUTH, &[]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials.token = None;
-        p.device.username_raw = Some(base64url_username());
-        p.transports = vec![Transport::Mqtt];
-        p.documents = docs;
-        p.adopt_username_raw();
+        p.credentials_mut().token = None;
+        p.device_mut().username_raw = Some(base64url_username());
+        p.transports(vec![Transport::Mqtt]);
+        p.documents(docs);
     })
     .await;
     expect(&r, "signature_wrong_value", Cause, Confirmed, None);
@@ -860,10 +904,9 @@ async fn signature_inside_the_exact_username_is_the_one_checked() {
 #[tokio::test]
 async fn signature_inside_the_exact_username_without_documents_is_not_a_malformed_username() {
     let r = diagnose(cfg(signed(AUTH, &[])), |p| {
-        p.credentials.token = None;
-        p.device.username_raw = Some(base64url_username());
-        p.transports = vec![Transport::Mqtt];
-        p.adopt_username_raw();
+        p.credentials_mut().token = None;
+        p.device_mut().username_raw = Some(base64url_username());
+        p.transports(vec![Transport::Mqtt]);
     })
     .await;
     let f = first(&r);
@@ -885,7 +928,10 @@ async fn connect_packet_too_large_for_embedded_buffers() {
     let token = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "x".repeat(700));
     let mut a = Authorizer::new(AUTH, "token");
     a.function = Function::Rules(vec![Rule::allow_all(&token)]);
-    let r = diagnose(cfg(a), |p| p.credentials.token = Some(token.clone())).await;
+    let r = diagnose(cfg(a), |p| {
+        p.credentials_mut().token = Some(token.clone());
+    })
+    .await;
     no_cause(&r);
     let f = risk_named(&r, "connect_packet_too_large");
     assert_eq!(f.kind, Risk);
@@ -895,7 +941,10 @@ async fn connect_packet_too_large_for_embedded_buffers() {
 /// A keep-alive below IoT Core's 30 s: a risk saying what IoT Core uses instead.
 #[tokio::test]
 async fn keep_alive_out_of_range_is_flagged_before_sending() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.device.keep_alive = Some(15)).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.device_mut().keep_alive = Some(15);
+    })
+    .await;
     let f = risk_named(&r, "keep_alive_out_of_range");
     assert!(f.summary.contains("15 s") && f.summary.contains("30 s"), "{}", f.summary);
 }
@@ -903,7 +952,10 @@ async fn keep_alive_out_of_range_is_flagged_before_sending() {
 /// A client ID IoT Core reserves (`$` prefix) is flagged from the settings.
 #[tokio::test]
 async fn client_id_with_a_dollar_prefix_is_flagged() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.client_id = "$device-1".into()).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.client_id("$device-1");
+    })
+    .await;
     let f = risk_named(&r, "client_id_invalid");
     assert!(f.summary.contains("`$`"), "{}", f.summary);
 }
@@ -914,8 +966,8 @@ async fn client_id_with_a_dollar_prefix_is_flagged() {
 #[tokio::test]
 async fn token_key_name_wrong_over_mqtt5() {
     let r = diagnose(cfg(allowing(AUTH)), |p| {
-        p.credentials.token_key_name = "deviceToken".into();
-        p.mqtt_version = MqttVersion::V5;
+        p.credentials_mut().token_key_name = "deviceToken".into();
+        p.mqtt_version(MqttVersion::V5);
     })
     .await;
     expect(&r, "token_key_name_wrong", Cause, Confirmed, None);
@@ -928,8 +980,8 @@ async fn denial_over_mqtt5_closed_without_connack() {
     let mut c = cfg(allowing(AUTH));
     c.reject.mqtt5 = authprobe::emulator::settings::Mqtt5Reject::Close;
     let r = diagnose(c, |p| {
-        p.credentials.token = Some("denied-token".into());
-        p.mqtt_version = MqttVersion::V5;
+        p.credentials_mut().token = Some("denied-token".into());
+        p.mqtt_version(MqttVersion::V5);
     })
     .await;
     let f = first(&r);
@@ -943,7 +995,10 @@ async fn denial_over_mqtt5_closed_without_connack() {
 async fn two_faults_alpn_stripped_and_a_denied_token() {
     let mut c = cfg(allowing(AUTH));
     c.strip_alpn = true;
-    let r = diagnose(c, |p| p.credentials.token = Some("denied-token".into())).await;
+    let r = diagnose(c, |p| {
+        p.credentials_mut().token = Some("denied-token".into());
+    })
+    .await;
     expect(&r, "alpn_stripped", Cause, Confirmed, None);
     let second = r.findings.iter().skip(1).find(|f| f.kind != Risk).expect("the second fault is reported");
     assert!(
@@ -959,7 +1014,10 @@ async fn two_faults_alpn_stripped_and_a_denied_token() {
 async fn two_faults_alpn_stripped_and_a_wrong_token_key_name() {
     let mut c = cfg(allowing(AUTH));
     c.strip_alpn = true;
-    let r = diagnose(c, |p| p.credentials.token_key_name = "deviceToken".into()).await;
+    let r = diagnose(c, |p| {
+        p.credentials_mut().token_key_name = "deviceToken".into();
+    })
+    .await;
     expect(&r, "alpn_stripped", Cause, Confirmed, None);
     let second = r.findings.iter().skip(1).find(|f| f.kind != Risk).expect("the second fault is reported");
     assert_eq!(second.candidates.first(), Some(&cause("token_key_name_wrong")), "{second:#?}");
@@ -971,7 +1029,10 @@ async fn two_faults_alpn_stripped_and_a_wrong_token_key_name() {
 async fn no_sni_handshake_completed_then_closed() {
     let mut c = cfg(allowing(AUTH));
     c.reject.no_sni = authprobe::emulator::settings::TlsReject::HandshakeThenClose;
-    let r = diagnose(c, |p| p.device.sni = Some(None)).await;
+    let r = diagnose(c, |p| {
+        p.device_mut().sni = Sni::Omitted;
+    })
+    .await;
     expect(&r, "sni_missing", Cause, Confirmed, None);
 }
 
@@ -983,9 +1044,10 @@ async fn connect_throttled_over_mqtt5() {
     let mut c = cfg(allowing(AUTH));
     c.limits.connect_interval = Some(Duration::from_millis(1_000));
     let emu = start(c).await;
-    let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt];
-    plan.mqtt_version = MqttVersion::V5;
+    let mut b = plan_builder(&emu);
+    b.transports(vec![Transport::Mqtt]);
+    b.mqtt_version(MqttVersion::V5);
+    let plan = b.build().unwrap();
     let specs = plan.baseline();
     let device = authprobe::probe::attempt::run(&plan, &specs[0]).await;
     assert!(device.succeeded, "{:?}", device.outcome);
@@ -1008,7 +1070,10 @@ async fn connect_throttled_over_mqtt5() {
 /// clients send) is refused while the baseline connects: a risk naming it.
 #[tokio::test]
 async fn enhanced_auth_is_a_risk_over_mqtt5() {
-    let r = diagnose(cfg(allowing(AUTH)), |p| p.mqtt_version = MqttVersion::V5).await;
+    let r = diagnose(cfg(allowing(AUTH)), |p| {
+        p.mqtt_version(MqttVersion::V5);
+    })
+    .await;
     no_cause(&r);
     let f = risk_named(&r, "enhanced_auth_unsupported");
     assert_eq!(f.kind, Risk);
@@ -1025,10 +1090,10 @@ async fn signature_inside_a_username_query_is_the_one_checked() {
     let raw = base64url_username();
     let query = raw.split_once('?').unwrap().1.replace(&format!("x-amz-customauthorizer-name={AUTH}&"), "");
     let r = diagnose(cfg(a), |p| {
-        p.credentials.token = None;
-        p.credentials.username = Some(format!("dev?{query}"));
-        p.transports = vec![Transport::Mqtt];
-        p.documents = docs;
+        p.credentials_mut().token = None;
+        p.credentials_mut().username = Some(format!("dev?{query}"));
+        p.transports(vec![Transport::Mqtt]);
+        p.documents(docs);
     })
     .await;
     expect(&r, "signature_wrong_value", Cause, Confirmed, None);

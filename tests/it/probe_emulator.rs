@@ -23,8 +23,9 @@ fn kind(r: &authprobe::probe::AttemptReport) -> Kind {
 #[tokio::test]
 async fn baseline_succeeds_on_every_transport_with_a_signed_token() {
     let mut emu = start(cfg_with(signed(AUTH, &[]))).await;
-    let mut plan = probe_plan(&emu);
-    plan.credentials.signature = Some(sign(GOOD));
+    let mut b = plan_builder(&emu);
+    b.credentials_mut().signature = Some(sign(GOOD));
+    let plan = b.build().unwrap();
     let report = authprobe::investigate::run(&plan, &plan.baseline()).await;
     assert_eq!(report.exit_code, 0);
     let kinds: Vec<Kind> = report.attempts.iter().map(kind).collect();
@@ -87,8 +88,9 @@ async fn x509_alpn_is_the_certificate_required_alert() {
 #[tokio::test]
 async fn untrusted_chain_is_reported_with_its_issuer() {
     let emu = start(cfg_with(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
-    plan.trust = Trust::Bundled;
+    let mut b = plan_builder(&emu);
+    b.trust(Trust::Bundled);
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!(kind(&r), Kind::TlsCertUntrusted);
     let Detail::Cert { chain, name_checked, .. } = &r.outcome.detail else { panic!("{:?}", r.outcome) };
@@ -101,8 +103,9 @@ async fn untrusted_chain_is_reported_with_its_issuer() {
 #[tokio::test]
 async fn insecure_is_marked_on_the_attempt() {
     let emu = start(cfg_with(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
-    plan.trust = Trust::Insecure;
+    let mut b = plan_builder(&emu);
+    b.trust(Trust::Insecure);
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!(kind(&r), Kind::ConnackAccepted);
     assert!(r.sent.insecure);
@@ -136,8 +139,9 @@ async fn wss_with_alpn_mqtt_gets_no_upgrade() {
 #[tokio::test]
 async fn wss_refusal_is_101_then_closed_before_connack() {
     let emu = start(cfg_with(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
-    plan.credentials.token = Some("denied".into());
+    let mut b = plan_builder(&emu);
+    b.credentials_mut().token = Some("denied".into());
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Wss)).await;
     assert_eq!((r.outcome.stage, kind(&r)), (Stage::Mqtt, Kind::ClosedBeforeConnack));
     assert!(r.stages.iter().any(|s| s.stage == Stage::Upgrade));
@@ -148,10 +152,12 @@ async fn connack_outcomes() {
     let mut cfg = cfg_with(allowing(AUTH));
     cfg.reject.mqtt3 = "connack:5".parse().unwrap();
     let emu = start(cfg).await;
-    let mut plan = probe_plan(&emu);
+    let mut b = plan_builder(&emu);
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!(kind(&r), Kind::ConnackAccepted);
-    plan.credentials.token = Some("denied".into());
+    b.credentials_mut().token = Some("denied".into());
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!(kind(&r), Kind::ConnackRefused);
     assert_eq!(
@@ -171,8 +177,9 @@ async fn mqtt311_refusal_is_a_close_timed_from_connect() {
     let emu = start(cfg_with(allowing(AUTH))).await;
     let plan = probe_plan(&emu);
     let spec = AttemptSpec { signature: SignatureForm::Missing, ..baseline(&plan, Transport::Mqtt) };
-    let mut plan = plan;
-    plan.credentials.token_key_name = "deviceToken".into();
+    let mut b = plan_builder(&emu);
+    b.credentials_mut().token_key_name = "deviceToken".into();
+    let plan = b.build().unwrap();
     let r = probe(&plan, &spec).await;
     assert_eq!(kind(&r), Kind::ClosedBeforeConnack);
     assert!(
@@ -188,8 +195,9 @@ async fn slow_authorizer_is_a_connack_timeout() {
     cfg.latency = Duration::from_secs(20);
     cfg.time_limit = Duration::from_secs(30);
     let emu = start(cfg).await;
-    let mut plan = probe_plan(&emu);
-    plan.timeout = Duration::from_millis(300);
+    let mut b = plan_builder(&emu);
+    b.timeout(Duration::from_millis(300));
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!(kind(&r), Kind::ConnackTimeout);
     let r = probe(&plan, &baseline(&plan, Transport::Https)).await;
@@ -209,13 +217,15 @@ async fn raw_mqtt_without_alpn_is_an_mqtt_protocol_error() {
 #[tokio::test]
 async fn http_outcomes() {
     let emu = start(cfg_with(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
+    let mut b = plan_builder(&emu);
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Https)).await;
     assert_eq!(kind(&r), Kind::HttpOk);
     // HTTPS with ALPN mqtt lands on the MQTT path, which closes on a non-CONNECT.
     let spec = AttemptSpec { alpn: vec![b"mqtt".to_vec()], ..baseline(&plan, Transport::Https) };
     assert_eq!(kind(&probe(&plan, &spec).await), Kind::HttpClosed);
-    plan.credentials.token = Some("denied".into());
+    b.credentials_mut().token = Some("denied".into());
+    let plan = b.build().unwrap();
     let r = probe(&plan, &baseline(&plan, Transport::Https)).await;
     assert_eq!(kind(&r), Kind::HttpRejected);
     assert!(matches!(&r.outcome.detail, Detail::Http { status: 403, .. }));
@@ -238,11 +248,12 @@ async fn nothing_listening_is_tcp_refused() {
 #[tokio::test]
 async fn baselines_sharing_a_client_id_do_not_take_each_other_over() {
     let emu = start(cfg_with(allowing(AUTH))).await;
-    let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt, Transport::Wss];
-    plan.checks = authprobe::probe::Checks { publish: Some("probe/test".into()), subscribe: Some("probe/#".into()) };
+    let mut b = plan_builder(&emu);
+    b.transports(vec![Transport::Mqtt, Transport::Wss]);
+    b.checks(authprobe::probe::Checks { publish: Some("probe/test".into()), subscribe: Some("probe/#".into()) });
+    let plan = b.build().unwrap();
     let specs = plan.baseline();
-    assert!(specs.iter().all(|s| s.client_id == plan.client_id), "the baselines use the device's client ID");
+    assert!(specs.iter().all(|s| s.client_id == plan.client_id()), "the baselines use the device's client ID");
     for run in 0..5 {
         let schedule = authprobe::probe::Schedule { parallel: 8, spacing: None };
         let report = authprobe::investigate::run_with(&plan, &specs, schedule, &authprobe::probe::Quiet).await;

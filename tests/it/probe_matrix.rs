@@ -19,13 +19,15 @@ async fn every_variant_puts_what_it_says_on_the_wire() {
     let mut c = cfg(signed(AUTH, &[&token]));
     c.default_authorizer = Some(AUTH.into());
     let mut emu = start(c).await;
-    let mut plan = probe_plan(&emu);
-    plan.credentials.token = Some(token.clone());
-    plan.credentials.signature = Some(sig.clone());
-    plan.credentials.username = Some("dev".into());
-    plan.alt_sni = "other.example.com".into();
+    let mut b = plan_builder(&emu);
+    b.credentials_mut().token = Some(token.clone());
+    b.credentials_mut().signature = Some(sig.clone());
+    b.credentials_mut().username = Some("dev".into());
+    b.alt_sni("other.example.com");
     let key = std::fs::read_to_string(&keys().private).unwrap();
-    plan.signer = Some(std::sync::Arc::new(authprobe::auth::signature::SigningKey::from_pem(&key).unwrap()));
+    b.credentials_mut().signer =
+        Some(std::sync::Arc::new(authprobe::auth::signature::SigningKey::from_pem(&key).unwrap()));
+    let plan = b.build().unwrap();
     let specs = variants(&plan, Level::Full);
     let names: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
     for expected in [

@@ -7,7 +7,7 @@ use super::common::*;
 use authprobe::auth::event::Transport;
 use authprobe::emulator::certs::Ca;
 use authprobe::probe::outcome::{Detail, Kind};
-use authprobe::probe::plan::{MqttVersion, Trust};
+use authprobe::probe::plan::MqttVersion;
 use authprobe::probe::{AttemptSpec, ProbePlan};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -76,16 +76,15 @@ async fn start_broker() -> Option<Broker> {
 
 fn plan(broker: &Broker, ip: &str, port: u16, password: &str) -> ProbePlan {
     let addr = std::net::SocketAddr::new(ip.parse().unwrap(), port);
-    let mut plan = probe_plan_at(addr, &broker.ca_pem);
-    plan.endpoint = "localhost".into();
-    plan.credentials = authprobe::probe::Credentials {
+    let mut b = plan_builder_at(addr, &broker.ca_pem);
+    b.endpoint("localhost");
+    *b.credentials_mut() = authprobe::probe::Credentials {
         token_key_name: "token".into(),
         username: Some("device".into()),
         password: Some(password.into()),
         ..Default::default()
     };
-    assert!(matches!(plan.trust, Trust::Roots(_)));
-    plan
+    b.build().unwrap()
 }
 
 #[tokio::test]

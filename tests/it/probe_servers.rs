@@ -58,9 +58,11 @@ pub(super) async fn tls_server(
 }
 
 fn plan_for(addr: SocketAddr, ca: &Ca) -> authprobe::probe::ProbePlan {
-    let mut plan = probe_plan_at(addr, &ca.pem());
-    plan.timeout = Duration::from_secs(2);
-    plan
+    plan_for_within(addr, ca, Duration::from_secs(2))
+}
+
+fn plan_for_within(addr: SocketAddr, ca: &Ca, timeout: Duration) -> authprobe::probe::ProbePlan {
+    plan_builder_at(addr, &ca.pem()).timeout(timeout).build().unwrap()
 }
 
 /// Reads the client's first bytes (its CONNECT or request) so replies come after it.
@@ -79,8 +81,7 @@ async fn silent_tcp_server_is_a_tls_timeout() {
     })
     .await;
     let ca = Ca::generate("test CA").unwrap();
-    let mut plan = plan_for(addr, &ca);
-    plan.timeout = Duration::from_millis(300);
+    let plan = plan_for_within(addr, &ca, Duration::from_millis(300));
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!((r.outcome.stage, r.outcome.kind), (Stage::Tls, Kind::TlsTimeout));
 }
@@ -199,8 +200,7 @@ async fn upgrade_without_a_valid_101_is_invalid_or_times_out() {
         Box::pin(async move { while tls.read(&mut [0u8; 64]).await.is_ok_and(|n| n > 0) {} })
     })
     .await;
-    let mut plan = plan_for(silent, &ca);
-    plan.timeout = Duration::from_millis(300);
+    let plan = plan_for_within(silent, &ca, Duration::from_millis(300));
     let r = probe(&plan, &baseline(&plan, Transport::Wss)).await;
     assert_eq!(r.outcome.kind, Kind::UpgradeTimeout);
 }
@@ -236,8 +236,7 @@ async fn trickling_server_is_bounded_by_the_timeout() {
         })
     })
     .await;
-    let mut plan = plan_for(addr, &Ca::generate("test CA").unwrap());
-    plan.timeout = Duration::from_millis(1500);
+    let plan = plan_for_within(addr, &Ca::generate("test CA").unwrap(), Duration::from_millis(1500));
     let r = probe(&plan, &baseline(&plan, Transport::Mqtt)).await;
     assert_eq!(r.outcome.kind, Kind::TlsTimeout);
 }
@@ -324,8 +323,7 @@ async fn endless_websocket_frames_cannot_extend_the_timeout() {
     let ca = Ca::generate("test CA").unwrap();
     for frame in [&[0x89u8, 0x00][..], &[0x82u8, 0x00][..]] {
         let addr = endless_frames(&ca, frame).await;
-        let mut plan = plan_for(addr, &ca);
-        plan.timeout = Duration::from_secs(1);
+        let plan = plan_for_within(addr, &ca, Duration::from_secs(1));
         let started = std::time::Instant::now();
         let r = probe(&plan, &baseline(&plan, Transport::Wss)).await;
         let took = started.elapsed();

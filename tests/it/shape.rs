@@ -507,6 +507,38 @@ fn typed_ids_are_not_compared_as_strings() {
     assert!(wrong.is_empty(), "ids compared as strings:\n{}", wrong.join("\n"));
 }
 
+/// A probe's plan is made in one place, `ProbePlan::builder` … `build` (which validates it): no
+/// `ProbePlan { … }` literal anywhere else, in the library, its tests or its examples.
+#[test]
+fn a_probe_plan_is_built_only_by_its_builder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = sources();
+    for dir in ["tests/it", "examples"] {
+        files.extend(
+            std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rs")),
+        );
+    }
+    let mut wrong = Vec::new();
+    for path in files.iter().filter(|p| !p.ends_with("src/probe/plan.rs")) {
+        let code = code_only(&std::fs::read_to_string(path).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            let t = line.trim_start();
+            if let Some(at) = t.find("ProbePlan {") {
+                // What precedes the type, its path (`authprobe::probe::`) left out.
+                let before = t[..at].trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == ':').trim_end();
+                if !["impl", "struct", "for", "->"].iter().any(|k| before.ends_with(k)) {
+                    wrong.push(format!("{}:{}: {}", path.strip_prefix(root).unwrap().display(), n + 1, t));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "ProbePlan literals outside src/probe/plan.rs:\n{}", wrong.join("\n"));
+}
+
 /// Each `fn` in `code` with its first line and its length in lines (signature to closing brace).
 fn functions(code: &str) -> Vec<(String, usize, usize)> {
     let lines: Vec<&str> = code.lines().collect();

@@ -253,10 +253,11 @@ async fn event_equals_what_the_function_receives() {
     let mut cfg = config();
     cfg.authorizers.push(a);
     let emu = start(cfg).await;
-    let mut plan = probe_plan(&emu);
-    plan.credentials.signature = Some(sign(GOOD));
-    plan.credentials.username = Some("dev".into());
-    plan.credentials.password = Some("pw".into());
+    let mut b = plan_builder(&emu);
+    b.credentials_mut().signature = Some(sign(GOOD));
+    b.credentials_mut().username = Some("dev".into());
+    b.credentials_mut().password = Some("pw".into());
+    let plan = b.build().unwrap();
     for t in Transport::ALL {
         let spec = baseline(&plan, t);
         probe(&plan, &spec).await;
@@ -397,11 +398,11 @@ async fn publish_not_allowed_end_to_end() {
     let mut cfg = config();
     cfg.authorizers.push(connect_but_not_publish());
     let emu = start(cfg).await;
-    let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt, Transport::Wss];
-    plan.checks.publish = Some("dev/telemetry".into());
+    let mut b = plan_builder(&emu);
+    b.transports(vec![Transport::Mqtt, Transport::Wss]);
+    b.checks_mut().publish = Some("dev/telemetry".into());
     for (version, kind) in [(MqttVersion::V311, Kind::ClosedAfterPublish), (MqttVersion::V5, Kind::PublishRefused)] {
-        plan.mqtt_version = version;
+        let plan = b.mqtt_version(version).build().unwrap();
         let report = authprobe::investigate::run(&plan, &plan.baseline()).await;
         let a = &report.attempts[0];
         assert_eq!(a.outcome.kind, kind, "{version:?}: {:?}", a.checks);
@@ -424,12 +425,12 @@ async fn allowed_round_trip_end_to_end() {
     let mut cfg = config();
     cfg.authorizers.push(allowing(AUTH));
     let emu = start(cfg).await;
-    let mut plan = probe_plan(&emu);
-    plan.transports = vec![Transport::Mqtt, Transport::Wss];
-    plan.checks.subscribe = Some("dev/+".into());
-    plan.checks.publish = Some("dev/echo".into());
+    let mut b = plan_builder(&emu);
+    b.transports(vec![Transport::Mqtt, Transport::Wss]);
+    b.checks_mut().subscribe = Some("dev/+".into());
+    b.checks_mut().publish = Some("dev/echo".into());
     for version in [MqttVersion::V311, MqttVersion::V5] {
-        plan.mqtt_version = version;
+        let plan = b.mqtt_version(version).build().unwrap();
         let report = authprobe::investigate::run(&plan, &plan.baseline()).await;
         for a in &report.attempts {
             let kinds: Vec<Kind> = a.checks.iter().map(|c| c.kind).collect();
