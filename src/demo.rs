@@ -100,8 +100,8 @@ fn cases(
     let credentials = Credentials {
         authorizer: Some(AUTHORIZER.into()),
         token_key_name: TOKEN_KEY_NAME.into(),
-        token: Some(good.to_owned()),
-        signature: Some(signing.sign(good)),
+        token: Some(good.into()),
+        signature: Some(signing.sign(good).into()),
         signer: Some(signing.clone()),
         ..Credentials::default()
     };
@@ -129,7 +129,7 @@ fn cases(
     let mut denied = base.clone();
     let c = denied.client_id("demo-denied").credentials_mut();
     c.token = Some(DENIED_TOKEN.into());
-    c.signature = Some(signing.sign(DENIED_TOKEN));
+    c.signature = Some(signing.sign(DENIED_TOKEN).into());
     // The demo's own settings: a plan that does not build is a bug here, not bad input.
     let built = |b: &crate::probe::PlanBuilder| b.build().expect("the demo's plans are valid");
     let (base, wrong_key, denied) = (built(&base), built(&wrong_key), built(&denied));

@@ -1,4 +1,5 @@
-//! Redaction of secrets (tokens, signatures, passwords) in every report and log.
+//! Redaction of secrets (tokens, signatures, passwords) in every report and log: the [`Secret`] type
+//! that holds one, and the [`Scrubber`] that finds them in text.
 //!
 //! A secret is shown as `<redacted len=N sha256=xxxxxxxx>`: enough to tell two values apart or to match
 //! a value the user knows, without revealing it.
@@ -17,6 +18,56 @@ pub fn redact(value: &str) -> String {
     let hash = digest::digest(&digest::SHA256, value.as_bytes());
     let hex: String = hash.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect();
     format!("<redacted len={} sha256={hex}>", value.len())
+}
+
+/// A token, signature, password or key: its `Debug` and `Display` show only its redacted form, so
+/// no writer can print it by mistake. The value comes out only through [`Secret::expose`], at the
+/// few points that put it on the wire, sign it, or show it because `--show-secrets` was given. It has
+/// no `Serialize`: a report holds what a scrubber made of it, never the value.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the wire, a signature, or `--show-secrets`.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
 }
 
 /// What the scrubber writes for a whole text when it holds more forms than it can search
@@ -679,6 +730,15 @@ impl Drop for LogWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_prints_only_its_redacted_form() {
+        let s = Secret::new("tok-3f9a");
+        assert_eq!(format!("{s}"), redact("tok-3f9a"));
+        assert_eq!(format!("{s:?}"), redact("tok-3f9a"));
+        assert_eq!(format!("{:?}", Some(&s)), format!("Some({})", redact("tok-3f9a")));
+        assert_eq!(s.expose(), "tok-3f9a");
+    }
 
     #[test]
     fn redacted_form_has_length_and_hash_prefix() {

@@ -57,11 +57,22 @@ pub struct Observed {
 }
 
 /// The parts of an MQTT CONNECT the event carries.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ConnectInfo {
     pub username: Option<String>,
+    /// A secret, which may be binary: `Debug` shows its length only.
     pub password: Option<Vec<u8>>,
     pub client_id: String,
+}
+
+impl std::fmt::Debug for ConnectInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectInfo")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|p| format!("<redacted len={}>", p.len())))
+            .field("client_id", &self.client_id)
+            .finish()
+    }
 }
 
 /// The authorizer function's input.

@@ -5,6 +5,7 @@
 use crate::auth::documents::{DescribedAuthorizer, Documents, Domain};
 use crate::auth::signature::{PublicKey, SigningKey};
 use crate::probe::{Credentials, MqttVersion};
+use crate::secret::Secret;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -156,10 +157,10 @@ impl CredentialArgs {
             credentials: Credentials {
                 authorizer,
                 token_key_name,
-                token,
-                signature,
+                token: token.map(Secret::new),
+                signature: signature.map(Secret::new),
                 username: self.username.clone(),
-                password,
+                password: password.map(Secret::new),
                 signer,
                 sources,
             },

@@ -9,6 +9,7 @@ use crate::auth::policy::Arns;
 use crate::probe::plan::{Checks, Credentials, DeviceSends};
 use crate::probe::{ProbePlan, Trust};
 use crate::report::{Report, text};
+use crate::secret::Secret;
 use anyhow::bail;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -112,11 +113,21 @@ pub(crate) fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()>
 fn fill_usernames(credentials: &mut Credentials, device: &mut DeviceSends) -> anyhow::Result<()> {
     let (token, signature) = (credentials.token.clone(), credentials.signature.clone());
     if let Some(u) = device.username_raw.take() {
-        let u = super::profile::fill_placeholders(&u, token.as_deref(), signature.as_deref(), "username_raw")?;
+        let u = super::profile::fill_placeholders(
+            &u,
+            token.as_ref().map(Secret::expose),
+            signature.as_ref().map(Secret::expose),
+            "username_raw",
+        )?;
         device.username_raw = Some(u);
     }
     if let Some(u) = credentials.username.take() {
-        let u = super::profile::fill_placeholders(&u, token.as_deref(), signature.as_deref(), "username")?;
+        let u = super::profile::fill_placeholders(
+            &u,
+            token.as_ref().map(Secret::expose),
+            signature.as_ref().map(Secret::expose),
+            "username",
+        )?;
         credentials.username = Some(u);
     }
     Ok(())

@@ -225,10 +225,12 @@ pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
     let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
     let seen = crate::probe::attempt::observed(&plan, &spec, &key);
     let c = &plan.credentials;
-    let token = c.token.clone().unwrap_or_default();
+    // The event carries the token as IoT Core sends it to the function (printed redacted unless
+    // --show-secrets).
+    let token = c.token.as_ref().map_or("", crate::secret::Secret::expose);
     let ev = crate::auth::event::Event::build(
         spec.transport,
-        &token,
+        token,
         c.signature.is_some(),
         &seen,
         &crate::auth::event::new_uuid(),

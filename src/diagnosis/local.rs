@@ -6,6 +6,7 @@ use super::cause::Cause;
 pub use crate::auth::documents::{DescribedAuthorizer, Documents, Domain};
 use crate::auth::signature::{self, PublicKey, Verdict};
 use crate::probe::{Credentials, ProbePlan};
+use crate::secret::Secret;
 use serde::Serialize;
 
 /// Which local check: ids are stable (the report's `local_checks[].check`).
@@ -332,7 +333,7 @@ fn domain_checks(d: &Domain, sent: Option<&str>) -> Vec<LocalCheck> {
 
 fn signature_checks(docs: &Documents, creds: &Credentials) -> Vec<LocalCheck> {
     let (keys, signing) = docs.keys();
-    match (signing, &creds.signature) {
+    match (signing, creds.signature.as_ref().map(Secret::expose)) {
         (Some(false), _) => {
             let name = docs.authorizer.as_ref().map_or("", |a| a.name.as_str());
             vec![pass(
@@ -352,7 +353,7 @@ fn signature_checks(docs: &Documents, creds: &Credentials) -> Vec<LocalCheck> {
                 "a signature is sent, as signing requires".into(),
                 &[Cause::SignatureMissing],
             );
-            let token = creds.token.as_deref().unwrap_or_default();
+            let token = creds.token.as_ref().map_or("", Secret::expose);
             vec![present, verification(&keys, token, sig, creds)]
         }
         (None, _) => Vec::new(),

@@ -33,8 +33,14 @@ fn connect_limits(cx: &Context<'_>) -> Vec<Finding> {
     let username = crate::probe::attempt::mqtt_username(plan, &spec, &params);
     let password = plan.credentials_for(&spec).password.clone().unwrap_or_default();
     let keep_alive = plan.device.keep_alive.unwrap_or(crate::probe::mqtt::KEEP_ALIVE);
-    let size =
-        crate::probe::mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password, keep_alive).len();
+    let size = crate::probe::mqtt::connect_packet(
+        spec.mqtt_version,
+        &spec.client_id,
+        &username,
+        password.expose(),
+        keep_alive,
+    )
+    .len();
     let mut out = Vec::new();
     let over: Vec<String> = CONNECT_BUFFERS.iter().filter(|b| size > **b).map(|b| b.to_string()).collect();
     if !over.is_empty() {

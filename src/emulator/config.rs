@@ -200,7 +200,8 @@ impl Handler {
 
 #[derive(Clone, Debug)]
 pub struct Rule {
-    pub token: String,
+    /// The token this rule answers (shown redacted, like every secret).
+    pub token: crate::secret::Secret,
     pub answer: Answer,
 }
 
@@ -506,8 +507,12 @@ impl AuthorizerFile {
 impl RuleFile {
     fn build(self) -> Result<Rule, ConfigError> {
         let json = |field: &str, text: &str| {
-            serde_json::from_str::<Value>(text)
-                .map_err(|e| ConfigError::invalid(field, format!("not JSON ({e}) in rule for token `{}`", self.token)))
+            serde_json::from_str::<Value>(text).map_err(|e| {
+                ConfigError::invalid(
+                    field,
+                    format!("not JSON ({e}) in rule for token {}", crate::secret::redact(&self.token)),
+                )
+            })
         };
         let answer = match self.effect.as_str() {
             "allow" => Answer::Allow {
@@ -529,6 +534,6 @@ impl RuleFile {
                 return Err(ConfigError::invalid("rules.effect", format!("`{other}`: use allow, deny or respond")));
             }
         };
-        Ok(Rule { token: self.token, answer })
+        Ok(Rule { token: self.token.into(), answer })
     }
 }

@@ -88,7 +88,9 @@ impl Functions {
                 tokio::time::sleep(latency).await;
             }
             match &authorizer.function {
-                Function::Rules(rules) => Ok(answer(rules.iter().find(|r| r.token == event.token).map(|r| &r.answer))),
+                Function::Rules(rules) => {
+                    Ok(answer(rules.iter().find(|r| r.token.expose() == event.token).map(|r| &r.answer)))
+                }
                 Function::Command(cmd) => run_command(cmd, event).await,
                 Function::Handler(_) => unreachable!("handled above"),
             }

@@ -335,7 +335,7 @@ pub fn observed(plan: &ProbePlan, spec: &AttemptSpec, websocket_key: &str) -> cr
         let username = mqtt_username(plan, spec, &params);
         Some(ConnectInfo {
             username: (!username.is_empty()).then_some(username),
-            password: password.map(String::into_bytes),
+            password: password.map(|p| p.expose().as_bytes().to_vec()),
             client_id: spec.client_id.clone(),
         })
     };
@@ -374,7 +374,7 @@ fn connect_for(
     let username = mqtt_username(plan, spec, params);
     let password = c.password.clone().unwrap_or_default();
     t.sent.username = (!username.is_empty()).then(|| scrub.scrub(&username));
-    t.sent.password = (!password.is_empty()).then(|| scrub.value(&password));
+    t.sent.password = (!password.is_empty()).then(|| scrub.value(password.expose()));
     t.sent.client_id = Some(spec.client_id.clone());
     tracing::debug!(attempt = %spec.id, username = %scrub.scrub(&username), client_id = %spec.client_id, "sending CONNECT");
     t.sent.mqtt_version = Some(spec.mqtt_version.as_str());
@@ -384,12 +384,12 @@ fn connect_for(
         return mqtt::connect_packet_with_auth_method(
             &spec.client_id,
             &username,
-            &password,
+            password.expose(),
             keep_alive,
             "SCRAM-SHA-256",
         );
     }
-    mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, &password, keep_alive)
+    mqtt::connect_packet(spec.mqtt_version, &spec.client_id, &username, password.expose(), keep_alive)
 }
 
 /// The SDK metrics suffix: joined with `&` after an existing query (or `?` if none), or with `sep`.

@@ -212,7 +212,7 @@ impl Matrix<'_> {
         let Some(sig) = self.plan.credentials.signature.clone() else { return };
         let in_query = self.base.placement != Placement::Header;
         if in_query && self.quick_mqtt() {
-            let expect = if sig.contains('+') { Expect::Fail } else { Expect::Unknown };
+            let expect = if sig.expose().contains('+') { Expect::Fail } else { Expect::Unknown };
             self.add(Variant::SignatureRaw, "the signature base64 as is (+ / = not percent-encoded)", expect, |s| {
                 s.signature = SignatureForm::Raw
             });

@@ -25,6 +25,7 @@ pub mod websocket;
 
 pub use attempt::AttemptReport;
 pub use plan::{AttemptSpec, Checks, Credentials, DeviceSends, MqttVersion, PlanBuilder, PlanError, ProbePlan, Trust};
+pub use proxy::{Proxy, ProxySource};
 
 use crate::auth::event::Transport;
 use futures_util::StreamExt as _;

@@ -3,6 +3,7 @@
 
 use crate::auth::credentials::{AUTHORIZER_NAME, Placement, SIGNATURE, encode};
 use crate::auth::event::Transport;
+use crate::secret::Secret;
 use rustls::pki_types::CertificateDer;
 use std::time::Duration;
 
@@ -35,11 +36,11 @@ impl Checks {
 pub struct Credentials {
     pub authorizer: Option<String>,
     pub token_key_name: String,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Standard base64; given, or computed from `--signing-key` at plan time.
-    pub signature: Option<String>,
+    pub signature: Option<Secret>,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The key behind `--signing-key`, for variants that sign something else.
     pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
     /// Where each secret came from (`token from --token-file t.txt`): the report says it, so that a
@@ -551,10 +552,10 @@ impl ProbePlan {
         let username = self.device.username_raw.as_ref().or(self.credentials.username.as_ref());
         let Some(query) = username.and_then(|u| split_username(u).1) else { return c };
         let params = parse_query(query, false);
-        let find = |name: &str| params.iter().find(|p| p.name == name).map(|p| p.value.clone());
+        let find = |name: &str| params.iter().find(|p| p.name == name).map(|p| Secret::new(p.value.clone()));
         c.token = c.token.or_else(|| find(&c.token_key_name));
         c.signature = c.signature.or_else(|| find(SIGNATURE));
-        c.authorizer = c.authorizer.or_else(|| find(AUTHORIZER_NAME));
+        c.authorizer = c.authorizer.or_else(|| find(AUTHORIZER_NAME).map(|a| a.expose().to_owned()));
         c
     }
 
@@ -567,12 +568,12 @@ impl ProbePlan {
         let params = parse_query(query.unwrap_or_default(), false);
         let find = |name: &str| params.iter().find(|p| p.name == name).map(|p| p.value.clone());
         let c = &mut self.credentials;
-        if let Some(token) = find(&c.token_key_name) {
+        if let Some(token) = find(&c.token_key_name).map(Secret::new) {
             self.token_from_username = c.token.as_ref().is_some_and(|t| *t != token);
             c.token = Some(token);
         }
         if let Some(signature) = find(SIGNATURE) {
-            c.signature = Some(signature);
+            c.signature = Some(Secret::new(signature));
         }
         if c.authorizer.is_none() {
             c.authorizer = find(AUTHORIZER_NAME);
@@ -698,7 +699,8 @@ impl ProbePlan {
             .collect()
     }
 
-    /// The custom-auth parameters in their wire form for `placement` (percent-encoded in queries).
+    /// The custom-auth parameters in their wire form for `placement` (percent-encoded in queries):
+    /// the one place the probe's token and signature are exposed, to be sent.
     pub fn auth_params(&self, spec: &AttemptSpec) -> Vec<(String, String)> {
         let c = self.credentials_for(spec);
         let in_query = spec.placement != Placement::Header;
@@ -707,24 +709,21 @@ impl ProbePlan {
         if let Some(a) = &c.authorizer {
             out.push((AUTHORIZER_NAME.to_owned(), enc(a)));
         }
-        if let Some(s) = &c.signature {
+        if let Some(s) = c.signature.as_ref().map(Secret::expose) {
             match spec.signature {
                 SignatureForm::Documented => out.push((SIGNATURE.to_owned(), enc(s))),
-                SignatureForm::Raw => out.push((SIGNATURE.to_owned(), s.clone())),
+                SignatureForm::Raw => out.push((SIGNATURE.to_owned(), s.to_owned())),
                 SignatureForm::Missing => {}
                 SignatureForm::WrongName => out.push((WRONG_SIGNATURE_NAME.to_owned(), enc(s))),
                 SignatureForm::OverOtherValue => {
-                    let other = self
-                        .credentials
-                        .signer
-                        .as_ref()
-                        .map(|k| k.sign(&format!("{}\n", c.token.as_deref().unwrap_or_default())));
+                    let token = c.token.as_ref().map_or("", Secret::expose);
+                    let other = self.credentials.signer.as_ref().map(|k| k.sign(&format!("{token}\n")));
                     out.push((SIGNATURE.to_owned(), enc(other.as_deref().unwrap_or(s))));
                 }
             }
         }
         if let Some(t) = &c.token {
-            out.push((c.token_key_name.clone(), enc(t)));
+            out.push((c.token_key_name.clone(), enc(t.expose())));
         }
         out
     }
@@ -740,7 +739,7 @@ impl ProbePlan {
         let mut s = crate::secret::Scrubber::new(self.show_secrets);
         for c in [&self.credentials, self.credentials_for(spec)] {
             for v in [&c.token, &c.signature, &c.password].into_iter().flatten() {
-                s.add_all_forms(v);
+                s.add_all_forms(v.expose());
             }
             if let Some(u) = &c.username {
                 add_username_secrets(&mut s, u);
@@ -751,7 +750,7 @@ impl ProbePlan {
         }
         if let Some(p) = self.network.proxy.as_ref() {
             if let Some(pw) = &p.password {
-                s.add_basic_credential(p.user.as_deref().unwrap_or_default(), pw);
+                s.add_basic_credential(p.user.as_deref().unwrap_or_default(), pw.expose());
             }
         }
         s

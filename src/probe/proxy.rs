@@ -28,8 +28,8 @@ pub struct Proxy {
     pub host: String,
     pub port: u16,
     pub user: Option<String>,
-    /// A secret: never shown unless `--show-secrets`.
-    pub password: Option<String>,
+    /// Never shown unless `--show-secrets`.
+    pub password: Option<crate::secret::Secret>,
     /// `--proxy`, or the environment variable it came from.
     pub source: ProxySource,
 }
@@ -99,7 +99,7 @@ impl Proxy {
         if host.is_empty() {
             return Err(format!("{source}: no proxy host in `{}`", redact_url(url)));
         }
-        Ok(Self { scheme, host, port, user, password, source })
+        Ok(Self { scheme, host, port, user, password: password.map(crate::secret::Secret::new), source })
     }
 
     /// The URL with the password redacted (`<redacted>`) unless `show`.
@@ -110,7 +110,7 @@ impl Proxy {
             Scheme::Socks5h => "socks5h",
         };
         let auth = match (&self.user, &self.password) {
-            (Some(u), Some(p)) if show => format!("{u}:{p}@"),
+            (Some(u), Some(p)) if show => format!("{u}:{}@", p.expose()),
             (Some(u), Some(_)) => format!("{u}:<redacted>@"),
             (Some(u), None) => format!("{u}@"),
             _ => String::new(),
@@ -289,7 +289,7 @@ async fn http_connect(
     let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(user) = &proxy.user {
-        let pair = format!("{user}:{}", proxy.password.as_deref().unwrap_or(""));
+        let pair = format!("{user}:{}", proxy.password.as_ref().map_or("", crate::secret::Secret::expose));
         let b64 = base64::engine::general_purpose::STANDARD.encode(pair);
         request += &format!("Proxy-Authorization: Basic {b64}\r\n");
     }
@@ -352,8 +352,13 @@ async fn socks5(
     let connected = match (proxy.scheme, addr, &proxy.user) {
         (Scheme::Socks5, Some(addr), None) => Socks5Stream::connect_with_socket(tcp, addr).await,
         (Scheme::Socks5, Some(addr), Some(user)) => {
-            Socks5Stream::connect_with_password_and_socket(tcp, addr, user, proxy.password.as_deref().unwrap_or(""))
-                .await
+            Socks5Stream::connect_with_password_and_socket(
+                tcp,
+                addr,
+                user,
+                proxy.password.as_ref().map_or("", crate::secret::Secret::expose),
+            )
+            .await
         }
         (_, _, None) => Socks5Stream::connect_with_socket(tcp, (host, port)).await,
         (_, _, Some(user)) => {
@@ -361,7 +366,7 @@ async fn socks5(
                 tcp,
                 (host, port),
                 user,
-                proxy.password.as_deref().unwrap_or(""),
+                proxy.password.as_ref().map_or("", crate::secret::Secret::expose),
             )
             .await
         }
@@ -390,7 +395,10 @@ mod tests {
     fn urls_parse_as_curl_reads_them() {
         let p = Proxy::parse("http://alice:s%40cret@proxy.corp:3128/", ProxySource::Flag).unwrap();
         assert_eq!((p.scheme, p.host.as_str(), p.port), (Scheme::Http, "proxy.corp", 3128));
-        assert_eq!((p.user.as_deref(), p.password.as_deref()), (Some("alice"), Some("s@cret")));
+        assert_eq!(
+            (p.user.as_deref(), p.password.as_ref().map(crate::secret::Secret::expose)),
+            (Some("alice"), Some("s@cret"))
+        );
         assert_eq!(p.display(false), "http://alice:<redacted>@proxy.corp:3128");
         let p = Proxy::parse("proxy.corp", ProxySource::Env("HTTPS_PROXY")).unwrap();
         assert_eq!((p.scheme, p.port), (Scheme::Http, 1080));

@@ -113,8 +113,8 @@ async fn healthy_signed_device_with_plus_in_signature_risks_raw_encoding() {
     let a = signed(AUTH, &[&token]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials_mut().token = Some(token);
-        p.credentials_mut().signature = Some(sig);
+        p.credentials_mut().token = Some(token.into());
+        p.credentials_mut().signature = Some(sig.into());
         p.documents(docs);
     })
     .await;
@@ -416,7 +416,7 @@ async fn signature_made_with_another_key_or_over_another_token() {
     let a = signed(AUTH, &[]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials_mut().signature = Some(sign("some-other-token"));
+        p.credentials_mut().signature = Some(sign("some-other-token").into());
         p.documents(docs);
     })
     .await;
@@ -428,7 +428,7 @@ async fn signature_over_the_token_and_a_newline() {
     let a = signed(AUTH, &[]);
     let docs = described(&a);
     let r = diagnose(cfg(a), |p| {
-        p.credentials_mut().signature = Some(sign(&format!("{GOOD}\n")));
+        p.credentials_mut().signature = Some(sign(&format!("{GOOD}\n")).into());
         p.documents(docs);
     })
     .await;
@@ -449,7 +449,7 @@ async fn signature_with_sha512_instead_of_sha256() {
     docs.public_keys = a.signing.clone().unwrap();
     docs.authorizer = None; // only --public-key
     let r = diagnose(cfg(a), |p| {
-        p.credentials_mut().signature = Some(sig);
+        p.credentials_mut().signature = Some(sig.into());
         p.documents(docs);
     })
     .await;
@@ -929,7 +929,7 @@ async fn connect_packet_too_large_for_embedded_buffers() {
     let mut a = Authorizer::new(AUTH, "token");
     a.function = Function::Rules(vec![Rule::allow_all(&token)]);
     let r = diagnose(cfg(a), |p| {
-        p.credentials_mut().token = Some(token.clone());
+        p.credentials_mut().token = Some(token.clone().into());
     })
     .await;
     no_cause(&r);

@@ -24,7 +24,7 @@ fn kind(r: &authprobe::probe::AttemptReport) -> Kind {
 async fn baseline_succeeds_on_every_transport_with_a_signed_token() {
     let mut emu = start(cfg_with(signed(AUTH, &[]))).await;
     let mut b = plan_builder(&emu);
-    b.credentials_mut().signature = Some(sign(GOOD));
+    b.credentials_mut().signature = Some(sign(GOOD).into());
     let plan = b.build().unwrap();
     let report = authprobe::investigate::run(&plan, &plan.baseline()).await;
     assert_eq!(report.exit_code, 0);

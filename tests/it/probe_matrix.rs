@@ -20,8 +20,8 @@ async fn every_variant_puts_what_it_says_on_the_wire() {
     c.default_authorizer = Some(AUTH.into());
     let mut emu = start(c).await;
     let mut b = plan_builder(&emu);
-    b.credentials_mut().token = Some(token.clone());
-    b.credentials_mut().signature = Some(sig.clone());
+    b.credentials_mut().token = Some(token.clone().into());
+    b.credentials_mut().signature = Some(sig.clone().into());
     b.credentials_mut().username = Some("dev".into());
     b.alt_sni("other.example.com");
     let key = std::fs::read_to_string(&keys().private).unwrap();

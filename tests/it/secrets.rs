@@ -79,6 +79,33 @@ fn emulator(dir: &std::path::Path, public_key: &std::path::Path) -> Emulator {
     Emulator { child, stderr, addr, log, ca }
 }
 
+/// Redaction is a property of the type: a plan's `Debug` (a panic message, a `{:?}` in a log) shows
+/// no token, signature, password or proxy password, whatever a writer does with it.
+#[test]
+fn a_plans_debug_holds_no_secret() {
+    use authprobe::probe::plan::NetPath;
+    use authprobe::probe::{Proxy, ProxySource};
+    let credentials = authprobe::probe::Credentials {
+        authorizer: Some(AUTH.into()),
+        token_key_name: "token".into(),
+        token: Some("tok-s3cr3t-1".into()),
+        signature: Some("c2lnLXMzY3IzdC0y".into()),
+        username: Some("device".into()),
+        password: Some("pw-s3cr3t-3".into()),
+        ..Default::default()
+    };
+    let proxy = Proxy::parse("http://user:proxy-s3cr3t-4@127.0.0.1:3128", ProxySource::Flag).unwrap();
+    let plan = authprobe::probe::ProbePlan::builder(ENDPOINT, credentials)
+        .network(NetPath { proxy: Some(proxy), ..NetPath::default() })
+        .build()
+        .unwrap();
+    let shown = format!("{plan:?} {plan:#?}");
+    for secret in ["tok-s3cr3t-1", "c2lnLXMzY3IzdC0y", "pw-s3cr3t-3", "proxy-s3cr3t-4"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("<redacted len=12"), "{shown}");
+}
+
 #[test]
 fn no_subcommand_leaks_a_secret_in_any_output() {
     let dir = tempfile::tempdir().unwrap();

@@ -254,7 +254,7 @@ async fn event_equals_what_the_function_receives() {
     cfg.authorizers.push(a);
     let emu = start(cfg).await;
     let mut b = plan_builder(&emu);
-    b.credentials_mut().signature = Some(sign(GOOD));
+    b.credentials_mut().signature = Some(sign(GOOD).into());
     b.credentials_mut().username = Some("dev".into());
     b.credentials_mut().password = Some("pw".into());
     let plan = b.build().unwrap();
