@@ -12,16 +12,16 @@ use rustls::pki_types::pem::PemObject as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const ENDPOINT: &str = "abc123-ats.iot.us-east-1.amazonaws.com";
-pub const AUTHORIZER: &str = "DemoAuthorizer";
-pub const TOKEN_KEY_NAME: &str = "token";
+pub(crate) const ENDPOINT: &str = "abc123-ats.iot.us-east-1.amazonaws.com";
+pub(crate) const AUTHORIZER: &str = "DemoAuthorizer";
+pub(crate) const TOKEN_KEY_NAME: &str = "token";
 const GOOD_TOKEN: &str = "demo-device-token";
 const DENIED_TOKEN: &str = "revoked-device-token";
 
-pub use crate::report::demo::{Demo, Scenario, Setup};
+pub(crate) use crate::report::demo::{Demo, Scenario, Setup};
 
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub(crate) enum DemoError {
     #[error("generating the demo's RSA key: {0}")]
     Key(String),
     #[error("setting up the emulator: {0}")]
@@ -32,7 +32,7 @@ pub enum DemoError {
 
 /// Runs the emulator on 127.0.0.1:0 and probes it (quick matrix) as three devices: one that works,
 /// one that sends its token under the wrong key name, one whose token the authorizer denies.
-pub async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> Result<Demo, DemoError> {
+pub(crate) async fn run(show_secrets: bool, progress: &dyn crate::probe::Progress) -> Result<Demo, DemoError> {
     let (signing, public) = keypair()?;
     // A token whose signature contains `+`, so the unencoded form is visibly wrong.
     let good = (0..256)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// A kind of input, with its size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A token: IoT Core allows 6,144 characters; a file may hold a line break and some slack.
     Token,
     /// A signature (base64 of an RSA signature: 344 characters for 2048 bits, 2,560 at most).
@@ -26,7 +26,7 @@ pub enum Kind {
 
 impl Kind {
     /// The most bytes an input of this kind may have.
-    pub const fn limit(self) -> usize {
+    pub(crate) const fn limit(self) -> usize {
         match self {
             Self::Token => 16 * 1024,
             Self::Signature => 8 * 1024,
@@ -63,7 +63,7 @@ pub enum InputError {
 }
 
 /// Reads at most `kind`'s limit from `reader`; more is an error naming `what` and `path`.
-pub fn read_bounded(mut reader: impl Read, kind: Kind, what: &str, path: &str) -> Result<Vec<u8>, InputError> {
+pub(crate) fn read_bounded(mut reader: impl Read, kind: Kind, what: &str, path: &str) -> Result<Vec<u8>, InputError> {
     let limit = kind.limit();
     let mut buf = Vec::new();
     let io = |source| InputError::Io { what: what.to_owned(), path: path.to_owned(), source };
@@ -81,7 +81,7 @@ pub fn read_bounded(mut reader: impl Read, kind: Kind, what: &str, path: &str) -
 
 /// Reads the file at `path` (a FIFO or a device too), at most `kind`'s limit. `what` names the flag
 /// or setting it came from, for the error.
-pub fn read_file(path: &Path, kind: Kind, what: &str) -> Result<Vec<u8>, InputError> {
+pub(crate) fn read_file(path: &Path, kind: Kind, what: &str) -> Result<Vec<u8>, InputError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| InputError::Io {
         what: what.to_owned(),
@@ -95,7 +95,7 @@ pub fn read_file(path: &Path, kind: Kind, what: &str) -> Result<Vec<u8>, InputEr
 }
 
 /// [`read_file`] as UTF-8 text.
-pub fn read_text(path: &Path, kind: Kind, what: &str) -> Result<String, InputError> {
+pub(crate) fn read_text(path: &Path, kind: Kind, what: &str) -> Result<String, InputError> {
     let bytes = read_file(path, kind, what)?;
     String::from_utf8(bytes)
         .map_err(|_| InputError::NotText { what: what.to_owned(), path: path.display().to_string() })

@@ -9,11 +9,14 @@ use crate::report::Report;
 
 /// A run of `plan`, with its local checks done (before anything is sent).
 pub struct Investigation<'a> {
+    /// The plan run.
     pub plan: &'a ProbePlan,
+    /// Its local checks.
     pub local: Vec<LocalCheck>,
 }
 
 impl<'a> Investigation<'a> {
+    /// The run of `plan`, with its local checks done.
     pub fn new(plan: &'a ProbePlan) -> Self {
         Self { plan, local: diagnosis::local::for_plan(plan) }
     }

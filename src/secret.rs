@@ -28,6 +28,7 @@ pub fn redact(value: &str) -> String {
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret holding `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -37,10 +38,12 @@ impl Secret {
         &self.0
     }
 
+    /// Its length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -124,7 +127,7 @@ impl Scrubber {
 
     /// Registers `user:password` as an HTTP Basic credential carries it (base64), redacted as the
     /// password, besides the password's own forms.
-    pub fn add_basic_credential(&mut self, user: &str, password: &str) {
+    pub(crate) fn add_basic_credential(&mut self, user: &str, password: &str) {
         use base64::Engine as _;
         self.add_all_forms(password);
         let pair = format!("{user}:{password}");
@@ -209,13 +212,13 @@ impl Scrubber {
     /// [`Scrubber::scrub`] for a window cut out of what a peer sent (the first bytes of an answer,
     /// an echo the peer truncated): a secret's start at the window's end, or its end at the window's
     /// start ([`FRAGMENT`] bytes or more), is redacted too.
-    pub fn scrub_window(&self, text: &str) -> String {
+    pub(crate) fn scrub_window(&self, text: &str) -> String {
         self.scrub_with(text, true)
     }
 
     /// [`Scrubber::scrub_window`] for bytes (a binary answer shown in hex or escaped): the result is
     /// the bytes with each secret replaced by its redaction marker.
-    pub fn scrub_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn scrub_bytes(&self, bytes: &[u8]) -> Vec<u8> {
         if self.show || self.is_empty() {
             return bytes.to_vec();
         }
@@ -448,7 +451,7 @@ fn floor_char(text: &[u8], mut i: usize) -> usize {
 pub const ANYWHERE: usize = 8;
 
 /// The shortest piece of a secret, cut by the edge of a window, that [`Scrubber::scrub_window`] redacts.
-pub const FRAGMENT: usize = 4;
+pub(crate) const FRAGMENT: usize = 4;
 
 /// Whether the character before byte `at` is not a letter or digit (or `at` is the start).
 fn is_boundary_before(text: &[u8], at: usize) -> bool {
@@ -533,7 +536,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Scrubs every string inside a JSON value.
-pub fn scrub_json(v: &serde_json::Value, scrub: &Scrubber) -> serde_json::Value {
+pub(crate) fn scrub_json(v: &serde_json::Value, scrub: &Scrubber) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::String(s) => Value::String(scrub.scrub(s)),
@@ -546,7 +549,7 @@ pub fn scrub_json(v: &serde_json::Value, scrub: &Scrubber) -> serde_json::Value 
 /// `text` quoted for a POSIX shell: pasted into a command line, it is one argument and runs nothing
 /// (single quotes, with `'` written as `'\''`); plain words stay as they are. Control characters are
 /// never put in a shell line: a text that holds one is written as a `$'…'` string with escapes.
-pub fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-._/:=@%+,".contains(c);
     if !text.is_empty() && text.chars().all(plain) {
         return text.to_owned();
@@ -572,26 +575,10 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// `text` escaped for HTML text or a quoted attribute value.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JSON text with every string value scrubbed (keys are left alone), in one pass: the layout and the
 /// order of the fields stay as serialised. Secrets are searched in their JSON-escaped form too
 /// ([`Scrubber::add_all_forms`] registers it); a redaction marker needs no escaping.
-pub fn scrub_json_text(json: &str, scrub: &Scrubber) -> String {
+pub(crate) fn scrub_json_text(json: &str, scrub: &Scrubber) -> String {
     if scrub.shows() || scrub.is_empty() {
         return json.to_owned();
     }
@@ -630,14 +617,14 @@ pub fn scrub_json_text(json: &str, scrub: &Scrubber) -> String {
 /// A writer that scrubs each line written through it before passing it on: the last guard of a
 /// text report, so that nothing a peer echoed (a body, a status line, a certificate field) reaches
 /// the reader with a secret in it, whichever field carried it.
-pub struct ScrubLines<'a, W: std::io::Write + ?Sized> {
+pub(crate) struct ScrubLines<'a, W: std::io::Write + ?Sized> {
     inner: &'a mut W,
     scrub: &'a Scrubber,
     line: Vec<u8>,
 }
 
 impl<'a, W: std::io::Write + ?Sized> ScrubLines<'a, W> {
-    pub fn new(inner: &'a mut W, scrub: &'a Scrubber) -> Self {
+    pub(crate) fn new(inner: &'a mut W, scrub: &'a Scrubber) -> Self {
         Self { inner, scrub, line: Vec::new() }
     }
 
@@ -678,7 +665,7 @@ impl<W: std::io::Write + ?Sized> Drop for ScrubLines<'_, W> {
 static LOG_SECRETS: std::sync::RwLock<Option<Scrubber>> = std::sync::RwLock::new(None);
 
 /// Adds `secrets` to what every log line is scrubbed against.
-pub fn register_log_secrets(secrets: &Scrubber) {
+pub(crate) fn register_log_secrets(secrets: &Scrubber) {
     if let Ok(mut g) = LOG_SECRETS.write() {
         match g.as_mut() {
             Some(s) => s.merge(secrets),
@@ -689,7 +676,7 @@ pub fn register_log_secrets(secrets: &Scrubber) {
 
 /// A log line as it may be written: scrubbed against the registered secrets, control characters
 /// escaped except the line's own final newline.
-pub fn log_line(line: &str) -> String {
+pub(crate) fn log_line(line: &str) -> String {
     let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
     let body = escape(body);
     let scrubbed = LOG_SECRETS.read().ok().and_then(|g| g.as_ref().map(|s| s.scrub(&body)));
@@ -698,7 +685,7 @@ pub fn log_line(line: &str) -> String {
 
 /// A writer for `tracing` that passes each log line through [`log_line`] on its way to stderr.
 #[derive(Debug, Default)]
-pub struct LogWriter {
+pub(crate) struct LogWriter {
     buf: Vec<u8>,
 }
 

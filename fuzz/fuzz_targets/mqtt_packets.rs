@@ -2,7 +2,7 @@
 //! them) and the probe's classification of whatever answered its CONNECT or checks.
 #![no_main]
 
-use authprobe::probe::classify::{Observation, classify};
+use authprobe::fuzzing::{Observation, classify};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 

@@ -47,17 +47,17 @@ thread_local! {
 fuzz_target!(|data: &[u8]| {
     RT.with(|rt| {
         rt.block_on(async {
-            let config = authprobe::probe::websocket::config();
+            let config = authprobe::fuzzing::websocket_config();
             let ws = WebSocketStream::from_raw_socket(Peer(data.to_vec(), 0), Role::Client, Some(config)).await;
             let mut ch = authprobe::wire::mqtt::Frames::new(ws, true);
-            let obs = authprobe::probe::mqtt::exchange(
+            let obs = authprobe::fuzzing::exchange(
                 &mut ch,
                 MqttVersion::V311,
                 &[0x10, 0],
                 Duration::from_millis(50),
             )
             .await;
-            let _ = authprobe::probe::classify::classify(&obs);
+            let _ = authprobe::fuzzing::classify(&obs);
         })
     });
 });

@@ -15,8 +15,11 @@ pub const SIGNATURE: &str = "x-amz-customauthorizer-signature";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Placement {
+    /// In HTTP headers (wss, https).
     Header,
+    /// In the query string of the request URL (wss, https).
     Query,
+    /// In the MQTT CONNECT username, after a `?` (mqtt, wss).
     Username,
 }
 
@@ -47,7 +50,9 @@ pub fn username_with(user: &str, params: &[(String, String)]) -> String {
 /// One `name=value` pair of a query string, decoded, with the text it had on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Param {
+    /// The parameter's name, as sent.
     pub name: String,
+    /// Its value, percent-decoded.
     pub value: String,
     /// The value exactly as sent (before percent-decoding).
     pub raw_value: String,
@@ -86,9 +91,11 @@ pub fn split_username(username: &str) -> (&str, Option<&str>) {
 /// A credential value and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
+    /// The value found.
     pub value: String,
     /// As it was on the wire (percent-encoded where it travelled in a query).
     pub raw: String,
+    /// Where it was found.
     pub placement: Placement,
 }
 
@@ -96,8 +103,11 @@ pub struct Found {
 /// query, then the CONNECT username.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
+    /// The request headers (name, value).
     pub headers: Vec<(String, String)>,
+    /// The parameters of the request URL's query.
     pub query: Vec<Param>,
+    /// The parameters after the `?` of the MQTT username.
     pub username: Vec<Param>,
 }
 

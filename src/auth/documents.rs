@@ -9,17 +9,34 @@ use std::path::{Path, PathBuf};
 /// Why a document could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
+    /// A describe-authorizer JSON that does not parse or lacks a field.
     #[error("{path} is not describe-authorizer JSON: {message}")]
-    Describe { path: PathBuf, message: String },
+    Describe {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A token-signing public key in it that does not parse.
     #[error("public key `{name}` ({origin}): {source}")]
-    Key { name: String, origin: String, source: KeyError },
+    Key {
+        /// The key's name in the document.
+        name: String,
+        /// Where the key came from.
+        origin: String,
+        /// Why it does not parse.
+        source: KeyError,
+    },
 }
 
 /// What `aws iot describe-authorizer` says.
 #[derive(Clone, Debug)]
 pub struct DescribedAuthorizer {
+    /// The authorizer's name.
     pub name: String,
+    /// Its token key name.
     pub token_key_name: String,
+    /// Whether its status is ACTIVE.
     pub active: bool,
     /// `None`: signing disabled.
     pub signing_keys: Option<Vec<PublicKey>>,
@@ -28,13 +45,18 @@ pub struct DescribedAuthorizer {
 /// What `aws iot describe-domain-configuration` says about custom auth.
 #[derive(Clone, Debug, Default)]
 pub struct Domain {
+    /// The domain name.
     pub name: Option<String>,
+    /// The domain's default authorizer, if any.
     pub default_authorizer: Option<String>,
+    /// Whether a device may name another authorizer (`allowAuthorizerOverride`).
     pub allow_override: bool,
+    /// `CUSTOM_AUTH`, `CUSTOM_AUTH_X509`, `AWS_X509`, … as the domain configuration says.
     pub authentication_type: String,
 }
 
 impl Domain {
+    /// The domain configuration from `aws iot describe-domain-configuration` JSON.
     pub fn from_json(v: &serde_json::Value) -> Self {
         let cfg = v.get("authorizerConfig");
         let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
@@ -53,9 +75,11 @@ impl Domain {
 /// Everything the user told us besides the device's own settings.
 #[derive(Clone, Debug, Default)]
 pub struct Documents {
+    /// What describe-authorizer says.
     pub authorizer: Option<DescribedAuthorizer>,
     /// `--public-key`: token-signing keys given directly.
     pub public_keys: Vec<PublicKey>,
+    /// What describe-domain-configuration says.
     pub domain: Option<Domain>,
     /// `aws iot describe-endpoint`'s address.
     pub endpoint_address: Option<String>,

@@ -18,8 +18,10 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The three transports, in the order reports list them.
     pub const ALL: [Self; 3] = [Self::Mqtt, Self::Wss, Self::Https];
 
+    /// `mqtt`, `wss` or `https`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Mqtt => "mqtt",
@@ -47,6 +49,7 @@ impl std::fmt::Display for Transport {
 /// What a connection carried, as the event reports it.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
+    /// The SNI the client sent.
     pub server_name: Option<String>,
     /// Request headers in arrival order (wss, https).
     pub headers: Vec<(String, String)>,
@@ -59,9 +62,11 @@ pub struct Observed {
 /// The parts of an MQTT CONNECT the event carries.
 #[derive(Clone, Default)]
 pub struct ConnectInfo {
+    /// The CONNECT username.
     pub username: Option<String>,
     /// A secret, which may be binary: `Debug` shows its length only.
     pub password: Option<Vec<u8>>,
+    /// The CONNECT client ID.
     pub client_id: String,
 }
 
@@ -79,40 +84,55 @@ impl std::fmt::Debug for ConnectInfo {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
+    /// The token, as the device sent it.
     pub token: String,
+    /// Whether IoT Core verified the token's signature.
     pub signature_verified: bool,
+    /// The protocols of the connection (`tls`, `http`, `mqtt`).
     pub protocols: Vec<&'static str>,
+    /// What each protocol carried.
     pub protocol_data: ProtocolData,
+    /// The connection's id.
     pub connection_metadata: ConnectionMetadata,
 }
 
+/// The `protocolData` of the event.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ProtocolData {
+    /// The TLS part: the SNI.
     pub tls: TlsData,
+    /// The HTTP part (wss, https): headers and query.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpData>,
+    /// The MQTT part (mqtt, wss): username, password, client ID.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<MqttData>,
 }
 
+/// The TLS part of the event.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsData {
+    /// The SNI the client sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
 }
 
+/// The HTTP part of the event.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpData {
+    /// The request headers, by name.
     pub headers: BTreeMap<String, String>,
     /// `?name=value&...` as sent, or empty when the URL had no query.
     pub query_string: String,
 }
 
+/// The MQTT part of the event.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MqttData {
+    /// The CONNECT username.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// Base64 of the CONNECT password bytes.
@@ -123,8 +143,10 @@ pub struct MqttData {
     pub client_id: Option<String>,
 }
 
+/// The `connectionMetadata` of the event.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ConnectionMetadata {
+    /// The connection's UUID.
     pub id: String,
 }
 

@@ -10,13 +10,18 @@ use serde_json::Value;
 /// An authorizer ARN, `arn:aws:iot:<region>:<account>:authorizer/<name>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuthorizerArn {
+    /// The whole ARN.
     pub arn: String,
+    /// Its region.
     pub region: String,
+    /// Its account ID.
     pub account: String,
+    /// The authorizer's name.
     pub name: String,
 }
 
 impl AuthorizerArn {
+    /// Parses `arn:aws:iot:<region>:<account>:authorizer/<name>`.
     pub fn parse(arn: &str) -> Result<Self, String> {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         match parts.as_slice() {
@@ -34,7 +39,9 @@ impl AuthorizerArn {
 /// What one statement lacks for IoT Core to use it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatementCheck {
+    /// The statement's `Sid`, if any.
     pub sid: Option<String>,
+    /// `Allow` or `Deny`.
     pub effect: String,
     /// Empty when the statement lets IoT Core invoke the function for this authorizer.
     pub problems: Vec<String>,
@@ -43,6 +50,7 @@ pub struct StatementCheck {
 /// The verdict on a function policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PermissionReport {
+    /// The authorizer ARN checked against.
     pub authorizer_arn: String,
     /// IoT Core may invoke the function for this authorizer.
     pub invoke_permitted: bool,
@@ -50,6 +58,7 @@ pub struct PermissionReport {
     pub permitted_by: Option<String>,
     /// A Deny statement that blocks it, if any.
     pub denied_by: Option<String>,
+    /// Each statement of the resource policy, with what it allows.
     pub statements: Vec<StatementCheck>,
     /// Advice that does not change the verdict (e.g. missing conditions).
     pub notes: Vec<String>,

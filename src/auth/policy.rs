@@ -7,45 +7,68 @@
 use serde::Serialize;
 use serde_json::Value;
 
+/// A statement's `Effect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Effect {
+    /// `Allow`.
     Allow,
+    /// `Deny`.
     Deny,
 }
 
+/// One statement of a policy document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Statement {
+    /// Its `Sid`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Its effect.
     pub effect: Effect,
+    /// Its `Action` list (wildcards allowed).
     pub actions: Vec<String>,
+    /// Its `Resource` list (wildcards and policy variables allowed).
     pub resources: Vec<String>,
 }
 
+/// One policy document of an authorizer's answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Policy {
+    /// Its statements, in order.
     pub statements: Vec<Statement>,
 }
 
 /// Which statement decided, by position (0-based) in the list of policies and in the policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatementRef {
+    /// The index of the policy document.
     pub policy: usize,
+    /// The index of the statement in it.
     pub statement: usize,
+    /// The statement's `Sid`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
 }
 
+/// What the policies decide for one action on one resource.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
-    Allowed { by: StatementRef },
-    ExplicitDeny { by: StatementRef },
+    /// An `Allow` statement matches and no `Deny` does.
+    Allowed {
+        /// The statement that allows it.
+        by: StatementRef,
+    },
+    /// A `Deny` statement matches (it wins over every `Allow`).
+    ExplicitDeny {
+        /// The statement that denies it.
+        by: StatementRef,
+    },
+    /// No statement matches: denied by default.
     NotAllowed,
 }
 
 impl Decision {
-    pub fn is_allowed(&self) -> bool {
+    pub(crate) fn is_allowed(&self) -> bool {
         matches!(self, Self::Allowed { .. })
     }
 }
@@ -152,11 +175,14 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 /// Builds the resource ARNs of docs/custom-auth.md §6 for one region and account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arns {
+    /// The region of the resources.
     pub region: String,
+    /// The account ID (`<account>` when not known).
     pub account: String,
 }
 
 impl Arns {
+    /// The ARNs of `region` and `account`.
     pub fn new(region: &str, account: &str) -> Self {
         Self { region: region.to_owned(), account: account.to_owned() }
     }
@@ -171,6 +197,7 @@ impl Arns {
     fn arn(&self, kind: &str, name: &str) -> String {
         format!("arn:aws:iot:{}:{}:{kind}/{name}", self.region, self.account)
     }
+    /// `arn:aws:iot:<region>:<account>:authorizer/<name>`.
     pub fn authorizer(&self, name: &str) -> String {
         self.arn("authorizer", name)
     }
@@ -178,13 +205,15 @@ impl Arns {
     pub fn lambda_function(&self, name: &str) -> String {
         format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account)
     }
+    /// `arn:aws:iot:<region>:<account>:client/<client_id>`.
     pub fn client(&self, client_id: &str) -> String {
         self.arn("client", client_id)
     }
+    /// `arn:aws:iot:<region>:<account>:topic/<topic>`.
     pub fn topic(&self, topic: &str) -> String {
         self.arn("topic", topic)
     }
-    pub fn topic_filter(&self, filter: &str) -> String {
+    pub(crate) fn topic_filter(&self, filter: &str) -> String {
         self.arn("topicfilter", filter)
     }
 }

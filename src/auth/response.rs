@@ -6,23 +6,30 @@ use serde_json::Value;
 
 /// Upper bounds of docs/custom-auth.md §5.
 pub const MAX_POLICIES: usize = 10;
-pub const MAX_POLICY_CHARS: usize = 2048;
-pub const SESSION_SECONDS: std::ops::RangeInclusive<u64> = 300..=86400;
+pub(crate) const MAX_POLICY_CHARS: usize = 2048;
+pub(crate) const SESSION_SECONDS: std::ops::RangeInclusive<u64> = 300..=86400;
 
 /// One broken rule, named so a user can look it up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
+    /// The rule broken (`policyDocuments`, `disconnectAfterInSeconds`, …).
     pub rule: &'static str,
+    /// What is wrong, in words.
     pub message: String,
 }
 
 /// A response that passed validation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuthResponse {
+    /// `isAuthenticated`.
     pub is_authenticated: bool,
+    /// `principalId`.
     pub principal_id: Option<String>,
+    /// `policyDocuments`, parsed.
     pub policies: Vec<Policy>,
+    /// `disconnectAfterInSeconds`.
     pub disconnect_after_seconds: Option<u64>,
+    /// `refreshAfterInSeconds`.
     pub refresh_after_seconds: Option<u64>,
 }
 
@@ -201,19 +208,28 @@ mod tests {
 /// What a device intends to do with the connection the response grants.
 #[derive(Clone, Debug, Default)]
 pub struct Intended {
+    /// The client ID that connects.
     pub client_id: Option<String>,
+    /// Topics it publishes to.
     pub publish: Vec<String>,
+    /// Topic filters it subscribes to.
     pub subscribe: Vec<String>,
+    /// Topics it receives from.
     pub receive: Vec<String>,
+    /// The region of the resources (default from the policies or `us-east-1`).
     pub region: Option<String>,
+    /// The account ID (default from the policies).
     pub account: Option<String>,
 }
 
 /// One intended action and the policies' decision on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ActionCheck {
+    /// `iot:Connect`, `iot:Publish`, `iot:Subscribe` or `iot:Receive`.
     pub action: &'static str,
+    /// The resource ARN checked.
     pub resource: String,
+    /// What the policies decide.
     #[serde(flatten)]
     pub decision: policy::Decision,
 }
@@ -221,13 +237,19 @@ pub struct ActionCheck {
 /// The result of `check-response`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ResponseCheck {
+    /// Whether the response has the shape IoT Core requires.
     pub valid: bool,
+    /// What makes it invalid.
     pub violations: Vec<Violation>,
+    /// Its `isAuthenticated`, if it parsed.
     pub is_authenticated: Option<bool>,
+    /// The region the resources were checked in.
     pub region: String,
+    /// The account they were checked in.
     pub account: String,
     /// Where region and account came from: `flags`, `policy` (its ARNs) or `unknown`.
     pub arns_from: &'static str,
+    /// Each intended action and the decision on it.
     pub actions: Vec<ActionCheck>,
     /// Valid, authenticated, and every intended action allowed.
     pub ok: bool,

@@ -20,35 +20,47 @@ pub const MIN_KEY_BITS: usize = 2048;
 /// Why a key could not be used; each message says what to do instead.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
+    /// No PEM block in the input.
     #[error("no PEM block found: expected `-----BEGIN PUBLIC KEY-----` (SubjectPublicKeyInfo)")]
     NoPem,
     #[error(
         "this is a PKCS#1 `BEGIN RSA PUBLIC KEY`; IoT Core stores SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`): \
          convert it with `openssl rsa -RSAPublicKey_in -in KEY -pubout`"
     )]
+    /// A PKCS#1 `RSA PUBLIC KEY`, where a SubjectPublicKeyInfo `PUBLIC KEY` is expected.
     Pkcs1PublicKey,
+    /// A private key where a public key is expected.
     #[error("this is a private key; pass the public key, made with `openssl rsa -in KEY -pubout`")]
     PrivateKeyGiven,
+    /// A certificate where a public key is expected.
     #[error("this is a certificate; pass its public key, made with `openssl x509 -in CERT -pubkey -noout`")]
     CertificateGiven,
     #[error(
         "no private key found: expected `-----BEGIN PRIVATE KEY-----` (PKCS#8) or `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1)"
     )]
+    /// No private key PEM block in the input.
     NoPrivatePem,
+    /// A certificate where a private key is expected.
     #[error("this is a certificate; signing needs the private key it was issued for (`BEGIN PRIVATE KEY`)")]
     CertificateGivenForSigning,
     #[error(
         "this is a public key; signing needs the private key (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`)"
     )]
+    /// A public key where a private key is expected.
     PublicKeyGiven,
+    /// Not an RSA key.
     #[error("this is an elliptic-curve key; IoT Core token signatures use RSA (2048 bits or more)")]
     NotRsa,
+    /// An RSA key smaller than IoT Core accepts (bits).
     #[error("the RSA key has {0} bits; IoT Core requires at least 2048")]
     TooSmall(usize),
+    /// A private key smaller than 2048 bits.
     #[error("the RSA private key is smaller than 2048 bits; IoT Core requires at least 2048")]
     PrivateKeyTooSmall,
+    /// A private key larger than 8192 bits.
     #[error("the RSA private key is larger than 4096 bits, which the signer (ring) does not support")]
     PrivateKeyTooLarge,
+    /// A key that does not parse, with the parser's words.
     #[error("the key could not be parsed: {0}")]
     Malformed(String),
 }
@@ -56,6 +68,7 @@ pub enum KeyError {
 /// A named public key that can verify token signatures.
 #[derive(Clone, Debug)]
 pub struct PublicKey {
+    /// The key's name (`tokenSigningPublicKeys` key, or `public-key-N`).
     pub name: String,
     key: RsaPublicKey,
 }
@@ -85,6 +98,7 @@ impl PublicKey {
         Ok(Self { name: name.to_owned(), key })
     }
 
+    /// The modulus size in bits.
     pub fn bits(&self) -> usize {
         self.key.n().bits()
     }
@@ -108,6 +122,7 @@ fn pem_label(pem: &str) -> Option<String> {
 pub enum Verdict {
     /// Signing is disabled for the authorizer: nothing was checked.
     NotChecked,
+    /// Signing is enabled and no signature was sent.
     Missing,
     /// The value is not standard base64 (often: a raw `+` decoded as a space).
     NotBase64,
@@ -115,6 +130,7 @@ pub enum Verdict {
     Invalid,
     /// The named key verified it.
     Verified {
+        /// The name of the key that verified it.
         key: String,
     },
 }
@@ -171,6 +187,7 @@ impl SigningKey {
         Ok(Self { pair })
     }
 
+    /// The modulus size in bits.
     pub fn bits(&self) -> usize {
         self.pair.public().modulus_len() * 8
     }
@@ -194,6 +211,7 @@ pub struct Forensic {
     pub signed: String,
     /// The signature scheme that verifies, e.g. "RSA PKCS#1 v1.5 with SHA-256".
     pub scheme: &'static str,
+    /// The name of the key the finding is about.
     pub key: String,
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Jsonl,
@@ -36,7 +36,7 @@ impl From<TransportArg> for Transport {
 
 /// Output flags shared by `probe` and `demo`.
 #[derive(Debug, Args, Clone)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Report format: text, one JSON document, or JSON Lines (one object per attempt as it ends, then
     /// a summary) for log pipelines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -56,7 +56,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FamilyArg {
+pub(crate) enum FamilyArg {
     Any,
     #[value(name = "4")]
     V4,
@@ -66,7 +66,7 @@ pub enum FamilyArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorArg {
+pub(crate) enum ColorArg {
     Auto,
     Always,
     Never,
@@ -74,13 +74,13 @@ pub enum ColorArg {
 
 impl OutputArgs {
     /// Whether to colour text written to a stream (see [`colour`]).
-    pub fn color_for(&self, stream_is_terminal: bool) -> bool {
+    pub(crate) fn color_for(&self, stream_is_terminal: bool) -> bool {
         colour(self.color, stream_is_terminal)
     }
 }
 
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// The IoT data endpoint (or custom domain): SNI, Host header and certificate name.
     #[arg(long, value_name = "HOST", required_unless_present_any = ["endpoint_json", "domain_json", "device"])]
     pub endpoint: Option<String>,
@@ -165,7 +165,7 @@ pub struct ProbeArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MatrixArg {
+pub(crate) enum MatrixArg {
     /// One baseline attempt per transport.
     None,
     /// The baseline plus the deviations that separate the common causes.
@@ -176,7 +176,7 @@ pub enum MatrixArg {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PlacementArg {
+pub(crate) enum PlacementArg {
     Username,
     Query,
     Headers,
@@ -184,7 +184,7 @@ pub enum PlacementArg {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SignatureEncodingArg {
+pub(crate) enum SignatureEncodingArg {
     /// `+`, `/`, `=` percent-encoded in a username or query (documented).
     Percent,
     /// The base64 as is, even in a username or query.
@@ -194,7 +194,7 @@ pub enum SignatureEncodingArg {
 /// What the device sends where it differs from the documented attempt: the baseline becomes the
 /// device's attempt, and a `documented` attempt runs beside it.
 #[derive(Debug, Args, Clone, Default)]
-pub struct SendsArgs {
+pub(crate) struct SendsArgs {
     /// SNI to send (default: the endpoint).
     #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
     pub sni: Option<String>,
@@ -232,7 +232,7 @@ pub struct SendsArgs {
 
 impl SendsArgs {
     /// The device's deviations, checked; nothing is sent on bad input.
-    pub fn device(&self, transports: &[Transport]) -> anyhow::Result<crate::probe::plan::DeviceSends> {
+    pub(crate) fn device(&self, transports: &[Transport]) -> anyhow::Result<crate::probe::plan::DeviceSends> {
         use crate::auth::credentials::Placement;
         let name_ok = |flag: &str, v: &str| -> anyhow::Result<()> {
             if v.is_empty() || v.len() > 253 || v.chars().any(|c| c.is_control() || c == ' ') {
@@ -308,7 +308,7 @@ impl SendsArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FollowUpArg {
+pub(crate) enum FollowUpArg {
     /// Run them when more than one cause is left and an attempt can split them.
     Auto,
     None,
@@ -316,7 +316,7 @@ pub enum FollowUpArg {
 
 /// Which variants to run and how.
 #[derive(Debug, Args, Clone)]
-pub struct MatrixArgs {
+pub(crate) struct MatrixArgs {
     /// Variants to run per transport.
     #[arg(long, value_enum, default_value_t = MatrixArg::Quick)]
     pub matrix: MatrixArg,
@@ -340,7 +340,7 @@ pub struct MatrixArgs {
 }
 
 impl MatrixArgs {
-    pub fn level(&self) -> crate::probe::matrix::Level {
+    pub(crate) fn level(&self) -> crate::probe::matrix::Level {
         match self.matrix {
             MatrixArg::None => crate::probe::matrix::Level::None,
             MatrixArg::Quick => crate::probe::matrix::Level::Quick,
@@ -348,7 +348,7 @@ impl MatrixArgs {
         }
     }
 
-    pub fn schedule(&self) -> crate::probe::Schedule {
+    pub(crate) fn schedule(&self) -> crate::probe::Schedule {
         crate::probe::Schedule {
             parallel: if self.same_client_id { 1 } else { self.parallel.max(1) },
             spacing: self.same_client_id.then(|| Duration::from_secs_f64(self.spacing)),

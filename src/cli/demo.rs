@@ -8,7 +8,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 }

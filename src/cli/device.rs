@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-pub enum MqttVersionArg {
+pub(crate) enum MqttVersionArg {
     #[value(name = "3.1.1", alias = "311", alias = "3")]
     #[serde(rename = "3.1.1")]
     V311,
@@ -22,7 +22,7 @@ pub enum MqttVersionArg {
 
 /// The credentials a device sends (shared by `probe` and `event`).
 #[derive(Debug, Args, Clone)]
-pub struct CredentialArgs {
+pub(crate) struct CredentialArgs {
     /// The authorizer's name (x-amz-customauthorizer-name). Omit to use the endpoint's default authorizer.
     #[arg(long, value_name = "NAME")]
     pub authorizer: Option<String>,
@@ -79,14 +79,14 @@ pub struct CredentialArgs {
 
 /// The environment variables a device profile names for its secrets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretEnv {
+pub(crate) struct SecretEnv {
     pub token: Option<String>,
     pub signature: Option<String>,
     pub password: Option<String>,
 }
 
 /// A device's validated credentials (shared by `probe` and `event`).
-pub struct Device {
+pub(crate) struct Device {
     /// The credentials, the signing key and where each secret came from.
     pub credentials: Credentials,
     pub client_id: String,
@@ -97,7 +97,7 @@ pub struct Device {
 
 impl Device {
     /// The failed local checks, as warnings (`event` prints them; `probe` reports them).
-    pub fn warnings(&self, endpoint: &str) -> Vec<String> {
+    pub(crate) fn warnings(&self, endpoint: &str) -> Vec<String> {
         crate::diagnosis::local::checks(&self.documents, &self.credentials, endpoint, 443)
             .into_iter()
             .filter(|c| !c.passed && c.check != crate::diagnosis::local::CheckId::Port443)
@@ -113,7 +113,7 @@ pub(crate) fn read_json(flag: &str, path: &std::path::Path) -> anyhow::Result<se
 
 impl CredentialArgs {
     /// Checks every credential flag and file; nothing touches the network.
-    pub fn device(&self, domain: Option<&serde_json::Value>) -> anyhow::Result<Device> {
+    pub(crate) fn device(&self, domain: Option<&serde_json::Value>) -> anyhow::Result<Device> {
         let described = match &self.authorizer_json {
             Some(path) => {
                 let text = crate::input::read_text(path, crate::input::Kind::Document, "--authorizer-json")?;

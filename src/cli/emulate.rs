@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Args)]
-pub struct EmulateArgs {
+pub(crate) struct EmulateArgs {
     /// Address and port to serve on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,
@@ -155,7 +155,7 @@ pub(crate) fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyh
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum KeyTypeArg {
+pub(crate) enum KeyTypeArg {
     Rsa,
     Ecdsa,
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 /// Captures larger than this are refused (a gateway capture of a failing connect is kilobytes).
 
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// The capture: pcap or pcapng, as `tcpdump -w` writes it.
     pub capture: PathBuf,
     /// Output format: text, json, or jsonl (one line per object).

@@ -94,7 +94,7 @@ Exit codes:
 /// Find where and why AWS IoT Core custom-authorizer connections fail.
 #[derive(Debug, Parser)]
 #[command(name = "authprobe", version, about, propagate_version = true, after_help = AFTER_HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// More log detail on stderr (-v debug, -vv trace).
@@ -103,7 +103,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Probe an endpoint with crafted custom-auth attempts and say where and why each one fails.
     #[command(after_help = PROBE_HELP)]
     Probe(Box<args::ProbeArgs>),
@@ -138,7 +138,7 @@ pub enum Command {
 }
 
 /// Exit code for bad input: nothing was sent.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Runs the command line of this process.
 pub fn main() -> ExitCode {

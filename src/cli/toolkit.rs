@@ -43,7 +43,7 @@ fn print_json_as(format: Format, v: &impl serde::Serialize) -> anyhow::Result<()
 }
 
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub(crate) struct SignArgs {
     /// The token to sign or verify (or --token-file, or AUTHPROBE_TOKEN).
     #[arg(long, value_name = "VALUE", conflicts_with = "token_file")]
     pub token: Option<String>,
@@ -78,7 +78,7 @@ pub struct SignArgs {
 
 /// Output of `sign`: `raw` is the bare signature, for `SIG=$(authprobe sign … --format raw)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SignFormat {
+pub(crate) enum SignFormat {
     Text,
     Json,
     Jsonl,
@@ -166,14 +166,14 @@ fn verify_keys(args: &SignArgs) -> anyhow::Result<Vec<PublicKey>> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum PlacementArg {
+pub(crate) enum PlacementArg {
     Header,
     Query,
     Username,
 }
 
 #[derive(Debug, Args)]
-pub struct EventArgs {
+pub(crate) struct EventArgs {
     /// The transport whose event to build.
     #[arg(long, value_enum)]
     pub transport: TransportArg,
@@ -245,7 +245,7 @@ pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[derive(Debug, Args)]
-pub struct CheckResponseArgs {
+pub(crate) struct CheckResponseArgs {
     /// The authorizer's response (JSON).
     pub response: PathBuf,
     /// Check iot:Connect for this client ID.
@@ -294,7 +294,7 @@ pub(crate) fn check_response(args: CheckResponseArgs) -> anyhow::Result<ExitCode
 }
 
 #[derive(Debug, Args)]
-pub struct CheckPermissionArgs {
+pub(crate) struct CheckPermissionArgs {
     /// `aws lambda get-policy` output, or the policy document itself.
     pub policy: PathBuf,
     /// The authorizer's ARN (arn:aws:iot:<region>:<account>:authorizer/<name>).

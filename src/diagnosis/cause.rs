@@ -10,40 +10,75 @@ pub(crate) use crate::auth::troubleshooting::TROUBLESHOOTING_URL;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
+    /// The endpoint name does not resolve from this network.
     DnsFailed,
+    /// The endpoint resolves to an unexpected (loopback, private or link-local) address.
     DnsUnexpected,
+    /// TCP to the endpoint's port is refused, reset or times out.
     PortBlocked,
+    /// The proxy refuses, needs credentials, or cannot reach the endpoint.
     ProxyFailed,
+    /// Something on the path presents its own certificate chain.
     TlsIntercepted,
+    /// No SNI is sent.
     SniMissing,
+    /// The SNI is not an endpoint of the account.
     SniNotEndpoint,
+    /// MQTT over TLS on 443 without ALPN `mqtt`.
     AlpnMissing,
+    /// The network removes ALPN, so MQTT over TLS fails while WebSocket and HTTPS work.
     AlpnStripped,
+    /// The Host header is missing or names another host.
     HostHeaderWrong,
+    /// Custom authentication on a port other than 443.
     WrongPort,
+    /// No authorizer name is sent and the endpoint has no default authorizer.
     AuthorizerMissingNoDefault,
+    /// The authorizer name sent is not an authorizer of the account.
     AuthorizerUnknown,
+    /// The authorizer is INACTIVE.
     AuthorizerInactive,
+    /// No token is sent.
     TokenMissing,
+    /// The token is sent under a name other than the authorizer's token key name.
     TokenKeyNameWrong,
+    /// Signing is enabled and no signature is sent.
     SignatureMissing,
+    /// The signature does not verify with the authorizer's public keys.
     SignatureInvalid,
+    /// The signature verifies over a value other than the token.
     SignatureWrongValue,
+    /// The signature's `+`, `/`, `=` are sent raw in a username or query.
     SignatureNotEncoded,
+    /// The MQTT username does not parse as IoT Core reads it.
     UsernameMalformed,
+    /// IoT Core may not invoke the authorizer's Lambda function.
     LambdaNotInvocable,
+    /// The Lambda function fails or returns an invalid response.
     LambdaError,
+    /// The Lambda function does not answer within 5 s.
     LambdaTimeout,
+    /// The Lambda function answers close to the 5 s limit.
     LambdaSlow,
+    /// The Lambda function answers isAuthenticated false.
     AuthorizerDenied,
+    /// The returned policy does not allow iot:Connect for this client ID.
     PolicyConnectDenied,
+    /// The returned policy does not allow iot:Publish on the topic.
     PolicyPublishDenied,
+    /// The returned policy does not allow iot:Subscribe on the filter.
     PolicySubscribeDenied,
+    /// The returned policy does not allow iot:Receive on the topic.
     PolicyReceiveDenied,
+    /// The MQTT CONNECT is larger than common embedded clients' CONNECT buffers.
     ConnectPacketTooLarge,
+    /// The MQTT keep-alive is outside IoT Core's 30-1200 s.
     KeepAliveOutOfRange,
+    /// The client ID is longer than 128 bytes or starts with `$`.
     ClientIdInvalid,
+    /// The same client ID connects again sooner than IoT Core allows (one CONNECT a second).
     ConnectThrottled,
+    /// MQTT 5 enhanced authentication (an Authentication Method) is sent: IoT Core has no AUTH exchange.
     EnhancedAuthUnsupported,
 }
 
@@ -95,6 +130,7 @@ impl Cause {
         Self::ALL.into_iter().find(|c| c.id() == id)
     }
 
+    /// The stable id reports print (docs/causes.md).
     pub fn id(self) -> &'static str {
         use Cause::*;
         match self {

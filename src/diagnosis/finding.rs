@@ -23,7 +23,9 @@ pub enum FindingKind {
 pub enum Confidence {
     /// The evidence rules out every other cause.
     Confirmed,
+    /// The evidence points at it; another cause is not ruled out.
     Likely,
+    /// One of the candidates; more evidence needed.
     Possible,
 }
 
@@ -31,11 +33,24 @@ pub enum Confidence {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Evidence {
-    Attempt { attempt: String, outcome: String },
-    Check { check: local::CheckId, result: String },
+    /// An attempt and its outcome.
+    Attempt {
+        /// The attempt's id.
+        attempt: String,
+        /// Its `stage/kind`.
+        outcome: String,
+    },
+    /// A local check and what it found.
+    Check {
+        /// The check.
+        check: local::CheckId,
+        /// What it found.
+        result: String,
+    },
 }
 
 impl Evidence {
+    /// The attempt's id.
     pub fn attempt(a: &AttemptReport) -> Self {
         Self::Attempt {
             attempt: a.id.clone(),
@@ -43,6 +58,7 @@ impl Evidence {
         }
     }
 
+    /// The check.
     pub fn check(c: &local::LocalCheck) -> Self {
         Self::Check { check: c.check, result: c.detail.clone() }
     }
@@ -51,7 +67,9 @@ impl Evidence {
 /// The troubleshooting step a finding maps to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct See {
+    /// The step.
     pub step: crate::auth::troubleshooting::Step,
+    /// AWS's troubleshooting page.
     pub url: &'static str,
 }
 
@@ -59,6 +77,7 @@ pub struct See {
 /// open among its `candidates`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FindingId {
+    /// A cause of the catalogue.
     Cause(Cause),
     /// IoT Core read the credentials and refused them; more than one cause explains it.
     RefusedUnexplained,
@@ -129,17 +148,22 @@ impl Serialize for FindingId {
 pub struct Finding {
     /// A cause, or `refused_unexplained` / `unreachable_unexplained`.
     pub id: FindingId,
+    /// Cause, unexplained or risk.
     pub kind: FindingKind,
+    /// How sure.
     pub confidence: Confidence,
     /// One sentence a field engineer can read out on a call.
     pub summary: String,
     /// The causes still consistent with the evidence, most likely first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Cause>,
+    /// What it rests on.
     pub evidence: Vec<Evidence>,
+    /// What to change.
     pub fix: String,
     /// The exact next commands (placeholders, never secrets).
     pub next: Vec<String>,
+    /// The troubleshooting step it maps to.
     pub see: See,
 }
 
@@ -159,7 +183,7 @@ impl Finding {
         }
     }
 
-    pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
+    pub(crate) fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
         self.evidence = evidence;
         self
     }
@@ -167,7 +191,9 @@ impl Finding {
 
 /// Everything the rules read.
 pub struct Context<'a> {
+    /// Every attempt of the run.
     pub attempts: &'a [AttemptReport],
+    /// The plan that ran.
     pub plan: &'a ProbePlan,
     /// The local checks, run before anything was sent ([`local::for_plan`]).
     pub local: &'a [local::LocalCheck],

@@ -97,8 +97,11 @@ impl Serialize for CheckId {
 /// One local check and what it means for the diagnosis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LocalCheck {
+    /// Which check.
     pub check: CheckId,
+    /// Whether it passed.
     pub passed: bool,
+    /// What it found, in words (secrets redacted).
     pub detail: String,
     /// The cause a failed check establishes.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,18 +1,18 @@
 //! Diagnosis: every attempt, every local check and what the user told us, read together into
 //! findings from the cause catalogue (docs/causes.md).
 //!
-//! - [`cause`]: the catalogue's ids, words and troubleshooting steps.
-//! - [`finding`]: what a finding is (id, kind, confidence, evidence) and what the rules read.
+//! - `cause`: the catalogue's ids, words and troubleshooting steps.
+//! - `finding`: what a finding is (id, kind, confidence, evidence) and what the rules read.
 //! - [`local`]: checks of the device's credentials against the AWS documents, before anything is sent.
-//! - [`facts`]: what each attempt shows, reduced to what the rules need.
-//! - [`differential`]: for each credential cause, the outcome each attempt would show; what the
+//! - `facts`: what each attempt shows, reduced to what the rules need.
+//! - `differential`: for each credential cause, the outcome each attempt would show; what the
 //!   observations leave is the finding, `confirmed` only when one cause is left.
-//! - [`deviation`]: the device's own attempt fails where the documented one connects.
-//! - [`explain`]: each cause in one sentence, with its fix.
-//! - [`network`]: findings for attempts that never reached the credentials.
-//! - [`risks`]: what would break a working device, and post-connect policy findings.
-//! - [`followup`]: the attempts that would split the causes still left.
-//! - [`next`]: the exact next commands.
+//! - `deviation`: the device's own attempt fails where the documented one connects.
+//! - `explain`: each cause in one sentence, with its fix.
+//! - `network`: findings for attempts that never reached the credentials.
+//! - `risks`: what would break a working device, and post-connect policy findings.
+//! - `followup`: the attempts that would split the causes still left.
+//! - `next`: the exact next commands.
 
 pub(crate) mod cause;
 pub(crate) mod deviation;

@@ -7,7 +7,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Certificate chain, key and (when generated) the CA certificate clients must trust.
 pub struct Identity {
+    /// The certificate chain served, leaf first.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
     pub key: PrivateKeyDer<'static>,
     /// PEM of the issuing CA, when the emulator generated it (`--write-ca`).
     pub ca_pem: Option<String>,
@@ -58,11 +60,12 @@ pub struct Ca {
 }
 
 impl Ca {
+    /// A new RSA CA named `common_name`.
     pub fn generate(common_name: &str) -> Result<Self, rcgen::Error> {
         Self::generate_with(common_name, KeyType::Ecdsa)
     }
 
-    pub fn generate_with(common_name: &str, kind: KeyType) -> Result<Self, rcgen::Error> {
+    pub(crate) fn generate_with(common_name: &str, kind: KeyType) -> Result<Self, rcgen::Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, common_name);
         params.distinguished_name.push(DnType::OrganizationName, "authprobe");
@@ -71,10 +74,12 @@ impl Ca {
         Ok(Self { issuer: CertifiedIssuer::self_signed(params, key_pair(kind)?)?, kind })
     }
 
+    /// The CA certificate as PEM.
     pub fn pem(&self) -> String {
         self.issuer.pem()
     }
 
+    /// The CA certificate as DER.
     pub fn der(&self) -> CertificateDer<'static> {
         self.issuer.der().clone()
     }

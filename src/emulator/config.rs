@@ -21,8 +21,11 @@ pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(5);
 pub struct EmulatorConfig {
     /// SNI names accepted as this account's endpoints (compared case-insensitively).
     pub endpoints: Vec<String>,
+    /// The region and account of the resources (policies, the Lambda ARN).
     pub arns: Arns,
+    /// The account's custom authorizers.
     pub authorizers: Vec<Authorizer>,
+    /// The authorizer run when a connection names none.
     pub default_authorizer: Option<String>,
     /// When false, a name in the request is ignored and the default authorizer runs.
     pub allow_authorizer_override: bool,
@@ -37,9 +40,13 @@ pub struct EmulatorConfig {
     /// An intermittent function: every `n`th invocation fails with a Lambda error (the 1st, the
     /// `n+1`th, …), whatever the token; the others run as configured.
     pub fail_every: Option<u32>,
+    /// How each kind of refusal looks to the client (the undocumented choices).
     pub reject: RejectSettings,
+    /// Bounds on what one peer may cost.
     pub limits: Limits,
+    /// The certificate chain and key served.
     pub identity: Identity,
+    /// Log tokens, signatures and passwords as they are instead of redacted.
     pub show_secrets: bool,
     /// Receives one record per connection (the binary writes them as JSON lines; tests inspect them).
     pub on_record: Option<RecordSink>,
@@ -112,6 +119,7 @@ impl EmulatorConfig {
         })
     }
 
+    /// The authorizer named `name`.
     pub fn authorizer(&self, name: &str) -> Option<&Authorizer> {
         self.authorizers.iter().find(|a| a.name == name)
     }
@@ -151,11 +159,15 @@ fn is_token_key_name(k: &str) -> bool {
 /// One custom authorizer.
 #[derive(Clone, Debug)]
 pub struct Authorizer {
+    /// Its name (case-sensitive).
     pub name: String,
+    /// The parameter or header name the token travels under.
     pub token_key_name: String,
+    /// ACTIVE (true) or INACTIVE.
     pub active: bool,
     /// `None`: signing disabled. `Some(keys)`: a signature must verify with one of the keys.
     pub signing: Option<Vec<PublicKey>>,
+    /// Where its function's answer comes from.
     pub function: Function,
 }
 
@@ -187,7 +199,9 @@ pub enum Function {
 /// many warm workers run it (its concurrency). The emulator starts them when it starts serving.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handler {
+    /// The command that starts the handler under a runtime interface client.
     pub command: String,
+    /// Warm workers (concurrent invocations).
     pub workers: usize,
 }
 
@@ -198,19 +212,26 @@ impl Handler {
     }
 }
 
+/// A token and the answer the built-in function gives it.
 #[derive(Clone, Debug)]
 pub struct Rule {
     /// The token this rule answers (shown redacted, like every secret).
     pub token: crate::secret::Secret,
+    /// The function's answer to the token.
     pub answer: Answer,
 }
 
+/// What the built-in function answers.
 #[derive(Clone, Debug)]
 pub enum Answer {
+    /// `isAuthenticated: true` with these policies.
     Allow {
+        /// The `principalId` returned.
         principal_id: String,
+        /// The `policyDocuments` returned.
         policies: Vec<Value>,
     },
+    /// `isAuthenticated: false`.
     Deny,
     /// Return this JSON verbatim (to emulate a broken function).
     Respond(Value),
@@ -229,21 +250,50 @@ impl Rule {
 /// A bad configuration, naming the input and what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A file could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The TOML config does not parse (the line and setting, never a value).
     #[error("{path} is not valid TOML for the emulator: {message}")]
-    Toml { path: PathBuf, message: String },
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// Where and what (never a value: it may be a secret).
+        message: String,
+    },
+    /// A file over its size limit or not text.
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
+    /// A describe-authorizer JSON that does not parse.
     #[error(transparent)]
     Document(#[from] crate::auth::documents::DocumentError),
+    /// A public key that does not parse.
     #[error("public key `{name}` ({origin}): {source}")]
-    Key { name: String, origin: String, source: KeyError },
+    Key {
+        /// The key's name.
+        name: String,
+        /// Where it came from (a file, inline PEM).
+        origin: String,
+        /// Why it does not parse.
+        source: KeyError,
+    },
+    /// A setting with a value the emulator cannot use.
     #[error("setting `{field}`: {message}")]
-    Invalid { field: String, message: String },
+    Invalid {
+        /// The setting.
+        field: String,
+        /// What is wrong and what to change.
+        message: String,
+    },
 }
 
 impl ConfigError {
+    /// A bad value of setting `field`.
     pub fn invalid(field: &str, message: String) -> Self {
         Self::Invalid { field: field.into(), message }
     }
@@ -251,7 +301,7 @@ impl ConfigError {
 
 /// A TOML error as its message and where it is (line and column), without the snippet of the line
 /// that the parser's own text quotes: that line may hold a token or a password.
-pub fn toml_error(e: &toml::de::Error, text: &str) -> String {
+pub(crate) fn toml_error(e: &toml::de::Error, text: &str) -> String {
     // A message may quote a value (`invalid type: string "…"`): the value is left out.
     let mut message = String::new();
     let mut quoted = false;
@@ -291,7 +341,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// Reads a public key given inline as PEM or as a file path (relative to `base`).
-pub fn load_public_key(name: &str, pem_or_path: &str, base: &Path) -> Result<PublicKey, ConfigError> {
+pub(crate) fn load_public_key(name: &str, pem_or_path: &str, base: &Path) -> Result<PublicKey, ConfigError> {
     let (pem, origin) = if pem_or_path.trim_start().starts_with("-----BEGIN") {
         (pem_or_path.to_owned(), "inline PEM".to_owned())
     } else {
@@ -314,86 +364,87 @@ pub fn authorizer_from_describe_json(text: &str, path: &Path) -> Result<Authoriz
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    pub listen: Option<String>,
-    pub endpoints: Option<Vec<String>>,
-    pub region: Option<String>,
-    pub account: Option<String>,
-    pub default_authorizer: Option<String>,
-    pub allow_authorizer_override: Option<bool>,
-    pub time_limit_ms: Option<u64>,
-    pub latency_ms: Option<u64>,
-    pub plus_as_space: Option<bool>,
-    pub strip_alpn: Option<bool>,
-    pub fail_every: Option<u32>,
-    pub handshake_timeout_ms: Option<u64>,
-    pub request_timeout_ms: Option<u64>,
-    pub min_keep_alive_ms: Option<u64>,
-    pub max_connect_time_ms: Option<u64>,
-    pub max_refresh_ms: Option<u64>,
-    pub connect_interval_ms: Option<u64>,
-    pub max_connections: Option<usize>,
-    pub pre_auth_kib: Option<usize>,
-    pub tls: Option<TlsFiles>,
+    pub(crate) listen: Option<String>,
+    pub(crate) endpoints: Option<Vec<String>>,
+    pub(crate) region: Option<String>,
+    pub(crate) account: Option<String>,
+    pub(crate) default_authorizer: Option<String>,
+    pub(crate) allow_authorizer_override: Option<bool>,
+    pub(crate) time_limit_ms: Option<u64>,
+    pub(crate) latency_ms: Option<u64>,
+    pub(crate) plus_as_space: Option<bool>,
+    pub(crate) strip_alpn: Option<bool>,
+    pub(crate) fail_every: Option<u32>,
+    pub(crate) handshake_timeout_ms: Option<u64>,
+    pub(crate) request_timeout_ms: Option<u64>,
+    pub(crate) min_keep_alive_ms: Option<u64>,
+    pub(crate) max_connect_time_ms: Option<u64>,
+    pub(crate) max_refresh_ms: Option<u64>,
+    pub(crate) connect_interval_ms: Option<u64>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) pre_auth_kib: Option<usize>,
+    pub(crate) tls: Option<TlsFiles>,
     #[serde(default)]
-    pub reject: RejectFile,
+    pub(crate) reject: RejectFile,
     #[serde(default)]
-    pub authorizers: Vec<AuthorizerFile>,
+    pub(crate) authorizers: Vec<AuthorizerFile>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
+pub(crate) struct TlsFiles {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RejectFile {
-    pub no_sni: Option<super::settings::TlsReject>,
-    pub unknown_sni: Option<super::settings::TlsReject>,
-    pub x509: Option<super::settings::TlsReject>,
-    pub mqtt3: Option<super::settings::Mqtt3Reject>,
-    pub mqtt5: Option<super::settings::Mqtt5Reject>,
-    pub wss: Option<super::settings::WssReject>,
-    pub non_http: Option<super::settings::NonHttp>,
-    pub subscribe3: Option<super::settings::Subscribe3Deny>,
+pub(crate) struct RejectFile {
+    pub(crate) no_sni: Option<super::settings::TlsReject>,
+    pub(crate) unknown_sni: Option<super::settings::TlsReject>,
+    pub(crate) x509: Option<super::settings::TlsReject>,
+    pub(crate) mqtt3: Option<super::settings::Mqtt3Reject>,
+    pub(crate) mqtt5: Option<super::settings::Mqtt5Reject>,
+    pub(crate) wss: Option<super::settings::WssReject>,
+    pub(crate) non_http: Option<super::settings::NonHttp>,
+    pub(crate) subscribe3: Option<super::settings::Subscribe3Deny>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuthorizerFile {
-    pub name: Option<String>,
-    pub describe_json: Option<PathBuf>,
-    pub token_key_name: Option<String>,
-    pub status: Option<String>,
+pub(crate) struct AuthorizerFile {
+    pub(crate) name: Option<String>,
+    pub(crate) describe_json: Option<PathBuf>,
+    pub(crate) token_key_name: Option<String>,
+    pub(crate) status: Option<String>,
     /// Key name → PEM text or path.
-    pub public_keys: Option<std::collections::BTreeMap<String, String>>,
-    pub command: Option<String>,
+    pub(crate) public_keys: Option<std::collections::BTreeMap<String, String>>,
+    pub(crate) command: Option<String>,
     /// The handler command behind the Runtime API (see `--authorizer-handler`), and its workers.
-    pub handler: Option<String>,
-    pub workers: Option<usize>,
+    pub(crate) handler: Option<String>,
+    pub(crate) workers: Option<usize>,
     #[serde(default)]
-    pub allow_tokens: Vec<String>,
+    pub(crate) allow_tokens: Vec<String>,
     #[serde(default)]
-    pub rules: Vec<RuleFile>,
+    pub(crate) rules: Vec<RuleFile>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuleFile {
-    pub token: String,
+pub(crate) struct RuleFile {
+    pub(crate) token: String,
     /// `allow`, `deny` or `respond`.
-    pub effect: String,
-    pub principal_id: Option<String>,
+    pub(crate) effect: String,
+    pub(crate) principal_id: Option<String>,
     /// Policy documents as JSON text.
     #[serde(default)]
-    pub policies: Vec<String>,
+    pub(crate) policies: Vec<String>,
     /// With `respond`: the JSON to return verbatim.
-    pub response: Option<String>,
+    pub(crate) response: Option<String>,
 }
 
 impl ConfigFile {
+    /// Parses the TOML config file at `path` (errors name the line and the setting, never a value).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Toml { path: path.into(), message: toml_error(&e, text) })
     }

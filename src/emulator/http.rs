@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 
+#[doc(hidden)]
 /// A parsed request head and whatever followed it in the same reads.
 #[derive(Debug)]
 pub struct Request {
@@ -63,6 +64,7 @@ async fn read_head(tls: &mut Tls, deadline: Instant) -> Result<Request, HeadErro
     }
 }
 
+#[doc(hidden)]
 /// Parses a request head from the start of `data`: `Ok(None)` while it is incomplete and under the
 /// size limit; an error names what is wrong (with the first bytes).
 pub fn parse_head(data: &[u8]) -> Result<Option<Request>, String> {
@@ -201,6 +203,7 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
     answer(tls, Answer::error(404, "ResourceNotFoundException", "Not Found"), rec).await;
 }
 
+#[doc(hidden)]
 /// The body length: no header is an empty body; a value that is not a plain decimal number, or two
 /// headers that disagree, make the request malformed (RFC 9112 §6.3: never guess at a length).
 pub fn content_length(req: &Request) -> Result<usize, String> {

@@ -1,9 +1,9 @@
 //! A local AWS IoT Core custom-auth front door (`authprobe emulate`).
 //!
 //! One TLS port behaves as an IoT data endpoint: the ClientHello is read first and routed on SNI and
-//! ALPN ([`tls`]); ALPN `mqtt` goes to MQTT ([`mqtt`]), no ALPN to HTTP ([`http`]: WebSocket upgrade or
-//! HTTPS publish). Credentials go through the same decision as IoT Core's ([`gate`]): authorizer,
-//! signature, function ([`function`]), response, policy. Every connection leaves a [`record`].
+//! ALPN (`tls`); ALPN `mqtt` goes to MQTT (`mqtt`), no ALPN to HTTP (`http`: WebSocket upgrade or
+//! HTTPS publish). Credentials go through the same decision as IoT Core's (`gate`): authorizer,
+//! signature, function (`function`), response, policy. Every connection leaves a [`record`].
 
 mod admission;
 pub mod certs;
@@ -13,7 +13,7 @@ pub mod config;
 mod ctx;
 mod function;
 mod gate;
-pub mod http;
+pub(crate) mod http;
 mod local_peer;
 mod mqtt;
 mod process;
@@ -25,6 +25,11 @@ mod tls;
 
 pub use config::{Answer, Authorizer, EmulatorConfig, Function, Handler, Rule};
 use ctx::Ctx;
+
+/// What the fuzz targets drive (see `crate::fuzzing`).
+pub(crate) mod fuzzing {
+    pub use super::http::{content_length, parse_head};
+}
 pub use process::kill_all_groups;
 pub use record::{ConnectionRecord, Reason};
 
@@ -42,8 +47,10 @@ use tokio_rustls::TlsAcceptor;
 /// Why the emulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration is inconsistent.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The certificate and key cannot serve TLS.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
 }

@@ -21,19 +21,27 @@ pub type RecordSink = Arc<dyn Fn(&ConnectionRecord) + Send + Sync>;
 pub enum Reason {
     /// Authentication succeeded (CONNACK 0, 101 + CONNACK, or 200).
     Accepted,
+    /// No SNI in the ClientHello.
     NoSni,
+    /// An SNI that is not one of the endpoints.
     UnknownSni,
     /// ALPN `x-amzn-mqtt-ca`: the X.509 path, where no authorizer runs.
     X509Path,
     /// The first bytes were not a TLS ClientHello.
     NotTls,
+    /// The TLS handshake failed.
     HandshakeFailed,
+    /// No ClientHello, or no finished handshake, in time.
     HandshakeTimeout,
     /// The client sent nothing (or not enough) in time after the handshake.
     RequestTimeout,
+    /// The client closed (or reset) before its request was complete.
     ClosedByClient,
+    /// A request or packet that is not what the path expects.
     MalformedRequest,
+    /// An HTTP path IoT Core does not serve.
     NotFound,
+    /// A packet, message or body over the limit.
     PacketTooLarge,
     /// Refused at the connection limit, or shed before authenticating (for a newer connection at the
     /// limit, or over the budget of bytes held before authentication); the detail says which.
@@ -42,17 +50,26 @@ pub enum Reason {
     ClientIdRejected,
     /// Another CONNECT for the client ID came sooner than `limits.connect_interval`.
     ConnectRateExceeded,
+    /// No authorizer named and no default authorizer.
     NoAuthorizer,
+    /// The authorizer named does not exist.
     UnknownAuthorizer,
+    /// The authorizer is INACTIVE.
     AuthorizerInactive,
+    /// No token under the authorizer's token key name.
     TokenMissing,
+    /// Signing is enabled and no signature was sent.
     SignatureMissing,
+    /// No key of the authorizer verifies the signature.
     SignatureInvalid,
+    /// The function did not answer within its time limit.
     FunctionTimeout,
+    /// The function's command crashed or printed no JSON.
     FunctionFailed,
     /// The handler behind the Runtime API reported an error (its `errorType: errorMessage` follow):
     /// what IoT Core's troubleshooting calls a Lambda error.
     LambdaError,
+    /// The function's answer breaks IoT Core's rules.
     InvalidResponse,
     /// The function answered `isAuthenticated: false`.
     Denied,
@@ -65,7 +82,9 @@ pub enum Reason {
 /// A credential parameter the connection carried, and where.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct CredentialSeen {
+    /// The parameter or header name.
     pub parameter: String,
+    /// Where it was found.
     pub placement: Placement,
     /// Whether the value on the wire used `%` escapes.
     pub percent_encoded: bool,
@@ -74,10 +93,13 @@ pub struct CredentialSeen {
 /// Milliseconds spent in each step.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Durations {
+    /// From accept to the end of the TLS handshake.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_ms: Option<u64>,
+    /// The function's time, latency included.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function_ms: Option<u64>,
+    /// The whole connection.
     pub total_ms: u64,
 }
 
@@ -112,32 +134,44 @@ impl Serialize for Answered {
     }
 }
 
+/// What one connection did, as the emulator logs it (secrets scrubbed unless `show_secrets`).
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionRecord {
     /// The connection's UUID (also `connectionMetadata.id` of the event).
     pub id: String,
+    /// The client's address.
     pub peer: String,
+    /// The SNI the client sent.
     pub sni: Option<String>,
+    /// The ALPN protocols it offered.
     pub alpn_offered: Vec<String>,
+    /// The protocol negotiated.
     pub alpn: Option<String>,
+    /// mqtt, wss or https, once known.
     pub transport: Option<Transport>,
     /// `METHOD target` of the HTTP request (secrets scrubbed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// The Host header (wss, https).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Request headers as they arrived (secrets scrubbed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
+    /// 4 (MQTT 3.1.1) or 5.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_version: Option<u8>,
+    /// The CONNECT client ID.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// The CONNECT username (secrets scrubbed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// Each custom-auth parameter found and where.
     pub credentials: Vec<CredentialSeen>,
+    /// The authorizer that ran (or was named).
     pub authorizer: Option<String>,
+    /// What the signature check said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<Verdict>,
     /// The event given to the function (secrets scrubbed).
@@ -146,12 +180,16 @@ pub struct ConnectionRecord {
     /// The function's answer, as returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<Value>,
+    /// Whether the connection was accepted.
     pub accepted: bool,
+    /// Why it ended as it did.
     pub reason: Reason,
+    /// The reason in words.
     pub detail: String,
     /// What the client was sent as the refusal, e.g. `connack:0x87`, `close`, `http:403`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<Answered>,
+    /// How long its stages took.
     pub durations: Durations,
     /// The secrets this connection carried; every string of the record is scrubbed with them before
     /// it is logged.
@@ -200,6 +238,7 @@ impl ConnectionRecord {
         copy
     }
 
+    /// A record of a connection from `peer` with this UUID.
     pub fn new(id: String, peer: SocketAddr) -> Self {
         Self {
             id,
@@ -238,6 +277,7 @@ impl ConnectionRecord {
         }
     }
 
+    /// Sets why the connection ended as it did (accepted or not follows from `reason`), and the detail.
     pub fn set(&mut self, reason: Reason, detail: impl Into<String>) {
         self.accepted = reason == Reason::Accepted;
         self.reason = reason;

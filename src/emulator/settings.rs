@@ -42,6 +42,7 @@ pub enum Mqtt3Reject {
 pub enum Mqtt5Reject {
     /// CONNACK with this reason code (0x87 not authorized, the default; or 0x86 bad credentials).
     Connack(Connack),
+    /// Close without CONNACK.
     Close,
 }
 
@@ -59,6 +60,7 @@ pub enum WssReject {
 pub enum NonHttp {
     /// `400` with `InvalidRequestException:` (the default).
     BadRequest,
+    /// Close without an answer.
     Close,
 }
 
@@ -67,19 +69,28 @@ pub enum NonHttp {
 pub enum Subscribe3Deny {
     /// SUBACK with return code 0x80 (the default).
     Failure,
+    /// Close the connection.
     Close,
 }
 
 /// Every configurable refusal, with the defaults documented in the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RejectSettings {
+    /// A ClientHello without SNI.
     pub no_sni: TlsReject,
+    /// An SNI that is not an endpoint.
     pub unknown_sni: TlsReject,
+    /// ALPN `x-amzn-mqtt-ca` (the X.509 path).
     pub x509: TlsReject,
+    /// A refused MQTT 3.1.1 CONNECT.
     pub mqtt3: Mqtt3Reject,
+    /// A refused MQTT 5 CONNECT.
     pub mqtt5: Mqtt5Reject,
+    /// A refused WebSocket connection.
     pub wss: WssReject,
+    /// Bytes that are not HTTP on the HTTP path.
     pub non_http: NonHttp,
+    /// A SUBSCRIBE that MQTT 3.1.1 clients may not make.
     pub subscribe3: Subscribe3Deny,
 }
 

@@ -3,8 +3,8 @@
 //! answered (ServerHello, alert, FIN or RST, plain HTTP) — the cause where the capture shows it, and
 //! the `authprobe probe` command line that sends the same.
 //!
-//! [`capture`] reads pcap and pcapng into TCP segments; [`flows`] puts them back into connections;
-//! [`tls`] reads the hellos, alerts and certificates.
+//! `capture` reads pcap and pcapng into TCP segments; `flows` puts them back into connections;
+//! `tls` reads the hellos, alerts and certificates.
 
 pub(crate) mod capture;
 pub(crate) mod flows;
@@ -20,6 +20,7 @@ use tls::First;
 /// How a connection ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ended {
+    /// Which side ended it.
     pub by: Side,
     /// `fin` or `rst`.
     pub how: &'static str,
@@ -30,22 +31,28 @@ pub struct Ended {
 /// One TCP connection of the capture, read.
 #[derive(Clone, Debug, Serialize)]
 pub struct Connection {
+    /// The client's address and port.
     pub client: String,
+    /// The server's address and port.
     pub server: String,
     /// `established`, `refused` (RST to the SYN), `no_answer` (SYN without SYN-ACK), or
     /// `mid_stream` (the capture began after the SYN).
     pub tcp: &'static str,
+    /// What the ClientHello offered, if one was captured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_hello: Option<tls::ClientHello>,
     /// A first flight that is not a ClientHello (plain HTTP, other bytes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_sent: Option<String>,
+    /// How the server answered it.
     pub server_answer: tls::ServerAnswer,
     /// A plaintext answer (e.g. `HTTP/1.1 400 Bad Request`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_plaintext: Option<String>,
+    /// How the connection ended, if the capture shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended: Option<Ended>,
+    /// What the connection shows, in the cause catalogue's terms.
     pub findings: Vec<Finding>,
     /// The `authprobe probe` command line that sends what this client sent.
     pub probe_command: String,
@@ -54,9 +61,12 @@ pub struct Connection {
 /// The whole capture, read.
 #[derive(Clone, Debug, Serialize)]
 pub struct InspectReport {
+    /// The capture file read.
     pub capture: String,
+    /// What could not be read (truncated blocks, limits).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Every TCP connection to a TLS or MQTT port, in order.
     pub connections: Vec<Connection>,
     /// 0: nothing wrong seen; 1: a connection shows a cause.
     pub exit_code: u8,
@@ -65,7 +75,9 @@ pub struct InspectReport {
 /// What `inspect` checks a signature sent without TLS with (`--public-key`, `--authorizer-json`).
 #[derive(Clone, Debug)]
 pub struct Keys {
+    /// The authorizer's token-signing public keys.
     pub public_keys: Vec<crate::auth::signature::PublicKey>,
+    /// The authorizer's token key name.
     pub token_key_name: String,
 }
 

@@ -17,14 +17,18 @@ use std::time::Instant;
 /// How long a stage took.
 #[derive(Clone, Debug, Serialize)]
 pub struct StageTime {
+    /// The stage.
     pub stage: Stage,
+    /// Its duration in milliseconds.
     pub ms: u64,
 }
 
 /// The result of one attempt.
 #[derive(Clone, Debug, Serialize)]
 pub struct AttemptReport {
+    /// The attempt's id (`mqtt`, `wss/host-missing`, …).
     pub id: String,
+    /// What it changes from the baseline.
     pub variant: super::variant::Variant,
     /// Why this follow-up ran (only on follow-up attempts).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,19 +40,26 @@ pub struct AttemptReport {
     /// The credentials this attempt sent instead of the plan's (secrets: never serialised).
     #[serde(skip)]
     pub credentials: Option<super::plan::Credentials>,
+    /// The change, in words.
     pub description: String,
+    /// mqtt, wss or https.
     pub transport: Transport,
     /// What IoT Core is documented to do with this attempt.
     pub expect: Expect,
+    /// Whether it reached its transport's success.
     pub succeeded: bool,
     /// The result differs from the documented one.
     pub surprising: bool,
+    /// What it sent.
     pub sent: Sent,
+    /// Each stage it went through and how long it took.
     pub stages: Vec<StageTime>,
+    /// Where it stopped, and the evidence.
     pub outcome: Outcome,
     /// Post-connect checks (stage `authorize`), in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Outcome>,
+    /// What the outcome means and what to check next.
     pub advice: Advice,
     /// When the attempt started (Unix milliseconds), for intervals between connects of one client ID.
     #[serde(skip)]

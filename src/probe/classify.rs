@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use rustls::CertificateError;
 use std::io::ErrorKind;
 
+#[doc(hidden)]
 /// A TLS handshake failure as the client saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TlsError {
@@ -14,6 +15,7 @@ pub enum TlsError {
     Io { kind: ErrorKind, message: String },
 }
 
+#[doc(hidden)]
 /// How a proxy failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -22,6 +24,7 @@ pub enum Failure {
     Timeout,
 }
 
+#[doc(hidden)]
 /// What happened at the point an attempt stopped, or its final answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Observation {
@@ -149,6 +152,7 @@ impl Observation {
     }
 }
 
+#[doc(hidden)]
 /// Classifies an observation into the contract's vocabulary.
 pub fn classify(obs: &Observation) -> Outcome {
     use Observation as O;
@@ -275,7 +279,7 @@ fn http_detail(status: u16, headers: &[(String, String)], body: &[u8]) -> Detail
 }
 
 /// MQTT 3.1.1 CONNACK return code names.
-pub fn connack_reason_v4(code: u8) -> &'static str {
+pub(crate) fn connack_reason_v4(code: u8) -> &'static str {
     match code {
         0 => "success",
         1 => "unacceptable_protocol_version",
@@ -288,7 +292,7 @@ pub fn connack_reason_v4(code: u8) -> &'static str {
 }
 
 /// MQTT 5 reason code names (CONNACK, PUBACK, SUBACK).
-pub fn reason_v5(code: u8) -> &'static str {
+pub(crate) fn reason_v5(code: u8) -> &'static str {
     match code {
         0x00 => "success",
         0x80 => "unspecified_error",

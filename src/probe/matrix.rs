@@ -12,7 +12,9 @@ use crate::auth::event::Transport;
 pub enum Level {
     /// One baseline attempt per transport.
     None,
+    /// The variants that split the common causes (the default).
     Quick,
+    /// Every variant.
     Full,
 }
 

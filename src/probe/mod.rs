@@ -1,18 +1,18 @@
 //! `authprobe probe`: crafted custom-auth attempts, classified stage by stage.
 //!
 //! [`plan`] holds the validated settings; [`attempt`] runs one attempt through the stages
-//! ([`resolve`], [`tcp`], [`tls`], [`mqtt`], [`websocket`], [`https`]); [`classify`] turns what happened
-//! into the contract's [`outcome`]; [`advice`] says why and what to check; [`matrix`] makes the
-//! [`variant`]s. What the attempts mean is the diagnosis' job (`crate::diagnosis`); `crate::investigate`
+//! (`resolve`, `tcp`, `tls`, `mqtt`, `websocket`, `https`); `classify` turns what happened
+//! into the contract's [`outcome`]; `advice` says why and what to check; [`matrix`] makes the
+//! `variant`s. What the attempts mean is the diagnosis' job (`crate::diagnosis`); `crate::investigate`
 //! runs both.
 
 pub(crate) mod advice;
 pub mod attempt;
 pub(crate) mod authorize;
-pub mod classify;
+pub(crate) mod classify;
 pub(crate) mod https;
 pub mod matrix;
-pub mod mqtt;
+pub(crate) mod mqtt;
 pub mod outcome;
 pub mod plan;
 pub(crate) mod proxy;
@@ -21,11 +21,18 @@ pub mod sent;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod variant;
-pub mod websocket;
+pub(crate) mod websocket;
 
 pub use attempt::AttemptReport;
 pub use plan::{AttemptSpec, Checks, Credentials, DeviceSends, MqttVersion, PlanBuilder, PlanError, ProbePlan, Trust};
 pub use proxy::{Proxy, ProxySource};
+
+/// What the fuzz targets drive (see `crate::fuzzing`).
+pub(crate) mod fuzzing {
+    pub use super::classify::{Observation, TlsError, classify};
+    pub use super::mqtt::exchange;
+    pub use super::websocket::{config as websocket_config, parse_response_head};
+}
 
 use crate::auth::event::Transport;
 use futures_util::StreamExt as _;
@@ -42,12 +49,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub const SEQUENTIAL: Self = Self { parallel: 1, spacing: None };
+    pub(crate) const SEQUENTIAL: Self = Self { parallel: 1, spacing: None };
 }
 
 /// Hooks for live progress (the CLI draws one line per running attempt).
 pub trait Progress: Send + Sync {
+    /// An attempt starts.
     fn started(&self, _spec: &AttemptSpec) {}
+    /// An attempt ended.
     fn finished(&self, _report: &AttemptReport) {}
 }
 

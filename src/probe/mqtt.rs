@@ -10,14 +10,14 @@ use std::io;
 use std::time::{Duration, Instant};
 
 /// Largest reply read while waiting for a CONNACK (a CONNACK is a few bytes; anything bigger is wrong).
-pub const MAX_REPLY: usize = 64 * 1024;
+pub(crate) const MAX_REPLY: usize = 64 * 1024;
 
 /// The CONNECT keep-alive unless the device's is given (`--keep-alive`).
-pub const KEEP_ALIVE: u16 = 60;
+pub(crate) const KEEP_ALIVE: u16 = 60;
 
 /// Encodes CONNECT with rumqttc's codecs. An empty username or password is left out. The CLI keeps
 /// every field within MQTT's 65,535 bytes, so encoding does not fail (`encode` logs it if it did).
-pub fn connect_packet(
+pub(crate) fn connect_packet(
     version: MqttVersion,
     client_id: &str,
     username: &str,
@@ -47,7 +47,7 @@ pub fn connect_packet(
 
 /// An MQTT 5 CONNECT carrying an Authentication Method property (enhanced authentication) and a
 /// first piece of authentication data, as SCRAM clients send it.
-pub fn connect_packet_with_auth_method(
+pub(crate) fn connect_packet_with_auth_method(
     client_id: &str,
     username: &str,
     password: &str,
@@ -67,7 +67,7 @@ pub fn connect_packet_with_auth_method(
 }
 
 /// How a read error or EOF ended the connection.
-pub fn close_how(result: &io::Result<usize>) -> CloseHow {
+pub(crate) fn close_how(result: &io::Result<usize>) -> CloseHow {
     match result {
         Ok(_) => CloseHow::CloseNotify,
         Err(e)
@@ -84,12 +84,12 @@ pub fn close_how(result: &io::Result<usize>) -> CloseHow {
 
 /// A TLS alert carried by a read error (TLS 1.3 servers refuse a client certificate after the client
 /// has finished its handshake, so the refusal arrives on the first read).
-pub fn alert_in(e: &io::Error) -> Option<&rustls::Error> {
+pub(crate) fn alert_in(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).filter(|r| matches!(r, rustls::Error::AlertReceived(_)))
 }
 
 /// The observation of an alert that arrived after the handshake: a TLS-stage failure.
-pub fn late_alert(e: &io::Error) -> Observation {
+pub(crate) fn late_alert(e: &io::Error) -> Observation {
     let error =
         alert_in(e).cloned().map_or_else(|| TlsError::Io { kind: e.kind(), message: e.to_string() }, TlsError::Rustls);
     Observation::TlsError {
@@ -102,6 +102,7 @@ pub fn late_alert(e: &io::Error) -> Observation {
     }
 }
 
+#[doc(hidden)]
 /// Sends `connect` on `ch` (TLS bytes or WebSocket frames) and waits up to `timeout` for the first
 /// packet: a reply (classified by its bytes), a close (how, and when after CONNECT), or nothing.
 pub async fn exchange<C: Channel>(ch: &mut C, version: MqttVersion, connect: &[u8], timeout: Duration) -> Observation {

@@ -21,11 +21,14 @@ pub enum Trust {
 /// What to check after the connection is accepted.
 #[derive(Clone, Debug, Default)]
 pub struct Checks {
+    /// Publish to this topic after connecting.
     pub publish: Option<String>,
+    /// Subscribe to this filter after connecting.
     pub subscribe: Option<String>,
 }
 
 impl Checks {
+    /// Whether there is no check.
     pub fn is_empty(&self) -> bool {
         self.publish.is_none() && self.subscribe.is_none()
     }
@@ -34,12 +37,17 @@ impl Checks {
 /// The credentials a device would send.
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
+    /// The authorizer name sent (`x-amz-customauthorizer-name`); none relies on the default authorizer.
     pub authorizer: Option<String>,
+    /// The name the token travels under.
     pub token_key_name: String,
+    /// The token.
     pub token: Option<Secret>,
     /// Standard base64; given, or computed from `--signing-key` at plan time.
     pub signature: Option<Secret>,
+    /// The MQTT username (custom-auth parameters are appended after a `?`).
     pub username: Option<String>,
+    /// The MQTT password.
     pub password: Option<Secret>,
     /// The key behind `--signing-key`, for variants that sign something else.
     pub signer: Option<std::sync::Arc<crate::auth::signature::SigningKey>>,
@@ -51,17 +59,21 @@ pub struct Credentials {
 /// The MQTT protocol version of CONNECT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MqttVersion {
+    /// MQTT 3.1.1 (protocol level 4).
     V311,
+    /// MQTT 5.
     V5,
 }
 
 impl MqttVersion {
+    /// The protocol level byte (4 or 5).
     pub fn level(self) -> u8 {
         match self {
             Self::V311 => 4,
             Self::V5 => 5,
         }
     }
+    /// `3.1.1` or `5`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V311 => "3.1.1",
@@ -71,8 +83,8 @@ impl MqttVersion {
 }
 
 /// A validated probe: everything `authprobe probe` needs, built once by [`PlanBuilder::build`] and
-/// only read after. Its parts, each one concern: where the attempts go ([`Target`]), the device's
-/// credentials, what the device sends ([`DeviceSends`]), what the attempts try ([`Matrix`]), how they
+/// only read after. Its parts, each one concern: where the attempts go (`Target`), the device's
+/// credentials, what the device sends ([`DeviceSends`]), what the attempts try (`Matrix`), how they
 /// reach the endpoint ([`NetPath`]), and the AWS documents the user handed over.
 #[derive(Clone, Debug)]
 pub struct ProbePlan {
@@ -144,6 +156,7 @@ impl PlanBuilder {
         self.plan.target.endpoint = endpoint.to_owned();
         self
     }
+    /// The port (custom authentication uses 443).
     pub fn port(&mut self, port: u16) -> &mut Self {
         self.plan.target.port = port;
         self
@@ -153,6 +166,7 @@ impl PlanBuilder {
         self.plan.target.connect_to = Some((host.to_owned(), port));
         self
     }
+    /// Which certificates to trust.
     pub fn trust(&mut self, trust: Trust) -> &mut Self {
         self.plan.target.trust = trust;
         self
@@ -180,14 +194,17 @@ impl PlanBuilder {
         self.plan.device = device;
         self
     }
+    /// The device's client ID.
     pub fn client_id(&mut self, client_id: &str) -> &mut Self {
         self.plan.device.client_id = client_id.to_owned();
         self
     }
+    /// The MQTT version of CONNECT.
     pub fn mqtt_version(&mut self, version: MqttVersion) -> &mut Self {
         self.plan.device.mqtt_version = version;
         self
     }
+    /// The transports to try (none: all three).
     pub fn transports(&mut self, transports: Vec<Transport>) -> &mut Self {
         self.plan.matrix.transports = transports;
         self
@@ -306,19 +323,24 @@ fn check_topics(topic: &str, checks: &Checks) -> Result<(), String> {
 /// How attempts reach the endpoint (`--proxy` and the proxy variables, `--resolve`, `-4`/`-6`).
 #[derive(Clone, Debug, Default)]
 pub struct NetPath {
+    /// The proxy every attempt goes through.
     pub proxy: Option<super::proxy::Proxy>,
     /// Why a configured proxy is not used (the host matches `NO_PROXY` / `--noproxy`).
     pub proxy_bypassed: Option<String>,
     /// `--resolve HOST:PORT:ADDR[,ADDR…]`, as curl has it.
     pub resolve: Vec<ResolveOverride>,
+    /// Which IP versions to dial.
     pub family: Family,
 }
 
 /// One `--resolve` entry: `host:port` answers these addresses, without asking DNS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolveOverride {
+    /// The host name (lower case).
     pub host: String,
+    /// The port.
     pub port: u16,
+    /// The addresses it answers.
     pub addrs: Vec<std::net::IpAddr>,
 }
 
@@ -362,6 +384,7 @@ pub enum Family {
 }
 
 impl Family {
+    /// Whether `ip` may be dialled.
     pub fn allows(self, ip: std::net::IpAddr) -> bool {
         match self {
             Self::Any | Self::Both => true,
@@ -399,11 +422,15 @@ pub enum HostHeader {
 /// documented one (the defaults are the documented form).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceSends {
+    /// The client ID.
     pub client_id: String,
+    /// The MQTT version.
     pub mqtt_version: MqttVersion,
+    /// The SNI.
     pub sni: Sni,
     /// The ALPN list offered, on every transport (`Some(vec![])`: none).
     pub alpn: Option<Vec<Vec<u8>>>,
+    /// The Host header (wss, https).
     pub host: HostHeader,
     /// Where the credentials go, on the transports that allow it.
     pub placement: Option<Placement>,
@@ -496,7 +523,9 @@ pub const SDK_METRICS: &str =
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Expect {
+    /// IoT Core is documented to accept it.
     Pass,
+    /// IoT Core is documented to refuse it.
     Fail,
     /// Undocumented (docs/custom-auth.md §7 "unknown"), or it depends on the account (a default authorizer).
     Unknown,
@@ -513,18 +542,25 @@ pub struct AttemptSpec {
     pub follow_up: Option<String>,
     /// What the variant changes, in words.
     pub description: String,
+    /// mqtt, wss or https.
     pub transport: Transport,
     /// SNI sent (`None`: no SNI extension).
     pub sni: Option<String>,
+    /// The ALPN protocols offered.
     pub alpn: Vec<Vec<u8>>,
     /// Host header (wss, https).
     pub host: Option<String>,
+    /// The port dialled.
     pub port: u16,
     /// Where the custom-auth parameters go.
     pub placement: Placement,
+    /// How the signature travels.
     pub signature: SignatureForm,
+    /// How the MQTT username is assembled.
     pub username_form: UsernameForm,
+    /// The MQTT version of CONNECT.
     pub mqtt_version: MqttVersion,
+    /// The client ID of CONNECT.
     pub client_id: String,
     /// The result IoT Core is documented to give.
     pub expect: Expect,

@@ -24,9 +24,13 @@ pub enum Scheme {
 /// A proxy and why it is used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proxy {
+    /// HTTP CONNECT, SOCKS5 or SOCKS5 with remote name resolution.
     pub scheme: Scheme,
+    /// The proxy's host.
     pub host: String,
+    /// Its port.
     pub port: u16,
+    /// The user of its credentials.
     pub user: Option<String>,
     /// Never shown unless `--show-secrets`.
     pub password: Option<crate::secret::Secret>,

@@ -17,25 +17,36 @@ pub struct Sent {
     pub proxy: Option<SentProxy>,
     /// The IP versions the attempt could dial (`-4`, `-6`, `--family both`).
     pub family: super::plan::Family,
+    /// The address connected to.
     pub address: Option<String>,
     /// SNI sent, or none.
     pub sni: Option<String>,
+    /// The ALPN protocols offered.
     pub alpn_offered: Vec<String>,
+    /// The TLS session: version, cipher, ALPN, chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsInfo>,
+    /// The HTTP request line (wss, https).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// The Host header sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_header: Option<String>,
+    /// Each custom-auth parameter and where it went.
     pub credentials: Vec<SentCredential>,
+    /// The CONNECT username (secrets redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The CONNECT password (redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The CONNECT client ID.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The MQTT version of CONNECT.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_version: Option<&'static str>,
+    /// The CONNECT keep-alive, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<u16>,
     /// `Sec-WebSocket-Protocol` of the upgrade (wss).
@@ -71,9 +82,12 @@ pub enum Resolver {
 /// One custom-auth parameter as sent.
 #[derive(Clone, Debug, Serialize)]
 pub struct SentCredential {
+    /// The parameter or header name.
     pub parameter: String,
+    /// Where it went.
     pub placement: Placement,
     /// `percent-encoded` or `as-is`.
     pub encoding: &'static str,
+    /// Its value as sent (redacted for secrets).
     pub value: String,
 }

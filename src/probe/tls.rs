@@ -271,24 +271,20 @@ pub(crate) fn summarize(chain: &[CertificateDer<'_>]) -> Vec<CertSummary> {
 
 /// Bytes read from the server so far and the first of them.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub bytes: u64,
     pub first: Vec<u8>,
 }
 
 /// A TCP stream that counts what it reads (to tell "closed after 0 bytes" from "not TLS").
-pub struct Tap<S> {
+pub(crate) struct Tap<S> {
     inner: S,
     pub tally: Arc<Mutex<Tally>>,
 }
 
 impl<S> Tap<S> {
-    pub fn new(inner: S) -> Self {
+    pub(crate) fn new(inner: S) -> Self {
         Self { inner, tally: Arc::new(Mutex::new(Tally::default())) }
-    }
-
-    pub fn bytes_seen(&self) -> u64 {
-        self.tally.lock().map(|t| t.bytes).unwrap_or(0)
     }
 }
 

@@ -14,10 +14,15 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 const MAX_HEAD: usize = 16 * 1024;
 
 /// The documented `Sec-WebSocket-Protocol`.
-pub const PROTOCOL: &str = "mqtt";
+pub(crate) const PROTOCOL: &str = "mqtt";
 
 /// The upgrade request's headers, in order (credentials last); `host: None` sends no Host header.
-pub fn headers(host: Option<&str>, key: &str, protocol: &str, extra: &[(String, String)]) -> Vec<(String, String)> {
+pub(crate) fn headers(
+    host: Option<&str>,
+    key: &str,
+    protocol: &str,
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
     let mut h: Vec<(String, String)> = host.map(|h| ("Host".to_owned(), h.to_owned())).into_iter().collect();
     for (n, v) in [
         ("Upgrade", "websocket"),
@@ -33,7 +38,13 @@ pub fn headers(host: Option<&str>, key: &str, protocol: &str, extra: &[(String, 
 }
 
 /// The upgrade request as bytes on the wire.
-pub fn request(target: &str, host: Option<&str>, key: &str, protocol: &str, extra: &[(String, String)]) -> String {
+pub(crate) fn request(
+    target: &str,
+    host: Option<&str>,
+    key: &str,
+    protocol: &str,
+    extra: &[(String, String)],
+) -> String {
     let mut r = format!("GET {target} HTTP/1.1\r\n");
     for (n, v) in headers(host, key, protocol, extra) {
         r += &format!("{n}: {v}\r\n");
@@ -42,7 +53,7 @@ pub fn request(target: &str, host: Option<&str>, key: &str, protocol: &str, extr
 }
 
 /// Sends the upgrade and checks the 101 (accept key, `mqtt` echoed).
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     mut tls: Stream,
     target: &str,
     host: Option<&str>,
@@ -96,8 +107,9 @@ pub async fn upgrade(
 }
 
 /// A response head: status, headers and the head's length.
-pub type ResponseHead = (u16, Vec<(String, String)>, usize);
+pub(crate) type ResponseHead = (u16, Vec<(String, String)>, usize);
 
+#[doc(hidden)]
 /// Parses a response head from the start of `data`: `Ok(None)` while incomplete and under the limit.
 pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, String> {
     let mut hs = [httparse::EMPTY_HEADER; 64];
@@ -122,7 +134,7 @@ fn invalid(problem: String) -> Observation {
 }
 
 /// Reads a response body up to its Content-Length (at most 64 KiB), stopping at EOF or the deadline.
-pub async fn read_body<S: tokio::io::AsyncRead + Unpin>(
+pub(crate) async fn read_body<S: tokio::io::AsyncRead + Unpin>(
     s: &mut S,
     mut body: Vec<u8>,
     len: Option<String>,
@@ -140,6 +152,7 @@ pub async fn read_body<S: tokio::io::AsyncRead + Unpin>(
     body
 }
 
+#[doc(hidden)]
 /// The client configuration of the MQTT WebSocket: messages bounded by the largest reply, and a small
 /// bounded write buffer (pongs to a peer's pings queue there).
 pub fn config() -> WebSocketConfig {

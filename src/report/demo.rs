@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 /// What the demo set up, for the user to read.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub emulator: String,
     pub endpoint: String,
     pub authorizer: String,
@@ -16,7 +16,7 @@ pub struct Setup {
 
 /// One device configuration probed with the quick matrix.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     pub name: &'static str,
     pub description: &'static str,
     /// The findings this scenario is set up to produce, and only those.
@@ -26,7 +26,7 @@ pub struct Scenario {
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct Demo {
+pub(crate) struct Demo {
     pub setup: Setup,
     pub scenarios: Vec<Scenario>,
     /// Every scenario produced exactly its expected findings, and the working device connected.
@@ -35,7 +35,7 @@ pub struct Demo {
 
 /// The demo as a person reads it: the setup, then each scenario's report and whether it came out as
 /// designed.
-pub fn write_text(demo: &Demo, style: text::Style, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_text(demo: &Demo, style: text::Style, out: &mut dyn Write) -> io::Result<()> {
     let s = &demo.setup;
     writeln!(out, "authprobe demo: a local IoT Core custom-auth endpoint, probed over MQTT, WebSocket and HTTPS.")?;
     writeln!(out, "No AWS account or network needed: everything runs on 127.0.0.1.\n")?;

@@ -1,8 +1,8 @@
 //! The probe's report: one serialisable value, rendered as text for people ([`text`]) or as JSON.
 
-pub mod demo;
+pub(crate) mod demo;
 pub mod text;
-pub mod toolkit;
+pub(crate) mod toolkit;
 
 use crate::diagnosis::Finding;
 use crate::diagnosis::local::LocalCheck;
@@ -13,15 +13,20 @@ use std::io;
 
 /// Exit codes of `authprobe probe` (docs/outcomes.md).
 pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_FAILED: u8 = 1;
 
+/// A probe's report: serialised as the `--format json` document, rendered by [`text`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// `authprobe`.
     pub tool: &'static str,
+    /// The version of authprobe.
     pub version: &'static str,
+    /// The endpoint probed.
     pub endpoint: String,
+    /// The port.
     pub port: u16,
+    /// The address dialled instead of the endpoint's (`--connect-to`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connect_to: Option<String>,
     /// Certificate verification was off for every attempt.
@@ -42,9 +47,11 @@ pub struct Report {
     /// What the AWS documents said about the credentials, before anything was sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub local_checks: Vec<LocalCheck>,
+    /// Every attempt, in the order they were planned.
     pub attempts: Vec<AttemptReport>,
     /// Why: causes first (most likely first), then risks; empty when nothing stands out.
     pub findings: Vec<Finding>,
+    /// The process's exit code (docs/outcomes.md).
     pub exit_code: u8,
     /// Every secret of the run in every encoding: each renderer scrubs what it writes with it, so
     /// what a peer echoed back is redacted whichever field carries it.
@@ -55,7 +62,9 @@ pub struct Report {
 /// The proxy of a run: its URL and where it came from (`--proxy` or an environment variable).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportProxy {
+    /// The proxy URL, password redacted unless `--show-secrets`.
     pub url: String,
+    /// `--proxy` or the environment variable.
     pub source: crate::probe::proxy::ProxySource,
 }
 

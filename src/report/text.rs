@@ -14,6 +14,7 @@ use std::io::{self, Write};
 /// Colours (ANSI) only when asked; callers decide from the terminal and `NO_COLOR`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Style {
+    /// Colour the output (ANSI).
     pub color: bool,
 }
 

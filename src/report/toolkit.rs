@@ -8,13 +8,13 @@ use crate::auth::signature::{Forensic, PublicKey, Verdict};
 use std::io::{self, Write};
 
 /// A signature `sign` made: as is, and percent-encoded for a username or query.
-pub fn sign(out: &mut dyn Write, signature: &str, encoded: &str) -> io::Result<()> {
+pub(crate) fn sign(out: &mut dyn Write, signature: &str, encoded: &str) -> io::Result<()> {
     writeln!(out, "signature (base64):                         {signature}")?;
     writeln!(out, "percent-encoded (for a username or query):  {encoded}")
 }
 
 /// Whether a signature verifies over the token; when it does not, what it verifies over instead.
-pub fn verify(
+pub(crate) fn verify(
     out: &mut dyn Write,
     verdict: &Verdict,
     forensic: Option<&Forensic>,
@@ -40,7 +40,7 @@ pub fn verify(
 }
 
 /// What IoT Core makes of an authorizer's response (`file` names it), and what its policies allow.
-pub fn check_response(out: &mut dyn Write, file: &str, r: &ResponseCheck) -> io::Result<()> {
+pub(crate) fn check_response(out: &mut dyn Write, file: &str, r: &ResponseCheck) -> io::Result<()> {
     match (r.valid, r.is_authenticated) {
         (true, Some(true)) => writeln!(out, "{file}: valid response, isAuthenticated true")?,
         (true, _) => writeln!(out, "{file}: valid response, but isAuthenticated is false: the connection is refused")?,
@@ -79,7 +79,7 @@ fn sid(s: &Option<String>) -> String {
 }
 
 /// Whether IoT Core may invoke the authorizer's function, and the fix when it may not.
-pub fn check_permission(out: &mut dyn Write, r: &PermissionReport, arn: &AuthorizerArn) -> io::Result<()> {
+pub(crate) fn check_permission(out: &mut dyn Write, r: &PermissionReport, arn: &AuthorizerArn) -> io::Result<()> {
     if r.invoke_permitted {
         writeln!(
             out,

@@ -26,12 +26,15 @@ pub const ALERTS: &[(&str, u8)] = &[
 pub struct Alert(pub u8);
 
 impl Alert {
+    /// `handshake_failure` (40).
     pub const HANDSHAKE_FAILURE: Self = Self(40);
-    pub const BAD_CERTIFICATE: Self = Self(42);
-    pub const CERTIFICATE_UNKNOWN: Self = Self(46);
+    pub(crate) const BAD_CERTIFICATE: Self = Self(42);
+    pub(crate) const CERTIFICATE_UNKNOWN: Self = Self(46);
+    /// `unrecognized_name` (112).
     pub const UNRECOGNIZED_NAME: Self = Self(112);
+    /// `certificate_required` (116).
     pub const CERTIFICATE_REQUIRED: Self = Self(116);
-    pub const NO_APPLICATION_PROTOCOL: Self = Self(120);
+    pub(crate) const NO_APPLICATION_PROTOCOL: Self = Self(120);
 
     /// Whether the alert asks for a client certificate (the X.509 path answered).
     pub fn wants_client_certificate(self) -> bool {
@@ -43,7 +46,7 @@ impl Alert {
         ALERTS.iter().find(|(_, c)| *c == self.0).map_or_else(|| format!("alert_{}", self.0), |(n, _)| (*n).to_owned())
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         ALERTS.iter().find(|(n, _)| *n == name).map(|(_, c)| Self(*c)).or_else(|| name.parse().ok().map(Self))
     }
 }

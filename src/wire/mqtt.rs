@@ -71,7 +71,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Channel for Bytes<S> {
 /// MQTT in WebSocket binary frames. `text_is_data`: a text frame's bytes count as data (the probe,
 /// which classifies whatever a server sends) or are skipped like a control frame (the emulator).
 pub struct Frames<S> {
+    /// The WebSocket stream.
     pub ws: WebSocketStream<S>,
+    /// Whether text frames count as data (the probe) or are skipped (the emulator).
     pub text_is_data: bool,
 }
 
@@ -108,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Channel for Frames<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
+    /// MQTT over `ws`.
     pub fn new(ws: WebSocketStream<S>, text_is_data: bool) -> Self {
         Self { ws, text_is_data }
     }
@@ -178,11 +181,15 @@ pub fn packet_len(buf: &[u8]) -> Option<usize> {
 pub struct Connect {
     /// 4 (MQTT 3.1.1) or 5.
     pub version: u8,
+    /// The client ID.
     pub client_id: String,
+    /// The keep-alive, in seconds.
     pub keep_alive: u16,
     /// MQTT 3.1.1 clean session / MQTT 5 clean start.
     pub clean: bool,
+    /// The username, if one was sent.
     pub username: Option<String>,
+    /// The password, if one was sent (a secret; it may be binary).
     pub password: Option<Vec<u8>>,
     /// MQTT 5's Authentication Method property (enhanced authentication), if sent.
     pub auth_method: Option<String>,
@@ -194,7 +201,12 @@ pub enum ConnectError {
     /// Not a CONNECT, or a CONNECT whose fields do not parse; says what was wrong.
     Malformed(String),
     /// The packet announces more bytes than the limit.
-    TooLarge { announced: usize, limit: usize },
+    TooLarge {
+        /// The size announced.
+        announced: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for ConnectError {
@@ -307,7 +319,9 @@ pub use rumqttc::v5::mqttbytes::v5::ConnectReturnCode as Code5;
 /// A CONNACK's code, typed by version: only codes the version defines can be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Connack {
+    /// An MQTT 3.1.1 return code.
     V311(Code311),
+    /// An MQTT 5 reason code.
     V5(Code5),
 }
 
