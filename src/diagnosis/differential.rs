@@ -290,7 +290,7 @@ pub(crate) fn eliminate(plan: &ProbePlan, local: &[LocalCheck], attempts: &[Atte
             deciding.push(Evidence::attempt(a));
         }
     }
-    timing(&mut left, attempts);
+    timing(&mut left, attempts, plan);
     let any_connected = observed.iter().any(|(_, s)| *s == Seen::Connected);
     let mixed = mixed(&observed);
     if let Some(m) = &mixed {
@@ -337,12 +337,12 @@ pub(crate) fn retries_refused(attempts: &[AttemptReport]) -> bool {
 
 /// A refusal about 5 s after the request on every baseline is a timeout, and nothing else; a faster
 /// refusal rules a timeout out.
-fn timing(left: &mut Vec<Cause>, attempts: &[AttemptReport]) {
+fn timing(left: &mut Vec<Cause>, attempts: &[AttemptReport], plan: &ProbePlan) {
     let times: Vec<u64> =
         facts::baselines(attempts).filter(|a| facts::is_auth_refusal(a)).filter_map(facts::answer_ms).collect();
     if times.is_empty() {
         left.retain(|&c| c != Cause::LambdaTimeout);
-    } else if times.iter().all(|&ms| ms >= facts::TIMEOUT_MS) {
+    } else if times.iter().all(|&ms| ms >= plan.timeout_ms()) {
         left.retain(|&c| c == Cause::LambdaTimeout);
     } else {
         left.retain(|&c| c != Cause::LambdaTimeout);

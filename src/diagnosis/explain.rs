@@ -152,6 +152,7 @@ fn sent_words(cause: Cause, cx: &Context<'_>) -> Option<(String, String)> {
 fn function_words(cause: Cause, cx: &Context<'_>) -> (String, String) {
     let plan = cx.plan;
     let id = &plan.device.client_id;
+    let limit = plan.limit_text();
     use Cause::*;
     match cause {
         LambdaNotInvocable => (
@@ -163,12 +164,12 @@ fn function_words(cause: Cause, cx: &Context<'_>) -> (String, String) {
             "read the function's CloudWatch logs; check its output with `authprobe check-response`".into(),
         ),
         LambdaTimeout => (
-            "The authorizer's Lambda function does not answer within IoT Core's 5 s limit: the refusal comes about 5 s after the request on every transport".into(),
-            "make the function answer well under 5 s: more memory, provisioned concurrency, no slow calls on the auth path".into(),
+            format!("The authorizer's Lambda function does not answer within IoT Core's {limit} limit: the refusal comes about {limit} after the request on every transport"),
+            format!("make the function answer well under {limit}: more memory, provisioned concurrency, no slow calls on the auth path"),
         ),
         LambdaSlow => (
-            "The authorizer answers close to IoT Core's 5 s limit; past it the connection fails".into(),
-            "cut the function's duration well below 5 s (cold starts, network calls)".into(),
+            format!("The authorizer answers close to IoT Core's {limit} limit; past it the connection fails"),
+            format!("cut the function's duration well below {limit} (cold starts, network calls)"),
         ),
         AuthorizerDenied => (
             "The authorizer's function answers isAuthenticated false for this token".into(),

@@ -5,12 +5,6 @@ use crate::probe::AttemptReport;
 use crate::probe::outcome::{Detail, Kind, Stage};
 use crate::probe::variant::Variant;
 
-/// A refusal or success this long after the request: the authorizer is close to the 5 s limit.
-pub(crate) const SLOW_MS: u64 = 4_000;
-/// A refusal this long after the request: IoT Core gave up on the authorizer (5 s, minus slack for
-/// clocks; a client cannot see a timeout earlier than the limit).
-pub(crate) const TIMEOUT_MS: u64 = 4_800;
-
 /// What an attempt says about its credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Seen {

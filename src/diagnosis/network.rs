@@ -173,18 +173,22 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], other
     let secs = cx.plan.matrix.timeout.as_secs_f64();
     let what: Vec<String> = stuck.iter().map(|a| format!("{} at {}", a.transport, a.outcome.kind.as_str())).collect();
     let said = format!("no answer came within {secs} s of the request ({})", what.join(", "));
-    if secs < 5.5 && !others_answered {
+    let limit = cx.plan.limit_text();
+    // A wait shorter than the limit (and its slack) cannot tell a slow authorizer from one that times out.
+    if secs < cx.plan.timeout_ms() as f64 / 1000.0 * 1.15 && !others_answered {
         // Likely, with both candidates (the catalogue allows candidates on `likely`): TLS completed
         // and the request went out, so the wait is the authorizer's, or a path that stalls.
         let mut f = cause(
             Cause::LambdaTimeout,
             Confidence::Likely,
             format!(
-                "The credentials reached {} but {said}: IoT Core waits up to 5 s for the authorizer, so with --timeout {secs} a slow authorizer cannot be told from one that times out",
+                "The credentials reached {} but {said}: IoT Core waits up to {limit} for the authorizer, so with --timeout {secs} a slow authorizer cannot be told from one that times out",
                 dialled(cx, stuck)
             ),
-            "run again with --timeout 10 (IoT Core answers within about 5 s, even when the authorizer times out)"
-                .into(),
+            format!(
+                "run again with --timeout {} (IoT Core answers within about {limit}, even when the authorizer times out)",
+                (cx.plan.timeout_ms() * 2).div_ceil(1000)
+            ),
             ev.to_vec(),
         );
         f.candidates = vec![Cause::LambdaTimeout, Cause::LambdaSlow];
@@ -197,7 +201,7 @@ fn unanswered(stuck: &[&AttemptReport], cx: &Context<'_>, ev: &[Evidence], other
         )
     } else {
         format!(
-            "The credentials reached {at} but {said}; IoT Core answers within about 5 s even when the authorizer times out, so something on the path holds the connection (a proxy or firewall that passes TLS and then stalls), or the server is not IoT Core."
+            "The credentials reached {at} but {said}; IoT Core answers within about {limit} even when the authorizer times out, so something on the path holds the connection (a proxy or firewall that passes TLS and then stalls), or the server is not IoT Core."
         )
     };
     Some(Finding {

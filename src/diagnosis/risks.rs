@@ -227,8 +227,8 @@ fn slow(cx: &Context<'_>) -> Option<Finding> {
         .filter_map(|a| {
             facts::answer_ms(a)
                 .filter(|ms| {
-                    (facts::SLOW_MS..facts::TIMEOUT_MS).contains(ms)
-                        || (facts::is_connected(a) && *ms >= facts::SLOW_MS)
+                    (cx.plan.slow_ms()..cx.plan.timeout_ms()).contains(ms)
+                        || (facts::is_connected(a) && *ms >= cx.plan.slow_ms())
                 })
                 .map(|ms| (a, ms))
         })
@@ -236,8 +236,14 @@ fn slow(cx: &Context<'_>) -> Option<Finding> {
     let worst = slow.iter().map(|(_, ms)| *ms).max()?;
     Some(risk(
         Cause::LambdaSlow,
-        format!("The authorizer answers close to IoT Core's 5 s limit (up to {worst} ms after the request); past 5 s the connection fails."),
-        "cut the Lambda's duration well below 5 s: more memory, provisioned concurrency, no slow calls on the auth path".into(),
+        format!(
+            "The authorizer answers close to IoT Core's {limit} limit (up to {worst} ms after the request); past {limit} the connection fails.",
+            limit = cx.plan.limit_text()
+        ),
+        format!(
+            "cut the Lambda's duration well below {}: more memory, provisioned concurrency, no slow calls on the auth path",
+            cx.plan.limit_text()
+        ),
         slow.iter().map(|(a, _)| Evidence::attempt(a)).collect(),
     ))
 }

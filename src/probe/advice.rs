@@ -29,9 +29,6 @@ fn step_or_empty<S: serde::Serializer>(see: &Option<Step>, s: S) -> Result<S::Ok
     s.serialize_str(see.map_or("", Step::label))
 }
 
-/// A close this long after CONNECT points at the authorizer's 5 s limit.
-const SLOW_AUTHORIZER_MS: u64 = 4_000;
-
 pub(crate) fn advise(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advice {
     match o.stage {
         Stage::Resolve | Stage::Tcp | Stage::Proxy => network(o),
@@ -219,13 +216,19 @@ fn mqtt(o: &Outcome, spec: &AttemptSpec, plan: &ProbePlan, sent: &Sent) -> Advic
             Step::ResponseAllowsConnect,
         ),
         (Kind::ClosedBeforeConnack, Detail::ClosedAfter { how, after_ms }) => {
-            if *after_ms >= SLOW_AUTHORIZER_MS {
-                advice(
-                    format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
-                    "the refusal came close to IoT Core's 5 s limit: the authorizer Lambda is slow — it timed out, or answered late (and denied)",
-                    "check the Lambda's duration and result in CloudWatch; raise its memory or remove slow calls; keep it well under 5 s",
-                    Step::LambdaWithin5s,
-                )
+            // A close this long after CONNECT points at the authorizer's limit.
+            if *after_ms >= plan.slow_ms() {
+                let limit = plan.limit_text();
+                Advice {
+                    summary: format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),
+                    likely_cause: format!(
+                        "the refusal came close to IoT Core's {limit} limit: the authorizer Lambda is slow — it timed out, or answered late (and denied)"
+                    ),
+                    next_check: format!(
+                        "check the Lambda's duration and result in CloudWatch; raise its memory or remove slow calls; keep it well under {limit}"
+                    ),
+                    see: Some(Step::LambdaWithin5s),
+                }
             } else {
                 advice(
                     format!("the server {} {after_ms} ms after CONNECT, without CONNACK", closed_word(*how)),

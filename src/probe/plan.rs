@@ -101,6 +101,9 @@ pub struct ProbePlan {
     pub(crate) token_from_username: bool,
 }
 
+/// IoT Core's time limit for the authorizer function (docs/custom-auth.md §5).
+pub const AUTHORIZER_LIMIT: Duration = Duration::from_secs(5);
+
 /// Where the attempts go and whom they trust.
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
@@ -134,6 +137,9 @@ pub(crate) struct Matrix {
     pub(crate) follow_up_spacing: Duration,
     /// Per-stage timeout.
     pub(crate) timeout: Duration,
+    /// How long IoT Core waits for the authorizer function (5 s): refusals near it read as a slow or
+    /// timed-out function.
+    pub(crate) authorizer_limit: Duration,
 }
 
 /// A probe's settings before they are checked: [`ProbePlan::builder`], the setters, then
@@ -243,6 +249,13 @@ impl PlanBuilder {
         self.plan.matrix.timeout = timeout;
         self
     }
+    /// How long the front door waits for the authorizer function: IoT Core's 5 s unless a front
+    /// door is set up otherwise (the emulator's `time_limit`). Refusals near it read as a slow or
+    /// timed-out function.
+    pub fn authorizer_limit(&mut self, limit: Duration) -> &mut Self {
+        self.plan.matrix.authorizer_limit = limit;
+        self
+    }
     /// How attempts reach the endpoint: proxy, name overrides, address family.
     pub fn network(&mut self, network: NetPath) -> &mut Self {
         self.plan.network = network;
@@ -283,6 +296,9 @@ impl PlanBuilder {
                 "--timeout must be more than 0 and at most 3600 seconds, got {}",
                 m.timeout.as_secs_f64()
             ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&m.authorizer_limit) {
+            return bad("the authorizer limit must be between 100 ms and 60 s".into());
         }
         if m.follow_up_spacing > Duration::from_secs(60) {
             return bad("--spacing must be between 0 and 60 seconds".into());
@@ -640,6 +656,7 @@ impl ProbePlan {
                     follow_up: true,
                     follow_up_spacing: Duration::from_millis(1_100),
                     timeout: Duration::from_secs(10),
+                    authorizer_limit: AUTHORIZER_LIMIT,
                 },
                 network: NetPath::default(),
                 documents: Default::default(),
@@ -658,6 +675,27 @@ impl ProbePlan {
     /// The device's client ID.
     pub fn client_id(&self) -> &str {
         &self.device.client_id
+    }
+
+    /// A refusal or success this long after the request (ms) is close to the authorizer limit: 80 %.
+    pub(crate) fn slow_ms(&self) -> u64 {
+        self.limit_ms() * 4 / 5
+    }
+
+    /// A refusal this long after the request (ms) means the front door gave up on the authorizer: the
+    /// limit less 4 % for clocks (a client cannot see a timeout earlier than the limit).
+    pub(crate) fn timeout_ms(&self) -> u64 {
+        self.limit_ms() * 24 / 25
+    }
+
+    fn limit_ms(&self) -> u64 {
+        u64::try_from(self.matrix.authorizer_limit.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The authorizer limit in words: `5 s`, `500 ms`.
+    pub(crate) fn limit_text(&self) -> String {
+        let ms = self.limit_ms();
+        if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
     }
 
     /// The gap between connects that share a client ID.
@@ -806,5 +844,32 @@ fn add_username_secrets(s: &mut crate::secret::Scrubber, username: &str) {
         let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
         s.add_all_forms(&value);
         s.add_form(&value, raw);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timing_thresholds_follow_the_authorizer_limit() {
+        let plan =
+            ProbePlan::builder("abc123-ats.iot.us-east-1.amazonaws.com", Credentials::default()).build().unwrap();
+        // IoT Core's 5 s: slow from 4 s, timed out from 4.8 s.
+        assert_eq!((plan.slow_ms(), plan.timeout_ms(), plan.limit_text().as_str()), (4_000, 4_800, "5 s"));
+        let mut b = ProbePlan::builder("abc123-ats.iot.us-east-1.amazonaws.com", Credentials::default());
+        let plan = b.authorizer_limit(Duration::from_millis(1_500)).build().unwrap();
+        assert_eq!((plan.slow_ms(), plan.timeout_ms(), plan.limit_text().as_str()), (1_200, 1_440, "1500 ms"));
+        assert!(b.authorizer_limit(Duration::from_millis(10)).build().is_err());
+    }
+
+    #[test]
+    fn a_plan_is_checked_when_it_is_built() {
+        let b = || ProbePlan::builder("abc123-ats.iot.us-east-1.amazonaws.com", Credentials::default());
+        assert!(b().port(0).build().unwrap_err().to_string().contains("--port 0"));
+        assert!(b().timeout(Duration::ZERO).build().unwrap_err().to_string().contains("--timeout"));
+        assert!(b().topic("a/#").build().unwrap_err().to_string().contains("--topic"));
+        assert!(b().endpoint("not a host").build().unwrap_err().to_string().contains("--endpoint"));
+        assert_eq!(b().transports(Vec::new()).build().unwrap().matrix.transports, Transport::ALL);
     }
 }

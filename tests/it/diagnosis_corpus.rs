@@ -17,6 +17,23 @@ use std::time::Duration;
 use Confidence::{Confirmed, Likely, Possible};
 use FindingKind::{Cause, Risk, Unexplained};
 
+/// The authorizer limit of the timing scenarios: IoT Core's 5 s scaled down (the emulator's
+/// `time_limit` and the plan's `authorizer_limit` together), so that the suite does not wait 5 s per
+/// scenario. The thresholds scale with it (slow from 80 %, timed out from 96 %).
+const LIMIT: Duration = Duration::from_secs(2);
+/// A function this slow is close to the limit (82 %: the close comes a little later still).
+const SLOW: Duration = Duration::from_millis(1_640);
+/// A function this slow is past the limit.
+const PAST: Duration = Duration::from_millis(2_200);
+
+/// An emulator whose function takes `latency`, under the scaled limit.
+fn timed(latency: Duration) -> EmulatorConfig {
+    let mut c = cfg(allowing(AUTH));
+    c.time_limit = LIMIT;
+    c.latency = latency;
+    c
+}
+
 fn cfg(a: Authorizer) -> EmulatorConfig {
     let mut c = config();
     c.authorizers.push(a);
@@ -125,10 +142,8 @@ async fn healthy_signed_device_with_plus_in_signature_risks_raw_encoding() {
 
 #[tokio::test]
 async fn slow_but_accepting_authorizer_is_a_risk() {
-    let mut c = cfg(allowing(AUTH));
-    c.latency = Duration::from_millis(4_200);
-    let r = diagnose(c, |p| {
-        p.transports(vec![Transport::Mqtt]);
+    let r = diagnose(timed(SLOW), |p| {
+        p.transports(vec![Transport::Mqtt]).authorizer_limit(LIMIT);
     })
     .await;
     no_cause(&r);
@@ -461,10 +476,8 @@ async fn signature_with_sha512_instead_of_sha256() {
 
 #[tokio::test]
 async fn lambda_timeout() {
-    let mut c = cfg(allowing(AUTH));
-    c.latency = Duration::from_millis(5_500);
-    let r = diagnose(c, |p| {
-        p.transports(vec![Transport::Mqtt, Transport::Https]);
+    let r = diagnose(timed(PAST), |p| {
+        p.transports(vec![Transport::Mqtt, Transport::Https]).authorizer_limit(LIMIT);
         p.timeout(Duration::from_secs(8));
     })
     .await;
@@ -476,24 +489,21 @@ async fn lambda_timeout() {
 /// --timeout tells which.
 #[tokio::test]
 async fn timeout_shorter_than_the_authorizer_limit_is_an_open_lambda_question() {
-    let mut c = cfg(allowing(AUTH));
-    c.latency = Duration::from_millis(5_500);
-    let r = diagnose(c, |p| {
-        p.transports(vec![Transport::Mqtt]);
-        p.timeout(Duration::from_secs(2));
+    let r = diagnose(timed(PAST), |p| {
+        p.transports(vec![Transport::Mqtt]).authorizer_limit(LIMIT);
+        p.timeout(Duration::from_millis(800));
     })
     .await;
     expect(&r, "lambda_timeout", Cause, Likely, Some(&["lambda_timeout", "lambda_slow"]));
-    assert!(first(&r).fix.contains("--timeout 10"), "{:#?}", first(&r));
+    // Twice the limit: 4 s for a 2 s limit (10 s for IoT Core's 5 s).
+    assert!(first(&r).fix.contains("--timeout 4 "), "{:#?}", first(&r));
 }
 
 #[tokio::test]
 async fn slow_authorizer_that_denies_is_not_a_timeout() {
-    let mut c = cfg(allowing(AUTH));
-    c.latency = Duration::from_millis(4_200);
-    let r = diagnose(c, |p| {
+    let r = diagnose(timed(SLOW), |p| {
         p.credentials_mut().token = Some("denied-token".into());
-        p.transports(vec![Transport::Mqtt, Transport::Https]);
+        p.transports(vec![Transport::Mqtt, Transport::Https]).authorizer_limit(LIMIT);
     })
     .await;
     let f = first(&r);
@@ -845,10 +855,8 @@ async fn a_ca_file_that_does_not_hold_the_chain_is_not_a_confirmed_interception(
 /// out: the timeout is the cause; the chain is a risk below it.
 #[tokio::test]
 async fn insecure_reports_the_chain_as_a_risk_below_the_cause() {
-    let mut c = cfg(allowing(AUTH));
-    c.latency = Duration::from_millis(5_500);
-    let r = diagnose(c, |p| {
-        p.transports(vec![Transport::Mqtt, Transport::Https]);
+    let r = diagnose(timed(PAST), |p| {
+        p.transports(vec![Transport::Mqtt, Transport::Https]).authorizer_limit(LIMIT);
         p.trust(Trust::Insecure);
         p.timeout(Duration::from_secs(8));
     })

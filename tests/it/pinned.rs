@@ -142,6 +142,9 @@ async fn probe_json(emu: &Emu, dir: &tempfile::TempDir, extra: &[&str]) -> Strin
         "pinned-device",
         "--format",
         "json",
+        // The emulator does not limit connects per client ID: no 1.1 s spacing between them.
+        "--spacing",
+        "0",
     ]
     .map(String::from)
     .to_vec();

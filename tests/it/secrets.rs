@@ -138,7 +138,8 @@ fn no_subcommand_leaks_a_secret_in_any_output() {
                 probe.push("-v");
             }
             probe.extend(["probe", "--endpoint", "abc123-ats.iot.us-east-1.amazonaws.com", "--connect-to", &emu.addr]);
-            probe.extend(["--ca", &ca, "--matrix", "full", "--format", format, "--timeout", "5"]);
+            // The emulator does not limit connects per client ID: no 1.1 s spacing between them.
+            probe.extend(["--ca", &ca, "--matrix", "full", "--format", format, "--timeout", "5", "--spacing", "0"]);
             probe.extend(creds);
             // A wrong token key name and the key, so that the variants put the secrets everywhere.
             let mut with_sig = probe.clone();
@@ -214,7 +215,18 @@ fn no_subcommand_leaks_a_secret_in_any_output() {
                 "--connect-to",
                 &emu.addr,
             ]);
-            cmd.args(["--ca", &ca, "--format", format, "--timeout", "5", "--authorizer", "MyAuthorizer"]);
+            cmd.args([
+                "--ca",
+                &ca,
+                "--format",
+                format,
+                "--timeout",
+                "5",
+                "--spacing",
+                "0",
+                "--authorizer",
+                "MyAuthorizer",
+            ]);
             cmd.args(["--username", "dev", "--token-key-name", "deviceToken", "--signature-file"]).arg(&sig_file);
             if let Some(p) = &proxy {
                 cmd.args(["--proxy", p]);
@@ -240,7 +252,7 @@ fn no_subcommand_leaks_a_secret_in_any_output() {
             cmd.args(["--authorizer", "MyAuthorizer", "--username", &format!("dev?token={TOKEN}")]);
             cmd.args(["--transport", "mqtt", "--save-device"]).arg(&saved);
         }
-        cmd.args(["--format", format, "--timeout", "5"]);
+        cmd.args(["--format", format, "--timeout", "5", "--spacing", "0"]);
         let out = cmd.output().unwrap();
         let what = format!("probe --username with the token inside, replay {replay}");
         assert!(matches!(out.status.code(), Some(0 | 1)), "{what}: {}", String::from_utf8_lossy(&out.stderr));
