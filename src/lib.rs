@@ -2,12 +2,14 @@
 //!
 //! Map of the crate, in layers: each module imports only from the layers below it (checked by
 //! `tests/it/shape.rs`; the README's "Library and crate map" has the table).
-//! - [`secret`]: redaction of tokens, signatures and passwords; escaping of untrusted text for logs.
+//! - [`secret`]: the [`secret::Secret`] type (redacted whatever prints it), redaction of secrets inside
+//!   text, escaping of untrusted text for logs.
 //! - `input`: files and standard input read with a size limit per kind of input.
 //! - [`auth`]: the custom-auth rules shared by emulator and probe — credential placement, token
 //!   signatures, the authorizer event and response, policy evaluation and ARNs, the Lambda invoke
 //!   permission, the AWS documents a user hands over.
-//! - [`wire`]: what both speak on the wire and neither owns (TLS alert names).
+//! - [`wire`]: what both speak on the wire and neither owns: TLS alerts, the MQTT channel, CONNECT
+//!   parsing and typed CONNACK codes.
 //! - [`probe`]: crafted attempts stage by stage and their classification (docs/outcomes.md), the
 //!   variant matrix. [`emulator`]: a local IoT Core custom-auth front door. Neither imports the other.
 //! - [`diagnosis`]: the cause catalogue (docs/causes.md), local checks, findings and follow-ups.

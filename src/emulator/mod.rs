@@ -4,6 +4,13 @@
 //! ALPN (`tls`); ALPN `mqtt` goes to MQTT (`mqtt`), no ALPN to HTTP (`http`: WebSocket upgrade or
 //! HTTPS publish). Credentials go through the same decision as IoT Core's (`gate`): authorizer,
 //! signature, function (`function`), response, policy. Every connection leaves a [`record`].
+//!
+//! The files import one way, bottom first: the configuration (`config`, [`settings`], [`certs`],
+//! [`record`]) is plain data; `channel`, `clock`, `process` and `admission` are the I/O, deadlines,
+//! processes and budgets; `runtime_api` hosts the Lambda handlers and `function` runs any kind of
+//! function; `ctx` is what a running emulator shares; `gate` decides; `session` runs an accepted MQTT
+//! connection; `mqtt` and `http` serve the paths; this file holds the accept loop. CONNECT parsing and
+//! the typed CONNACK codes are `crate::wire::mqtt`'s.
 
 mod admission;
 pub mod certs;
