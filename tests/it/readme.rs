@@ -278,7 +278,8 @@ pub fn normalise(line: &str) -> String {
             i += chars[i..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
         } else if at_start
             && run >= 16
-            && word.chars().any(|c| c.is_ascii_digit())
+            // A digit, or base64's own characters: a random WebSocket key can have no digit at all.
+            && word.chars().any(|c| c.is_ascii_digit() || matches!(c, '+' | '/' | '='))
             && word.chars().any(|c| c.is_ascii_alphabetic())
             && !word.contains("amazonaws")
         {
