@@ -99,7 +99,7 @@ pub(crate) struct ProbeArgs {
     /// Go through this proxy: http://[user:pass@]host:port (HTTP CONNECT), socks5:// (the name
     /// resolved here) or socks5h:// (resolved by the proxy). Default: HTTPS_PROXY, then ALL_PROXY
     /// (lower case first), as curl.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, short_alias = 'x', value_name = "URL")]
     pub proxy: Option<String>,
     /// Hosts that bypass the proxy (comma-separated names, domains, IPs, CIDRs; `*` = all); replaces NO_PROXY.
     #[arg(long, value_name = "LIST")]
@@ -138,10 +138,10 @@ pub(crate) struct ProbeArgs {
     #[arg(long)]
     pub account: Option<String>,
     /// Trust only the certificates in this PEM file instead of the bundled (Amazon/Mozilla) roots.
-    #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
+    #[arg(long, alias = "cacert", value_name = "PEM", conflicts_with = "insecure")]
     pub ca: Option<PathBuf>,
     /// Do not verify server certificates (every attempt's report says so).
-    #[arg(long)]
+    #[arg(long, short_alias = 'k')]
     pub insecure: bool,
     /// Timeout of each stage, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
@@ -179,7 +179,10 @@ pub(crate) enum MatrixArg {
 pub(crate) enum PlacementArg {
     Username,
     Query,
-    Headers,
+    /// HTTP headers (`headers`, this flag's earlier spelling, is still read, and in saved profiles).
+    #[value(alias = "headers")]
+    #[serde(alias = "headers")]
+    Header,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -196,7 +199,7 @@ pub(crate) enum SignatureEncodingArg {
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct SendsArgs {
     /// SNI to send (default: the endpoint).
-    #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
+    #[arg(long, alias = "servername", value_name = "NAME", conflicts_with = "no_sni")]
     pub sni: Option<String>,
     /// Send no SNI extension.
     #[arg(long)]
@@ -256,7 +259,7 @@ impl SendsArgs {
         let placement = self.placement.map(|p| match p {
             PlacementArg::Username => Placement::Username,
             PlacementArg::Query => Placement::Query,
-            PlacementArg::Headers => Placement::Header,
+            PlacementArg::Header => Placement::Header,
         });
         if let Some(p) = placement {
             let fits = |t: &Transport| match t {

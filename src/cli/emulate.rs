@@ -13,6 +13,9 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct EmulateArgs {
+    /// Print only the listening line; log connections only with -v.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Address and port to serve on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,
@@ -248,7 +251,11 @@ async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) 
     })?;
     // Signals stop the emulator from the moment it says it listens.
     let stop = stop_signal();
-    print!("{}", startup_text(addr, &cfg, args.write_ca.as_deref()));
+    let banner = startup_text(addr, &cfg, args.write_ca.as_deref());
+    match banner.lines().next().filter(|_| args.quiet) {
+        Some(first) => println!("{first}"),
+        None => print!("{banner}"),
+    }
     let _ = std::io::stdout().flush();
     // On a worker thread, not the thread that blocks on the runtime: accepting there and handing
     // each connection to a worker cost a cross-thread wake-up per connect (measured with perf).
@@ -257,7 +264,9 @@ async fn serve(listen: SocketAddr, mut cfg: EmulatorConfig, args: &EmulateArgs) 
     // Handlers and authorizer commands go with the emulator, whatever stopped it.
     crate::emulator::kill_all_groups();
     stopped??;
-    println!("stopped");
+    if !args.quiet {
+        println!("stopped");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
+    /// Print only the report: no warnings on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The capture: pcap or pcapng, as `tcpdump -w` writes it.
     pub capture: PathBuf,
     /// Output format: text, json, or jsonl (one line per object).
@@ -53,8 +56,12 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{} is a directory; give a capture file made with `tcpdump -w FILE`", path.display());
     }
     let keys = keys(&args)?;
-    let report = crate::inspect::inspect_with(&path.display().to_string(), file, &keys)
+    let mut report = crate::inspect::inspect_with(&path.display().to_string(), file, &keys)
         .map_err(|e| anyhow::anyhow!("{}: {e}; give a capture made with `tcpdump -w FILE`", path.display()))?;
+    if args.quiet && args.format == Format::Text {
+        // The text report's warning lines (unread blocks, limits); JSON keeps them as data.
+        report.warnings.clear();
+    }
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {

@@ -43,7 +43,7 @@ impl Lines {
 
     /// The closing object: the run's findings, local checks and exit code.
     pub(crate) fn summary(&self, r: &Report) -> std::io::Result<()> {
-        let v = json!({
+        let mut v = json!({
             "endpoint": r.endpoint,
             "port": r.port,
             "attempts": r.attempts.len(),
@@ -52,6 +52,9 @@ impl Lines {
             "findings": r.findings,
             "exit_code": r.exit_code,
         });
+        if r.interrupted {
+            v["interrupted"] = Value::Bool(true);
+        }
         self.write(&self.stamp("summary", v))
     }
 }

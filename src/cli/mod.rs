@@ -105,28 +105,28 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Probe an endpoint with crafted custom-auth attempts and say where and why each one fails.
-    #[command(after_help = PROBE_HELP)]
+    #[command(after_help = PROBE_HELP, args_override_self = true)]
     Probe(Box<args::ProbeArgs>),
     /// Run the emulator on loopback and probe it with good and broken credentials (no AWS account needed).
-    #[command(after_help = DEMO_HELP)]
+    #[command(after_help = DEMO_HELP, args_override_self = true)]
     Demo(demo::DemoArgs),
     /// Run a local IoT Core custom-auth endpoint (MQTT over TLS, MQTT over WebSocket, HTTPS).
-    #[command(after_help = EMULATE_HELP)]
+    #[command(after_help = EMULATE_HELP, args_override_self = true)]
     Emulate(Box<emulate::EmulateArgs>),
     /// Sign a token (RSA SHA-256, base64), or verify a signature with public keys.
-    #[command(after_help = TOOLKIT_HELP)]
+    #[command(after_help = TOOLKIT_HELP, args_override_self = true)]
     Sign(toolkit::SignArgs),
     /// Print the event IoT Core would send the authorizer for an attempt.
-    #[command(after_help = TOOLKIT_HELP)]
+    #[command(after_help = TOOLKIT_HELP, args_override_self = true)]
     Event(Box<toolkit::EventArgs>),
     /// Validate an authorizer response and evaluate its policies for the intended actions.
-    #[command(after_help = TOOLKIT_HELP)]
+    #[command(after_help = TOOLKIT_HELP, args_override_self = true)]
     CheckResponse(toolkit::CheckResponseArgs),
     /// Check that the Lambda's resource policy lets IoT Core invoke it for an authorizer.
-    #[command(after_help = TOOLKIT_HELP)]
+    #[command(after_help = TOOLKIT_HELP, args_override_self = true)]
     CheckPermission(toolkit::CheckPermissionArgs),
     /// Read a device's packet capture (pcap/pcapng): what it sent, how the server answered, and why.
-    #[command(after_help = INSPECT_HELP)]
+    #[command(after_help = INSPECT_HELP, args_override_self = true)]
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script: `authprobe completions bash > /etc/bash_completion.d/authprobe`.
     Completions {
@@ -144,7 +144,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The emulator logs each connection at info; the probe and demo keep stderr quiet unless -v.
-    init_logging(cli.verbose, !matches!(cli.command, Command::Emulate(_)));
+    init_logging(cli.verbose, !matches!(&cli.command, Command::Emulate(a) if !a.quiet));
     let result = match cli.command {
         Command::Probe(args) => probe::run(*args),
         Command::Demo(args) => demo::run(args),

@@ -77,11 +77,9 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
             let ran = attempts.len();
             let window = (unix(started), unix(std::time::SystemTime::now()));
             let mut r = crate::investigate::Investigation::new(&plan).report(attempts, window);
-            r.warnings.push(format!(
-                "interrupted (Ctrl-C) after {ran} of {} attempts: this report covers only those",
-                specs.len()
-            ));
-            (r, EXIT_INTERRUPTED)
+            r.interrupt(ran, specs.len());
+            let code = r.exit_code;
+            (r, code)
         }
     };
     match &lines {
@@ -90,9 +88,6 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::from(code))
 }
-
-/// Exit code of a run stopped with Ctrl-C (the shell's 128 + SIGINT); the partial report is printed.
-pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// Writes the report to stdout in the chosen format.
 pub(crate) fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()> {

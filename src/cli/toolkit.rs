@@ -1,7 +1,7 @@
 //! The authorizer toolkit: `sign`, `event`, `check-response`, `check-permission` — offline checks
 //! with the same code the emulator uses. Exit codes: 0 all good, 1 a check failed, 2 bad input.
 
-use super::args::{Format, TransportArg};
+use super::args::{Format, PlacementArg, TransportArg};
 use super::device::CredentialArgs;
 use crate::auth::credentials::{Placement, encode};
 use crate::auth::documents::DescribedAuthorizer;
@@ -10,7 +10,7 @@ use crate::auth::response::{self, Intended};
 use crate::auth::signature::{self, PublicKey, SigningKey};
 use crate::probe::ProbePlan;
 use anyhow::{Context as _, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +44,9 @@ fn print_json_as(format: Format, v: &impl serde::Serialize) -> anyhow::Result<()
 
 #[derive(Debug, Args)]
 pub(crate) struct SignArgs {
+    /// Print only the result: no warnings or notes on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The token to sign or verify (or --token-file, or AUTHPROBE_TOKEN).
     #[arg(long, value_name = "VALUE", conflicts_with = "token_file")]
     pub token: Option<String>,
@@ -165,15 +168,11 @@ fn verify_keys(args: &SignArgs) -> anyhow::Result<Vec<PublicKey>> {
     Ok(keys)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum PlacementArg {
-    Header,
-    Query,
-    Username,
-}
-
 #[derive(Debug, Args)]
 pub(crate) struct EventArgs {
+    /// Print only the result: no warnings or notes on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The transport whose event to build.
     #[arg(long, value_enum)]
     pub transport: TransportArg,
@@ -196,7 +195,9 @@ pub(crate) struct EventArgs {
 pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
     let device = args.creds.device(None)?;
     for w in device.warnings(&args.endpoint) {
-        eprintln!("warning: {w}");
+        if !args.quiet {
+            eprintln!("warning: {w}");
+        }
     }
     let plan = ProbePlan::builder(&args.endpoint, device.credentials)
         .transports(vec![args.transport.into()])
@@ -238,7 +239,7 @@ pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
     let value = serde_json::to_value(&ev)?;
     let value = crate::secret::scrub_json(&value, &plan.secrets(&spec));
     print_json(&value)?;
-    if !args.show_secrets {
+    if !args.show_secrets && !args.quiet {
         eprintln!("(secrets redacted: pass --show-secrets to paste this event into a Lambda test)");
     }
     Ok(ExitCode::SUCCESS)
@@ -246,6 +247,9 @@ pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckResponseArgs {
+    /// Print only the result: no warnings or notes on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The authorizer's response (JSON).
     pub response: PathBuf,
     /// Check iot:Connect for this client ID.
@@ -295,6 +299,9 @@ pub(crate) fn check_response(args: CheckResponseArgs) -> anyhow::Result<ExitCode
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckPermissionArgs {
+    /// Print only the result: no warnings or notes on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// `aws lambda get-policy` output, or the policy document itself.
     pub policy: PathBuf,
     /// The authorizer's ARN (arn:aws:iot:<region>:<account>:authorizer/<name>).

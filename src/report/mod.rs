@@ -14,6 +14,8 @@ use std::io;
 /// Exit codes of `authprobe probe` (docs/outcomes.md).
 pub const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_FAILED: u8 = 1;
+/// Exit code of a run stopped with Ctrl-C (the shell's 128 + SIGINT); the partial report is printed.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// A probe's report: serialised as the `--format json` document, rendered by [`text`].
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +55,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The process's exit code (docs/outcomes.md).
     pub exit_code: u8,
+    /// The run was stopped (Ctrl-C) before every planned attempt ended: the report covers those that
+    /// did, and claims no verdict.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Every secret of the run in every encoding: each renderer scrubs what it writes with it, so
     /// what a peer echoed back is redacted whichever field carries it.
     #[serde(skip)]
@@ -101,8 +107,17 @@ impl Report {
             findings,
             attempts,
             exit_code: if failed { EXIT_FAILED } else { EXIT_OK },
+            interrupted: false,
             secrets: crate::probe::matrix::run_secrets(plan),
         }
+    }
+
+    /// Marks the report as the partial one of an interrupted run: `ran` of `planned` attempts ended.
+    pub fn interrupt(&mut self, ran: usize, planned: usize) {
+        self.interrupted = true;
+        self.exit_code = EXIT_INTERRUPTED;
+        self.warnings
+            .push(format!("interrupted (Ctrl-C) after {ran} of {planned} attempts: this report covers only those"));
     }
 
     /// Writes the report as JSON, every string value scrubbed of the run's secrets (what a peer

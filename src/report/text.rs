@@ -82,6 +82,14 @@ fn write_lines(report: &Report, style: Style, out: &mut dyn Write) -> io::Result
         attempt(a, style, out)?;
     }
     writeln!(out)?;
+    if report.interrupted {
+        return writeln!(
+            out,
+            "interrupted (Ctrl-C) after {} attempt(s): no verdict; exit code {}",
+            report.attempts.len(),
+            report.exit_code
+        );
+    }
     let failed = report.attempts.iter().filter(|a| a.expect == Expect::Pass && !a.succeeded).count();
     let expected = report.attempts.iter().filter(|a| a.expect == Expect::Pass).count();
     writeln!(
@@ -94,6 +102,9 @@ fn write_lines(report: &Report, style: Style, out: &mut dyn Write) -> io::Result
 
 /// The first finding, as one sentence; or that nothing is wrong.
 fn headline(report: &Report) -> String {
+    if report.interrupted {
+        return "interrupted (Ctrl-C): no verdict; only the attempts that ran are reported below.".into();
+    }
     match report.findings.first() {
         Some(f) if f.kind != FindingKind::Risk => f.summary.clone(),
         _ if report.exit_code == 0 => match report.findings.len() {

@@ -373,45 +373,50 @@ async fn jsonl_colour_and_quiet_fit_pipelines() {
     assert!(String::from_utf8_lossy(&loud.stderr).contains("warning: port 8443"));
 }
 
-/// Ctrl-C during a matrix: the attempts that ran are reported (JSON Lines summary with a warning),
-/// and the exit code says the run was interrupted (130).
+/// Ctrl-C during a matrix: the attempts that ran are reported, marked interrupted in every format,
+/// with exit code 130 in the report as in the process, and no verdict that claims success.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_prints_a_partial_report() {
-    use std::io::BufRead as _;
-    let mut c = config();
-    c.authorizers.push(allowing(AUTH));
-    c.latency = std::time::Duration::from_secs(8);
-    let emu = start(c).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &emu.ca_pem).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authprobe"))
-        .env_clear()
-        .args(["probe", "--endpoint", ENDPOINT, "--connect-to", &emu.addr.to_string(), "--ca"])
-        .arg(&ca)
-        .args(["--authorizer", AUTH, "--token", GOOD, "--transport", "mqtt", "--format", "jsonl", "--timeout", "20"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
+    use std::io::Read as _;
+    for format in ["jsonl", "json", "text"] {
+        // An emulator per run: no record of the previous run's connections can be taken for this one's.
+        let mut c = config();
+        c.authorizers.push(allowing(AUTH));
+        c.latency = std::time::Duration::from_secs(8);
+        let mut emu = start(c).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, &emu.ca_pem).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_authprobe"))
+            .env_clear()
+            .args(["probe", "--endpoint", ENDPOINT, "--connect-to", &emu.addr.to_string(), "--ca"])
+            .arg(&ca)
+            .args(["--authorizer", AUTH, "--token", GOOD, "--transport", "mqtt", "--format", format])
+            .args(["--timeout", "20", "--spacing", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The attempts that fail at TLS end at once (the emulator records them); the others wait for
+        // the slow authorizer.
+        let _ = emu.record().await;
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(130), "{format}");
+        assert!(out.contains("interrupted (Ctrl-C) after"), "{format}: {out}");
+        assert!(!out.contains("expected to succeed did"), "{format}: a verdict after Ctrl-C: {out}");
+        match format {
+            "text" => assert!(out.contains("no verdict; exit code 130"), "{out}"),
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                assert_eq!((v["exit_code"].as_u64(), v["interrupted"].as_bool()), (Some(130), Some(true)), "{out}");
+            }
+            _ => {
+                let summary = out.lines().find(|l| l.contains("\"type\":\"summary\"")).expect("a summary after Ctrl-C");
+                let v: serde_json::Value = serde_json::from_str(summary).unwrap();
+                assert_eq!((v["exit_code"].as_u64(), v["interrupted"].as_bool()), (Some(130), Some(true)), "{summary}");
+            }
         }
-    });
-    // The attempts that fail at TLS end at once; the others wait for the slow authorizer.
-    let first = rx.recv_timeout(WAIT).expect("a first attempt ends");
-    assert!(first.contains("\"type\":\"attempt\""), "{first}");
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    // The reader ends at EOF, now that the process has exited.
-    let mut rest = Vec::new();
-    while let Ok(line) = rx.recv_timeout(WAIT) {
-        rest.push(line);
     }
-    let summary = rest.iter().find(|l| l.contains("\"type\":\"summary\"")).expect("a summary after Ctrl-C");
-    assert!(summary.contains("interrupted (Ctrl-C) after"), "{summary}");
 }

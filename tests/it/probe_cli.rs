@@ -314,3 +314,103 @@ fn has_sgr(text: &str) -> bool {
         rest[params..].starts_with('m')
     })
 }
+
+/// curl and openssl habits: `-k`, `--cacert`, `--servername`, `-x` mean what they mean there; a
+/// flag given twice takes its last value (as wrapper scripts rely on); `--placement header` is one
+/// spelling for `probe` and `event` (the older `headers` is still read).
+#[test]
+fn curl_and_openssl_habits_work() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let json = |args: &[&str]| {
+        let mut all = vec!["probe", "--endpoint", ENDPOINT, "--connect-to", &addr, "--token", "t"];
+        all.extend(["--matrix", "none", "--follow-up", "none", "--format", "json", "--timeout", "1"]);
+        all.extend(args);
+        let out = authprobe(&all);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    assert_eq!(json(&["-k"])["insecure"], true);
+    // `--servername` is `--sni` (which conflicts with `--no-sni`).
+    let out =
+        authprobe(&["probe", "--endpoint", ENDPOINT, "--token", "t", "--servername", "x.example.com", "--no-sni"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("'--sni <NAME>' cannot be used with '--no-sni'"), "{}", text(&out).1);
+    let r = json(&["-x", "http://127.0.0.1:1"]);
+    assert_eq!(r["proxy"]["url"], "http://127.0.0.1:1", "{r:#}");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, authprobe::emulator::certs::Ca::generate("habits CA").unwrap().pem()).unwrap();
+    assert_eq!(json(&["--cacert", ca.to_str().unwrap()])["insecure"], false);
+    // Last one wins, whichever is valid.
+    let out = authprobe(&["probe", "--endpoint", ENDPOINT, "--token", "t", "--timeout", "5", "--timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("got 0"), "{}", text(&out).1);
+    let r = json(&["--timeout", "0", "--timeout", "1", "--transport", "mqtt", "--transport", "wss"]);
+    let ids: Vec<&str> = r["attempts"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["mqtt", "wss"], "a repeatable flag still adds up");
+    let r = json(&["--transport", "wss", "--placement", "header"]);
+    assert_eq!(r["attempts"][0]["placement"], "header", "{r:#}");
+    for spelling in ["header", "headers"] {
+        let out = authprobe(&[
+            "event",
+            "--transport",
+            "wss",
+            "--endpoint",
+            ENDPOINT,
+            "--token",
+            "t",
+            "--placement",
+            spelling,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{spelling}: {}", text(&out).1);
+    }
+}
+
+/// `-q` on every subcommand that writes to standard error: only the result is printed.
+#[test]
+fn quiet_means_quiet_on_every_subcommand() {
+    let event = ["event", "--transport", "mqtt", "--endpoint", ENDPOINT, "--token", "t"];
+    let loud = authprobe(&event);
+    assert!(text(&loud).1.contains("secrets redacted"), "{}", text(&loud).1);
+    let mut quiet = event.to_vec();
+    quiet.push("-q");
+    let out = authprobe(&quiet);
+    assert_eq!((out.status.code(), text(&out).1.as_str()), (Some(0), ""), "event -q");
+    assert!(text(&out).0.contains("\"token\""), "the event is still printed");
+    for args in [
+        vec!["sign", "-q", "--token", "t", "--signing-key", keys().private.to_str().unwrap()],
+        vec!["check-response", "-q", "/nonexistent.json"],
+        vec![
+            "check-permission",
+            "-q",
+            "/nonexistent.json",
+            "--authorizer-arn",
+            "arn:aws:iot:us-east-1:123456789012:authorizer/A",
+        ],
+        vec!["inspect", "-q", "/nonexistent.pcap"],
+        vec!["demo", "-q", "--help"],
+        vec!["emulate", "-q", "--help"],
+    ] {
+        let out = authprobe(&args);
+        assert!(!text(&out).1.contains("unexpected argument"), "{args:?}: {}", text(&out).1);
+    }
+    // The emulator: only the listening line.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .args(["emulate", "-q", "--listen", "127.0.0.1:0", "--allow-token", "t"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.starts_with("authprobe emulator listening on 127.0.0.1:"), "{first}");
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(rest, "", "emulate -q prints only the listening line");
+}
