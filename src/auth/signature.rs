@@ -60,9 +60,46 @@ pub enum KeyError {
     /// A private key larger than 8192 bits.
     #[error("the RSA private key is larger than 4096 bits, which the signer (ring) does not support")]
     PrivateKeyTooLarge,
+    /// An encrypted PKCS#8 private key (`BEGIN ENCRYPTED PRIVATE KEY`).
+    #[error(
+        "this is an encrypted private key (PKCS#8 `BEGIN ENCRYPTED PRIVATE KEY`); decrypt it first: \
+         `openssl pkcs8 -in KEY -out key.pem` (it asks for the passphrase)"
+    )]
+    EncryptedPkcs8,
+    /// A traditional PEM private key encrypted with a passphrase (`Proc-Type: 4,ENCRYPTED`).
+    #[error(
+        "this is an encrypted private key (traditional PEM with `Proc-Type: 4,ENCRYPTED`); decrypt it first: \
+         `openssl pkey -in KEY -out key.pem` (it asks for the passphrase)"
+    )]
+    EncryptedPem,
+    /// A key in DER (binary) form where PEM is expected.
+    #[error(
+        "this is a {what} in DER (binary) form; convert it to PEM: `openssl pkey {pubin}-inform DER -in KEY -out {out}`"
+    )]
+    Der {
+        /// `private key` or `public key`.
+        what: &'static str,
+        /// `-pubin ` for a public key.
+        pubin: &'static str,
+        /// The output file's suggested name.
+        out: &'static str,
+    },
     /// A key that does not parse, with the parser's words.
     #[error("the key could not be parsed: {0}")]
     Malformed(String),
+}
+
+/// Whether `bytes` look like a DER structure (an ASN.1 SEQUENCE) rather than PEM text.
+fn is_der(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&0x30) && !bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// PEM text from a key file's bytes: DER and non-text input get an error that says how to convert.
+fn pem_text(bytes: &[u8], der: KeyError, none: KeyError) -> Result<&str, KeyError> {
+    if is_der(bytes) {
+        return Err(der);
+    }
+    std::str::from_utf8(bytes).map_err(|_| none)
 }
 
 /// A named public key that can verify token signatures.
@@ -96,6 +133,13 @@ impl PublicKey {
             return Err(KeyError::TooSmall(bits));
         }
         Ok(Self { name: name.to_owned(), key })
+    }
+
+    /// The public key in a file's bytes: PEM (SubjectPublicKeyInfo), or an error that names what was
+    /// found (DER, PKCS#1, a certificate, a private key) and the openssl command that converts it.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Self, KeyError> {
+        let der = KeyError::Der { what: "public key", pubin: "-pubin ", out: "pub.pem" };
+        Self::from_pem(name, pem_text(bytes, der, KeyError::NoPem)?)
     }
 
     /// The modulus size in bits.
@@ -157,10 +201,21 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// The private key in a file's bytes: PEM (PKCS#8 or PKCS#1), or an error that names what was
+    /// found (DER, encrypted, a certificate, a public key, an EC key) and how to convert it.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let der = KeyError::Der { what: "private key", pubin: "", out: "key.pem" };
+        Self::from_pem(pem_text(bytes, der, KeyError::NoPrivatePem)?)
+    }
+
     /// Reads an RSA private key in PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        if pem.contains("Proc-Type: 4,ENCRYPTED") {
+            return Err(KeyError::EncryptedPem);
+        }
         match pem_label(pem).as_deref() {
             None => return Err(KeyError::NoPrivatePem),
+            Some("ENCRYPTED PRIVATE KEY") => return Err(KeyError::EncryptedPkcs8),
             Some("PUBLIC KEY" | "RSA PUBLIC KEY") => return Err(KeyError::PublicKeyGiven),
             Some("CERTIFICATE") => return Err(KeyError::CertificateGivenForSigning),
             Some("EC PRIVATE KEY") => return Err(KeyError::NotRsa),

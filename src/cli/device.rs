@@ -236,8 +236,9 @@ impl CredentialArgs {
                 let Some(token) = token else {
                     bail!("--signing-key signs the token: give --token (or --token-file, AUTHPROBE_TOKEN) too")
                 };
-                let pem = crate::input::read_text(path, crate::input::Kind::Key, "--signing-key")?;
-                let key = SigningKey::from_pem(&pem).with_context(|| format!("--signing-key {}", path.display()))?;
+                let bytes = crate::input::read_file(path, crate::input::Kind::Key, "--signing-key")?;
+                let key =
+                    SigningKey::from_bytes(&bytes).with_context(|| format!("--signing-key {}", path.display()))?;
                 let sig = key.sign(token);
                 Ok((Some(sig), Some(std::sync::Arc::new(key))))
             }
@@ -255,8 +256,8 @@ impl CredentialArgs {
 pub(crate) fn read_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
     let mut keys = Vec::new();
     for (i, path) in paths.iter().enumerate() {
-        let pem = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
-        let key = PublicKey::from_pem(&format!("public-key-{}", i + 1), &pem)
+        let bytes = crate::input::read_file(path, crate::input::Kind::Key, "--public-key")?;
+        let key = PublicKey::from_bytes(&format!("public-key-{}", i + 1), &bytes)
             .with_context(|| format!("--public-key {}", path.display()))?;
         keys.push(key);
     }

@@ -191,10 +191,10 @@ fn flag_authorizer(args: &EmulateArgs, none_configured: bool) -> anyhow::Result<
     if !args.public_keys.is_empty() {
         let mut keys = Vec::new();
         for (i, path) in args.public_keys.iter().enumerate() {
-            let text = crate::input::read_text(path, crate::input::Kind::Key, "--public-key")?;
+            let bytes = crate::input::read_file(path, crate::input::Kind::Key, "--public-key")?;
             let name = format!("key{}", i + 1);
             keys.push(
-                crate::auth::signature::PublicKey::from_pem(&name, &text)
+                crate::auth::signature::PublicKey::from_bytes(&name, &bytes)
                     .with_context(|| format!("--public-key {}", path.display()))?,
             );
         }

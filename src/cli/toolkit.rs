@@ -97,8 +97,8 @@ pub(crate) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         return verify(&args, &token, &mut stdin_used);
     }
     let path = args.signing_key.as_deref().unwrap_or(Path::new(""));
-    let key = SigningKey::from_pem(&read("--signing-key", path)?)
-        .with_context(|| format!("--signing-key {}", path.display()))?;
+    let bytes = crate::input::read_file(path, crate::input::Kind::Key, "--signing-key")?;
+    let key = SigningKey::from_bytes(&bytes).with_context(|| format!("--signing-key {}", path.display()))?;
     // The signature is what `sign` makes: it is printed as is (reports and logs still redact it).
     let sig = key.sign(&token);
     let encoded = encode(&sig);
@@ -145,9 +145,9 @@ fn verify(args: &SignArgs, token: &str, stdin_used: &mut bool) -> anyhow::Result
 fn verify_keys(args: &SignArgs) -> anyhow::Result<Vec<PublicKey>> {
     let mut keys: Vec<PublicKey> = Vec::new();
     for (i, path) in args.public_keys.iter().enumerate() {
-        let pem = read("--public-key", path)?;
+        let bytes = crate::input::read_file(path, crate::input::Kind::Key, "--public-key")?;
         keys.push(
-            PublicKey::from_pem(&format!("key{}", i + 1), &pem)
+            PublicKey::from_bytes(&format!("key{}", i + 1), &bytes)
                 .with_context(|| format!("--public-key {}", path.display()))?,
         );
     }

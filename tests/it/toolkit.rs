@@ -524,3 +524,44 @@ fn probe_reads_aws_documents_and_warns_before_sending() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("authenticationType is AWS_X509") && stderr.contains("`Other` is ignored"), "{stderr}");
 }
+
+/// A key in the wrong format gets an error that names the format found and the openssl command that
+/// converts it, exit 2: DER, encrypted PKCS#8, encrypted traditional PEM, an EC key, a certificate,
+/// or a public key where the private key is expected (and the converse).
+#[test]
+fn key_format_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let private = keys().private.to_str().unwrap().to_owned();
+    openssl(&["pkey", "-in", &private, "-outform", "DER", "-out", &at("k.der")]);
+    openssl(&["pkey", "-in", &private, "-pubout", "-outform", "DER", "-out", &at("p.der")]);
+    openssl(&["pkcs8", "-topk8", "-in", &private, "-out", &at("enc8.pem"), "-passout", "pass:x"]);
+    openssl(&["rsa", "-in", &private, "-traditional", "-aes256", "-out", &at("legacy.pem"), "-passout", "pass:x"]);
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &at("ec.pem")]);
+    openssl(&["req", "-x509", "-key", &private, "-subj", "/CN=x", "-days", "1", "-out", &at("cert.pem")]);
+    std::fs::write(at("pub.pem"), &keys().public_pem).unwrap();
+    for (file, says) in [
+        ("k.der", "`openssl pkey -inform DER -in KEY -out key.pem`"),
+        ("enc8.pem", "`openssl pkcs8 -in KEY -out key.pem`"),
+        ("legacy.pem", "`openssl pkey -in KEY -out key.pem`"),
+        ("ec.pem", "elliptic-curve key"),
+        ("cert.pem", "this is a certificate"),
+        ("pub.pem", "this is a public key"),
+    ] {
+        let o = authprobe(&["sign", "--token", "t", "--signing-key", &at(file)]);
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", out(&o));
+        assert!(
+            out(&o).contains(&format!("--signing-key {}", at(file))) && out(&o).contains(says),
+            "{file}: {}",
+            out(&o)
+        );
+    }
+    for (file, says) in [
+        ("p.der", "`openssl pkey -pubin -inform DER -in KEY -out pub.pem`"),
+        ("cert.pem", "`openssl x509 -in CERT -pubkey -noout`"),
+    ] {
+        let o = authprobe(&["sign", "--verify", "--token", "t", "--signature", "YWJj", "--public-key", &at(file)]);
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", out(&o));
+        assert!(out(&o).contains(says), "{file}: {}", out(&o));
+    }
+}
