@@ -6,6 +6,7 @@ pub(crate) mod args;
 pub(crate) mod demo;
 pub(crate) mod device;
 pub(crate) mod emulate;
+pub(crate) mod explain;
 pub(crate) mod inspect;
 pub(crate) mod jsonl;
 pub(crate) mod probe;
@@ -82,6 +83,15 @@ Exit codes:
   1  a connection shows a cause; the report says which
   2  the file is not a pcap or pcapng capture";
 
+const EXPLAIN_HELP: &str = "\
+Examples:
+  authprobe explain token_key_name_wrong
+  authprobe explain --list
+
+Exit codes:
+  0  the entry was printed
+  2  not a finding id (the closest ids are named)";
+
 const DEMO_HELP: &str = "\
 Examples:
   authprobe demo
@@ -125,6 +135,9 @@ pub(crate) enum Command {
     /// Check that the Lambda's resource policy lets IoT Core invoke it for an authorizer.
     #[command(after_help = TOOLKIT_HELP, args_override_self = true)]
     CheckPermission(toolkit::CheckPermissionArgs),
+    /// Print a cause catalogue entry (what it means, the troubleshooting step, how it is found).
+    #[command(after_help = EXPLAIN_HELP, args_override_self = true)]
+    Explain(explain::ExplainArgs),
     /// Read a device's packet capture (pcap/pcapng): what it sent, how the server answered, and why.
     #[command(after_help = INSPECT_HELP, args_override_self = true)]
     Inspect(inspect::InspectArgs),
@@ -154,6 +167,7 @@ pub fn main() -> ExitCode {
         Command::CheckResponse(args) => toolkit::check_response(args),
         Command::CheckPermission(args) => toolkit::check_permission(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into memory first: clap_complete panics on a failed write (a closed pipe).

@@ -565,3 +565,22 @@ fn key_format_errors_say_what_to_do() {
         assert!(out(&o).contains(says), "{file}: {}", out(&o));
     }
 }
+
+/// `authprobe explain`: the catalogue entry on a machine without the repository; an unknown id exits
+/// 2 naming the closest ids; `--list` lists every cause.
+#[test]
+fn explain_prints_a_catalogue_entry() {
+    let o = authprobe(&["explain", "token_key_name_wrong"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.starts_with("token_key_name_wrong: the token travels under a name other than"), "{text}");
+    assert!(text.contains("step:       application: token key name") && text.contains("found by:"), "{text}");
+    let o = authprobe(&["explain", "refused_unexplained"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = authprobe(&["explain", "sni_mising"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("did you mean sni_missing"), "{}", out(&o));
+    let o = authprobe(&["explain", "--list"]);
+    let listed = String::from_utf8_lossy(&o.stdout).lines().count();
+    assert_eq!(listed, authprobe::diagnosis::Cause::ALL.len());
+}
