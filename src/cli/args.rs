@@ -143,8 +143,8 @@ pub(crate) struct ProbeArgs {
     /// Do not verify server certificates (every attempt's report says so).
     #[arg(long, short_alias = 'k')]
     pub insecure: bool,
-    /// Timeout of each stage, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    /// Timeout of each stage, in seconds (or with a unit: 300ms, 5s, 2m).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = seconds)]
     pub timeout: f64,
     /// A device profile (TOML): what the device sends and where its secrets are; flags override it.
     #[arg(long, value_name = "FILE")]
@@ -228,7 +228,7 @@ pub(crate) struct SendsArgs {
     /// Sec-WebSocket-Protocol of the upgrade (default `mqtt`).
     #[arg(long, value_name = "VALUE")]
     pub ws_protocol: Option<String>,
-    /// CONNECT keep-alive in seconds (default 60).
+    /// CONNECT keep-alive in whole seconds (default 60).
     #[arg(long, value_name = "SECS")]
     pub keep_alive: Option<u16>,
 }
@@ -332,7 +332,7 @@ pub(crate) struct MatrixArgs {
     /// Gap from start to start between MQTT attempts that share a client ID (the mqtt and wss
     /// baselines, the follow-ups, all with --same-client-id), in seconds (IoT Core allows about one
     /// connect per second per client ID).
-    #[arg(long, value_name = "SECS", default_value_t = 1.1)]
+    #[arg(long, value_name = "SECS", default_value_t = 1.1, value_parser = seconds)]
     pub spacing: f64,
     /// Follow-up attempts that split the causes still open (`none`: only the matrix).
     #[arg(long, value_enum, default_value_t = FollowUpArg::Auto)]
@@ -370,5 +370,55 @@ pub(crate) fn colour(choice: ColorArg, stream_is_terminal: bool) -> bool {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::env::var("TERM").map_or(true, |t| t != "dumb")
         }
+    }
+}
+
+/// A duration in seconds: a bare number is seconds (as before), or with a unit: `300ms`, `5s`, `2m`.
+pub(crate) fn seconds(s: &str) -> Result<f64, String> {
+    duration(s, 1.0).map(|ms| ms / 1000.0)
+}
+
+/// A duration in milliseconds: a bare number is milliseconds (as before), or with a unit: `300ms`,
+/// `5s`, `2m`.
+pub(crate) fn millis(s: &str) -> Result<u64, String> {
+    let ms = duration(s, 0.001)?;
+    if ms.fract() != 0.0 || ms > u64::MAX as f64 {
+        return Err(format!("`{s}` is not a whole number of milliseconds"));
+    }
+    Ok(ms as u64)
+}
+
+/// `s` in milliseconds; a bare number is in units of `bare` seconds (1: seconds, 0.001: ms).
+fn duration(s: &str, bare: f64) -> Result<f64, String> {
+    let t = s.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (t, bare * 1000.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
+        _ => Err(format!("`{s}` is not a duration: give a number, or one with a unit (300ms, 5s, 2m)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_and_bare_numbers_keep_their_meaning() {
+        assert_eq!(seconds("5"), Ok(5.0));
+        assert_eq!(seconds("1.5s"), Ok(1.5));
+        assert_eq!(seconds("300ms"), Ok(0.3));
+        assert_eq!(seconds("2m"), Ok(120.0));
+        assert_eq!(millis("250"), Ok(250));
+        assert_eq!(millis("5s"), Ok(5000));
+        assert_eq!(millis("300ms"), Ok(300));
+        assert!(seconds("-1").is_err() && seconds("five").is_err() && millis("0.5ms").is_err());
     }
 }

@@ -51,11 +51,11 @@ pub(crate) struct EmulateArgs {
     /// A token the built-in function allows with an `iot:*` policy (repeatable); every other token is denied.
     #[arg(long = "allow-token", value_name = "TOKEN")]
     pub allow_tokens: Vec<String>,
-    /// Latency added before every function invocation, in milliseconds.
-    #[arg(long, value_name = "MS")]
+    /// Latency added before every function invocation, in milliseconds (or with a unit: 300ms, 2s).
+    #[arg(long, value_name = "MS", value_parser = super::args::millis)]
     pub authorizer_latency: Option<u64>,
-    /// The function's time limit in milliseconds (IoT Core: 5000).
-    #[arg(long, value_name = "MS")]
+    /// The function's time limit in milliseconds (IoT Core: 5000; or with a unit: 5s).
+    #[arg(long, value_name = "MS", value_parser = super::args::millis)]
     pub time_limit: Option<u64>,
     /// Write the generated CA certificate (PEM) here, for clients to trust.
     #[arg(long, value_name = "FILE")]

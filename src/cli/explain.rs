@@ -27,10 +27,9 @@ pub(crate) struct ExplainArgs {
 fn row(id: &str) -> Option<[String; 3]> {
     // A row may name several ids that share an entry (`policy_publish_denied`, `…_subscribe_…`).
     let key = format!("`{id}`");
-    let line = CATALOGUE
-        .lines()
-        .filter(|l| l.starts_with("| `"))
-        .find(|l| l.trim_matches('|').split(" | ").next().is_some_and(|ids| ids.split(", ").any(|i| i.trim() == key)))?;
+    let line = CATALOGUE.lines().filter(|l| l.starts_with("| `")).find(|l| {
+        l.trim_matches('|').split(" | ").next().is_some_and(|ids| ids.split(", ").any(|i| i.trim() == key))
+    })?;
     let cells: Vec<String> = line.trim_matches('|').split(" | ").map(|c| c.trim().to_owned()).collect();
     match cells.as_slice() {
         [_, what, step, how] => Some([what.clone(), step.clone(), how.clone()]),

@@ -351,6 +351,11 @@ fn curl_and_openssl_habits_work() {
     let r = json(&["--timeout", "0", "--timeout", "1", "--transport", "mqtt", "--transport", "wss"]);
     let ids: Vec<&str> = r["attempts"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["mqtt", "wss"], "a repeatable flag still adds up");
+    // Durations take units.
+    assert_eq!(json(&["--timeout", "1500ms", "--spacing", "0s"])["exit_code"], 1);
+    let out = authprobe(&["emulate", "--time-limit", "five", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("300ms, 5s, 2m"), "{}", text(&out).1);
     let r = json(&["--transport", "wss", "--placement", "header"]);
     assert_eq!(r["attempts"][0]["placement"], "header", "{r:#}");
     for spelling in ["header", "headers"] {
