@@ -215,6 +215,19 @@ impl CredentialArgs {
         let password_env = env(&self.env_names.password, "AUTHPROBE_PASSWORD");
         let password =
             note("password", secret(&self.password, &self.password_file, "password", &password_env, &mut stdin_used)?);
+        // A variable the device profile names that is not set: say which, and which profile.
+        for (what, found, named) in [
+            ("token", token.is_some(), &self.env_names.token),
+            ("signature", signature.is_some() || self.signing_key.is_some(), &self.env_names.signature),
+            ("password", password.is_some(), &self.env_names.password),
+        ] {
+            if let (false, Some(var), Some(profile)) = (found, named, &self.profile) {
+                bail!(
+                    "--device {profile}: {what}_env = {var}, and the environment variable {var} is not set: \
+                     export {var}=… (or give --{what}-file) and run again"
+                );
+            }
+        }
         if signature.is_none() {
             if let Some(k) = &self.signing_key {
                 sources.push(format!("signature made with --signing-key {}", k.display()));

@@ -29,9 +29,14 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     crate::secret::register_log_secrets(&crate::probe::matrix::run_secrets(&plan));
     let quiet = args.output.quiet;
     if let Some(path) = &args.save_device {
-        let (profile, mut notes) = super::profile::Profile::of(&args);
+        let (profile, mut notes) = super::profile::Profile::of(&args, path);
         notes.extend(profile.outside_notes(path));
         profile.write(path)?;
+        notes.push(format!(
+            "device profile written to {}; replay it with `authprobe probe --device {}`",
+            path.display(),
+            crate::secret::shell_quote(&path.display().to_string())
+        ));
         for n in notes.iter().filter(|_| !quiet) {
             eprintln!("note: {n}");
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// One device, as a TOML file.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,6 +74,30 @@ pub(crate) struct Profile {
     pub resolve: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
+    /// The proxy URL, without its password (a secret: given again with --proxy, or by HTTPS_PROXY).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noproxy: Option<String>,
+    /// The authorizer's token-signing public keys, for the local signature check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<PathBuf>,
+    /// The per-stage timeout in seconds, when not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+}
+
+/// The probe's default `--timeout`, which a profile does not store.
+const DEFAULT_TIMEOUT: f64 = 10.0;
+
+/// A proxy URL without the password in it (noted: the replay gives it again).
+fn without_password(url: &str, notes: &mut Vec<String>) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let Some((auth, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    let Some((user, _)) = auth.split_once(':') else { return url.to_owned() };
+    notes.push("the proxy password is not saved in the profile: give it again with --proxy (or HTTPS_PROXY)".into());
+    let prefix = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+    format!("{prefix}{user}@{host}")
 }
 
 fn is_false(b: &bool) -> bool {
@@ -105,6 +129,7 @@ impl Profile {
             signing_key: rebase(&profile.signing_key),
             password_file: rebase(&profile.password_file),
             ca: rebase(&profile.ca),
+            public_keys: profile.public_keys.iter().filter_map(|p| rebase(&Some(p.clone()))).collect(),
             ..profile
         })
     }
@@ -163,6 +188,14 @@ impl Profile {
     /// Fills every setting the command line left unset.
     pub(crate) fn apply(&self, args: &mut ProbeArgs) {
         fill(&mut args.endpoint, &self.endpoint);
+        fill(&mut args.proxy, &self.proxy);
+        fill(&mut args.noproxy, &self.noproxy);
+        if let (Some(t), true) = (self.timeout, args.timeout == DEFAULT_TIMEOUT) {
+            args.timeout = t;
+        }
+        if args.creds.public_keys.is_empty() {
+            args.creds.public_keys.clone_from(&self.public_keys);
+        }
         fill(&mut args.port, &self.port);
         fill(&mut args.connect_to, &self.connect_to);
         if args.resolve.is_empty() {
@@ -222,14 +255,22 @@ impl Profile {
         fill(&mut s.keep_alive, &self.keep_alive);
     }
 
-    /// The profile of a command line, and notes on what could not be saved (a secret given by value).
-    pub(crate) fn of(args: &ProbeArgs) -> (Self, Vec<String>) {
+    /// The profile of a command line to be written at `to`, and notes on what could not be saved (a
+    /// secret given by value, a proxy password). Paths are relative to the profile's folder where
+    /// they are inside it, so that the folder can be copied to a gateway whole.
+    pub(crate) fn of(args: &ProbeArgs, to: &Path) -> (Self, Vec<String>) {
         let c = &args.creds;
         let s = &args.sends;
         let mut notes = Vec::new();
+        let folder = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
         let absolute = |p: &Option<PathBuf>| {
             p.as_ref().map(|p| {
-                if p.as_os_str() == "-" { p.clone() } else { std::path::absolute(p).unwrap_or_else(|_| p.clone()) }
+                if p.as_os_str() == "-" {
+                    return p.clone();
+                }
+                let whole = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                whole.strip_prefix(&folder).map(Path::to_path_buf).unwrap_or(whole)
             })
         };
         let mut reference =
@@ -282,6 +323,10 @@ impl Profile {
             connect_to: args.connect_to.clone(),
             resolve: args.resolve.clone(),
             ca: absolute(&args.ca),
+            proxy: args.proxy.as_deref().map(|u| without_password(u, &mut notes)),
+            noproxy: args.noproxy.clone(),
+            public_keys: c.public_keys.iter().filter_map(|p| absolute(&Some(p.clone()))).collect(),
+            timeout: (args.timeout != DEFAULT_TIMEOUT).then_some(args.timeout),
         };
         (profile, notes)
     }

@@ -420,3 +420,66 @@ async fn ctrl_c_prints_a_partial_report() {
         }
     }
 }
+
+/// `--save-device` keeps every flag that changes what is sent or where (proxy without its password,
+/// public keys, timeout, MQTT version, keep-alive), writes paths relative to the profile so that its
+/// folder can be copied to a gateway, and says where it wrote; a replay whose token variable is not
+/// set names the variable and the profile.
+#[test]
+fn a_saved_profile_is_complete_and_portable() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("token"), GOOD).unwrap();
+    std::fs::write(site.join("pub.pem"), &keys().public_pem).unwrap();
+    let profile = site.join("gw-17.toml");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://alice:proxy-pw-9@{}", closed.local_addr().unwrap());
+    drop(closed);
+    let save = Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .env_clear()
+        .current_dir(dir.path())
+        .args(["probe", "--endpoint", ENDPOINT, "--authorizer", AUTH, "--token-file", "site/token"])
+        .args(["--public-key", "site/pub.pem", "--proxy", &proxy, "--timeout", "3", "--mqtt-version", "5"])
+        .args(["--keep-alive", "40", "--matrix", "none", "--follow-up", "none", "--save-device", "site/gw-17.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&save.stderr);
+    assert!(stderr.contains("device profile written to site/gw-17.toml"), "{stderr}");
+    assert!(stderr.contains("proxy password is not saved"), "{stderr}");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(!text.contains("proxy-pw-9") && !text.contains(GOOD), "{text}");
+    for want in [
+        "token_file = \"token\"",
+        "public_keys = [\"pub.pem\"]",
+        "timeout = 3.0",
+        "mqtt_version = \"5\"",
+        "keep_alive = 40",
+        "proxy = \"http://alice@127.0.0.1:",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    // Copied elsewhere, the folder still works: its paths are its own.
+    let moved = dir.path().join("gateway");
+    std::fs::create_dir(&moved).unwrap();
+    for f in ["token", "pub.pem", "gw-17.toml"] {
+        std::fs::copy(site.join(f), moved.join(f)).unwrap();
+    }
+    let replay = authprobe_bin(&["probe", "--device", moved.join("gw-17.toml").to_str().unwrap(), "--format", "json"]);
+    let stdout = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&replay.stderr));
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(r["proxy"]["url"].as_str().unwrap().starts_with("http://alice@127.0.0.1:"), "{}", r["proxy"]);
+    assert!(r["secret_sources"][0].as_str().unwrap().contains("gateway/token"), "{}", r["secret_sources"]);
+    // A token variable the profile names but the shell does not set.
+    let by_env = dir.path().join("env.toml");
+    std::fs::write(&by_env, format!("endpoint = \"{ENDPOINT}\"\nauthorizer = \"{AUTH}\"\ntoken_env = \"GW_TOKEN\"\n"))
+        .unwrap();
+    let out = authprobe_bin(&["probe", "--device", by_env.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("GW_TOKEN") && stderr.contains("env.toml") && !stderr.contains("--signing-key"),
+        "{stderr}"
+    );
+}

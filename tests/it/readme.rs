@@ -169,8 +169,8 @@ fn device_profile_replay() {
     let _child = Kill(child);
     let token = dir.path().join("token");
     std::fs::write(&token, "good-token\n").unwrap();
-    let profile = block_after("never as values\n   (a secret given by value is left out, with a note)");
-    let profile = profile.replace("/tmp/ux/token", token.to_str().unwrap());
+    // The profile's `token_file = "token"` is relative to the profile: the token beside it.
+    let profile = block_after("names the variable and the profile:");
     std::fs::write(dir.path().join("gw-17.toml"), profile).unwrap();
     let (script, shown) = transcript(&block_after("has is named from the differences"));
     let output = run(&script.replace("127.0.0.1:32845", &addr), dir.path());
