@@ -39,19 +39,19 @@ impl From<TransportArg> for Transport {
 pub(crate) struct OutputArgs {
     /// Report format: text, one JSON document, or JSON Lines (one object per attempt as it ends, then
     /// a summary) for log pipelines.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Show tokens, signatures and passwords instead of `<redacted len=N sha256=…>`.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub show_secrets: bool,
     /// Nothing but the report: no progress, warnings or notes on stderr.
-    #[arg(short, long)]
+    #[arg(help_heading = "Output", short, long)]
     pub quiet: bool,
     /// Colour: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always, never.
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    #[arg(help_heading = "Output", hide_short_help = true, long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
     /// A label (device, site) carried by every JSON Lines object.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(help_heading = "Output", hide_short_help = true, long, value_name = "TEXT")]
     pub label: Option<String>,
 }
 
@@ -82,79 +82,85 @@ impl OutputArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ProbeArgs {
     /// The IoT data endpoint (or custom domain): SNI, Host header and certificate name.
-    #[arg(long, value_name = "HOST", required_unless_present_any = ["endpoint_json", "domain_json", "device"])]
+    #[arg(help_heading = "Target", long, value_name = "HOST", required_unless_present_any = ["endpoint_json", "domain_json", "device"])]
     pub endpoint: Option<String>,
     /// `aws iot describe-endpoint` output: the endpoint, when --endpoint is not given.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Target", hide_short_help = true, long, value_name = "FILE")]
     pub endpoint_json: Option<PathBuf>,
     /// `aws iot describe-domain-configuration` output: domain name, default authorizer, authentication type.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Target", hide_short_help = true, long, value_name = "FILE")]
     pub domain_json: Option<PathBuf>,
     /// Port (default 443; custom authentication works on 443 only).
-    #[arg(long, value_name = "N")]
+    #[arg(hide_short_help = true, help_heading = "Target", long, value_name = "N")]
     pub port: Option<u16>,
     /// Dial this address (and port) instead of resolving HOST, like curl's --connect-to.
-    #[arg(long, value_name = "ADDR[:PORT]")]
+    #[arg(help_heading = "Network", long, value_name = "ADDR[:PORT]")]
     pub connect_to: Option<String>,
     /// Go through this proxy: http://[user:pass@]host:port (HTTP CONNECT), socks5:// (the name
     /// resolved here) or socks5h:// (resolved by the proxy). Default: HTTPS_PROXY, then ALL_PROXY
     /// (lower case first), as curl.
-    #[arg(long, short_alias = 'x', value_name = "URL")]
+    #[arg(help_heading = "Network", long, short_alias = 'x', value_name = "URL")]
     pub proxy: Option<String>,
     /// Hosts that bypass the proxy (comma-separated names, domains, IPs, CIDRs; `*` = all); replaces NO_PROXY.
-    #[arg(long, value_name = "LIST")]
+    #[arg(help_heading = "Network", hide_short_help = true, long, value_name = "LIST")]
     pub noproxy: Option<String>,
     /// Answer HOST:PORT with ADDR without asking DNS (repeatable), as curl's --resolve.
-    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
+    #[arg(help_heading = "Network", hide_short_help = true, long = "resolve", value_name = "HOST:PORT:ADDR")]
     pub resolve: Vec<String>,
     /// IPv4 only.
-    #[arg(short = '4', long = "ipv4", conflicts_with_all = ["ipv6", "family"])]
+    #[arg(help_heading = "Network", hide_short_help = true, short = '4', long = "ipv4", conflicts_with_all = ["ipv6", "family"])]
     pub ipv4: bool,
     /// IPv6 only.
-    #[arg(short = '6', long = "ipv6", conflicts_with = "family")]
+    #[arg(help_heading = "Network", hide_short_help = true, short = '6', long = "ipv6", conflicts_with = "family")]
     pub ipv6: bool,
     /// IP versions to dial: any (the resolver's order), 4, 6, or both (each baseline over IPv4 and
     /// again over IPv6, to compare).
-    #[arg(long, value_enum, value_name = "any|4|6|both")]
+    #[arg(help_heading = "Network", hide_short_help = true, long, value_enum, value_name = "any|4|6|both")]
     pub family: Option<FamilyArg>,
     /// Transport to try (repeatable, or comma-separated). Default: mqtt, wss and https.
-    #[arg(long = "transport", value_enum, value_name = "mqtt|wss|https", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Matrix",
+        long = "transport",
+        value_enum,
+        value_name = "mqtt|wss|https",
+        value_delimiter = ','
+    )]
     pub transports: Vec<TransportArg>,
     #[command(flatten)]
     pub creds: CredentialArgs,
     /// Topic of the HTTPS publish (default: --publish, else `authprobe/probe`).
-    #[arg(long)]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long)]
     pub topic: Option<String>,
     /// After CONNACK, publish to this topic (QoS 1) and report PUBACK or the close (stage authorize).
-    #[arg(long, value_name = "TOPIC")]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_name = "TOPIC")]
     pub publish: Option<String>,
     /// After CONNACK, subscribe to this filter and report SUBACK (and whether --publish comes back).
-    #[arg(long, value_name = "FILTER")]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_name = "FILTER")]
     pub subscribe: Option<String>,
     /// Region for resource ARNs in reports (default: from the endpoint name).
-    #[arg(long)]
+    #[arg(help_heading = "Target", hide_short_help = true, long)]
     pub region: Option<String>,
     /// Account for resource ARNs in reports.
-    #[arg(long)]
+    #[arg(help_heading = "Target", hide_short_help = true, long)]
     pub account: Option<String>,
     /// Trust only the certificates in this PEM file instead of the bundled (Amazon/Mozilla) roots.
-    #[arg(long, alias = "cacert", value_name = "PEM", conflicts_with = "insecure")]
+    #[arg(help_heading = "Target", long, alias = "cacert", value_name = "PEM", conflicts_with = "insecure")]
     pub ca: Option<PathBuf>,
     /// Do not verify server certificates (every attempt's report says so).
-    #[arg(long, short_alias = 'k')]
+    #[arg(help_heading = "Target", long, short_alias = 'k')]
     pub insecure: bool,
     /// Timeout of each stage, in seconds (or with a unit: 300ms, 5s, 2m).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = seconds)]
+    #[arg(help_heading = "Network", long, value_name = "SECS", default_value_t = 10.0, value_parser = seconds)]
     pub timeout: f64,
     /// A device profile (TOML): what the device sends and where its secrets are; flags override it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Device profiles", long, value_name = "FILE")]
     pub device: Option<PathBuf>,
     /// Let a device profile read secrets from anywhere: files outside its own folder, and AWS or
     /// other cloud credential variables (refused by default: a shared profile could send them away).
-    #[arg(long)]
+    #[arg(help_heading = "Device profiles", hide_short_help = true, long)]
     pub allow_device_secrets: bool,
     /// Write this command line's device profile to FILE (secrets as references only), then probe.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Device profiles", hide_short_help = true, long, value_name = "FILE")]
     pub save_device: Option<PathBuf>,
     #[command(flatten)]
     pub sends: SendsArgs,
@@ -199,37 +205,56 @@ pub(crate) enum SignatureEncodingArg {
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct SendsArgs {
     /// SNI to send (default: the endpoint).
-    #[arg(long, alias = "servername", value_name = "NAME", conflicts_with = "no_sni")]
+    #[arg(
+        help_heading = "What the device sends",
+        hide_short_help = true,
+        long,
+        alias = "servername",
+        value_name = "NAME",
+        conflicts_with = "no_sni"
+    )]
     pub sni: Option<String>,
     /// Send no SNI extension.
-    #[arg(long)]
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long)]
     pub no_sni: bool,
     /// ALPN protocol to offer (repeatable; default: `mqtt` for MQTT over TLS, none otherwise).
-    #[arg(long = "alpn", value_name = "PROTO", conflicts_with = "no_alpn")]
+    #[arg(
+        help_heading = "What the device sends",
+        hide_short_help = true,
+        long = "alpn",
+        value_name = "PROTO",
+        conflicts_with = "no_alpn"
+    )]
     pub alpn: Vec<String>,
     /// Offer no ALPN.
-    #[arg(long)]
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long)]
     pub no_alpn: bool,
     /// Host header of WebSocket and HTTPS requests (default: the endpoint).
-    #[arg(long, value_name = "VALUE", conflicts_with = "no_host_header")]
+    #[arg(
+        help_heading = "What the device sends",
+        hide_short_help = true,
+        long,
+        value_name = "VALUE",
+        conflicts_with = "no_host_header"
+    )]
     pub host_header: Option<String>,
     /// Send no Host header.
-    #[arg(long)]
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long)]
     pub no_host_header: bool,
     /// Where the credentials go: username (mqtt, wss), query or headers (wss, https).
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long, value_enum)]
     pub placement: Option<PlacementArg>,
     /// How the signature travels in a username or query.
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long, value_enum)]
     pub signature_encoding: Option<SignatureEncodingArg>,
     /// The exact CONNECT username the device sends (credentials are not appended to it).
-    #[arg(long, value_name = "STRING")]
+    #[arg(hide_short_help = true, help_heading = "What the device sends", long, value_name = "STRING")]
     pub username_raw: Option<String>,
     /// Sec-WebSocket-Protocol of the upgrade (default `mqtt`).
-    #[arg(long, value_name = "VALUE")]
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long, value_name = "VALUE")]
     pub ws_protocol: Option<String>,
     /// CONNECT keep-alive in whole seconds (default 60).
-    #[arg(long, value_name = "SECS")]
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long, value_name = "SECS")]
     pub keep_alive: Option<u16>,
 }
 
@@ -321,24 +346,24 @@ pub(crate) enum FollowUpArg {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct MatrixArgs {
     /// Variants to run per transport.
-    #[arg(long, value_enum, default_value_t = MatrixArg::Quick)]
+    #[arg(help_heading = "Matrix", long, value_enum, default_value_t = MatrixArg::Quick)]
     pub matrix: MatrixArg,
     /// Attempts in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_name = "N", default_value_t = 16)]
     pub parallel: usize,
     /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); attempts then run one at a time.
-    #[arg(long)]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long)]
     pub same_client_id: bool,
     /// Gap from start to start between MQTT attempts that share a client ID (the mqtt and wss
     /// baselines, the follow-ups, all with --same-client-id), in seconds (IoT Core allows about one
     /// connect per second per client ID).
-    #[arg(long, value_name = "SECS", default_value_t = 1.1, value_parser = seconds)]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_name = "SECS", default_value_t = 1.1, value_parser = seconds)]
     pub spacing: f64,
     /// Follow-up attempts that split the causes still open (`none`: only the matrix).
-    #[arg(long, value_enum, default_value_t = FollowUpArg::Auto)]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_enum, default_value_t = FollowUpArg::Auto)]
     pub follow_up: FollowUpArg,
     /// The "another name" used by the SNI and Host variants.
-    #[arg(long, value_name = "NAME", default_value = "example.com")]
+    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_name = "NAME", default_value = "example.com")]
     pub alt_sni: String,
 }
 

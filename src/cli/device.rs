@@ -24,47 +24,47 @@ pub(crate) enum MqttVersionArg {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct CredentialArgs {
     /// The authorizer's name (x-amz-customauthorizer-name). Omit to use the endpoint's default authorizer.
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Credentials", long, value_name = "NAME")]
     pub authorizer: Option<String>,
     /// The authorizer's token key name (default: from --authorizer-json, else `token`).
-    #[arg(long, value_name = "KEY")]
+    #[arg(help_heading = "Credentials", long, value_name = "KEY")]
     pub token_key_name: Option<String>,
     /// `aws iot describe-authorizer` output: name, token key name, signing keys and status.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Credentials", hide_short_help = true, long, value_name = "FILE")]
     pub authorizer_json: Option<PathBuf>,
     /// The token (visible in shell history and `ps`: prefer --token-file or AUTHPROBE_TOKEN).
-    #[arg(long, value_name = "VALUE", conflicts_with = "token_file")]
+    #[arg(help_heading = "Credentials", long, value_name = "VALUE", conflicts_with = "token_file")]
     pub token: Option<String>,
     /// Read the token from this file (`-`: standard input); one trailing line break is dropped.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Credentials", long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// The token's signature, standard base64 (sent percent-encoded where needed).
-    #[arg(long, value_name = "B64", conflicts_with_all = ["signing_key", "signature_file"])]
+    #[arg(hide_short_help = true, help_heading = "Credentials", long, value_name = "B64", conflicts_with_all = ["signing_key", "signature_file"])]
     pub signature: Option<String>,
     /// Read the signature from this file (`-`: standard input).
-    #[arg(long, value_name = "FILE", conflicts_with = "signing_key")]
+    #[arg(help_heading = "Credentials", long, value_name = "FILE", conflicts_with = "signing_key")]
     pub signature_file: Option<PathBuf>,
     /// The authorizer's token-signing public key (SubjectPublicKeyInfo PEM, repeatable): the
     /// signature is verified locally before anything is sent.
-    #[arg(long = "public-key", value_name = "PEM")]
+    #[arg(help_heading = "Credentials", hide_short_help = true, long = "public-key", value_name = "PEM")]
     pub public_keys: Vec<PathBuf>,
     /// Sign the token with this RSA private key (PKCS#1 or PKCS#8 PEM).
-    #[arg(long, value_name = "PEM")]
+    #[arg(help_heading = "Credentials", hide_short_help = true, long, value_name = "PEM")]
     pub signing_key: Option<PathBuf>,
     /// MQTT username (custom-auth parameters are appended after `?`).
-    #[arg(long)]
+    #[arg(hide_short_help = true, help_heading = "Credentials", long)]
     pub username: Option<String>,
     /// MQTT password (prefer --password-file or AUTHPROBE_PASSWORD).
-    #[arg(long, conflicts_with = "password_file")]
+    #[arg(help_heading = "Credentials", hide_short_help = true, long, conflicts_with = "password_file")]
     pub password: Option<String>,
     /// Read the MQTT password from this file (`-`: standard input).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Credentials", hide_short_help = true, long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// MQTT client ID. Default: authprobe-<random>.
-    #[arg(long, value_name = "ID")]
+    #[arg(hide_short_help = true, help_heading = "Credentials", long, value_name = "ID")]
     pub client_id: Option<String>,
     /// MQTT version of CONNECT (default 3.1.1).
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "Credentials", hide_short_help = true, long, value_enum)]
     pub mqtt_version: Option<MqttVersionArg>,
     /// Environment variables named by a device profile (`token_env`, …), read before AUTHPROBE_*.
     #[arg(skip)]

@@ -35,6 +35,13 @@ Exit codes:
 
 Findings and cause ids: docs/causes.md; outcomes: docs/outcomes.md (in the source repository).";
 
+/// `probe -h`: the two commands a field engineer starts from (`--help` has more, and the exit codes).
+const PROBE_SHORT_HELP: &str = "\
+Examples:
+  authprobe probe --endpoint abc123-ats.iot.eu-west-1.amazonaws.com --authorizer MyAuthorizer --token-file token.txt
+  authprobe probe --device gw-17.toml
+(`--help`: every flag, grouped, and the exit codes)";
+
 const PROBE_HELP: &str = "\
 Examples:
   authprobe probe --endpoint abc123-ats.iot.eu-west-1.amazonaws.com --authorizer MyAuthorizer --token-file token.txt
@@ -115,7 +122,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Probe an endpoint with crafted custom-auth attempts and say where and why each one fails.
-    #[command(after_help = PROBE_HELP, args_override_self = true)]
+    #[command(after_help = PROBE_SHORT_HELP, after_long_help = PROBE_HELP, args_override_self = true)]
     Probe(Box<args::ProbeArgs>),
     /// Run the emulator on loopback and probe it with good and broken credentials (no AWS account needed).
     #[command(after_help = DEMO_HELP, args_override_self = true)]
@@ -146,8 +153,13 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff): `authprobe man > authprobe.1`.
-    Man,
+    /// Print the manual page (roff): `authprobe man > authprobe.1`, or with `--dir D` write
+    /// `authprobe.1` and one page per subcommand (`authprobe-probe.1`, …) there.
+    Man {
+        /// Write the pages into this folder instead of printing the main one.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// Exit code for bad input: nothing was sent.
@@ -175,10 +187,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "authprobe", &mut script);
             std::io::Write::write_all(&mut std::io::stdout(), &script).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
-        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-            .render(&mut std::io::stdout())
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(Into::into),
+        Command::Man { dir } => man(dir.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -189,6 +198,49 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// The manual: the main page on stdout, or every page into `dir`. Hyphenation is off (`.nh`) and
+/// lines are not justified, so that a flag or an example copied from the page is what was written.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let render = |cmd: clap::Command| -> std::io::Result<Vec<u8>> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        // After the title (`.TH`) line: no hyphenation, left-aligned.
+        let at = page
+            .windows(4)
+            .position(|w| w == b".TH ")
+            .and_then(|th| page[th..].iter().position(|b| *b == b'\n').map(|nl| th + nl + 1))
+            .unwrap_or(0);
+        page.splice(at..at, b".nh\n.ad l\n".iter().copied());
+        Ok(page)
+    };
+    let root = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        std::io::Write::write_all(&mut std::io::stdout(), &render(root)?)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("--dir {}: {e}", dir.display()))?;
+    let mut written = vec![dir.join("authprobe.1")];
+    std::fs::write(&written[0], render(root.clone())?)?;
+    for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("authprobe-{}", sub.get_name());
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(
+            &path,
+            render(
+                sub.clone()
+                    .display_name(&name)
+                    .bin_name(format!("authprobe {}", sub.get_name()))
+                    .version(env!("CARGO_PKG_VERSION")),
+            )?,
+        )?;
+        written.push(path);
+    }
+    for p in &written {
+        println!("{}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// 128 + SIGPIPE, what a shell reports for a tool that SIGPIPE ended.

@@ -419,3 +419,31 @@ fn quiet_means_quiet_on_every_subcommand() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(rest, "", "emulate -q prints only the listening line");
 }
+
+/// `probe -h` is a short summary; `--help` groups every flag under headings and has the exit codes;
+/// `man --dir` writes a page per subcommand, with hyphenation off so that flags copy as written.
+#[test]
+fn help_is_short_then_grouped_and_the_manual_has_a_page_per_command() {
+    let short = String::from_utf8(authprobe(&["probe", "-h"]).stdout).unwrap();
+    assert!(short.lines().count() <= 42, "probe -h is {} lines:\n{short}", short.lines().count());
+    assert!(short.contains("--token-file") && short.contains("--endpoint") && !short.contains("--alt-sni"), "{short}");
+    let long = String::from_utf8(authprobe(&["probe", "--help"]).stdout).unwrap();
+    for heading in
+        ["Target:", "Network:", "Credentials:", "What the device sends:", "Matrix:", "Output:", "Exit codes:"]
+    {
+        assert!(long.lines().any(|l| l == heading), "no `{heading}` in probe --help:\n{long}");
+    }
+    assert!(long.contains("--alt-sni") && !long.contains("--cacert") && !long.contains("--servername"), "{long}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = authprobe(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in
+        ["authprobe.1", "authprobe-probe.1", "authprobe-emulate.1", "authprobe-explain.1", "authprobe-inspect.1"]
+    {
+        let roff = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        let th = roff.lines().position(|l| l.starts_with(".TH ")).expect(".TH");
+        assert_eq!(roff.lines().nth(th + 1), Some(".nh"), "{page}: hyphenation on");
+    }
+    let probe = std::fs::read_to_string(dir.path().join("authprobe-probe.1")).unwrap();
+    assert!(probe.contains("authprobe probe") && probe.contains("token\\-file"), "a page for probe's flags");
+}
