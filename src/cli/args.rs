@@ -44,6 +44,10 @@ pub(crate) struct OutputArgs {
     /// Show tokens, signatures and passwords instead of `<redacted len=N sha256=…>`.
     #[arg(help_heading = "Output", long)]
     pub show_secrets: bool,
+    /// Every attempt in full (what it sent, the chain, each stage) and every finding's evidence and
+    /// next commands; the default shows the answer first and the failed documented attempts.
+    #[arg(help_heading = "Output", hide_short_help = true, long)]
+    pub details: bool,
     /// Nothing but the report: no progress, warnings or notes on stderr.
     #[arg(help_heading = "Output", short, long)]
     pub quiet: bool,

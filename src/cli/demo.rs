@@ -32,7 +32,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     } else {
         let color = args.output.color_for(std::io::stdout().is_terminal());
-        crate::report::demo::write_text(&demo, text::Style { color }, &mut out)?;
+        crate::report::demo::write_text(&demo, text::Style { color, details: args.output.details }, &mut out)?;
     }
     out.flush()?;
     Ok(ExitCode::from(if demo.as_designed { 0 } else { 1 }))

@@ -102,7 +102,7 @@ pub(crate) fn render(report: &Report, output: &OutputArgs) -> anyhow::Result<()>
         Format::Jsonl => super::jsonl::Lines::new(output.label.clone(), report.secrets.clone()).summary(report)?,
         Format::Text => {
             let color = output.color_for(std::io::stdout().is_terminal());
-            text::write(report, text::Style { color }, &mut out)?;
+            text::write(report, text::Style { color, details: output.details }, &mut out)?;
         }
     }
     out.flush()?;

@@ -1,8 +1,8 @@
-//! The text report: a one-line verdict per attempt, then per attempt what was sent, where it stopped,
-//! why, and what to check next.
+//! The text report, answer first: the verdict, the findings (each with its fix and first next
+//! command), one line per attempt that matters, and a short block for each documented attempt that
+//! failed. `--details` adds every attempt, its evidence and what it sent (JSON always has it all).
 
 use super::Report;
-use crate::auth::event::Transport;
 use crate::diagnosis::{Evidence, FindingKind};
 use crate::probe::AttemptReport;
 use crate::probe::outcome::Detail;
@@ -16,6 +16,8 @@ use std::io::{self, Write};
 pub struct Style {
     /// Colour the output (ANSI).
     pub color: bool,
+    /// Every attempt in full, every finding's evidence and next commands (`--details`).
+    pub details: bool,
 }
 
 impl Style {
@@ -68,16 +70,11 @@ fn write_lines(report: &Report, style: Style, out: &mut dyn Write) -> io::Result
     writeln!(out)?;
     writeln!(out, "{} {}", style.paint("1", "Diagnosis:"), escape(&headline(report)))?;
     local_checks(report, style, out)?;
-    attempts_table(report, style, out)?;
     findings(report, style, out)?;
-    // Details for the documented attempts, follow-ups and anything surprising; the rest are in the
-    // table (and JSON).
-    let many = report.attempts.len() > Transport::ALL.len();
-    for a in report
-        .attempts
-        .iter()
-        .filter(|a| !many || a.variant == Variant::Baseline || a.surprising || a.follow_up.is_some())
-    {
+    attempts_table(report, style, out)?;
+    // A block per documented attempt that failed (what it sent, where it stopped, why); every
+    // attempt with --details.
+    for a in report.attempts.iter().filter(|a| style.details || failed_baseline(a)) {
         writeln!(out)?;
         attempt(a, style, out)?;
     }
@@ -100,6 +97,20 @@ fn write_lines(report: &Report, style: Style, out: &mut dyn Write) -> io::Result
     )
 }
 
+/// A documented attempt that did not get through (its repeats among the follow-ups are in the table).
+fn failed_baseline(a: &AttemptReport) -> bool {
+    a.variant == Variant::Baseline && a.follow_up.is_none() && a.expect == Expect::Pass && !a.succeeded
+}
+
+/// Whether the attempts table lists `a` without `--details`: the device's and the documented attempts, follow-ups,
+/// and anything that did not do what IoT Core is documented to do.
+fn listed(a: &AttemptReport) -> bool {
+    matches!(a.variant, Variant::Baseline | Variant::Documented)
+        || a.follow_up.is_some()
+        || a.surprising
+        || (a.expect == Expect::Pass && !a.succeeded)
+}
+
 /// The first finding, as one sentence; or that nothing is wrong.
 fn headline(report: &Report) -> String {
     if report.interrupted {
@@ -118,12 +129,13 @@ fn headline(report: &Report) -> String {
 }
 
 fn local_checks(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    if report.local_checks.is_empty() {
+    let shown: Vec<_> = report.local_checks.iter().filter(|c| style.details || !c.passed).collect();
+    if shown.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
     writeln!(out, "{}", style.paint("1", "Local checks (before anything was sent)"))?;
-    for c in &report.local_checks {
+    for c in shown {
         let mark = if c.passed { style.paint("32", "ok  ") } else { style.paint("31;1", "FAIL") };
         writeln!(out, "  {mark} {:<20} {}", c.check, escape(&c.detail))?;
     }
@@ -136,7 +148,8 @@ fn attempts_table(report: &Report, style: Style, out: &mut dyn Write) -> io::Res
     writeln!(out)?;
     writeln!(out, "{}", style.paint("1", "Attempts"))?;
     let mut follow_ups = false;
-    for a in &report.attempts {
+    let hidden = report.attempts.iter().filter(|a| !style.details && !listed(a)).count();
+    for a in report.attempts.iter().filter(|a| style.details || listed(a)) {
         if a.follow_up.is_some() && !follow_ups {
             follow_ups = true;
             writeln!(out, "{}", style.paint("1", "Follow-ups (the device's own client ID, one at a time)"))?;
@@ -159,9 +172,12 @@ fn attempts_table(report: &Report, style: Style, out: &mut dyn Write) -> io::Res
             a.outcome.kind.as_str(),
             total
         )?;
-        if let Some(why) = &a.follow_up {
+        if let Some(why) = a.follow_up.as_ref().filter(|_| style.details) {
             writeln!(out, "    {:vwidth$} {}", "", escape(why))?;
         }
+    }
+    if hidden > 0 {
+        writeln!(out, "  … and {hidden} more variant(s), each as IoT Core documents it (--details lists them)")?;
     }
     Ok(())
 }
@@ -173,7 +189,9 @@ fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()
     writeln!(out)?;
     writeln!(out, "{}", style.paint("1", "Findings"))?;
     for (i, f) in report.findings.iter().enumerate() {
-        writeln!(out)?;
+        if style.details {
+            writeln!(out)?;
+        }
         let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let conf =
             serde_json::to_value(f.confidence).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
@@ -189,24 +207,38 @@ fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()
         if !f.candidates.is_empty() {
             field(out, "candidates", &f.candidates.iter().map(|c| c.id()).collect::<Vec<_>>().join(", "))?;
         }
-        let evidence: Vec<String> = f
-            .evidence
-            .iter()
-            .map(|e| match e {
-                Evidence::Attempt { attempt, outcome } => format!("{attempt} → {outcome}"),
-                Evidence::Check { check, result } => format!("check {check}: {result}"),
-            })
-            .collect();
-        for (j, e) in evidence.iter().enumerate() {
-            field(out, if j == 0 { "evidence" } else { "" }, e)?;
+        if style.details {
+            let evidence: Vec<String> = f
+                .evidence
+                .iter()
+                .map(|e| match e {
+                    Evidence::Attempt { attempt, outcome } => format!("{attempt} → {outcome}"),
+                    Evidence::Check { check, result } => format!("check {check}: {result}"),
+                })
+                .collect();
+            for (j, e) in evidence.iter().enumerate() {
+                field(out, if j == 0 { "evidence" } else { "" }, e)?;
+            }
         }
         if !f.fix.is_empty() {
             field(out, "fix", &f.fix)?;
         }
-        for (j, n) in f.next.iter().enumerate() {
+        // An unexplained finding's commands are its answer (each rules candidates out): all shown. A
+        // cause shows its first; a risk's are in --details (and the JSON), like every step.
+        let next = match f.kind {
+            _ if style.details => f.next.len(),
+            FindingKind::Unexplained => f.next.len(),
+            FindingKind::Cause => f.next.len().min(1),
+            FindingKind::Risk => 0,
+        };
+        for (j, n) in f.next.iter().take(next).enumerate() {
             field(out, if j == 0 { "next" } else { "" }, n)?;
         }
-        field(out, "see", &format!("{} — {}", f.see.step, f.see.url))?;
+        if style.details {
+            field(out, "see", &format!("{} — {}", f.see.step, f.see.url))?;
+        } else if f.next.len() > next && f.kind != FindingKind::Risk {
+            field(out, "", &format!("(+{} more next command(s) with --details)", f.next.len() - next))?;
+        }
     }
     Ok(())
 }
@@ -214,6 +246,9 @@ fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()
 fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let s = &a.sent;
     writeln!(out, "{}", style.paint("1", &format!("── {} ({}) — {}", a.id, a.transport, verdict(a))))?;
+    if !style.details {
+        return attempt_in_short(a, out);
+    }
     if a.variant != Variant::Baseline {
         field(out, "variant", &a.description)?;
     }
@@ -278,6 +313,26 @@ fn attempt(a: &AttemptReport, style: Style, out: &mut dyn Write) -> io::Result<(
     )?;
     for c in &a.checks {
         field(out, "check", &format!("{}/{}{}", c.stage.as_str(), c.kind.as_str(), evidence(&c.detail)))?;
+    }
+    field(out, "what", &a.advice.summary)?;
+    if !a.advice.likely_cause.is_empty() {
+        field(out, "why", &a.advice.likely_cause)?;
+        field(out, "next", &a.advice.next_check)?;
+        field(out, "see", &format!("troubleshooting: {}", a.advice.see.map(|s| s.label()).unwrap_or_default()))?;
+    }
+    Ok(())
+}
+
+/// Where an attempt stopped and why; what it sent is in --details and the JSON.
+fn attempt_in_short(a: &AttemptReport, out: &mut dyn Write) -> io::Result<()> {
+    field(
+        out,
+        "result",
+        &format!("{}/{}{}", a.outcome.stage.as_str(), a.outcome.kind.as_str(), evidence(&a.outcome.detail)),
+    )?;
+    // A refused chain is the evidence of a TLS failure: shown here too.
+    if a.outcome.stage == crate::probe::outcome::Stage::Tls {
+        chain(a, out)?;
     }
     field(out, "what", &a.advice.summary)?;
     if !a.advice.likely_cause.is_empty() {

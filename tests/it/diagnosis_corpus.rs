@@ -247,7 +247,8 @@ async fn nothing_reachable_variants_are_not_called_expected_failures() {
     drop(listener);
     let r = diagnose_plan(probe_plan_at(addr, &config().identity.ca_pem.unwrap())).await;
     let mut text = Vec::new();
-    authprobe::report::text::write(&r, Default::default(), &mut text).unwrap();
+    let details = authprobe::report::text::Style { details: true, ..Default::default() };
+    authprobe::report::text::write(&r, details, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("not reached (tcp_refused)"), "{text}");
     assert!(!text.contains("failed as expected"), "{text}");
@@ -831,7 +832,7 @@ async fn a_wrong_ca_file_is_named_with_the_issuer_presented() {
     let f = first(&r);
     assert!(f.summary.contains("wrong-ca.pem") && f.summary.contains("authprobe emulator CA"), "{}", f.summary);
     let mut text = Vec::new();
-    authprobe::report::text::write(&r, authprobe::report::text::Style { color: false }, &mut text).unwrap();
+    authprobe::report::text::write(&r, authprobe::report::text::Style::default(), &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("chain") && text.contains("issued by"), "the chain is printed:\n{text}");
 }

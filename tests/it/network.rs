@@ -338,8 +338,13 @@ async fn interception_is_named_by_its_issuer() {
     let (script, shown) = super::readme::transcript(&super::readme::block_after("probed with `--insecure`:"));
     let output = super::readme::run(&script.replace("127.0.0.1:18444", &to), dir.path());
     super::readme::assert_shown(&shown, &output);
-    let chain: Vec<String> = super::readme::block_after("and in the attempt:").lines().map(Into::into).collect();
-    super::readme::assert_shown(&chain, &output);
+    let chain: Vec<String> =
+        super::readme::block_after("and in the attempt, with `--details`").lines().map(Into::into).collect();
+    let detailed = super::readme::run(
+        &script.replace("127.0.0.1:18444", &to).replace("--matrix none", "--matrix none --details"),
+        dir.path(),
+    );
+    super::readme::assert_shown(&chain, &detailed);
 
     // Trusting the emulator's CA on purpose is not an interception.
     let emu = emulator().await;

@@ -113,7 +113,7 @@ async fn secrets_never_appear_unless_shown() {
     let password = "pw-SECRET-456";
     let mut base = probe_args(&emu, &dir);
     // The emulator does not limit connects per client ID: no 1.1 s spacing between them.
-    base.extend(["--spacing", "0"].map(String::from));
+    base.extend(["--spacing", "0", "--details"].map(String::from));
     base.extend(
         ["--token", token, "--signature", &sig, "--password", password, "--username", "dev", "-v"].map(String::from),
     );
@@ -446,4 +446,38 @@ fn help_is_short_then_grouped_and_the_manual_has_a_page_per_command() {
     }
     let probe = std::fs::read_to_string(dir.path().join("authprobe-probe.1")).unwrap();
     assert!(probe.contains("authprobe probe") && probe.contains("token\\-file"), "a page for probe's flags");
+}
+
+/// The answer first, at a glance: on the demo's three devices a healthy report fits in 25 lines and a
+/// failure in 60; `--details` still has every attempt in full.
+#[test]
+fn the_first_screen_answers() {
+    let out = authprobe(&["demo"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let reports: Vec<Vec<&str>> = text
+        .split("\n══ ")
+        .skip(1)
+        .map(|s| {
+            let lines: Vec<&str> = s.lines().collect();
+            let from = lines.iter().position(|l| l.starts_with("authprobe probe ")).expect("a report");
+            let to =
+                lines.iter().position(|l| l.contains("expected to succeed did; exit code")).expect("a closing line");
+            lines[from..=to].to_vec()
+        })
+        .collect();
+    assert_eq!(reports.len(), 3, "{text}");
+    for (i, (report, budget)) in reports.iter().zip([25, 60, 60]).enumerate() {
+        assert!(
+            report.len() <= budget,
+            "device {}: {} lines (budget {budget}):\n{}",
+            i + 1,
+            report.len(),
+            report.join("\n")
+        );
+        // The verdict is the first line after the header.
+        assert!(report[2].starts_with("Diagnosis: "), "{}", report.join("\n"));
+    }
+    let detailed = String::from_utf8(authprobe(&["demo", "--details"]).stdout).unwrap();
+    assert!(detailed.lines().count() > text.lines().count() * 2, "--details shows every attempt");
+    assert!(detailed.contains("   sent       ") && !text.contains("   sent       "), "what was sent is a detail");
 }
