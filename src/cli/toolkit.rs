@@ -190,6 +190,9 @@ pub(crate) struct EventArgs {
     /// Print tokens and signatures as they are (needed to paste the event into a Lambda test).
     #[arg(long)]
     pub show_secrets: bool,
+    /// Output format: the event is JSON (`text` and `json`: indented; `jsonl`: one line).
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
 }
 
 pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
@@ -238,7 +241,7 @@ pub(crate) fn event(args: EventArgs) -> anyhow::Result<ExitCode> {
     );
     let value = serde_json::to_value(&ev)?;
     let value = crate::secret::scrub_json(&value, &plan.secrets(&spec));
-    print_json(&value)?;
+    print_json_as(args.format, &value)?;
     if !args.show_secrets && !args.quiet {
         eprintln!("(secrets redacted: pass --show-secrets to paste this event into a Lambda test)");
     }

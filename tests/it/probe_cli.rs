@@ -358,6 +358,9 @@ fn curl_and_openssl_habits_work() {
     assert!(text(&out).1.contains("300ms, 5s, 2m"), "{}", text(&out).1);
     let r = json(&["--transport", "wss", "--placement", "header"]);
     assert_eq!(r["attempts"][0]["placement"], "header", "{r:#}");
+    // `--format` wherever output is made: `event --format jsonl` is one line.
+    let out = authprobe(&["event", "--transport", "mqtt", "--endpoint", ENDPOINT, "--token", "t", "--format", "jsonl"]);
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).lines().count()), (Some(0), 1));
     for spelling in ["header", "headers"] {
         let out = authprobe(&[
             "event",
