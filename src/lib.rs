@@ -1,7 +1,7 @@
 //! authprobe: find where and why AWS IoT Core custom-authorizer connections fail.
 //!
 //! Map of the crate, in layers: each module imports only from the layers below it (checked by
-//! `tests/it/shape.rs`; the README's "Library and crate map" has the table).
+//! `tests/it/shape.rs`; docs/library.md has the table).
 //! - [`secret`]: the [`secret::Secret`] type (redacted whatever prints it), redaction of secrets inside
 //!   text, escaping of untrusted text for logs.
 //! - `input`: files and standard input read with a size limit per kind of input.

@@ -360,7 +360,7 @@ pub fn authorizer_from_describe_json(text: &str, path: &Path) -> Result<Authoriz
     Ok(a)
 }
 
-/// The TOML config file, as written by users (see README "Emulator config").
+/// The TOML config file, as written by users (docs/emulate.md, "Config file").
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {

@@ -73,7 +73,7 @@ pub enum Subscribe3Deny {
     Close,
 }
 
-/// Every configurable refusal, with the defaults documented in the README.
+/// Every configurable refusal, with the defaults documented in docs/emulate.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RejectSettings {
     /// A ClientHello without SNI.

@@ -10,14 +10,29 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// The manual: the README, then every page of docs/ (a transcript may be in any of them).
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut pages: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    for p in pages {
+        text.push_str("\n\n");
+        text.push_str(&std::fs::read_to_string(p).unwrap());
+    }
+    text
 }
 
 /// The first fenced block after the first occurrence of `marker` (indentation removed).
 pub(super) fn block_after(marker: &str) -> String {
     let readme = readme();
-    let after = readme.split_once(marker).unwrap_or_else(|| panic!("README has no {marker:?}")).1;
+    let after =
+        readme.split_once(marker).unwrap_or_else(|| panic!("the manual (README.md, docs/) has no {marker:?}")).1;
     let body = after.split_once("```").expect("a fenced block").1;
     let body = body.split_once('\n').unwrap().1;
     let body = body.split_once("```").expect("a closed block").0;
@@ -142,7 +157,11 @@ fn demo_excerpt_and_its_diagnosis() {
     let out = authprobe_bin(&["demo"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for marker in ["## `authprobe demo`", "What a device cannot tell apart"] {
+    for marker in [
+        "## `authprobe demo`",
+        "What a device cannot tell apart, it does not pretend to",
+        "then one line per attempt that matters:",
+    ] {
         let block = block_after(marker);
         let shown: Vec<String> =
             block.lines().filter(|l| !l.trim().is_empty() && l.trim() != "…").map(Into::into).collect();
@@ -157,7 +176,7 @@ fn json_excerpt() {
     // Lines without their trailing comma: the excerpt leaves elements out.
     let strip = |l: &str| l.trim().trim_end_matches(',').to_owned();
     let real: String = String::from_utf8_lossy(&out.stdout).lines().map(strip).collect::<Vec<_>>().join("\n");
-    let shown: Vec<String> = block_after("### JSON (`--format json`)").lines().map(strip).collect();
+    let shown: Vec<String> = block_after("## JSON (`--format json`)").lines().map(strip).collect();
     assert_shown(&shown, &real);
 }
 
@@ -202,7 +221,7 @@ fn failing_probe_example() {
 #[test]
 fn emulator_banner() {
     let dir = scratch();
-    let readme_command = block_after("## `authprobe emulate`");
+    let readme_command = block_after("# `authprobe emulate`");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     std::fs::create_dir(dir.path().join("examples")).unwrap();
     std::fs::copy(examples.join("authorizer.py"), dir.path().join("examples/authorizer.py")).unwrap();
@@ -309,4 +328,29 @@ pub fn normalise(line: &str) -> String {
         }
     }
     out
+}
+
+/// The README is a front page: at most 250 lines, and the command that probes your endpoint with the
+/// device's own credentials (files, or its exact username) within its first 60 lines.
+#[test]
+fn the_readme_is_a_front_page() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    assert!(lines.len() <= 250, "README is {} lines", lines.len());
+    let first = lines[..60.min(lines.len())].join("\n");
+    for want in [
+        "authprobe probe --endpoint",
+        "--token-file",
+        "--signature-file",
+        "--username-raw",
+        "cargo run --release -- demo",
+    ] {
+        assert!(first.contains(want), "no `{want}` in the README's first 60 lines");
+    }
+    // Every page the README links to exists.
+    for (at, _) in readme.match_indices("](docs/") {
+        let link = &readme[at + 2..];
+        let page = &link[..link.find(')').unwrap()];
+        assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(page).exists(), "README links to {page}");
+    }
 }

@@ -2,7 +2,7 @@
 //! one way (the layers below), the files inside each module import each other without a circle, and
 //! no function in `src/` is longer than 80 lines.
 //!
-//! Layers, bottom first (README, "Crate map"): `secret` and `input`; `auth` and `wire`; `probe` and `emulator`
+//! Layers, bottom first (docs/library.md, the crate map): `secret` and `input`; `auth` and `wire`; `probe` and `emulator`
 //! (neither imports the other); `diagnosis`; `inspect` and `report`; `investigate`; `demo`; `cli`.
 //! A module may import only from layers below its own.
 
