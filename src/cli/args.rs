@@ -166,6 +166,10 @@ pub(crate) struct ProbeArgs {
     /// Write this command line's device profile to FILE (secrets as references only), then probe.
     #[arg(help_heading = "Device profiles", hide_short_help = true, long, value_name = "FILE")]
     pub save_device: Option<PathBuf>,
+    /// curl's and openssl's client key and certificate: custom authentication has none (hidden; the
+    /// error says what to give instead).
+    #[arg(long = "key", alias = "cert", hide = true, value_name = "FILE", value_parser = no_client_identity)]
+    pub client_identity: Option<String>,
     #[command(flatten)]
     pub sends: SendsArgs,
     #[command(flatten)]
@@ -433,6 +437,15 @@ fn duration(s: &str, bare: f64) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
         _ => Err(format!("`{s}` is not a duration: give a number, or one with a unit (300ms, 5s, 2m)")),
     }
+}
+
+/// `--key`/`--cert`: a curl or openssl habit that means a client certificate, which custom
+/// authentication does not use. Always an error that says what to give instead.
+fn no_client_identity(_: &str) -> Result<String, String> {
+    Err("custom authentication uses no client key or certificate: give the device's token \
+         (--token-file) and its signature (--signature-file), or sign with the authorizer's private key \
+         (--signing-key); a client certificate is IoT Core's X.509 path, another way in"
+        .into())
 }
 
 #[cfg(test)]

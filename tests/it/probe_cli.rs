@@ -344,6 +344,16 @@ fn curl_and_openssl_habits_work() {
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, authprobe::emulator::certs::Ca::generate("habits CA").unwrap().pem()).unwrap();
     assert_eq!(json(&["--cacert", ca.to_str().unwrap()])["insecure"], false);
+    // curl's --key and --cert mean a client certificate: said so, not taken for --token-key-name.
+    for flag in ["--key", "--cert"] {
+        let out = authprobe(&["probe", "--endpoint", ENDPOINT, "--token", "t", flag, "k.pem"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            text(&out).1.contains("no client key or certificate") && !text(&out).1.contains("--token-key-name'"),
+            "{}",
+            text(&out).1
+        );
+    }
     // Last one wins, whichever is valid.
     let out = authprobe(&["probe", "--endpoint", ENDPOINT, "--token", "t", "--timeout", "5", "--timeout", "0"]);
     assert_eq!(out.status.code(), Some(2));
