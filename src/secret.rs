@@ -575,6 +575,22 @@ pub(crate) fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// `text` escaped for HTML text or a quoted attribute value.
+pub(crate) fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// JSON text with every string value scrubbed (keys are left alone), in one pass: the layout and the
 /// order of the fields stay as serialised. Secrets are searched in their JSON-escaped form too
 /// ([`Scrubber::add_all_forms`] registers it); a redaction marker needs no escaping.

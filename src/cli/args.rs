@@ -48,6 +48,10 @@ pub(crate) struct OutputArgs {
     /// next commands; the default shows the answer first and the failed documented attempts.
     #[arg(help_heading = "Output", hide_short_help = true, long)]
     pub details: bool,
+    /// Also write the report as one self-contained HTML file (verdict, findings, a timeline of every
+    /// attempt), for a ticket.
+    #[arg(help_heading = "Output", hide_short_help = true, long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Nothing but the report: no progress, warnings or notes on stderr.
     #[arg(help_heading = "Output", short, long)]
     pub quiet: bool,

@@ -87,11 +87,23 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
             (r, code)
         }
     };
+    if let Some(path) = &args.output.report {
+        write_page(path, &report)?;
+    }
     match &lines {
         Some(l) => l.summary(&report)?,
         None => render(&report, &args.output)?,
     }
     Ok(ExitCode::from(code))
+}
+
+/// `--report FILE.html`: written whole to a temporary file beside it, then renamed, so that nothing
+/// ever reads half a page.
+fn write_page(path: &std::path::Path, report: &Report) -> anyhow::Result<()> {
+    let tmp = path.with_extension("html.part");
+    std::fs::write(&tmp, crate::report::html::page(report))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| anyhow::anyhow!("--report {}: {e}", path.display()))
 }
 
 /// Writes the report to stdout in the chosen format.

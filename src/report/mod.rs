@@ -1,6 +1,7 @@
 //! The probe's report: one serialisable value, rendered as text for people ([`text`]) or as JSON.
 
 pub(crate) mod demo;
+pub(crate) mod html;
 pub mod text;
 pub(crate) mod toolkit;
 

@@ -28,7 +28,7 @@ impl Style {
 
 /// A variant that stopped before the stage it changes tested nothing: "not reached", never "failed
 /// as expected".
-fn verdict(a: &AttemptReport) -> String {
+pub(crate) fn verdict(a: &AttemptReport) -> String {
     if !a.succeeded && a.variant != Variant::Baseline && !crate::diagnosis::facts::reached(a) {
         return format!("not reached ({})", a.outcome.kind.as_str());
     }
@@ -112,7 +112,7 @@ fn listed(a: &AttemptReport) -> bool {
 }
 
 /// The first finding, as one sentence; or that nothing is wrong.
-fn headline(report: &Report) -> String {
+pub(crate) fn headline(report: &Report) -> String {
     if report.interrupted {
         return "interrupted (Ctrl-C): no verdict; only the attempts that ran are reported below.".into();
     }

@@ -494,3 +494,45 @@ fn the_first_screen_answers() {
     assert!(detailed.lines().count() > text.lines().count() * 2, "--details shows every attempt");
     assert!(detailed.contains("   sent       ") && !text.contains("   sent       "), "what was sent is a detail");
 }
+
+/// `--report FILE.html`: one self-contained page (no script, no external style, font or image) with
+/// the verdict, the findings and a timeline bar per attempt stage, secrets redacted; rendered by a
+/// real headless Chromium, whose DOM and screenshot are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_renders_in_a_real_browser() {
+    let (emu, dir, _) = allowing_emulator_with_ca().await;
+    let page = dir.path().join("ticket.html");
+    let mut args = probe_args(&emu, &dir);
+    let token = "html-s3cret-token";
+    args.extend(
+        ["--token", token, "--spacing", "0", "--format", "json", "--report", page.to_str().unwrap()].map(String::from),
+    );
+    let out = tokio::task::spawn_blocking(move || run(&args)).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains(token), "the token is redacted in the page");
+    for external in ["<script", "src=", "<link", "url(", "@import"] {
+        assert!(!html.contains(external), "an external resource or script: {external}");
+    }
+    let chromium = |extra: &[&str]| {
+        std::process::Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1100,1600"])
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .current_dir(dir.path())
+            .output()
+            .expect("chromium (Debian's `chromium`; .ci/run installs it)")
+    };
+    let dom = String::from_utf8(chromium(&["--dump-dom"]).stdout).unwrap();
+    let first = report["findings"][0]["id"].as_str().unwrap();
+    assert!(dom.contains("id=\"verdict\"") && dom.contains(first), "the verdict and {first} in the DOM");
+    let stages: usize =
+        report["attempts"].as_array().unwrap().iter().map(|a| a["stages"].as_array().unwrap().len()).sum();
+    assert_eq!(dom.matches("class=\"stage ").count(), stages, "a bar per attempt stage");
+    assert!(dom.contains("id=\"authorizer-limit\""), "the 5 s limit is drawn");
+    let shot = dir.path().join("shot.png");
+    let _ = chromium(&[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a rendered page, {} bytes", png.len());
+}
