@@ -24,6 +24,10 @@ pub(crate) fn finding(
     Finding::new(cause, kind, confidence, format!("{hedge}{summary}."), fix)
 }
 
+/// Where an unexplained finding's summary starts listing its candidates in words (the text report
+/// shows their ids instead, unless `--details`).
+pub(crate) const ONE_OF: &str = "; from this device the cause is one of: ";
+
 /// The refusal the evidence leaves more than one cause for.
 pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Context<'_>) -> Finding {
     let transports: Vec<String> = refused.iter().map(|a| a.transport.to_string()).collect();
@@ -39,7 +43,7 @@ pub(crate) fn unexplained(left: &[Cause], refused: &[&AttemptReport], cx: &Conte
         )
     } else {
         format!(
-            "IoT Core reads these credentials and refuses them over {}; from this device the cause is one of: {}",
+            "IoT Core reads these credentials and refuses them over {}{ONE_OF}{}",
             transports.join(", "),
             left.iter().map(|c| c.what()).collect::<Vec<_>>().join("; ")
         )

@@ -68,7 +68,7 @@ fn write_lines(report: &Report, style: Style, out: &mut dyn Write) -> io::Result
         writeln!(out, "{}", style.paint("33", "warning: --insecure: server certificates were NOT verified"))?;
     }
     writeln!(out)?;
-    writeln!(out, "{} {}", style.paint("1", "Diagnosis:"), escape(&headline(report)))?;
+    writeln!(out, "{} {}", style.paint("1", "Diagnosis:"), escape(&headline_with(report, style.details)))?;
     local_checks(report, style, out)?;
     findings(report, style, out)?;
     attempts_table(report, style, out)?;
@@ -112,12 +112,28 @@ fn listed(a: &AttemptReport) -> bool {
 }
 
 /// The first finding, as one sentence; or that nothing is wrong.
+/// A finding's summary as the text report shows it: an unexplained finding's candidates by id (their
+/// sentences are in --details and the JSON), so that the answer fits a line or two.
+fn summary(f: &crate::diagnosis::Finding, details: bool) -> String {
+    match f.summary.split_once(crate::diagnosis::explain::ONE_OF) {
+        Some((head, _)) if !details && !f.candidates.is_empty() => {
+            let ids: Vec<&str> = f.candidates.iter().map(|c| c.id()).collect();
+            format!("{head}; the cause is one of {}: {}.", ids.len(), ids.join(", "))
+        }
+        _ => f.summary.clone(),
+    }
+}
+
 pub(crate) fn headline(report: &Report) -> String {
+    headline_with(report, true)
+}
+
+fn headline_with(report: &Report, details: bool) -> String {
     if report.interrupted {
         return "interrupted (Ctrl-C): no verdict; only the attempts that ran are reported below.".into();
     }
     match report.findings.first() {
-        Some(f) if f.kind != FindingKind::Risk => f.summary.clone(),
+        Some(f) if f.kind != FindingKind::Risk => summary(f, details),
         _ if report.exit_code == 0 => match report.findings.len() {
             0 => "every attempt expected to succeed did; no cause to report.".into(),
             n => format!(
@@ -203,8 +219,8 @@ fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()
             style.paint(colour, &format!("[{kind} · {conf}]")),
             style.paint("1", f.id.as_str())
         )?;
-        field(out, "", &f.summary)?;
-        if !f.candidates.is_empty() {
+        field(out, "", &summary(f, style.details))?;
+        if !f.candidates.is_empty() && style.details {
             field(out, "candidates", &f.candidates.iter().map(|c| c.id()).collect::<Vec<_>>().join(", "))?;
         }
         if style.details {
