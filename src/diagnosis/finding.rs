@@ -50,7 +50,7 @@ pub enum Evidence {
 }
 
 impl Evidence {
-    /// The attempt's id.
+    /// The evidence of attempt `a`: its id and outcome.
     pub fn attempt(a: &AttemptReport) -> Self {
         Self::Attempt {
             attempt: a.id.clone(),
@@ -58,9 +58,19 @@ impl Evidence {
         }
     }
 
-    /// The check.
+    /// The evidence of local check `c`: the check and what it found.
     pub fn check(c: &local::LocalCheck) -> Self {
         Self::Check { check: c.check, result: c.detail.clone() }
+    }
+}
+
+/// As reports print it: `mqtt → mqtt/closed_before_connack`, `check token_key_name: …`.
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Attempt { attempt, outcome } => write!(f, "{attempt} → {outcome}"),
+            Self::Check { check, result } => write!(f, "check {check}: {result}"),
+        }
     }
 }
 

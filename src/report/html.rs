@@ -5,7 +5,6 @@
 //! of the run's secrets like every other output.
 
 use super::Report;
-use crate::diagnosis::Evidence;
 use crate::secret::html_escape as esc;
 use std::fmt::Write as _;
 
@@ -67,14 +66,7 @@ fn findings(h: &mut String, report: &Report) {
             let ids: Vec<&str> = f.candidates.iter().map(|c| c.id()).collect();
             let _ = write!(h, "<p>candidates: {}</p>", esc(&ids.join(", ")));
         }
-        let evidence: Vec<String> = f
-            .evidence
-            .iter()
-            .map(|e| match e {
-                Evidence::Attempt { attempt, outcome } => format!("{attempt} → {outcome}"),
-                Evidence::Check { check, result } => format!("check {check}: {result}"),
-            })
-            .collect();
+        let evidence: Vec<String> = f.evidence.iter().map(ToString::to_string).collect();
         if !evidence.is_empty() {
             let _ = write!(
                 h,

@@ -3,7 +3,7 @@
 //! failed. `--details` adds every attempt, its evidence and what it sent (JSON always has it all).
 
 use super::Report;
-use crate::diagnosis::{Evidence, FindingKind};
+use crate::diagnosis::FindingKind;
 use crate::probe::AttemptReport;
 use crate::probe::outcome::Detail;
 use crate::probe::plan::Expect;
@@ -224,14 +224,7 @@ fn findings(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()
             field(out, "candidates", &f.candidates.iter().map(|c| c.id()).collect::<Vec<_>>().join(", "))?;
         }
         if style.details {
-            let evidence: Vec<String> = f
-                .evidence
-                .iter()
-                .map(|e| match e {
-                    Evidence::Attempt { attempt, outcome } => format!("{attempt} → {outcome}"),
-                    Evidence::Check { check, result } => format!("check {check}: {result}"),
-                })
-                .collect();
+            let evidence: Vec<String> = f.evidence.iter().map(ToString::to_string).collect();
             for (j, e) in evidence.iter().enumerate() {
                 field(out, if j == 0 { "evidence" } else { "" }, e)?;
             }
