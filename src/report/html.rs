@@ -5,7 +5,7 @@
 //! of the run's secrets like every other output.
 
 use super::Report;
-use crate::secret::html_escape as esc;
+use crate::secret::{Scrubber, html_escape};
 use std::fmt::Write as _;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}\
@@ -28,25 +28,35 @@ fn colour(stage: &str) -> &'static str {
     }
 }
 
+/// `text` scrubbed of the run's secrets, then escaped for HTML: in that order, so that a secret with
+/// `&` or `<` in it is found before escaping changes its form.
+fn esc(s: &Scrubber, text: &str) -> String {
+    html_escape(&s.scrub(text))
+}
+
 /// The page.
 pub(crate) fn page(report: &Report) -> String {
+    let s = &report.secrets;
     let mut h = String::new();
     let title = format!("authprobe probe {}:{}", report.endpoint, report.port);
-    let _ = write!(h, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>", esc(&title));
-    let _ = write!(h, "<style>{STYLE}</style></head><body><h1>{}</h1>", esc(&title));
+    let _ =
+        write!(h, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>", esc(s, &title));
+    let _ = write!(h, "<style>{STYLE}</style></head><body><h1>{}</h1>", esc(s, &title));
     if let Some(c) = &report.connect_to {
-        let _ = write!(h, "<p>dialled {}</p>", esc(c));
+        let _ = write!(h, "<p>dialled {}</p>", esc(s, c));
     }
-    let _ = write!(h, "<p class=\"verdict\" id=\"verdict\">{}</p>", esc(&super::text::headline(report)));
+    let _ = write!(h, "<p class=\"verdict\" id=\"verdict\">{}</p>", esc(s, &super::text::headline(report)));
     let _ = write!(h, "<p>exit code {}</p>", report.exit_code);
     findings(&mut h, report);
     timeline(&mut h, report);
     attempts(&mut h, report);
     h.push_str("</body></html>\n");
-    report.secrets.scrub(&h)
+    // A second net: a secret that reached the page in a form the escaping did not touch.
+    s.scrub(&h)
 }
 
 fn findings(h: &mut String, report: &Report) {
+    let s = &report.secrets;
     if report.findings.is_empty() {
         return;
     }
@@ -58,35 +68,36 @@ fn findings(h: &mut String, report: &Report) {
         let _ = write!(
             h,
             "<div class=\"finding {kind}\" id=\"{}\"><p><b>{}</b> [{kind} · {conf}]</p><p>{}</p>",
-            esc(f.id.as_str()),
-            esc(f.id.as_str()),
-            esc(&f.summary)
+            esc(s, f.id.as_str()),
+            esc(s, f.id.as_str()),
+            esc(s, &f.summary)
         );
         if !f.candidates.is_empty() {
             let ids: Vec<&str> = f.candidates.iter().map(|c| c.id()).collect();
-            let _ = write!(h, "<p>candidates: {}</p>", esc(&ids.join(", ")));
+            let _ = write!(h, "<p>candidates: {}</p>", esc(s, &ids.join(", ")));
         }
         let evidence: Vec<String> = f.evidence.iter().map(ToString::to_string).collect();
         if !evidence.is_empty() {
             let _ = write!(
                 h,
                 "<p>evidence:</p><ul>{}</ul>",
-                evidence.iter().map(|e| format!("<li>{}</li>", esc(e))).collect::<String>()
+                evidence.iter().map(|e| format!("<li>{}</li>", esc(s, e))).collect::<String>()
             );
         }
         if !f.fix.is_empty() {
-            let _ = write!(h, "<p>fix: {}</p>", esc(&f.fix));
+            let _ = write!(h, "<p>fix: {}</p>", esc(s, &f.fix));
         }
         if !f.next.is_empty() {
-            let _ = write!(h, "<p>next:</p><pre>{}</pre>", esc(&f.next.join("\n")));
+            let _ = write!(h, "<p>next:</p><pre>{}</pre>", esc(s, &f.next.join("\n")));
         }
-        let _ = write!(h, "<p>see: {} — {}</p></div>", esc(&f.see.step.to_string()), esc(f.see.url));
+        let _ = write!(h, "<p>see: {} — {}</p></div>", esc(s, &f.see.step.to_string()), esc(s, f.see.url));
     }
 }
 
 /// The waterfall: a row per attempt, a bar per stage (its duration, from where the previous ended),
 /// and IoT Core's authorizer limit as a line at 5 s.
 fn timeline(h: &mut String, report: &Report) {
+    let s = &report.secrets;
     const ROW: u64 = 18;
     const LEFT: u64 = 260;
     const WIDTH: u64 = 640;
@@ -102,11 +113,11 @@ fn timeline(h: &mut String, report: &Report) {
     );
     for (i, a) in report.attempts.iter().enumerate() {
         let y = ROW * (i as u64 + 1);
-        let _ = write!(h, "<text x=\"4\" y=\"{}\">{}</text>", y + 12, esc(&a.id));
+        let _ = write!(h, "<text x=\"4\" y=\"{}\">{}</text>", y + 12, esc(s, &a.id));
         let mut at = 0;
-        for s in &a.stages {
-            let stage = s.stage.as_str();
-            let w = (x(at + s.ms) - x(at)).max(2);
+        for t in &a.stages {
+            let stage = t.stage.as_str();
+            let w = (x(at + t.ms) - x(at)).max(2);
             let _ = write!(
                 h,
                 "<rect class=\"stage {stage}\" x=\"{}\" y=\"{}\" width=\"{w}\" height=\"{}\" fill=\"{}\"><title>{} {stage} {} ms</title></rect>",
@@ -114,10 +125,10 @@ fn timeline(h: &mut String, report: &Report) {
                 y + 2,
                 ROW - 4,
                 colour(stage),
-                esc(&a.id),
-                s.ms
+                esc(s, &a.id),
+                t.ms
             );
-            at += s.ms;
+            at += t.ms;
         }
     }
     let lx = x(limit_ms);
@@ -130,6 +141,7 @@ fn timeline(h: &mut String, report: &Report) {
 }
 
 fn attempts(h: &mut String, report: &Report) {
+    let s = &report.secrets;
     h.push_str("<h2>Attempts</h2><table><tr><th>attempt</th><th>result</th><th>outcome</th><th>what</th></tr>");
     for a in &report.attempts {
         let verdict = super::text::verdict(a);
@@ -137,12 +149,26 @@ fn attempts(h: &mut String, report: &Report) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}/{}</td><td>{}</td></tr>",
-            esc(&a.id),
-            esc(&verdict),
+            esc(s, &a.id),
+            esc(s, &verdict),
             a.outcome.stage.as_str(),
             a.outcome.kind.as_str(),
-            esc(&a.advice.summary)
+            esc(s, &a.advice.summary)
         );
     }
     h.push_str("</table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_with_html_characters_is_redacted_before_it_is_escaped() {
+        let mut s = Scrubber::new(false);
+        s.add_all_forms("t&k<3n\"x");
+        let out = esc(&s, "echoed: t&k<3n\"x <b>");
+        assert!(!out.contains("t&amp;k&lt;3n") && !out.contains("t&k<3n"), "{out}");
+        assert!(out.contains("&lt;redacted len=8") && out.ends_with("&lt;b&gt;"), "{out}");
+    }
 }
