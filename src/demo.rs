@@ -60,8 +60,7 @@ pub(crate) async fn run(show_secrets: bool, progress: &dyn crate::probe::Progres
     let mut scenarios = Vec::new();
     for (name, description, plan, expected) in cases {
         let specs = matrix::variants(&plan, matrix::Level::Quick);
-        let report =
-            crate::investigate::run_with(&plan, &specs, Schedule { parallel: 8, spacing: None }, progress).await;
+        let report = crate::investigate::run_with(&plan, &specs, Schedule::ALL, progress).await;
         let mut got: Vec<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();
         got.sort_unstable();
         let mut want = expected.clone();

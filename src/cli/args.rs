@@ -157,7 +157,7 @@ pub(crate) struct ProbeArgs {
     /// Do not verify server certificates (every attempt's report says so).
     #[arg(help_heading = "Target", long, short_alias = 'k')]
     pub insecure: bool,
-    /// Timeout of each stage, in seconds (or with a unit: 300ms, 5s, 2m).
+    /// Timeout of each attempt, all its stages, in seconds (or with a unit: 300ms, 5s, 2m).
     #[arg(help_heading = "Network", long, value_name = "SECS", default_value_t = 10.0, value_parser = seconds)]
     pub timeout: f64,
     /// A device profile (TOML): what the device sends and where its secrets are; flags override it.
@@ -360,10 +360,10 @@ pub(crate) struct MatrixArgs {
     /// Variants to run per transport.
     #[arg(help_heading = "Matrix", long, value_enum, default_value_t = MatrixArg::Quick)]
     pub matrix: MatrixArg,
-    /// Attempts in flight at once.
-    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_name = "N", default_value_t = 16)]
-    pub parallel: usize,
-    /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); attempts then run one at a time.
+    /// Attempts (or chains of attempts sharing a client ID) in flight at once [default: all].
+    #[arg(help_heading = "Matrix", hide_short_help = true, long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// Use --client-id for every attempt (default: `<client-id>-<transport>-<variant>`); their CONNECTs then take turns, --spacing apart.
     #[arg(help_heading = "Matrix", hide_short_help = true, long)]
     pub same_client_id: bool,
     /// Gap from start to start between MQTT attempts that share a client ID (the mqtt and wss
@@ -390,7 +390,7 @@ impl MatrixArgs {
 
     pub(crate) fn schedule(&self) -> crate::probe::Schedule {
         crate::probe::Schedule {
-            parallel: if self.same_client_id { 1 } else { self.parallel.max(1) },
+            parallel: self.parallel.unwrap_or(usize::MAX).max(1),
             spacing: self.same_client_id.then(|| Duration::from_secs_f64(self.spacing)),
         }
     }

@@ -213,7 +213,7 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     let connect_to = args.connect_to.as_deref().map(parse_connect_to).transpose()?;
     let transports: Vec<Transport> = args.transports.iter().map(|&t| t.into()).collect();
     let mut device = args.creds.device(domain.as_ref())?;
-    if !(1..=64).contains(&args.matrix.parallel) {
+    if args.matrix.parallel.is_some_and(|n| !(1..=64).contains(&n)) {
         bail!("--parallel must be between 1 and 64");
     }
     let seconds = |flag: &str, s: f64| {

@@ -447,11 +447,11 @@ fn throttled(refused: &[&AttemptReport], cx: &Context<'_>) -> Option<Finding> {
     let previous = cx
         .attempts
         .iter()
-        .filter(|b| b.sent.client_id.as_deref() == Some(id.as_str()) && b.started_unix_ms < a.started_unix_ms)
-        .map(|b| b.started_unix_ms)
+        .filter(|b| b.sent.client_id.as_deref() == Some(id.as_str()) && b.connect_unix_ms < a.connect_unix_ms)
+        .map(|b| b.connect_unix_ms)
         .max();
     let when = match previous {
-        Some(t) => format!("{} ms after this run's previous CONNECT with that client ID", a.started_unix_ms - t),
+        Some(t) => format!("{} ms after this run's previous CONNECT with that client ID", a.connect_unix_ms - t),
         None => "with no earlier CONNECT of this run for it: another client (or the device itself) connected with it less than a second before".into(),
     };
     let detail = format!(

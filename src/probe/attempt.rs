@@ -6,13 +6,14 @@ use super::classify::{Observation, classify};
 use super::outcome::{Kind, Outcome, Stage};
 use super::plan::{AttemptSpec, Expect, ProbePlan, SDK_METRICS, Trust, UsernameForm};
 use super::sent::{Resolver, Sent, SentCredential, SentProxy};
+use super::turn::Turn;
 use super::{authorize, https, mqtt, proxy, resolve, tcp, tls, websocket};
 use crate::auth::credentials::{Placement, encode, join_query, username_with};
 use crate::auth::event::Transport;
 use crate::secret::Scrubber;
 use crate::wire::mqtt::{Bytes, Frames};
 use serde::Serialize;
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// How long a stage took.
 #[derive(Clone, Debug, Serialize)]
@@ -61,22 +62,31 @@ pub struct AttemptReport {
     pub checks: Vec<Outcome>,
     /// What the outcome means and what to check next.
     pub advice: Advice,
-    /// When the attempt started (Unix milliseconds), for intervals between connects of one client ID.
+    /// When its CONNECT went out (when it started, if it sent none; Unix milliseconds), for the
+    /// intervals between connects of one client ID.
     #[serde(skip)]
-    pub started_unix_ms: u64,
+    pub connect_unix_ms: u64,
 }
 
 /// Runs one attempt; never fails (every failure is an outcome).
 pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
-    let started_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    run_in_turn(plan, spec, &mut Turn::free()).await
+}
+
+/// Runs one attempt whose CONNECT waits for `turn` (attempts sharing a client ID).
+pub(crate) async fn run_in_turn(plan: &ProbePlan, spec: &AttemptSpec, turn: &mut Turn) -> AttemptReport {
     let scrub = plan.secrets(spec);
-    let mut trace = Trace { sent: Sent::default(), stages: Vec::new() };
+    let mut trace = Trace {
+        sent: Sent::default(),
+        stages: Vec::new(),
+        deadline: Instant::now() + plan.matrix.timeout,
+        connect_unix_ms: unix_ms(),
+        checks: Vec::new(),
+    };
     trace.sent.insecure = matches!(plan.target.trust, Trust::Insecure);
-    let mut checks = Vec::new();
     // What the peer sent is scrubbed before it is classified and shown: a server may echo anything.
-    let obs = attempt(plan, spec, &scrub, &mut trace, &mut checks).await.scrubbed(&scrub);
+    let obs = attempt(plan, spec, &scrub, &mut trace, turn).await.scrubbed(&scrub);
+    let checks = std::mem::take(&mut trace.checks);
     let connected = classify(&obs);
     // With checks, the attempt ends at the first failing one (or the last, when all pass).
     let outcome = match checks.iter().find(|c| !c.success).or(checks.last()) {
@@ -107,18 +117,44 @@ pub async fn run(plan: &ProbePlan, spec: &AttemptSpec) -> AttemptReport {
         outcome,
         checks,
         advice,
-        started_unix_ms,
+        connect_unix_ms: trace.connect_unix_ms,
     }
+}
+
+/// Now, in Unix milliseconds.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 struct Trace {
     sent: Sent,
     stages: Vec<StageTime>,
+    /// When `--timeout` runs out for this attempt (moved on by the time it waits for its turn).
+    deadline: Instant,
+    /// When its CONNECT went out (when it started, if it sent none).
+    connect_unix_ms: u64,
+    /// The post-connect checks' outcomes.
+    checks: Vec<Outcome>,
 }
 
 impl Trace {
     fn time(&mut self, stage: Stage, since: Instant) {
         self.stages.push(StageTime { stage, ms: since.elapsed().as_millis() as u64 });
+    }
+
+    /// What is left of the attempt's `--timeout`.
+    fn left(&self) -> std::time::Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Waits for the turn to send the CONNECT; the wait does not count against the timeout.
+    async fn take_turn(&mut self, turn: &mut Turn) {
+        let before = turn.waited;
+        turn.connect().await;
+        self.deadline += turn.waited - before;
+        self.connect_unix_ms = unix_ms();
     }
 }
 
@@ -127,7 +163,7 @@ async fn attempt(
     spec: &AttemptSpec,
     scrub: &Scrubber,
     t: &mut Trace,
-    checks: &mut Vec<Outcome>,
+    turn: &mut Turn,
 ) -> Observation {
     let tcp = match reach(plan, spec, t).await {
         Ok(tcp) => tcp,
@@ -137,15 +173,8 @@ async fn attempt(
     t.sent.sni = spec.sni.clone().filter(|s| s.parse::<std::net::IpAddr>().is_err());
     t.sent.alpn_offered = spec.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
     let start = Instant::now();
-    let shaken = tls::handshake(
-        tcp,
-        &plan.target.endpoint,
-        spec.sni.as_deref(),
-        &spec.alpn,
-        &plan.target.trust,
-        plan.matrix.timeout,
-    )
-    .await;
+    let shaken =
+        tls::handshake(tcp, &plan.target.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.target.trust, t.left()).await;
     t.time(Stage::Tls, start);
     let (stream, info) = match shaken {
         Ok(s) => s,
@@ -164,8 +193,8 @@ async fn attempt(
         })
         .collect();
     match spec.transport {
-        Transport::Mqtt => over_tls(plan, spec, stream, &params, scrub, t, checks).await,
-        Transport::Wss => over_websocket(plan, spec, stream, &params, scrub, t, checks).await,
+        Transport::Mqtt => over_tls(plan, spec, stream, &params, scrub, t, turn).await,
+        Transport::Wss => over_websocket(plan, spec, stream, &params, scrub, t, turn).await,
         Transport::Https => publish(plan, spec, stream, &params, scrub, t).await,
     }
 }
@@ -173,7 +202,6 @@ async fn attempt(
 /// The TCP connection to the endpoint: its name resolved (or the proxy's), dialled, and tunnelled
 /// through the proxy if there is one.
 async fn reach(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<tokio::net::TcpStream, Observation> {
-    let timeout = plan.matrix.timeout;
     let (host, port) = match &plan.target.connect_to {
         Some((h, p)) => (h.as_str(), p.unwrap_or(spec.port)),
         None => (plan.target.endpoint.as_str(), spec.port),
@@ -185,7 +213,7 @@ async fn reach(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<to
     // The endpoint's own name, unless the proxy resolves it.
     let mut target = Vec::new();
     if proxy.is_none_or(|p| !p.resolves_name()) {
-        match resolve::resolve(host, port, &path.resolve, spec.family, timeout).await {
+        match resolve::resolve(host, port, &path.resolve, spec.family, t.left()).await {
             Ok((answers, usable)) => {
                 t.sent.dns = Some(answers);
                 target = usable;
@@ -208,8 +236,7 @@ async fn reach(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<to
                     _ => format!("{host}:{port}"),
                 },
             });
-            let left = timeout.saturating_sub(start.elapsed());
-            match resolve::resolve(&p.host, p.port, &path.resolve, super::plan::Family::Any, left).await {
+            match resolve::resolve(&p.host, p.port, &path.resolve, super::plan::Family::Any, t.left()).await {
                 Ok((_, usable)) => usable,
                 Err(o) => {
                     t.time(Stage::Resolve, start);
@@ -221,13 +248,13 @@ async fn reach(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<to
     t.time(Stage::Resolve, start);
     t.sent.resolved = addrs.iter().map(ToString::to_string).collect();
     let start = Instant::now();
-    let dialled = tcp::dial(&addrs, timeout).await;
+    let dialled = tcp::dial(&addrs, t.left()).await;
     t.time(Stage::Tcp, start);
     let (mut tcp, addr) = dialled?;
     t.sent.address = Some(addr.to_string());
     if let Some(p) = proxy {
         let start = Instant::now();
-        let tunnel = proxy::tunnel(tcp, p, host, port, target.first().copied(), timeout).await;
+        let tunnel = proxy::tunnel(tcp, p, host, port, target.first().copied(), t.left()).await;
         t.time(Stage::Proxy, start);
         tcp = tunnel?;
     }
@@ -243,17 +270,18 @@ async fn over_tls(
     params: &[(String, String)],
     scrub: &Scrubber,
     t: &mut Trace,
-    checks: &mut Vec<Outcome>,
+    turn: &mut Turn,
 ) -> Observation {
     let connect = connect_for(plan, spec, params, scrub, t);
+    t.take_turn(turn).await;
     let start = Instant::now();
     let ch = &mut Bytes(&mut stream);
-    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.matrix.timeout).await;
+    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, t.left()).await;
     t.time(Stage::Mqtt, start);
     if classify(&obs).kind == Kind::ConnackAccepted {
         if spec.variant == super::variant::Variant::Baseline && !plan.matrix.checks.is_empty() {
             let start = Instant::now();
-            *checks =
+            t.checks =
                 authorize::run(ch, spec.mqtt_version, &plan.matrix.checks, &plan.target.arns, plan.matrix.timeout)
                     .await;
             t.time(Stage::Authorize, start);
@@ -271,7 +299,7 @@ async fn over_websocket(
     params: &[(String, String)],
     scrub: &Scrubber,
     t: &mut Trace,
-    checks: &mut Vec<Outcome>,
+    turn: &mut Turn,
 ) -> Observation {
     let (target, headers) = http_parts("/mqtt".to_owned(), spec, params);
     t.sent.request = Some(scrub.scrub(&format!("GET {target}")));
@@ -279,8 +307,7 @@ async fn over_websocket(
     let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
     t.sent.ws_protocol = Some(protocol.to_owned());
     let start = Instant::now();
-    let upgraded =
-        websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, plan.matrix.timeout).await;
+    let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, t.left()).await;
     t.time(Stage::Upgrade, start);
     let ch = &mut match upgraded {
         // A text frame from the server counts as data: its bytes are classified like any reply.
@@ -288,15 +315,16 @@ async fn over_websocket(
         Err(o) => return o,
     };
     let connect = connect_for(plan, spec, params, scrub, t);
+    t.take_turn(turn).await;
     let start = Instant::now();
-    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, plan.matrix.timeout).await;
+    let obs = mqtt::exchange(ch, spec.mqtt_version, &connect, t.left()).await;
     t.time(Stage::Mqtt, start);
     if classify(&obs).kind == Kind::ConnackAccepted
         && spec.variant == super::variant::Variant::Baseline
         && !plan.matrix.checks.is_empty()
     {
         let start = Instant::now();
-        *checks =
+        t.checks =
             authorize::run(ch, spec.mqtt_version, &plan.matrix.checks, &plan.target.arns, plan.matrix.timeout).await;
         t.time(Stage::Authorize, start);
     }
@@ -318,7 +346,7 @@ async fn publish(
     t.sent.request = Some(scrub.scrub(&format!("POST {target}")));
     t.sent.host_header = spec.host.clone();
     let start = Instant::now();
-    let obs = https::publish(stream, &target, spec.host.as_deref(), &headers, https::BODY, plan.matrix.timeout).await;
+    let obs = https::publish(stream, &target, spec.host.as_deref(), &headers, https::BODY, t.left()).await;
     t.time(Stage::Http, start);
     obs
 }

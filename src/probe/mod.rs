@@ -20,6 +20,7 @@ pub(crate) mod resolve;
 pub mod sent;
 pub(crate) mod tcp;
 pub(crate) mod tls;
+pub(crate) mod turn;
 pub(crate) mod variant;
 pub(crate) mod websocket;
 
@@ -41,15 +42,17 @@ use std::time::Duration;
 /// How attempts are scheduled.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
-    /// Attempts in flight at once (at least 1).
+    /// Chains of attempts in flight at once (at least 1); `usize::MAX`: every chain at once.
     pub parallel: usize,
-    /// One at a time with this gap (attempts sharing a client ID: IoT Core allows about one connect
-    /// per second per client ID and drops the older connection).
+    /// Every attempt in one chain, CONNECTs this far apart (all attempts share a client ID). `None`:
+    /// chains by client ID, `--spacing` apart.
     pub spacing: Option<Duration>,
 }
 
 impl Schedule {
     pub(crate) const SEQUENTIAL: Self = Self { parallel: 1, spacing: None };
+    /// Every chain at once, the plan's spacing.
+    pub const ALL: Self = Self { parallel: usize::MAX, spacing: None };
 }
 
 /// Hooks for live progress (the CLI draws one line per running attempt).
@@ -71,61 +74,51 @@ pub async fn run_attempts(
     schedule: Schedule,
     progress: &dyn Progress,
 ) -> Vec<AttemptReport> {
-    let one = |spec: &AttemptSpec| {
-        let spec = spec.clone();
-        async move {
-            progress.started(&spec);
-            let r = attempt::run(plan, &spec).await;
-            progress.finished(&r);
-            r
-        }
-    };
-    match schedule.spacing {
-        Some(gap) => {
-            let mut out = Vec::new();
-            for (i, spec) in specs.iter().enumerate() {
-                if i > 0 {
-                    tokio::time::sleep(gap).await;
-                }
-                out.push(one(spec).await);
-            }
-            out
-        }
-        // MQTT attempts that share a client ID run one after another: IoT Core keeps one connection
-        // per client ID (a second connect takes the first over, which would look like a policy
-        // closing it) and allows one connect a second per client ID, so each starts once the one
-        // before has ended and at least `plan.matrix.follow_up_spacing` after it started. HTTPS has no
-        // client ID. The chains run in parallel, unordered, so that a finished one frees its slot at
-        // once; the report keeps the specs' order.
-        None => {
-            let mut chains: Vec<Vec<(usize, &AttemptSpec)>> = Vec::new();
-            for (i, spec) in specs.iter().enumerate() {
-                let shares = |c: &&mut Vec<(usize, &AttemptSpec)>| {
-                    spec.transport != Transport::Https
-                        && c[0].1.transport != Transport::Https
-                        && c[0].1.client_id == spec.client_id
-                };
-                match chains.iter_mut().find(shares) {
-                    Some(chain) => chain.push((i, spec)),
-                    None => chains.push(vec![(i, spec)]),
-                }
-            }
-            let one = &one;
-            let runs = chains.into_iter().map(|chain| async move {
-                let mut out = Vec::with_capacity(chain.len());
-                let mut next = tokio::time::Instant::now();
-                for (i, spec) in chain {
-                    tokio::time::sleep_until(next).await;
-                    next = tokio::time::Instant::now() + plan.matrix.follow_up_spacing;
-                    out.push((i, one(spec).await));
-                }
-                out
-            });
-            let done: Vec<Vec<(usize, AttemptReport)>> =
-                futures_util::stream::iter(runs).buffer_unordered(schedule.parallel.max(1)).collect().await;
-            let mut done: Vec<(usize, AttemptReport)> = done.into_iter().flatten().collect();
-            done.sort_by_key(|(i, _)| *i);
-            done.into_iter().map(|(_, r)| r).collect()
+    // MQTT attempts that share a client ID form a chain: their CONNECTs take turns (`turn`), everything
+    // before runs ahead. HTTPS has no client ID. The chains run in parallel, unordered, so that a
+    // finished one frees its slot at once; the report keeps the specs' order.
+    let mut chains: Vec<Vec<(usize, &AttemptSpec)>> = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let shares = |c: &&mut Vec<(usize, &AttemptSpec)>| {
+            schedule.spacing.is_some()
+                || (spec.transport != Transport::Https
+                    && c[0].1.transport != Transport::Https
+                    && c[0].1.client_id == spec.client_id)
+        };
+        match chains.iter_mut().find(shares) {
+            Some(chain) => chain.push((i, spec)),
+            None => chains.push(vec![(i, spec)]),
         }
     }
+    let spacing = schedule.spacing.unwrap_or(plan.matrix.follow_up_spacing);
+    let runs = chains.into_iter().map(|chain| async move {
+        let mut turns = turn::Chain::new(spacing);
+        let mut running = futures_util::stream::FuturesUnordered::new();
+        let mut out = Vec::with_capacity(chain.len());
+        for (i, spec) in chain {
+            // Start the next attempt when its turn allows, while the ones before go on.
+            let next = turns.next();
+            tokio::pin!(next);
+            let mut turn = loop {
+                tokio::select! {
+                    turn = &mut next => break turn,
+                    Some(done) = running.next(), if !running.is_empty() => out.push(done),
+                }
+            };
+            running.push(async move {
+                progress.started(spec);
+                let r = attempt::run_in_turn(plan, spec, &mut turn).await;
+                turn.end().await;
+                progress.finished(&r);
+                (i, r)
+            });
+        }
+        out.extend(running.collect::<Vec<_>>().await);
+        out
+    });
+    let done: Vec<Vec<(usize, AttemptReport)>> =
+        futures_util::stream::iter(runs).buffer_unordered(schedule.parallel.max(1)).collect().await;
+    let mut done: Vec<(usize, AttemptReport)> = done.into_iter().flatten().collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }

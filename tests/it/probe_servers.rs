@@ -334,3 +334,58 @@ async fn endless_websocket_frames_cannot_extend_the_timeout() {
         }
     }
 }
+
+/// `--timeout` bounds each attempt's whole life, and attempts sharing a client ID wait only at their
+/// CONNECT: against a server that never answers, every matrix ends within one timeout plus the spacing
+/// its chain needs (the mqtt and wss baselines share the device's client ID), not one timeout per
+/// chained attempt or per wave of `--parallel`, with the default `--parallel`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_matrix_against_a_silent_server_ends_within_one_timeout() {
+    let addr = tcp_server(|mut tcp| {
+        Box::pin(async move {
+            let _ = tcp.read_to_end(&mut Vec::new()).await;
+        })
+    })
+    .await;
+    let (timeout_ms, spacing_ms) = (3_000u64, 300u64);
+    for matrix in ["quick", "full"] {
+        let to = format!("127.0.0.1:{}", addr.port());
+        let (timeout, spacing) = (format!("{timeout_ms}ms"), format!("{spacing_ms}ms"));
+        let started = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            authprobe_bin(&[
+                "probe",
+                "--endpoint",
+                ENDPOINT,
+                "--connect-to",
+                &to,
+                "--authorizer",
+                "a",
+                "--token",
+                "t",
+                "--timeout",
+                &timeout,
+                "--spacing",
+                &spacing,
+                "--matrix",
+                matrix,
+                "--format",
+                "json",
+            ])
+        })
+        .await
+        .unwrap();
+        let took = started.elapsed();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        let attempts = report["attempts"].as_array().unwrap();
+        assert!(attempts.len() >= 9, "{matrix}: {} attempts", attempts.len());
+        for a in attempts {
+            assert_eq!(a["outcome"]["kind"], "tls_timeout", "{a}");
+            let life: u64 = a["stages"].as_array().unwrap().iter().map(|s| s["ms"].as_u64().unwrap()).sum();
+            assert!(life <= timeout_ms + 200, "{matrix}: {} lived {life} ms", a["id"]);
+        }
+        // One timeout, one spacing for the chain of two baselines, and 0.5 s for everything else.
+        let bound = Duration::from_millis(timeout_ms + spacing_ms + 500);
+        assert!(took <= bound, "{matrix} matrix took {took:?}, more than {bound:?}");
+    }
+}
