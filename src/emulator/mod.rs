@@ -124,6 +124,10 @@ pub async fn run(
 }
 
 fn emit(ctx: &Ctx, rec: &ConnectionRecord) {
+    // Nobody reads it (`-q` without `--log-json`): no scrubbed copy is made.
+    if ctx.config.on_record.is_none() && !tracing::enabled!(target: "authprobe::emulator", tracing::Level::INFO) {
+        return;
+    }
     let rec = rec.scrubbed();
     tracing::info!(target: "authprobe::emulator", "{}", rec.summary());
     if let Some(sink) = &ctx.config.on_record {

@@ -142,12 +142,14 @@ pub(crate) struct ServerConfigs {
 impl ServerConfigs {
     pub(crate) fn build(cfg: &EmulatorConfig) -> Result<Self, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let ticketer = rustls::crypto::ring::Ticketer::new()?;
         let plain = |alpn: &[&[u8]]| -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
             let mut c = rustls::ServerConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()?
                 .with_no_client_auth()
                 .with_single_cert(cfg.identity.chain.clone(), cfg.identity.key.clone_key())?;
             c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            c.ticketer = ticketer.clone();
             Ok(Arc::new(c))
         };
         // The X.509 path demands a client certificate from a CA no client has: exactly what a device
