@@ -29,17 +29,7 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     crate::secret::register_log_secrets(&crate::probe::matrix::run_secrets(&plan));
     let quiet = args.output.quiet;
     if let Some(path) = &args.save_device {
-        let (profile, mut notes) = super::profile::Profile::of(&args, path);
-        notes.extend(profile.outside_notes(path));
-        profile.write(path)?;
-        notes.push(format!(
-            "device profile written to {}; replay it with `authprobe probe --device {}`",
-            path.display(),
-            crate::secret::shell_quote(&path.display().to_string())
-        ));
-        for n in notes.iter().filter(|_| !quiet) {
-            eprintln!("note: {n}");
-        }
+        save_device(&args, path, quiet)?;
     }
     let investigation = crate::investigate::Investigation::new(&plan);
     for w in investigation.warnings().iter().filter(|_| !quiet) {
@@ -61,12 +51,7 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     sinks.extend(lines.as_ref().map(|l| l as &dyn crate::probe::Progress));
     let fanout = super::jsonl::Fanout(sinks);
     let started = std::time::SystemTime::now();
-    let finished = rt.block_on(async {
-        tokio::select! {
-            r = investigation.run(&specs, args.matrix.schedule(), &fanout) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
+    let finished = until_interrupted(&rt, investigation.run(&specs, args.matrix.schedule(), &fanout))?;
     let (report, code) = match finished {
         Some(r) => {
             let code = r.exit_code;
@@ -95,6 +80,41 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
         None => render(&report, &args.output)?,
     }
     Ok(ExitCode::from(code))
+}
+
+/// `--save-device PATH`: the profile, written, and the notes on what it keeps (unless `-q`).
+fn save_device(args: &ProbeArgs, path: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
+    let (profile, mut notes) = super::profile::Profile::of(args, path);
+    notes.extend(profile.outside_notes(path));
+    profile.write(path)?;
+    notes.push(format!(
+        "device profile written to {}; replay it with `authprobe probe --device {}`",
+        path.display(),
+        crate::secret::shell_quote(&path.display().to_string())
+    ));
+    for n in notes.iter().filter(|_| !quiet) {
+        eprintln!("note: {n}");
+    }
+    Ok(())
+}
+
+/// Runs `work` to its end, or until Ctrl-C (`None`).
+fn until_interrupted<T>(
+    rt: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<Option<T>> {
+    rt.block_on(async {
+        // The handler is installed before the first attempt starts: `ctrl_c()` would install it only
+        // when first polled, and a Ctrl-C that came between an attempt's first packet and that poll
+        // killed the process without a report.
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|e| anyhow::anyhow!("cannot watch for Ctrl-C: {e}"))?;
+        anyhow::Ok(tokio::select! {
+            biased;
+            _ = interrupt.recv() => None,
+            r = work => Some(r),
+        })
+    })
 }
 
 /// `--report FILE.html`: written whole to a temporary file beside it, then renamed, so that nothing
