@@ -180,6 +180,29 @@ pub(crate) struct ProbeArgs {
     pub matrix: MatrixArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Flags for running the probe under a fleet engine (AWS IoT Jobs, Greengrass) and collecting its
+/// results (docs/fleet.md).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct FleetArgs {
+    /// Write the report to FILE instead of stdout: written whole to a temporary file and renamed
+    /// (json, text); with `--format jsonl` each line is appended to FILE.
+    #[arg(help_heading = "Fleet", hide_short_help = true, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// End stdout with one logfmt line of at most 1,024 bytes (`authprobe verdict=fail cause=…
+    /// confidence=… ok=1/2 endpoint=… client_id=… label=…`), for a job's statusDetails or a log line.
+    #[arg(help_heading = "Fleet", hide_short_help = true, long)]
+    pub summary_line: bool,
+    /// Exit 0 whatever the verdict (the report still says it); bad input still exits 2, Ctrl-C 130.
+    #[arg(help_heading = "Fleet", hide_short_help = true, long)]
+    pub exit_zero: bool,
+    /// Wait a uniformly random time up to DURATION (`30s`, `2m`) before the first attempt, so a
+    /// fleet started at once does not reconnect in one burst; the wait is recorded in the report.
+    #[arg(help_heading = "Fleet", hide_short_help = true, long, value_name = "DURATION", value_parser = seconds)]
+    pub jitter: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -7,21 +7,36 @@ use crate::report::Report;
 use serde_json::{Value, json};
 use std::io::Write as _;
 
-/// Writes the JSON Lines to stdout.
+/// Writes the JSON Lines to stdout, or appends them to a file (`--output`).
 pub(crate) struct Lines {
     label: Option<String>,
     host: String,
     /// The run's secrets: every line is scrubbed with them (what a peer echoed included).
     secrets: crate::secret::Scrubber,
+    /// `--output FILE`: opened for appending; each line goes out in one write, so that runs
+    /// appending to the same file never interleave inside a line.
+    file: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 impl Lines {
     pub(crate) fn new(label: Option<String>, secrets: crate::secret::Scrubber) -> Self {
-        Self { label, host: host_name(), secrets }
+        Self { label, host: host_name(), secrets, file: None }
+    }
+
+    /// The lines are appended to `path` (created if missing) instead of written to stdout.
+    pub(crate) fn appending_to(mut self, path: &std::path::Path) -> anyhow::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("--output {}: {e}", path.display()))?;
+        self.file = Some(std::sync::Mutex::new(file));
+        Ok(self)
     }
 
     fn stamp(&self, kind: &str, mut v: Value) -> Value {
         if let Value::Object(m) = &mut v {
+            m.insert("schema".into(), crate::report::JSONL_SCHEMA.into());
             m.insert("type".into(), kind.into());
             m.insert("timestamp".into(), now().into());
             m.insert("tool".into(), "authprobe".into());
@@ -35,18 +50,45 @@ impl Lines {
     }
 
     fn write(&self, v: &Value) -> std::io::Result<()> {
-        let text = crate::secret::scrub_json_text(&serde_json::to_string(v)?, &self.secrets);
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}")?;
-        out.flush()
+        let mut line = crate::secret::scrub_json_text(&serde_json::to_string(v)?, &self.secrets);
+        line.push('\n');
+        match &self.file {
+            Some(f) => {
+                let mut f = f.lock().map_err(|_| std::io::Error::other("the output file's lock was poisoned"))?;
+                f.write_all(line.as_bytes())
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(line.as_bytes())?;
+                out.flush()
+            }
+        }
     }
 
-    /// The closing object: the run's findings, local checks and exit code.
+    /// One object per finding (`rank` 1 first), then the closing object: the verdict and first
+    /// finding at the top level (for a log query), the run's findings, local checks and exit code.
     pub(crate) fn summary(&self, r: &Report) -> std::io::Result<()> {
+        for (i, f) in r.findings.iter().enumerate() {
+            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("rank".into(), (i + 1).into());
+                m.insert("client_id".into(), r.client_id.clone().into());
+                m.insert("endpoint".into(), r.endpoint.clone().into());
+            }
+            self.write(&self.stamp("finding", v))?;
+        }
+        let cause = r.cause();
+        let (ok, expected) = r.expected_ok();
         let mut v = json!({
+            "verdict": r.verdict,
+            "cause": cause.map_or("none", |f| f.id.as_str()),
+            "confidence": cause.map(|f| f.confidence),
             "endpoint": r.endpoint,
             "port": r.port,
+            "client_id": r.client_id,
             "attempts": r.attempts.len(),
+            "expected_ok": ok,
+            "expected": expected,
             "warnings": r.warnings,
             "local_checks": r.local_checks,
             "findings": r.findings,
@@ -54,6 +96,12 @@ impl Lines {
         });
         if r.interrupted {
             v["interrupted"] = Value::Bool(true);
+        }
+        if let Some(ms) = r.jitter_ms {
+            v["jitter_ms"] = ms.into();
+        }
+        if r.exit_zero {
+            v["exit_zero"] = Value::Bool(true);
         }
         self.write(&self.stamp("summary", v))
     }

@@ -13,6 +13,7 @@ pub(crate) mod probe;
 pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod runtime;
+pub(crate) mod summarize;
 pub(crate) mod toolkit;
 
 use clap::{Parser, Subcommand};
@@ -90,6 +91,20 @@ Exit codes:
   1  a connection shows a cause; the report says which
   2  the file is not a pcap or pcapng capture";
 
+const SUMMARIZE_HELP: &str = "\
+Examples:
+  authprobe summarize /var/log/authprobe/                  # every file below, .gz too
+  authprobe summarize results/*.jsonl --by label --examples 10
+  aws s3 cp s3://bucket/authprobe/site-3.jsonl.gz - | authprobe summarize - --format json
+
+Reads the summary record of each run (probe --format jsonl) and whole reports (--format json);
+attempt and finding records are counted, bad lines named by file and line (never fatal).
+See docs/fleet.md.
+
+Exit codes:
+  0  the summary was printed
+  2  an input does not exist or cannot be listed";
+
 const EXPLAIN_HELP: &str = "\
 Examples:
   authprobe explain token_key_name_wrong
@@ -148,6 +163,9 @@ pub(crate) enum Command {
     /// Read a device's packet capture (pcap/pcapng): what it sent, how the server answered, and why.
     #[command(after_help = INSPECT_HELP, args_override_self = true)]
     Inspect(inspect::InspectArgs),
+    /// Count a fleet's probe results (JSON Lines, reports, .gz, folders) by verdict and first finding.
+    #[command(after_help = SUMMARIZE_HELP, args_override_self = true)]
+    Summarize(summarize::SummarizeArgs),
     /// Print a shell completion script: `authprobe completions bash > /etc/bash_completion.d/authprobe`.
     Completions {
         #[arg(value_enum)]
@@ -180,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::CheckPermission(args) => toolkit::check_permission(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Summarize(args) => summarize::run(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into memory first: clap_complete panics on a failed write (a closed pipe).

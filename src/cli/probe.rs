@@ -28,6 +28,7 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     // Before anything is sent: every log line from here on is scrubbed of the run's secrets.
     crate::secret::register_log_secrets(&crate::probe::matrix::run_secrets(&plan));
     let quiet = args.output.quiet;
+    check_output(&args)?;
     if let Some(path) = &args.save_device {
         save_device(&args, path, quiet)?;
     }
@@ -43,20 +44,32 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let rt = super::runtime::runtime()?;
     let bars = Bars::for_output(&args.output);
-    let lines = (args.output.format == Format::Jsonl)
-        .then(|| super::jsonl::Lines::new(args.output.label.clone(), crate::probe::matrix::run_secrets(&plan)));
+    let lines = match args.output.format {
+        Format::Jsonl => {
+            let l = super::jsonl::Lines::new(args.output.label.clone(), crate::probe::matrix::run_secrets(&plan));
+            Some(match &args.fleet.output {
+                Some(path) => l.appending_to(path)?,
+                None => l,
+            })
+        }
+        _ => None,
+    };
     let collected = super::jsonl::Collect::default();
     let mut sinks: Vec<&dyn crate::probe::Progress> = vec![&collected];
     sinks.extend(bars.as_ref().map(|b| b as &dyn crate::probe::Progress));
     sinks.extend(lines.as_ref().map(|l| l as &dyn crate::probe::Progress));
     let fanout = super::jsonl::Fanout(sinks);
     let started = std::time::SystemTime::now();
-    let finished = until_interrupted(&rt, investigation.run(&specs, args.matrix.schedule(), &fanout))?;
-    let (report, code) = match finished {
-        Some(r) => {
-            let code = r.exit_code;
-            (r, code)
+    let jitter = args.fleet.jitter.map(jitter);
+    let work = async {
+        if let Some(wait) = jitter {
+            tokio::time::sleep(wait).await;
         }
+        investigation.run(&specs, args.matrix.schedule(), &fanout).await
+    };
+    let finished = until_interrupted(&rt, work)?;
+    let mut report = match finished {
+        Some(r) => r,
         None => {
             // Ctrl-C: clear the live lines and report what ran.
             if let Some(b) = &bars {
@@ -68,18 +81,75 @@ pub(crate) fn run(mut args: ProbeArgs) -> anyhow::Result<ExitCode> {
             let window = (unix(started), unix(std::time::SystemTime::now()));
             let mut r = crate::investigate::Investigation::new(&plan).report(attempts, window);
             r.interrupt(ran, specs.len());
-            let code = r.exit_code;
-            (r, code)
+            r
         }
     };
+    report.label = args.output.label.clone();
+    report.jitter_ms = jitter.map(|d| d.as_millis() as u64);
+    if args.fleet.exit_zero {
+        report.exit_zero();
+    }
+    deliver(&report, &args, lines.as_ref())?;
+    Ok(ExitCode::from(report.exit_code))
+}
+
+/// The report where it was asked for: the HTML page, stdout or `--output`, then the summary line.
+fn deliver(report: &Report, args: &ProbeArgs, lines: Option<&super::jsonl::Lines>) -> anyhow::Result<()> {
     if let Some(path) = &args.output.report {
-        write_page(path, &report)?;
+        write_page(path, report)?;
     }
-    match &lines {
-        Some(l) => l.summary(&report)?,
-        None => render(&report, &args.output)?,
+    match (lines, &args.fleet.output) {
+        (Some(l), _) => l.summary(report)?,
+        (None, Some(path)) => write_output(path, report, &args.output)?,
+        (None, None) => render(report, &args.output)?,
     }
-    Ok(ExitCode::from(code))
+    if args.fleet.summary_line {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", crate::report::fleet::summary_line(report))?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// `--output FILE`: its folder must exist (checked before anything is sent: exit 2, not a report
+/// lost after the run).
+fn check_output(args: &ProbeArgs) -> anyhow::Result<()> {
+    let Some(path) = &args.fleet.output else { return Ok(()) };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--output {}: the folder {} does not exist; create it or write elsewhere",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        anyhow::bail!("--output {}: is a folder; give a file name in it", path.display());
+    }
+    Ok(())
+}
+
+/// `--jitter`: a uniformly random wait up to `max` seconds (millisecond steps).
+fn jitter(max: f64) -> Duration {
+    let bytes: [u8; 8] = ring::rand::generate(&ring::rand::SystemRandom::new()).map(|r| r.expose()).unwrap_or_default();
+    let max_ms = (max * 1000.0) as u64;
+    Duration::from_millis(if max_ms == 0 { 0 } else { u64::from_le_bytes(bytes) % (max_ms + 1) })
+}
+
+/// `--output FILE` (json, text): written whole to a temporary file beside it, then renamed, so a
+/// collector never reads half a report.
+fn write_output(path: &std::path::Path, report: &Report, output: &OutputArgs) -> anyhow::Result<()> {
+    let mut body = Vec::new();
+    match output.format {
+        Format::Json => report.write_json(&mut body)?,
+        _ => text::write(report, text::Style { color: output.color_for(false), details: output.details }, &mut body)?,
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, body)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| anyhow::anyhow!("--output {}: {e}", path.display()))
 }
 
 /// `--save-device PATH`: the profile, written, and the notes on what it keeps (unless `-q`).

@@ -29,6 +29,17 @@ pub enum Confidence {
     Possible,
 }
 
+impl Confidence {
+    /// The word as reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Likely => "likely",
+            Self::Possible => "possible",
+        }
+    }
+}
+
 /// One piece of evidence: an attempt's outcome or a local check's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]

@@ -1,7 +1,9 @@
 //! The probe's report: one serialisable value, rendered as text for people ([`text`]) or as JSON.
 
 pub(crate) mod demo;
+pub mod fleet;
 pub(crate) mod html;
+pub mod summarize;
 pub mod text;
 pub(crate) mod toolkit;
 
@@ -18,9 +20,41 @@ pub(crate) const EXIT_FAILED: u8 = 1;
 /// Exit code of a run stopped with Ctrl-C (the shell's 128 + SIGINT); the partial report is printed.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// The name and version of the `--format json` document's schema (docs/schema/report.schema.json).
+/// A change of a field's meaning bumps the version; new optional fields do not.
+pub const REPORT_SCHEMA: &str = "authprobe.report/1";
+/// The name and version of the JSON Lines records' schema (docs/schema/jsonl.schema.json).
+pub const JSONL_SCHEMA: &str = "authprobe.jsonl/1";
+
+/// What a run says in one word: `pass` (every attempt expected to succeed did), `fail`, or
+/// `interrupted` (Ctrl-C: no verdict).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every attempt expected to succeed did.
+    Pass,
+    /// At least one attempt expected to succeed failed.
+    Fail,
+    /// Stopped before every planned attempt ended.
+    Interrupted,
+}
+
+impl Verdict {
+    /// The word as written in JSON and in the summary line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// A probe's report: serialised as the `--format json` document, rendered by [`text`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The document's schema and version ([`REPORT_SCHEMA`]).
+    pub schema: &'static str,
     /// `authprobe`.
     pub tool: &'static str,
     /// The version of authprobe.
@@ -32,6 +66,19 @@ pub struct Report {
     /// The address dialled instead of the endpoint's (`--connect-to`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connect_to: Option<String>,
+    /// The device's client ID (the baselines' CONNECT client ID).
+    pub client_id: String,
+    /// `--label`: the device or site, for a fleet's aggregation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The verdict in one word.
+    pub verdict: Verdict,
+    /// `--jitter`: how long the run waited before its first attempt, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<u64>,
+    /// `--exit-zero`: the process exits 0 whatever the verdict (`exit_code` is then 0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exit_zero: bool,
     /// Certificate verification was off for every attempt.
     pub insecure: bool,
     /// The proxy every attempt went through (password redacted unless --show-secrets), and why.
@@ -86,9 +133,15 @@ impl Report {
     ) -> Self {
         let failed = attempts.iter().any(|a| a.expect == Expect::Pass && !a.succeeded);
         Self {
+            schema: REPORT_SCHEMA,
             tool: "authprobe",
             version: env!("CARGO_PKG_VERSION"),
             endpoint: plan.target.endpoint.clone(),
+            client_id: plan.device.client_id.clone(),
+            label: None,
+            verdict: if failed { Verdict::Fail } else { Verdict::Pass },
+            jitter_ms: None,
+            exit_zero: false,
             port: plan.target.port,
             connect_to: plan
                 .target
@@ -116,9 +169,29 @@ impl Report {
     /// Marks the report as the partial one of an interrupted run: `ran` of `planned` attempts ended.
     pub fn interrupt(&mut self, ran: usize, planned: usize) {
         self.interrupted = true;
+        self.verdict = Verdict::Interrupted;
         self.exit_code = EXIT_INTERRUPTED;
         self.warnings
             .push(format!("interrupted (Ctrl-C) after {ran} of {planned} attempts: this report covers only those"));
+    }
+
+    /// `--exit-zero`: the process exits 0 whatever the verdict (an interrupted run still exits 130).
+    pub fn exit_zero(&mut self) {
+        self.exit_zero = true;
+        if !self.interrupted {
+            self.exit_code = EXIT_OK;
+        }
+    }
+
+    /// The finding that answers the run: the first cause (or unexplained failure), not a risk.
+    pub fn cause(&self) -> Option<&Finding> {
+        self.findings.first().filter(|f| f.kind != crate::diagnosis::FindingKind::Risk)
+    }
+
+    /// (attempts expected to succeed that did, attempts expected to succeed).
+    pub fn expected_ok(&self) -> (usize, usize) {
+        let expected: Vec<_> = self.attempts.iter().filter(|a| a.expect == Expect::Pass).collect();
+        (expected.iter().filter(|a| a.succeeded).count(), expected.len())
     }
 
     /// Writes the report as JSON, every string value scrubbed of the run's secrets (what a peer

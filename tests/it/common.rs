@@ -403,14 +403,30 @@ pub async fn probe(
         .expect("the attempt ends within its timeouts")
 }
 
-/// Runs the real binary with a scrubbed environment.
+/// Runs the real binary with a scrubbed environment. A probe's JSON or JSON Lines on stdout is
+/// validated against docs/schema/ (Python's jsonschema) before it is handed back.
 pub fn authprobe_bin(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
         .args(args)
         .env_clear()
         .env("NO_COLOR", "1")
         .output()
-        .unwrap()
+        .unwrap();
+    let format = args.windows(2).find(|w| w[0] == "--format").map(|w| w[1]);
+    let exit = out.status.code();
+    if args.first() == Some(&"probe") && matches!(exit, Some(0 | 1 | 130)) && !args.contains(&"--output") {
+        let text = String::from_utf8_lossy(&out.stdout);
+        match format {
+            Some("json") => super::fleet::validate("report", &[serde_json::from_str(&text).expect("a JSON report")]),
+            Some("jsonl") => {
+                let lines: Vec<serde_json::Value> =
+                    text.lines().map(|l| serde_json::from_str(l).expect("a JSON Lines record")).collect();
+                super::fleet::validate("jsonl", &lines);
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The finding id a report prints, typed (`docs/causes.md` lists them).

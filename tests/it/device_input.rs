@@ -353,10 +353,14 @@ async fn jsonl_colour_and_quiet_fit_pipelines() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
-    let (attempts, summaries): (Vec<_>, Vec<_>) = lines.iter().partition(|l| l["type"] == "attempt");
-    assert!(attempts.len() >= 5, "{lines:?}");
-    assert_eq!(summaries.len(), 1);
+    super::fleet::validate("jsonl", &lines);
+    let of = |t: &str| lines.iter().filter(|l| l["type"] == t).count();
+    assert!(of("attempt") >= 5, "{lines:?}");
+    assert_eq!(of("summary"), 1);
+    // A finding line per finding (the risks of a healthy device), ranked, before the summary.
+    assert_eq!(of("finding"), lines.last().unwrap()["findings"].as_array().unwrap().len(), "{lines:?}");
     assert_eq!(lines.last().unwrap()["type"], "summary");
+    assert_eq!(lines.last().unwrap()["verdict"], "pass");
     assert_eq!(lines.last().unwrap()["exit_code"], 0);
     for l in &lines {
         assert_eq!(l["label"], "site-3");

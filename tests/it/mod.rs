@@ -10,6 +10,7 @@ mod emulator_reject;
 mod emulator_robust;
 mod emulator_session;
 mod emulator_setup;
+mod fleet;
 mod hostile;
 mod hostile_inputs;
 mod inspect;
