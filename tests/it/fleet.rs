@@ -170,3 +170,166 @@ async fn fifty_probes_summarize_to_the_counts_injected() {
     validate("report", &reports);
     drop(other);
 }
+
+/// The packaging folder, as files.
+fn packaging(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging").join(path)
+}
+
+/// The Greengrass recipe (read with PyYAML, as YAML, not as text): a manifest per architecture
+/// (amd64, aarch64, arm with armv7l) naming its own static binary; each Run script, with the
+/// Greengrass placeholders substituted as the nucleus does, runs against the emulator through
+/// `sh -c` and appends schema-valid JSON Lines under the logs folder, prints the summary line and
+/// exits 0 although the device is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_greengrass_recipe_runs_on_each_architecture() {
+    let (emu, scratch, ca) = allowing_emulator_with_ca().await;
+    let recipe = Command::new(python())
+        .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))"])
+        .arg(packaging("greengrass/recipe.yaml"))
+        .output()
+        .unwrap();
+    assert!(recipe.status.success(), "{}", String::from_utf8_lossy(&recipe.stderr));
+    let recipe: serde_json::Value = serde_json::from_slice(&recipe.stdout).unwrap();
+    assert_eq!(recipe["RecipeFormatVersion"], "2020-01-25");
+    let defaults = &recipe["ComponentConfiguration"]["DefaultConfiguration"];
+    let manifests = recipe["Manifests"].as_array().unwrap();
+    let platforms: Vec<(String, String)> = manifests
+        .iter()
+        .map(|m| {
+            let p = &m["Platform"];
+            (p["architecture"].as_str().unwrap().to_owned(), p["architecture.detail"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        [("amd64".into(), "".into()), ("aarch64".into(), "".into()), ("arm".into(), "armv7l".into())]
+    );
+    let root = scratch.path().join("greengrass");
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(scratch.path().join("token"), "denied-token").unwrap();
+    for (m, binary) in
+        manifests.iter().zip(["authprobe-x86_64-linux", "authprobe-aarch64-linux", "authprobe-armv7-linux"])
+    {
+        let uri = m["Artifacts"][0]["URI"].as_str().unwrap();
+        assert!(uri.ends_with(&format!("/{binary}")), "{uri}");
+        // This machine's build stands in for each architecture's static binary.
+        let _ = std::fs::remove_file(artifacts.join(binary));
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_authprobe"), artifacts.join(binary)).unwrap();
+        let config = |key: &str| -> String {
+            match key {
+                "Endpoint" => ENDPOINT.into(),
+                "Authorizer" => AUTH.into(),
+                "TokenFile" => scratch.path().join("token").display().to_string(),
+                "Jitter" => "100ms".into(),
+                "ExtraArgs" => format!("--connect-to {} --ca {}", emu.addr, ca.display()),
+                k => defaults[k].as_str().unwrap_or_else(|| panic!("no default for {k}")).to_owned(),
+            }
+        };
+        let install = substitute(m["Lifecycle"]["Install"]["Script"].as_str().unwrap(), &root, &artifacts, &config);
+        let ok = Command::new("sh").args(["-c", &install]).status().unwrap();
+        assert!(ok.success(), "{install}");
+        let run = substitute(m["Lifecycle"]["Run"]["Script"].as_str().unwrap(), &root, &artifacts, &config);
+        let out = Command::new("sh").args(["-c", &run]).env_clear().output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{run}\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.trim_end().lines().last().unwrap().starts_with("authprobe verdict=fail "), "{stdout}");
+    }
+    let file = root.join("logs/authprobe/authprobe-gw-7.jsonl");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().filter(|l| l["type"] == "summary").count(), 3, "one run per manifest appended");
+    assert!(lines.iter().all(|l| l["label"] == "gw-7"));
+    validate("jsonl", &lines);
+    // What the log manager is told to upload is that file.
+    let lm: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(packaging("greengrass/log-manager.json")).unwrap()).unwrap();
+    let c =
+        &lm["logsUploaderConfiguration"]["componentLogsConfigurationMap"][recipe["ComponentName"].as_str().unwrap()];
+    assert_eq!(c["logFileDirectoryPath"], "/greengrass/v2/logs/authprobe");
+    let re = c["logFileRegex"].as_str().unwrap();
+    assert_eq!(re, "authprobe-.*\\.jsonl", "the regex must match {}", file.display());
+}
+
+/// The recipe variables the nucleus substitutes, for a core device whose thing is `gw-7`.
+fn substitute(script: &str, root: &Path, artifacts: &Path, config: &dyn Fn(&str) -> String) -> String {
+    let mut s = script
+        .replace("{kernel:rootPath}", &root.display().to_string())
+        .replace("{artifacts:path}", &artifacts.display().to_string())
+        .replace("{iot:thingName}", "gw-7");
+    while let Some(at) = s.find("{configuration:/") {
+        let end = at + s[at..].find('}').unwrap();
+        let key = s[at + "{configuration:/".len()..end].to_owned();
+        s.replace_range(at..=end, &config(&key));
+    }
+    assert!(!s.contains('{'), "a placeholder left: {s}");
+    s
+}
+
+/// The AWS IoT Device Client's `runCommand`: the command split at commas, `\,` standing for a comma
+/// inside an argument.
+fn device_client_split(command: &str) -> Vec<String> {
+    let mut args = vec![String::new()];
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                chars.next();
+                args.last_mut().unwrap().push(',');
+            }
+            ',' => args.push(String::new()),
+            c => args.last_mut().unwrap().push(c),
+        }
+    }
+    args
+}
+
+/// The IoT job document and the AWS-Run-Command parameters: each command, split as the Device Client
+/// splits it (a label with an escaped comma stays one argument), runs against the emulator; the last
+/// 1,024 characters of its stdout (what the job execution's statusDetails keeps) hold the summary
+/// line, and it exits 0 although the device is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iot_job_commands_run_as_the_device_client_splits_them() {
+    let (emu, scratch, ca) = allowing_emulator_with_ca().await;
+    std::fs::write(scratch.path().join("token"), "denied-token").unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(packaging("iot-jobs/job-document.json")).unwrap()).unwrap();
+    assert_eq!((doc["version"].as_str(), doc["includeStdOut"].as_bool()), (Some("1.0"), Some(true)));
+    let step = &doc["steps"][0]["action"];
+    assert_eq!(step["type"], "runCommand");
+    let params: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(packaging("iot-jobs/run-command-parameters.json")).unwrap()).unwrap();
+    assert!(params["runAsUser"].is_string());
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(packaging("iot-jobs/job-config.json")).unwrap()).unwrap();
+    assert!(config["jobExecutionsRolloutConfig"]["maximumPerMinute"].as_u64().unwrap() <= 100);
+    assert!(config["timeoutConfig"]["inProgressTimeoutInMinutes"].as_u64().is_some());
+    for (name, command) in [
+        ("job document", step["input"]["command"].as_str().unwrap()),
+        ("AWS-Run-Command", params["command"].as_str().unwrap()),
+    ] {
+        let mut args = device_client_split(command);
+        assert_eq!(args[0], "/usr/local/bin/authprobe", "{name}");
+        if name == "job document" {
+            assert!(args.iter().any(|a| a == "site-3, hall B"), "{name}: the escaped comma: {args:?}");
+        }
+        // Aimed at the emulator: this machine's binary, the test's files, the emulator's address.
+        args[0] = env!("CARGO_BIN_EXE_authprobe").into();
+        for a in args.iter_mut() {
+            *a = a
+                .replace("/etc/authprobe/token", &scratch.path().join("token").display().to_string())
+                .replace("/var/log/authprobe", &scratch.path().display().to_string())
+                .replace("60s", "50ms");
+        }
+        args.retain(|a| a != "--signature-file" && a != "/etc/authprobe/signature");
+        args.extend(["--connect-to".into(), emu.addr.to_string(), "--ca".into(), ca.display().to_string()]);
+        let out = Command::new(&args[0]).args(&args[1..]).env_clear().output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {args:?}\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{name}: stderr (the Device Client fails a step on stderr lines)");
+        let kept: String = stdout.chars().rev().take(1024).collect::<Vec<_>>().into_iter().rev().collect();
+        assert!(kept.contains("authprobe verdict=fail cause="), "{name}: {kept}");
+    }
+}
