@@ -429,6 +429,14 @@ pub fn authprobe_bin(args: &[&str]) -> std::process::Output {
     out
 }
 
+/// A probe's `--format json` report from its stdout, validated against docs/schema/.
+pub fn probe_report(stdout: &[u8]) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("a JSON report ({e}):\n{}", String::from_utf8_lossy(stdout)));
+    super::fleet::validate("report", std::slice::from_ref(&report));
+    report
+}
+
 /// The finding id a report prints, typed (`docs/causes.md` lists them).
 pub fn id(s: &str) -> authprobe::diagnosis::FindingId {
     s.parse().unwrap_or_else(|e| panic!("{e}"))

@@ -129,7 +129,7 @@ async fn knobs(
     let out =
         probe_cmd_any(&emu, dir).args(["--follow-up", "none", "--client-id", "knob"]).args(args).output().unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = probe_report(&out.stdout);
     let ids: Vec<&str> = report["attempts"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 2, "the device's attempt and the documented one: {ids:?}");
     let (mut device, mut documented) = (None, None);

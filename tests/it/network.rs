@@ -81,7 +81,7 @@ fn probe(dir: &Path, emu: &Emu, args: &[&str], env: &[(&str, &str)]) -> (Option<
     let cmd = cmd.args(if args.contains(&"--transport") { &[][..] } else { &["--transport", "mqtt"][..] });
     let out = cmd.output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON report ({e}):\n{text}"));
+    let report = probe_report(&out.stdout);
     (out.status.code(), report, text)
 }
 
@@ -403,7 +403,7 @@ async fn dns_answers_resolve_overrides_and_address_families() {
             .env_clear()
             .output()
             .unwrap();
-        (out.status.code(), serde_json::from_slice::<Value>(&out.stdout).unwrap())
+        (out.status.code(), probe_report(&out.stdout))
     };
     assert_eq!(code, Some(0), "{r:#}");
     let dns = &r["attempts"][0]["sent"]["dns"];

@@ -71,7 +71,7 @@ async fn probe_signs_with_signing_key_and_succeeds() {
     let out = tokio::task::spawn_blocking(move || run(&args)).await.unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = probe_report(stdout.as_bytes());
     let https = report["attempts"].as_array().unwrap().iter().find(|a| a["id"] == "https").unwrap();
     let sig = https["sent"]["credentials"]
         .as_array()
@@ -330,7 +330,7 @@ fn curl_and_openssl_habits_work() {
         let out = authprobe(&all);
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
-        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+        probe_report(stdout.as_bytes())
     };
     assert_eq!(json(&["-k"])["insecure"], true);
     // `--servername` is `--sni` (which conflicts with `--no-sni`).
@@ -509,7 +509,7 @@ async fn the_html_report_renders_in_a_real_browser() {
     );
     let out = tokio::task::spawn_blocking(move || run(&args)).await.unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = probe_report(&out.stdout);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains(token), "the token is redacted in the page");
     for external in ["<script", "src=", "<link", "url(", "@import"] {
