@@ -144,8 +144,9 @@ fn write_output(path: &std::path::Path, report: &Report, output: &OutputArgs) ->
         Format::Json => report.write_json(&mut body)?,
         _ => text::write(report, text::Style { color: output.color_for(false), details: output.details }, &mut body)?,
     }
+    // This process's own temporary name: two runs writing the same FILE never share one.
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".part");
+    tmp.push(format!(".{}.part", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
     std::fs::write(&tmp, body)
         .and_then(|()| std::fs::rename(&tmp, path))
