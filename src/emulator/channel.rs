@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 
-pub(crate) type Tls = tokio_rustls::server::TlsStream<Rewind<TcpStream>>;
+pub(crate) type Tls = super::tls_stream::TlsStream<Rewind<TcpStream>>;
 
 pub(crate) enum Channel {
     Tls(Bytes<Box<Tls>>),

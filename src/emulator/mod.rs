@@ -29,6 +29,7 @@ mod runtime_api;
 mod session;
 pub mod settings;
 mod tls;
+mod tls_stream;
 
 pub use config::{Answer, Authorizer, EmulatorConfig, Function, Handler, Rule};
 use ctx::Ctx;
@@ -49,7 +50,6 @@ use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
-use tokio_rustls::TlsAcceptor;
 
 /// Why the emulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -201,8 +201,9 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
     if let Some(entry) = rec.admission.clone() {
         io = io.metered(entry);
     }
-    let accept = Box::pin(TlsAcceptor::from(server_config).accept(io));
-    let accepted = timeout(limits.handshake_timeout, accept).await;
+    let accept = Box::pin(tls_stream::accept(server_config, io));
+    // Boxed at once: a TLS stream kept in this future's frame would stay for the session's life.
+    let accepted = timeout(limits.handshake_timeout, accept).await.map(|r| r.map(Box::new));
     rec.durations.handshake_ms = Some(started.elapsed().as_millis() as u64);
     let stream = match (accepted, route) {
         (Ok(Ok(mut s)), tls::Route::Refuse(how @ settings::TlsReject::HandshakeThenClose, reason)) => {
@@ -221,10 +222,9 @@ async fn handle(mut tcp: TcpStream, ctx: &Ctx, rec: &mut ConnectionRecord) {
         }
         (Err(_), _) => return rec.set(Reason::HandshakeTimeout, "TLS handshake did not finish in time"),
         (Ok(Err(e)), _) => return rec.set(Reason::HandshakeFailed, e.to_string()),
-        // Boxed at once: a TLS stream kept in this future's frame would stay for the session's life.
-        (Ok(Ok(s)), _) => Box::new(s),
+        (Ok(Ok(s)), _) => s,
     };
-    rec.alpn = stream.get_ref().1.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
+    rec.alpn = stream.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
     match route {
         tls::Route::Mqtt => {
             rec.transport = Some(crate::auth::event::Transport::Mqtt);
