@@ -11,7 +11,6 @@ use crate::auth::policy::{self, Policy};
 use crate::auth::response;
 use crate::auth::signature;
 use crate::secret::Scrubber;
-use crate::secret::scrub_json;
 use std::time::Instant;
 
 /// What a successful authentication grants.
@@ -99,7 +98,8 @@ pub(crate) async fn authorize(
     signature_refusal(&verdict)?;
     let verified = matches!(verdict, signature::Verdict::Verified { .. });
     let event = Event::build(transport, &token.value, verified, seen, &rec.id);
-    rec.event = serde_json::to_value(&event).ok().map(|v| scrub_json(&v, scrub));
+    // Kept as JSON text, scrubbed once where the record is logged (no tree per connection).
+    rec.event = serde_json::to_string(&event).ok().and_then(super::record::raw);
     let started = Instant::now();
     intermittent(ctx, rec)?;
     let answer = ctx.functions.invoke(authorizer, &event, scrub, cfg.latency, cfg.time_limit).await;
@@ -110,7 +110,7 @@ pub(crate) async fn authorize(
         // The command's stderr may echo the event (a traceback): scrub it like everything logged.
         _ => refuse(Reason::FunctionFailed, scrub.scrub(&e.to_string())),
     })?;
-    rec.response = Some(bounded(scrub_json(&answer, scrub)));
+    rec.response = super::record::raw(bounded(answer.to_string(), scrub));
     let valid = response::validate(&answer).map_err(|violations| {
         let list: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, scrub.scrub(&v.message))).collect();
         refuse(Reason::InvalidResponse, list.join("; "))
@@ -304,11 +304,12 @@ fn record_credentials(
 const MAX_RECORDED_RESPONSE: usize = 16 * 1024;
 
 /// The response as recorded: whole when small, else its size and the start of its text.
-fn bounded(v: serde_json::Value) -> serde_json::Value {
-    let text = v.to_string();
+fn bounded(text: String, scrub: &Scrubber) -> String {
     if text.len() <= MAX_RECORDED_RESPONSE {
-        return v;
+        return text;
     }
+    // The start of the text becomes a string value: scrubbed here, where its secrets still read
+    // as they were sent (inside the new string they would be escaped once more).
     let head: String = text.chars().take(1024).collect();
-    serde_json::json!({"truncated": true, "bytes": text.len(), "start": head})
+    serde_json::json!({"truncated": true, "bytes": text.len(), "start": scrub.scrub(&head)}).to_string()
 }

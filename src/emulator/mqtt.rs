@@ -75,13 +75,10 @@ pub(crate) async fn serve(
     rec: &mut ConnectionRecord,
 ) {
     // Admission (CONNECT, authorizer, CONNACK) is boxed and over before the session runs: a held
-    // session carries neither its state nor its size. The record's event and response wait as JSON
-    // text meanwhile.
+    // session carries neither its state nor its size. The record's event and response are JSON
+    // text already.
     let Some(session) = Box::pin(admit(ch, ctx, seen, sources, granted, rec)).await else { return };
-    let run = Box::pin(session.run());
-    rec.compact();
-    run.await;
-    rec.expand();
+    Box::pin(session.run()).await;
 }
 
 /// Reads the CONNECT and answers it: refused (closed here) or accepted, then the session to run.

@@ -5,10 +5,11 @@ use super::settings::TlsReject;
 use crate::auth::credentials::Placement;
 use crate::auth::event::Transport;
 use crate::auth::signature::Verdict;
-use crate::secret::{escape, scrub_json};
+use crate::secret::{escape, scrub_json, scrub_json_text};
 use crate::wire::mqtt::Connack;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -176,10 +177,10 @@ pub struct ConnectionRecord {
     pub signature: Option<Verdict>,
     /// The event given to the function (secrets scrubbed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event: Option<Value>,
+    pub event: Option<Box<RawValue>>,
     /// The function's answer, as returned.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub response: Option<Value>,
+    pub response: Option<Box<RawValue>>,
     /// Whether the connection was accepted.
     pub accepted: bool,
     /// Why it ended as it did.
@@ -195,38 +196,20 @@ pub struct ConnectionRecord {
     /// it is logged.
     #[serde(skip)]
     pub secrets: crate::secret::Scrubber,
-    /// The event and response as compact JSON text while a session is held ([`Self::compact`]).
-    #[serde(skip)]
-    held: Option<Box<Held>>,
     /// The connection's admission, told when its credentials are complete.
     #[serde(skip)]
     pub(crate) admission: Option<std::sync::Arc<super::admission::Entry>>,
 }
 
-/// The event and response of a held session, as JSON text.
-#[derive(Clone, Debug)]
-struct Held {
-    event: Option<Box<str>>,
-    response: Option<Box<str>>,
-}
-
 impl ConnectionRecord {
-    /// Keeps the event and response as compact JSON text while the session is held — a few hundred
-    /// bytes each instead of a tree of maps (kilobytes) for every open connection; [`Self::expand`]
-    /// restores them before the record is logged.
-    pub(crate) fn compact(&mut self) {
-        let text = |v: Option<Value>| v.and_then(|v| serde_json::to_string(&v).ok()).map(String::into_boxed_str);
-        let held = Held { event: text(self.event.take()), response: text(self.response.take()) };
-        self.held = (held.event.is_some() || held.response.is_some()).then(|| Box::new(held));
+    /// The event as a JSON value (for tests and library users; the record keeps the text).
+    pub fn event_value(&self) -> Option<Value> {
+        self.event.as_deref().and_then(|t| serde_json::from_str(t.get()).ok())
     }
 
-    /// The event and response back as JSON values, after [`Self::compact`].
-    pub(crate) fn expand(&mut self) {
-        if let Some(held) = self.held.take() {
-            let value = |t: Option<Box<str>>| t.and_then(|t| serde_json::from_str(&t).ok());
-            self.event = value(held.event);
-            self.response = value(held.response);
-        }
+    /// The function's response as a JSON value.
+    pub fn response_value(&self) -> Option<Value> {
+        self.response.as_deref().and_then(|t| serde_json::from_str(t.get()).ok())
     }
 
     /// A copy for a refresh to write into: without the event and response, which the refresh's own
@@ -264,7 +247,6 @@ impl ConnectionRecord {
             answer: None,
             durations: Durations::default(),
             secrets: crate::secret::Scrubber::default(),
-            held: None,
             admission: None,
         }
     }
@@ -289,7 +271,7 @@ impl ConnectionRecord {
     pub fn scrubbed(&self) -> Self {
         let s = &self.secrets;
         let opt = |v: &Option<String>| v.as_deref().map(|x| s.scrub(x));
-        let json = |v: &Option<Value>| v.as_ref().map(|x| scrub_json(x, s));
+        let json = |v: &Option<Box<RawValue>>| v.as_deref().map(|x| scrub_raw(x, s));
         Self {
             sni: opt(&self.sni),
             alpn_offered: self.alpn_offered.iter().map(|a| s.scrub(a)).collect(),
@@ -324,5 +306,51 @@ impl ConnectionRecord {
             escape(&self.detail),
             self.durations.total_ms,
         )
+    }
+}
+
+/// JSON text kept as it is (serialised once, embedded as it is in the log line).
+pub(crate) fn raw(text: String) -> Option<Box<RawValue>> {
+    RawValue::from_string(text).ok()
+}
+
+/// `json` with its string values scrubbed of `s`'s secrets, as text in one pass. A secret whose
+/// raw form runs into a JSON escape could leave text that is not JSON: then the tree is scrubbed.
+fn scrub_raw(json: &RawValue, s: &crate::secret::Scrubber) -> Box<RawValue> {
+    let text = scrub_json_text(json.get(), s);
+    let text = if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+        text
+    } else {
+        let tree: Value = serde_json::from_str(json.get()).unwrap_or(Value::Null);
+        scrub_json(&tree, s).to_string()
+    };
+    RawValue::from_string(text).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The event and response are logged as JSON text scrubbed of the connection's secrets, whatever
+    /// characters a secret holds — even one whose raw form runs into a JSON escape.
+    #[test]
+    fn logged_json_text_is_scrubbed_and_still_json() {
+        for secret in ["plain-token-123", "tok\"en\\x", "ends-with-backslash\\", "a\nb\tc-😀"] {
+            let mut rec = ConnectionRecord::new("id".into(), "127.0.0.1:1".parse().unwrap());
+            rec.secrets = crate::secret::Scrubber::new(false);
+            rec.secrets.add_all_forms(secret);
+            let event =
+                serde_json::json!({"token": secret, "protocolData": {"mqtt": {"username": format!("u?t={secret}")}}});
+            rec.event = raw(event.to_string());
+            rec.response = raw(serde_json::json!({"context": {"echo": secret, "n": 1}}).to_string());
+            let logged = serde_json::to_string(&rec.scrubbed()).unwrap();
+            let back: Value = serde_json::from_str(&logged).expect("the log line is JSON");
+            let text = back.to_string();
+            assert!(!text.contains(secret), "{secret:?} in {text}");
+            let escaped = serde_json::to_string(secret).unwrap();
+            assert!(!logged.contains(&escaped[1..escaped.len() - 1]), "{logged}");
+            assert_eq!(back["response"]["context"]["n"], 1, "the rest is kept: {text}");
+            assert!(back["event"]["protocolData"]["mqtt"]["username"].as_str().unwrap().starts_with("u?t="));
+        }
     }
 }

@@ -59,14 +59,14 @@ async fn secrets_come_from_files_stdin_and_the_environment() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rec = emu.record().await;
-    assert_eq!(rec.event.as_ref().unwrap()["token"], GOOD);
+    assert_eq!(rec.event_value().unwrap()["token"], GOOD);
     use base64::Engine as _;
     let pw = base64::engine::general_purpose::STANDARD.encode("pw-from-file");
-    assert_eq!(rec.event.as_ref().unwrap()["protocolData"]["mqtt"]["password"], pw.as_str());
+    assert_eq!(rec.event_value().unwrap()["protocolData"]["mqtt"]["password"], pw.as_str());
 
     let out = probe_cmd(&emu, dir.path()).env("AUTHPROBE_TOKEN", GOOD).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(emu.record().await.event.unwrap()["token"], GOOD);
+    assert_eq!(emu.record().await.event_value().unwrap()["token"], GOOD);
 
     let mut child = probe_cmd(&emu, dir.path())
         .args(["--token-file", "-"])
@@ -78,7 +78,7 @@ async fn secrets_come_from_files_stdin_and_the_environment() {
     child.stdin.take().unwrap().write_all(GOOD.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(emu.record().await.event.unwrap()["token"], GOOD);
+    assert_eq!(emu.record().await.event_value().unwrap()["token"], GOOD);
 }
 
 /// Flags, environment, and what the error must say.
@@ -317,8 +317,8 @@ async fn a_saved_device_profile_replays_the_same_attempt() {
         |h: &[(String, String)]| h.iter().filter(|(n, _)| n != "Sec-WebSocket-Key").cloned().collect::<Vec<_>>();
     assert_eq!(stable(&a.headers), stable(&b.headers));
     assert_eq!(
-        (&a.username, &a.event.as_ref().map(|e| e["token"].clone())),
-        (&b.username, &b.event.as_ref().map(|e| e["token"].clone()))
+        (&a.username, &a.event_value().map(|e| e["token"].clone())),
+        (&b.username, &b.event_value().map(|e| e["token"].clone()))
     );
     assert_eq!(b.host.as_deref(), Some("h.example.com"));
 }

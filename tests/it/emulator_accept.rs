@@ -116,6 +116,6 @@ async fn python_sdk_username_with_metrics_is_parsed() {
     assert_eq!(mqtt311(&emu, "py-dev", &user, "").await, Connack::Code(0));
     let rec = emu.record().await;
     assert_eq!(rec.reason, Reason::Accepted, "{}", rec.detail);
-    assert_eq!(rec.event.as_ref().unwrap()["token"], "tok value");
-    assert_eq!(rec.event.as_ref().unwrap()["protocolData"]["mqtt"]["username"], user.as_str());
+    assert_eq!(rec.event_value().unwrap()["token"], "tok value");
+    assert_eq!(rec.event_value().unwrap()["protocolData"]["mqtt"]["username"], user.as_str());
 }

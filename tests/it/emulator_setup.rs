@@ -43,7 +43,7 @@ async fn example_authorizer_script_runs_as_the_function() {
     assert_eq!(mqtt311(&emu, "dev-1", &username(&[("token", "allow-me")]), "").await, Connack::Code(0));
     let rec = emu.record().await;
     assert_eq!(rec.reason, Reason::Accepted, "{}", rec.detail);
-    assert_eq!(rec.response.unwrap()["principalId"], "exampleDevice");
+    assert_eq!(rec.response_value().unwrap()["principalId"], "exampleDevice");
     assert!(matches!(mqtt311(&emu, "dev-1", &username(&[("token", "nope")]), "").await, Connack::Closed(_)));
     assert_eq!(emu.record().await.reason, Reason::Denied);
 }
