@@ -408,6 +408,7 @@ pub(crate) struct RejectFile {
     pub(crate) wss: Option<super::settings::WssReject>,
     pub(crate) non_http: Option<super::settings::NonHttp>,
     pub(crate) subscribe3: Option<super::settings::Subscribe3Deny>,
+    pub(crate) cors: Option<super::settings::Cors>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,7 +455,7 @@ impl ConfigFile {
         let r = &mut config.reject;
         let f = self.reject;
         macro_rules! set { ($($x:ident),*) => { $( if let Some(v) = f.$x { r.$x = v; } )* } }
-        set!(no_sni, unknown_sni, x509, mqtt3, mqtt5, wss, non_http, subscribe3);
+        set!(no_sni, unknown_sni, x509, mqtt3, mqtt5, wss, non_http, subscribe3, cors);
         if let Some(v) = self.region {
             config.arns.region = v;
         }

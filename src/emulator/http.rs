@@ -5,7 +5,7 @@ use super::channel::{Channel, Tls};
 use super::ctx::Ctx;
 use super::gate;
 use super::record::{Answered, ConnectionRecord, Reason};
-use super::settings::{NonHttp, WssReject};
+use super::settings::{Cors, NonHttp, WssReject};
 use crate::auth::credentials::{Sources, parse_query};
 use crate::auth::event::{Observed, Transport, new_uuid};
 use percent_encoding::percent_decode_str;
@@ -100,11 +100,13 @@ pub(crate) struct Answer {
     pub status: u16,
     pub error_type: Option<&'static str>,
     pub message: String,
+    /// CORS headers (`cors = "allow"`), written as they are.
+    pub cors: Vec<(&'static str, String)>,
 }
 
 impl Answer {
     fn error(status: u16, error_type: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error_type: Some(error_type), message: message.into() }
+        Self { status, error_type: Some(error_type), message: message.into(), cors: Vec::new() }
     }
 
     fn bytes(&self) -> Vec<u8> {
@@ -125,6 +127,9 @@ impl Answer {
         );
         if let Some(t) = self.error_type {
             head.push_str(&format!("x-amzn-ErrorType: {t}:\r\n"));
+        }
+        for (name, value) in &self.cors {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         [head.into_bytes(), body.into_bytes()].concat()
@@ -175,6 +180,7 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
     };
     rec.request = Some(format!("{} {}", req.method, gate::redact_query(&target, &scrub)));
     rec.host = req.header("host").map(str::to_owned);
+    rec.origin = req.header("origin").map(str::to_owned);
     rec.headers = req.headers.iter().map(|(n, v)| (n.clone(), gate::redact_header(n, v, &scrub))).collect();
     if rec.host.is_none() {
         // HTTP/1.1 requires Host (RFC 9112 §3.2): servers answer 400.
@@ -187,6 +193,9 @@ pub(crate) async fn serve(mut tls: Tls, ctx: &Ctx, sni: Option<String>, rec: &mu
     }
     if let Some(topic) = req.path.strip_prefix("/topics/") {
         rec.transport = Some(Transport::Https);
+        if req.method == "OPTIONS" && req.header("access-control-request-method").is_some() {
+            return preflight(tls, cfg, &req, rec).await;
+        }
         if req.method != "POST" {
             rec.set(Reason::MalformedRequest, format!("{} on /topics/: only POST publishes", req.method));
             return answer(
@@ -264,11 +273,14 @@ async fn publish(
     match result {
         Ok(()) => {
             rec.set(Reason::Accepted, format!("published {} bytes to {topic}", body.len()));
-            answer(tls, Answer { status: 200, error_type: None, message: "OK".into() }, rec).await;
+            let cors = allowed_origin(cfg, &req);
+            answer(tls, Answer { status: 200, error_type: None, message: "OK".into(), cors }, rec).await;
         }
         Err(r) => {
             rec.set(r.reason, r.detail);
-            answer(tls, Answer::error(403, "ForbiddenException", "Forbidden"), rec).await;
+            // With `cors = "allow"` a page can read the refusal (403), not only a network error.
+            let cors = allowed_origin(cfg, &req);
+            answer(tls, Answer { cors, ..Answer::error(403, "ForbiddenException", "Forbidden") }, rec).await;
         }
     }
 }
@@ -301,9 +313,14 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n",
         derive_accept_key(key.trim().as_bytes())
     );
-    if req.has_token("sec-websocket-protocol", "mqtt") {
-        head.push_str("sec-websocket-protocol: mqtt\r\n");
+    // Both subprotocols MQTT clients offer: `mqtt` (MQTT 3.1.1 and 5, mqtt.js, the SDKs) and
+    // `mqttv3.1` (what the AWS IoT Device SDK v2's MQTT 3.1.1 browser client offers); `mqtt` wins
+    // when both are offered.
+    let subprotocol = ["mqtt", "mqttv3.1"].into_iter().find(|p| req.has_token("sec-websocket-protocol", p));
+    if let Some(p) = subprotocol {
+        head.push_str(&format!("sec-websocket-protocol: {p}\r\n"));
     }
+    rec.subprotocol = subprotocol.map(str::to_owned);
     head.push_str("\r\n");
     let written = tokio::time::timeout(cfg.limits.request_timeout, async {
         tls.write_all(head.as_bytes()).await?;
@@ -324,6 +341,43 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         .read_buffer_size(4096);
     let ws = WebSocketStream::from_partially_read(tls, req.rest, Role::Server, Some(ws_config)).await;
     super::mqtt::serve(Channel::ws(ws), ctx, seen, sources, granted, rec).await;
+}
+
+/// A CORS preflight for an HTTPS publish: answered as the `cors` setting says; no authorizer runs.
+async fn preflight(tls: Tls, cfg: &super::config::EmulatorConfig, req: &Request, rec: &mut ConnectionRecord) {
+    let asked = req.header("access-control-request-method").unwrap_or_default();
+    match cfg.reject.cors {
+        Cors::None => {
+            rec.set(Reason::Preflight, format!("CORS preflight for {asked} refused (cors = none)"));
+            let a = Answer::error(400, "InvalidRequestException", "Only POST is supported on /topics");
+            answer(tls, a, rec).await;
+        }
+        Cors::Allow => {
+            rec.set(Reason::Preflight, format!("CORS preflight for {asked} allowed (cors = allow)"));
+            let mut cors = allowed_origin(cfg, req);
+            cors.push(("access-control-allow-methods", "POST, OPTIONS".into()));
+            if let Some(h) = req.header("access-control-request-headers") {
+                cors.push(("access-control-allow-headers", header_value(h)));
+            }
+            cors.push(("access-control-max-age", "600".into()));
+            answer(tls, Answer { status: 200, error_type: None, message: "OK".into(), cors }, rec).await;
+        }
+    }
+}
+
+/// `Access-Control-Allow-Origin` for the request's origin, with `cors = "allow"`.
+fn allowed_origin(cfg: &super::config::EmulatorConfig, req: &Request) -> Vec<(&'static str, String)> {
+    match (cfg.reject.cors, req.header("origin")) {
+        (Cors::Allow, Some(origin)) => {
+            vec![("access-control-allow-origin", header_value(origin)), ("vary", "Origin".into())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A header value a peer sent, safe to write back: visible ASCII and spaces only, at most 512 bytes.
+fn header_value(v: &str) -> String {
+    v.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(512).collect()
 }
 
 fn carries_credentials(cfg: &super::config::EmulatorConfig, sources: &Sources) -> bool {

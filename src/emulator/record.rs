@@ -78,6 +78,9 @@ pub enum Reason {
     ConnectNotAllowed,
     /// The returned policies do not allow `iot:Publish` on the HTTPS topic.
     PublishNotAllowed,
+    /// A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) was answered as the `cors`
+    /// setting says; no authorizer runs for a preflight.
+    Preflight,
 }
 
 /// A credential parameter the connection carried, and where.
@@ -175,6 +178,12 @@ pub struct ConnectionRecord {
     /// What the signature check said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<Verdict>,
+    /// The WebSocket subprotocol the 101 answered (`mqtt` or `mqttv3.1`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subprotocol: Option<String>,
+    /// The `Origin` header of the request (what a browser adds; never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     /// The event given to the function (secrets scrubbed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<Box<RawValue>>,
@@ -239,6 +248,8 @@ impl ConnectionRecord {
             credentials: Vec::new(),
             authorizer: None,
             signature: None,
+            subprotocol: None,
+            origin: None,
             event: None,
             response: None,
             accepted: false,
@@ -282,6 +293,7 @@ impl ConnectionRecord {
             client_id: opt(&self.client_id),
             username: opt(&self.username),
             authorizer: opt(&self.authorizer),
+            origin: opt(&self.origin),
             event: json(&self.event),
             response: json(&self.response),
             detail: escape(&s.scrub(&self.detail)),

@@ -64,6 +64,18 @@ pub enum NonHttp {
     Close,
 }
 
+/// How a CORS preflight (`OPTIONS` from a page, before an HTTPS publish with custom headers) is
+/// answered. IoT Core's documents do not describe CORS on the data endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers: the preflight gets the answer any non-POST on `/topics/` gets (400), so a
+    /// browser never sends the publish (the default: nothing documented allows it).
+    None,
+    /// The preflight gets 200 allowing the page's origin, `POST` and the headers it asked for, and
+    /// the publish's answer allows the origin, so the page can read it.
+    Allow,
+}
+
 /// What MQTT 3.1.1 clients see when a SUBSCRIBE is not allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subscribe3Deny {
@@ -92,6 +104,8 @@ pub struct RejectSettings {
     pub non_http: NonHttp,
     /// A SUBSCRIBE that MQTT 3.1.1 clients may not make.
     pub subscribe3: Subscribe3Deny,
+    /// A CORS preflight before an HTTPS publish.
+    pub cors: Cors,
 }
 
 impl Default for RejectSettings {
@@ -105,6 +119,7 @@ impl Default for RejectSettings {
             wss: WssReject::CloseAfterUpgrade,
             non_http: NonHttp::BadRequest,
             subscribe3: Subscribe3Deny::Failure,
+            cors: Cors::None,
         }
     }
 }
@@ -192,6 +207,18 @@ show: |v| match v {
     WssReject::Forbidden => "403".into(),
 });
 
+setting!(Cors, "none, allow",
+    parse: |s| match s {
+        "none" => Some(Cors::None),
+        "allow" => Some(Cors::Allow),
+        _ => None,
+    },
+    show: |c| match c {
+        Cors::None => "none".into(),
+        Cors::Allow => "allow".into(),
+    }
+);
+
 setting!(NonHttp, "400, close",
 parse: |s| match s {
     "400" => Some(NonHttp::BadRequest),
@@ -232,5 +259,7 @@ mod tests {
         // Only the reason codes MQTT 5 defines for CONNACK: one it does not would go out as another.
         assert!("connack:0x8b".parse::<Mqtt5Reject>().is_err());
         assert!("alert:nonsense".parse::<TlsReject>().unwrap_err().contains("alert:<name>"));
+        assert_eq!("allow".parse::<Cors>().unwrap(), Cors::Allow);
+        assert_eq!(Cors::None.to_string(), "none");
     }
 }

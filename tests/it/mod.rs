@@ -1,5 +1,6 @@
 //! Test areas. `common` starts the in-process emulator and holds the independent clients.
 
+mod browser;
 pub mod common;
 mod device_input;
 mod diagnosis_corpus;
