@@ -67,8 +67,14 @@ async function run(host, tag) {
 })();
 </script>"#;
 
-/// Serves the page and waits for the results it POSTs back (bounded by `deadline`).
-fn serve_page(listener: TcpListener, deadline: Instant) -> Option<serde_json::Value> {
+/// Serves the page (and `assets`: path, content type, bytes) and waits for the results it POSTs
+/// back (bounded by `deadline`).
+fn serve_page(
+    listener: TcpListener,
+    page: &'static str,
+    assets: Vec<(&'static str, &'static str, Vec<u8>)>,
+    deadline: Instant,
+) -> Option<serde_json::Value> {
     listener.set_nonblocking(true).unwrap();
     // Bounded: one accept per 10 ms until the deadline.
     while Instant::now() < deadline {
@@ -93,12 +99,20 @@ fn serve_page(listener: TcpListener, deadline: Instant) -> Option<serde_json::Va
                 length = v.trim().parse().unwrap_or(0);
             }
         }
-        if line.starts_with("GET / ") || line.starts_with("GET /?") {
+        let path = line.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("");
+        let asset = assets.iter().find(|(p, _, _)| *p == path);
+        if line.starts_with("GET ") && path == "/" {
             let _ = write!(
                 conn,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{PAGE}",
-                PAGE.len()
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
             );
+        } else if let (true, Some((_, kind, body))) = (line.starts_with("GET "), asset) {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(body));
         } else if line.starts_with("POST /result") {
             let mut body = vec![0u8; length.min(1 << 20)];
             reader.read_exact(&mut body).unwrap();
@@ -132,6 +146,36 @@ fn home_trusting(cas: &[&str]) -> tempfile::TempDir {
         certutil(&["-A", "-d", &nssdb, "-n", &name, "-t", "C,,", "-i", ca.to_str().unwrap()]);
     }
     home
+}
+
+/// Headless Chromium with `home`'s NSS database loads `url` (served from `site`); the results the
+/// page POSTs back, within 90 s.
+async fn in_chromium(
+    home: &tempfile::TempDir,
+    site: TcpListener,
+    url: &str,
+    page: &'static str,
+    assets: Vec<(&'static str, &'static str, Vec<u8>)>,
+) -> serde_json::Value {
+    let profile = tempfile::tempdir().unwrap();
+    let mut chromium = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions"])
+        .args(["--enable-logging=stderr", "--v=0"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .env("HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(home.path().join("chromium.log")).unwrap()))
+        .spawn()
+        .expect("chromium (Debian's `chromium`; .ci/run installs it)");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let results = tokio::task::spawn_blocking(move || serve_page(site, page, assets, deadline)).await.unwrap();
+    let _ = chromium.kill();
+    let _ = chromium.wait();
+    // The browser's console (`--enable-logging=stderr`) says why when a page does not report.
+    let log = std::fs::read_to_string(home.path().join("chromium.log")).unwrap_or_default();
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).take(40).collect();
+    results.unwrap_or_else(|| panic!("the page reported no results within 90 s; its console:\n{}", console.join("\n")))
 }
 
 fn emulator_with(cors: Cors) -> authprobe::emulator::EmulatorConfig {
@@ -168,21 +212,7 @@ async fn chromium_connects_with_custom_auth_and_its_record_shows_a_browser() {
         none.addr.port(),
         allow.addr.port()
     );
-    let profile = tempfile::tempdir().unwrap();
-    let mut chromium = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(&url)
-        .env("HOME", home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium (Debian's `chromium`; .ci/run installs it)");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let results = tokio::task::spawn_blocking(move || serve_page(site, deadline)).await.unwrap();
-    let _ = chromium.kill();
-    let _ = chromium.wait();
-    let results = results.expect("the page reported its results within 90 s");
+    let results = in_chromium(&home, site, &url, PAGE, Vec::new()).await;
 
     for (tag, emu, cors) in [("none", &mut none, Cors::None), ("allow", &mut allow, Cors::Allow)] {
         let page = &results[tag];
@@ -235,4 +265,154 @@ async fn chromium_connects_with_custom_auth_and_its_record_shows_a_browser() {
             }
         }
     }
+}
+
+/// The page for the real client libraries: mqtt.js (its browser build) and the AWS IoT Device SDK v2
+/// (its browser build, bundled with esbuild), each connecting with custom auth, subscribing,
+/// publishing and receiving its own message; then refusals as an app meets them.
+const LIBRARY_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>authprobe: mqtt.js and SDK v2</title>
+<script src="/mqtt.min.js"></script><script src="/sdk.js"></script>
+<script>
+const q = new URLSearchParams(location.search);
+const host = q.get('emu'), [hostname, port] = host.split(':');
+const AUTH = q.get('auth'), GOOD = q.get('good');
+const sleep = ms => new Promise(r => setTimeout(() => r('timeout'), ms));
+function viaMqttJs(url, opts) {
+  return new Promise(resolve => {
+    const r = { connected: false };
+    const c = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 8000, ...opts });
+    const done = () => { clearTimeout(t); c.end(true); resolve(r); };
+    const t = setTimeout(() => { r.timeout = true; done(); }, 10000);
+    c.on('connect', () => {
+      r.connected = true;
+      c.subscribe('browser/echo', { qos: 0 }, err => {
+        if (err) r.subscribe_error = String(err);
+        c.publish('browser/echo', 'hello from mqtt.js');
+      });
+    });
+    c.on('message', (topic, payload) => { r.received = payload.toString(); done(); });
+    c.on('error', e => { r.error = e.message; });
+    c.on('close', () => { r.closed = true; if (!r.received) done(); });
+  });
+}
+async function viaSdk(clientId, authorizer, token, signature) {
+  const { iot, mqtt: m } = window.awsiot;
+  const r = { connected: false };
+  const cfg = iot.AwsIotMqttConnectionConfigBuilder.new_with_websockets()
+    .with_endpoint(hostname).with_port(Number(port)).with_client_id(clientId).with_clean_session(true)
+    .with_custom_authorizer('app', authorizer, signature, '', 'token', token)
+    .build();
+  const conn = new m.MqttClient().new_connection(cfg);
+  conn.on('error', e => { r.error = String(e && e.message || e); });
+  try {
+    const connected = await Promise.race([conn.connect().then(() => 'connected', e => 'failed: ' + (e && e.message || e)), sleep(10000)]);
+    r.connect = connected;
+    r.connected = connected === 'connected';
+    if (r.connected) {
+      const got = new Promise(res => conn.subscribe('browser/echo', m.QoS.AtMostOnce,
+        (topic, payload) => res(new TextDecoder().decode(payload))));
+      await sleep(200);
+      await conn.publish('browser/echo', 'hello from the SDK v2', m.QoS.AtMostOnce);
+      r.received = await Promise.race([got, sleep(5000)]);
+    }
+  } catch (e) { r.error = String(e && e.message || e); }
+  try { await Promise.race([conn.disconnect(), sleep(2000)]); } catch (e) {}
+  return r;
+}
+(async () => {
+  const base = `wss://${host}/mqtt`;
+  const user = p => 'app?' + new URLSearchParams(p).toString();
+  const results = {
+    mqttjs_username: await viaMqttJs(base, { clientId: 'mqttjs-user', username: user({ 'x-amz-customauthorizer-name': AUTH, token: GOOD }) }),
+    mqttjs_query: await viaMqttJs(`${base}?x-amz-customauthorizer-name=${AUTH}&token=${GOOD}`, { clientId: 'mqttjs-query' }),
+    mqttjs_wrong_token: await viaMqttJs(base, { clientId: 'mqttjs-wrong', username: user({ 'x-amz-customauthorizer-name': AUTH, token: 'not-' + GOOD }) }),
+    mqttjs_no_signature: await viaMqttJs(base, { clientId: 'mqttjs-nosig', username: user({ 'x-amz-customauthorizer-name': 'Signed', token: GOOD }) }),
+    mqttjs_wrong_authorizer: await viaMqttJs(base, { clientId: 'mqttjs-noauth', username: user({ 'x-amz-customauthorizer-name': 'NoSuchAuthorizer', token: GOOD }) }),
+    // Signed custom auth: the SDK percent-encodes the signature (it holds a `+`) in the username.
+    sdk: await viaSdk('sdk-good', 'Signed', q.get('tok'), q.get('sig')),
+    sdk_wrong_token: await viaSdk('sdk-wrong', 'Signed', 'not-' + q.get('tok'), q.get('sig')),
+  };
+  await fetch('/result', { method: 'POST', body: JSON.stringify(results) });
+})();
+</script>"#;
+
+/// The browser builds of mqtt.js and of the SDK v2 (bundled now with esbuild), from
+/// tests/browser/node_modules (`npm ci` there; .ci/run does it).
+fn client_libraries() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let mqtt_js = std::fs::read(dir.join("node_modules/mqtt/dist/mqtt.min.js"))
+        .expect("mqtt.js: run `npm ci` in tests/browser (.ci/run does)");
+    let out = tempfile::tempdir().unwrap();
+    let sdk = out.path().join("sdk.js");
+    let built = Command::new(dir.join("node_modules/.bin/esbuild"))
+        .current_dir(&dir)
+        .args(["sdk-entry.js", "--bundle", "--platform=browser", "--format=iife", "--log-level=warning"])
+        .arg("--alias:util=./util-stub.js")
+        .arg(format!("--outfile={}", sdk.display()))
+        .output()
+        .expect("esbuild: run `npm ci` in tests/browser (.ci/run does)");
+    assert!(built.status.success(), "esbuild: {}", String::from_utf8_lossy(&built.stderr));
+    vec![("/mqtt.min.js", "text/javascript", mqtt_js), ("/sdk.js", "text/javascript", std::fs::read(&sdk).unwrap())]
+}
+
+/// Takes records until the one of `client_id` (others are kept in `seen`), bounded.
+async fn record_of(emu: &mut Emu, seen: &mut Vec<ConnectionRecord>, client_id: &str) -> ConnectionRecord {
+    for _ in 0..64 {
+        if let Some(i) = seen.iter().position(|r| r.client_id.as_deref() == Some(client_id)) {
+            return seen.remove(i);
+        }
+        seen.push(emu.record().await);
+    }
+    panic!("no record of {client_id}: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt_js_and_the_sdk_v2_connect_with_custom_auth_and_see_refusals() {
+    let assets = client_libraries();
+    let mut cfg = config();
+    cfg.authorizers.push(allowing(AUTH));
+    let (tok, sig) = token_with_plus_in_signature();
+    cfg.authorizers.push(signed("Signed", &[&tok]));
+    let mut emu = start(cfg).await;
+    let home = home_trusting(&[&emu.ca_pem]);
+    let site = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", site.local_addr().unwrap());
+    let url =
+        format!("{origin}/?auth={AUTH}&good={GOOD}&tok={tok}&sig={}&emu=localhost:{}", pct(&sig), emu.addr.port());
+    let page = in_chromium(&home, site, &url, LIBRARY_PAGE, assets).await;
+
+    // What the apps saw: connected, subscribed, and received their own publish.
+    for case in ["mqttjs_username", "mqttjs_query"] {
+        assert_eq!(page[case]["connected"], true, "{case}: {page}");
+        assert_eq!(page[case]["received"], "hello from mqtt.js", "{case}: {page}");
+    }
+    assert_eq!(page["sdk"]["connected"], true, "{page}");
+    assert_eq!(page["sdk"]["received"], "hello from the SDK v2", "{page}");
+    // Refusals: MQTT 3.1.1 over WebSocket, closed after the CONNECT without a CONNACK.
+    for case in ["mqttjs_wrong_token", "mqttjs_no_signature", "mqttjs_wrong_authorizer", "sdk_wrong_token"] {
+        assert_eq!(page[case]["connected"], false, "{case}: {page}");
+    }
+
+    let mut seen = Vec::new();
+    let user = record_of(&mut emu, &mut seen, "mqttjs-user").await;
+    let query = record_of(&mut emu, &mut seen, "mqttjs-query").await;
+    let sdk = record_of(&mut emu, &mut seen, "sdk-good").await;
+    for (r, subprotocol, placement) in [
+        (&user, "mqtt", Placement::Username),
+        (&query, "mqtt", Placement::Query),
+        // The SDK v2's MQTT 3.1.1 browser client offers only `mqttv3.1`.
+        (&sdk, "mqttv3.1", Placement::Username),
+    ] {
+        assert!(r.accepted, "{r:?}");
+        assert_eq!(r.subprotocol.as_deref(), Some(subprotocol), "{r:?}");
+        assert_eq!(placement_of_token(r), Some(placement), "{:?}", r.credentials);
+        assert_eq!(r.origin.as_deref(), Some(origin.as_str()));
+        assert_eq!(r.transport, Some(authprobe::auth::event::Transport::Wss));
+        assert!(!r.alpn_offered.iter().any(|p| p == "mqtt"), "{:?}", r.alpn_offered);
+    }
+    assert_eq!(record_of(&mut emu, &mut seen, "mqttjs-wrong").await.reason, Reason::Denied);
+    assert_eq!(record_of(&mut emu, &mut seen, "mqttjs-nosig").await.reason, Reason::SignatureMissing);
+    assert_eq!(record_of(&mut emu, &mut seen, "mqttjs-noauth").await.reason, Reason::UnknownAuthorizer);
+    // The signature of another token does not verify.
+    assert_eq!(record_of(&mut emu, &mut seen, "sdk-wrong").await.reason, Reason::SignatureInvalid);
 }
