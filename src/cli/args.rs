@@ -215,6 +215,18 @@ pub(crate) enum MatrixArg {
     Full,
 }
 
+/// What kind of client the probe is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ClientTypeArg {
+    /// A device or gateway (every transport, the documented forms).
+    #[default]
+    Device,
+    /// A web page: MQTT over WebSockets only, a browser's upgrade (its ALPN offer, `Origin`, no
+    /// custom headers), credentials in the CONNECT username or the URL's query.
+    Browser,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum PlacementArg {
@@ -291,7 +303,23 @@ pub(crate) struct SendsArgs {
     /// CONNECT keep-alive in whole seconds (default 60).
     #[arg(help_heading = "What the device sends", hide_short_help = true, long, value_name = "SECS")]
     pub keep_alive: Option<u16>,
+    /// `browser`: probe as a web page does (wss only; ALPN `http/1.1`, `Origin`, Chromium's upgrade
+    /// headers; credentials in the username by default, or `--placement query`). See docs/browser.md.
+    #[arg(
+        help_heading = "What the device sends",
+        hide_short_help = true,
+        long,
+        value_enum,
+        value_name = "device|browser"
+    )]
+    pub client_type: Option<ClientTypeArg>,
+    /// The page's origin a browser sends (`--client-type browser`; default `http://localhost`).
+    #[arg(help_heading = "What the device sends", hide_short_help = true, long, value_name = "URL")]
+    pub origin: Option<String>,
 }
+
+/// The origin a browser probe sends when `--origin` is not given: a page on a developer's machine.
+pub(crate) const DEFAULT_ORIGIN: &str = "http://localhost";
 
 impl SendsArgs {
     /// The device's deviations, checked; nothing is sent on bad input.
@@ -316,11 +344,13 @@ impl SendsArgs {
                 bail!("--host-header must be a non-empty value without control characters");
             }
         }
-        let placement = self.placement.map(|p| match p {
+        let mut placement = self.placement.map(|p| match p {
             PlacementArg::Username => Placement::Username,
             PlacementArg::Query => Placement::Query,
             PlacementArg::Header => Placement::Header,
         });
+        let browser = self.client_type == Some(ClientTypeArg::Browser);
+        let origin = self.browser(transports, &mut placement)?;
         if let Some(p) = placement {
             let fits = |t: &Transport| match t {
                 Transport::Mqtt => p == Placement::Username,
@@ -352,6 +382,9 @@ impl SendsArgs {
             },
             alpn: if self.no_alpn {
                 Some(Vec::new())
+            } else if self.alpn.is_empty() && browser {
+                // What Chromium offers on a WebSocket's TLS connection.
+                Some(vec![b"http/1.1".to_vec()])
             } else {
                 (!self.alpn.is_empty()).then(|| self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect())
             },
@@ -365,9 +398,68 @@ impl SendsArgs {
             username_raw: self.username_raw.clone(),
             ws_protocol: self.ws_protocol.clone(),
             keep_alive: self.keep_alive,
+            origin,
             ..crate::probe::plan::DeviceSends::default()
         })
     }
+}
+
+impl SendsArgs {
+    /// With `--client-type browser`: what a page can send, checked (wss only, no credentials in
+    /// headers; the username by default), and the `Origin` it sends.
+    fn browser(
+        &self,
+        transports: &[Transport],
+        placement: &mut Option<crate::auth::credentials::Placement>,
+    ) -> anyhow::Result<Option<String>> {
+        use crate::auth::credentials::Placement;
+        let browser = self.client_type == Some(ClientTypeArg::Browser);
+        let origin = match (&self.origin, browser) {
+            (Some(_), false) => bail!("--origin is what a browser sends: add --client-type browser"),
+            (Some(o), true) => Some(origin_ok(o)?),
+            (None, true) => Some(DEFAULT_ORIGIN.to_owned()),
+            (None, false) => None,
+        };
+        if browser {
+            if let Some(t) = transports.iter().find(|t| **t != Transport::Wss) {
+                bail!(
+                    "--client-type browser with --transport {}: a page connects only over MQTT over WebSockets \
+                     (wss); MQTT over TLS is closed to pages, and an HTTPS publish from a page (with its CORS \
+                     preflight) is not probed yet. Use --transport wss or leave --transport out",
+                    t.as_str()
+                );
+            }
+            if *placement == Some(Placement::Header) {
+                bail!(
+                    "--client-type browser with --placement header: a browser cannot set headers on a WebSocket; \
+                     use --placement username (the AWS IoT Device SDK v2) or --placement query (mqtt.js setups)"
+                );
+            }
+            *placement = placement.or(Some(Placement::Username));
+        }
+        Ok(origin)
+    }
+}
+
+/// An origin as a browser sends it: `scheme://host[:port]`, nothing after, or `null`.
+fn origin_ok(o: &str) -> anyhow::Result<String> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--origin `{}` is not an origin: give scheme://host[:port] (e.g. https://app.example.com) or null",
+            o.escape_debug()
+        )
+    };
+    if o == "null" {
+        return Ok(o.to_owned());
+    }
+    let (scheme, rest) = o.split_once("://").ok_or_else(bad)?;
+    let scheme_ok = !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let rest_ok =
+        !rest.is_empty() && rest.len() <= 260 && !rest.contains('/') && rest.chars().all(|c| c.is_ascii_graphic());
+    if !scheme_ok || !rest_ok {
+        return Err(bad());
+    }
+    Ok(o.to_owned())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -302,7 +302,11 @@ pub(crate) fn plan(args: &ProbeArgs) -> anyhow::Result<ProbePlan> {
     };
     let endpoint = endpoint(args, domain.as_ref())?;
     let connect_to = args.connect_to.as_deref().map(parse_connect_to).transpose()?;
-    let transports: Vec<Transport> = args.transports.iter().map(|&t| t.into()).collect();
+    let mut transports: Vec<Transport> = args.transports.iter().map(|&t| t.into()).collect();
+    if transports.is_empty() && args.sends.client_type == Some(super::args::ClientTypeArg::Browser) {
+        // A page speaks MQTT only over WebSockets.
+        transports.push(Transport::Wss);
+    }
     let mut device = args.creds.device(domain.as_ref())?;
     if args.matrix.parallel.is_some_and(|n| !(1..=64).contains(&n)) {
         bail!("--parallel must be between 1 and 64");
@@ -460,6 +464,29 @@ mod tests {
     fn plan_err(args: &[&str]) -> String {
         let argv = ["authprobe"].iter().chain(args);
         plan(&Cli::parse_from(argv).probe).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_browser_probe_is_what_a_page_can_send() {
+        use crate::auth::credentials::Placement;
+        let p = plan_of(&["--client-type", "browser", "--token", "t", "--authorizer", "A"]);
+        assert_eq!(p.matrix.transports, [Transport::Wss], "a page speaks MQTT over WebSockets only");
+        assert_eq!(p.device.origin.as_deref(), Some("http://localhost"));
+        assert_eq!(p.device.alpn, Some(vec![b"http/1.1".to_vec()]), "Chromium's offer on a WebSocket");
+        assert_eq!(p.device.placement, Some(Placement::Username));
+        let p =
+            plan_of(&["--client-type", "browser", "--placement", "query", "--origin", "https://app.example.com:8443"]);
+        assert_eq!(p.device.placement, Some(Placement::Query));
+        assert_eq!(p.device.origin.as_deref(), Some("https://app.example.com:8443"));
+        let host = ["--endpoint", "abc-ats.iot.eu-west-1.amazonaws.com"];
+        let err = |extra: &[&str]| plan_err(&[&host[..], extra].concat());
+        assert!(err(&["--client-type", "browser", "--transport", "mqtt"]).contains("only over MQTT over WebSockets"));
+        assert!(err(&["--client-type", "browser", "--transport", "https"]).contains("not probed yet"));
+        assert!(err(&["--client-type", "browser", "--placement", "header"]).contains("cannot set headers"));
+        assert!(err(&["--origin", "https://a.example"]).contains("add --client-type browser"));
+        for bad in ["app.example.com", "https://a.example/page", "https://", "https://a b"] {
+            assert!(err(&["--client-type", "browser", "--origin", bad]).contains("is not an origin"), "{bad}");
+        }
     }
 
     #[test]

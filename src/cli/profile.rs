@@ -66,6 +66,10 @@ pub(crate) struct Profile {
     pub ws_protocol: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_type: Option<super::args::ClientTypeArg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     // Where the device dials and what it trusts, so that a replay reaches the same server (an
     // emulator, a lab endpoint) without repeating these flags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +257,8 @@ impl Profile {
         fill(&mut s.username_raw, &self.username_raw);
         fill(&mut s.ws_protocol, &self.ws_protocol);
         fill(&mut s.keep_alive, &self.keep_alive);
+        fill(&mut s.client_type, &self.client_type);
+        fill(&mut s.origin, &self.origin);
     }
 
     /// The profile of a command line to be written at `to`, and notes on what could not be saved (a
@@ -320,6 +326,8 @@ impl Profile {
             username_raw: s.username_raw.as_deref().map(|u| template(u, c, &mut notes, "--username-raw")),
             ws_protocol: s.ws_protocol.clone(),
             keep_alive: s.keep_alive,
+            client_type: s.client_type,
+            origin: s.origin.clone(),
             connect_to: args.connect_to.clone(),
             resolve: args.resolve.clone(),
             ca: absolute(&args.ca),

@@ -91,6 +91,9 @@ fn differences(d: &DeviceSends, a: &AttemptReport, endpoint: &str) -> Difference
     if let (Some(p), Transport::Wss) = (&d.ws_protocol, t) {
         out.push((format!("it asks for Sec-WebSocket-Protocol {p}"), None));
     }
+    if let (Some(o), Transport::Wss) = (&d.origin, t) {
+        out.push((format!("it is a browser: Chromium's upgrade headers with Origin {o}"), None));
+    }
     out
 }
 

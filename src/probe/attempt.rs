@@ -307,7 +307,9 @@ async fn over_websocket(
     let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
     t.sent.ws_protocol = Some(protocol.to_owned());
     let start = Instant::now();
-    let upgraded = websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, t.left()).await;
+    let origin = plan.device.origin.as_deref();
+    let upgraded =
+        websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, origin, t.left()).await;
     t.time(Stage::Upgrade, start);
     let ch = &mut match upgraded {
         // A text frame from the server counts as data: its bytes are classified like any reply.
@@ -385,7 +387,8 @@ pub fn observed(plan: &ProbePlan, spec: &AttemptSpec, websocket_key: &str) -> cr
         Transport::Wss => {
             let (target, extra) = http_parts("/mqtt".to_owned(), spec, &params);
             let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
-            (target, websocket::headers(spec.host.as_deref(), websocket_key, protocol, &extra))
+            let origin = plan.device.origin.as_deref();
+            (target, websocket::headers(spec.host.as_deref(), websocket_key, protocol, &extra, origin))
         }
         Transport::Https => {
             let (target, extra) =

@@ -458,6 +458,9 @@ pub struct DeviceSends {
     pub ws_protocol: Option<String>,
     /// CONNECT keep-alive in seconds (default 60).
     pub keep_alive: Option<u16>,
+    /// The page's origin when the client is a browser (`--client-type browser`): every WebSocket
+    /// upgrade is then a browser's — its headers in its order, with this `Origin`.
+    pub origin: Option<String>,
 }
 
 impl Default for DeviceSends {
@@ -473,6 +476,7 @@ impl Default for DeviceSends {
             username_raw: None,
             ws_protocol: None,
             keep_alive: None,
+            origin: None,
         }
     }
 }
@@ -487,6 +491,7 @@ impl DeviceSends {
             || self.signature_raw
             || self.username_raw.is_some()
             || self.ws_protocol.is_some()
+            || self.origin.is_some()
     }
 
     /// The placement on transport `t`: the device's where `t` allows it, else the documented one.

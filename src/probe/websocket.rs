@@ -16,14 +16,42 @@ const MAX_HEAD: usize = 16 * 1024;
 /// The documented `Sec-WebSocket-Protocol`.
 pub(crate) const PROTOCOL: &str = "mqtt";
 
+/// The `User-Agent` of the browser upgrade: Chromium's form on Linux.
+pub(crate) const BROWSER_USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
 /// The upgrade request's headers, in order (credentials last); `host: None` sends no Host header.
+/// With `origin` (`--client-type browser`) they are what headless Chromium 156 sent the emulator for
+/// `new WebSocket(url, [protocol])` (recorded by tests/it/browser.rs), in its order, without its
+/// `Sec-WebSocket-Extensions: permessage-deflate` offer: a server that accepted it would compress
+/// the frames this probe reads.
 pub(crate) fn headers(
     host: Option<&str>,
     key: &str,
     protocol: &str,
     extra: &[(String, String)],
+    origin: Option<&str>,
 ) -> Vec<(String, String)> {
     let mut h: Vec<(String, String)> = host.map(|h| ("Host".to_owned(), h.to_owned())).into_iter().collect();
+    if let Some(origin) = origin {
+        for (n, v) in [
+            ("Connection", "Upgrade"),
+            ("Pragma", "no-cache"),
+            ("Cache-Control", "no-cache"),
+            ("User-Agent", BROWSER_USER_AGENT),
+            ("Upgrade", "websocket"),
+            ("Origin", origin),
+            ("Sec-WebSocket-Version", "13"),
+            ("Accept-Encoding", "gzip, deflate, br, zstd"),
+            ("Accept-Language", "en-US,en;q=0.9"),
+            ("Sec-WebSocket-Key", key),
+            ("Sec-WebSocket-Protocol", protocol),
+        ] {
+            h.push((n.to_owned(), v.to_owned()));
+        }
+        h.extend(extra.iter().cloned());
+        return h;
+    }
     for (n, v) in [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
@@ -44,9 +72,10 @@ pub(crate) fn request(
     key: &str,
     protocol: &str,
     extra: &[(String, String)],
+    origin: Option<&str>,
 ) -> String {
     let mut r = format!("GET {target} HTTP/1.1\r\n");
-    for (n, v) in headers(host, key, protocol, extra) {
+    for (n, v) in headers(host, key, protocol, extra, origin) {
         r += &format!("{n}: {v}\r\n");
     }
     r + "\r\n"
@@ -59,12 +88,13 @@ pub(crate) async fn upgrade(
     host: Option<&str>,
     protocol: &str,
     headers: &[(String, String)],
+    origin: Option<&str>,
     timeout: Duration,
 ) -> Result<WebSocketStream<Stream>, Observation> {
     let started = Instant::now();
     let elapsed = || started.elapsed().as_millis() as u64;
     let key = generate_key();
-    let req = request(target, host, &key, protocol, headers);
+    let req = request(target, host, &key, protocol, headers, origin);
     let deadline = tokio::time::Instant::now() + timeout;
     let write = async {
         tls.write_all(req.as_bytes()).await?;

@@ -416,3 +416,107 @@ async fn mqtt_js_and_the_sdk_v2_connect_with_custom_auth_and_see_refusals() {
     // The signature of another token does not verify.
     assert_eq!(record_of(&mut emu, &mut seen, "sdk-wrong").await.reason, Reason::SignatureInvalid);
 }
+
+/// `probe --client-type browser` sends what Chromium sends: one emulator records a page's
+/// connection and the probe's, and the records agree on every field a browser decides (ALPN
+/// offered, subprotocol, Origin, the request line, where each credential is, the headers in order).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_as_a_browser_sends_what_chromium_sends() {
+    let mut emu = start(emulator_with(Cors::None)).await;
+    let home = home_trusting(&[&emu.ca_pem]);
+    let site = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", site.local_addr().unwrap());
+    // The first page's helpers, with one connection per placement as its whole run.
+    let helpers = PAGE.split("(async () => {").next().unwrap();
+    let page: &'static str = Box::leak(
+        format!(
+            "{helpers}(async () => {{ const h = q.get('emu'), b = `wss://${{h}}/mqtt`, g = q.get('good');
+  const results = {{
+    query: await mqtt(`${{b}}?x-amz-customauthorizer-name=${{AUTH}}&token=${{g}}`, ['mqttv3.1'], 'page-query', null),
+    username: await mqtt(b, ['mqtt'], 'page-user', `?x-amz-customauthorizer-name=${{AUTH}}&token=${{g}}`),
+  }};
+  await fetch('/result', {{ method: 'POST', body: JSON.stringify(results) }});
+}})();
+</script>"
+        )
+        .into_boxed_str(),
+    );
+    let url = format!("{origin}/?auth={AUTH}&good={GOOD}&emu=localhost:{}", emu.addr.port());
+    let results = in_chromium(&home, site, &url, page, Vec::new()).await;
+    assert_eq!(results["query"]["connack"], serde_json::json!([32, 2, 0, 0]), "{results}");
+    let mut seen = Vec::new();
+    let page_query = record_of(&mut emu, &mut seen, "page-query").await;
+    let page_user = record_of(&mut emu, &mut seen, "page-user").await;
+
+    let ca = home.path().join("probe-ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let connect_to = emu.addr.to_string();
+    for (placement, protocol, client_id, page_rec) in
+        [("query", "mqttv3.1", "probe-query", &page_query), ("username", "mqtt", "probe-user", &page_user)]
+    {
+        let args: Vec<String> = [
+            "probe",
+            "--endpoint",
+            "localhost",
+            "--connect-to",
+            &connect_to,
+            "--ca",
+            ca.to_str().unwrap(),
+            "--token",
+            GOOD,
+            "--authorizer",
+            AUTH,
+            "--client-id",
+            client_id,
+            "--client-type",
+            "browser",
+            "--origin",
+            &origin,
+            "--placement",
+            placement,
+            "--ws-protocol",
+            protocol,
+            "--format",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out =
+            tokio::task::spawn_blocking(move || authprobe_bin(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        // The baseline is the browser's attempt; its `documented` twin puts credentials in headers.
+        let probe = loop {
+            let r = record_of(&mut emu, &mut seen, client_id).await;
+            if r.credentials.iter().all(|c| c.placement != Placement::Header) {
+                break r;
+            }
+        };
+        assert!(probe.accepted, "{probe:?}");
+        assert_eq!(probe.alpn_offered, page_rec.alpn_offered, "ALPN offered");
+        assert_eq!(probe.subprotocol, page_rec.subprotocol, "subprotocol");
+        assert_eq!(probe.origin, page_rec.origin, "Origin");
+        assert_eq!(probe.request, page_rec.request, "request line");
+        assert_eq!(probe.transport, page_rec.transport);
+        let places = |r: &ConnectionRecord| {
+            let mut p: Vec<(String, Placement)> =
+                r.credentials.iter().map(|c| (c.parameter.clone(), c.placement)).collect();
+            p.sort_by(|a, b| a.0.cmp(&b.0));
+            p
+        };
+        assert_eq!(places(&probe), places(page_rec), "where each credential is");
+        // Chromium's headers in its order, but its permessage-deflate offer (docs/browser.md).
+        let names = |r: &ConnectionRecord| -> Vec<String> {
+            r.headers.iter().map(|(n, _)| n.to_ascii_lowercase()).filter(|n| n != "sec-websocket-extensions").collect()
+        };
+        assert_eq!(names(&probe), names(page_rec), "headers in order");
+        let value = |r: &ConnectionRecord, name: &str| {
+            r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        };
+        for h in ["pragma", "cache-control", "accept-encoding", "accept-language", "sec-websocket-version"] {
+            assert_eq!(value(&probe, h), value(page_rec, h), "{h}");
+        }
+    }
+}
