@@ -155,7 +155,7 @@ fn intermittent(ctx: &Ctx, rec: &mut ConnectionRecord) -> Result<(), Refusal> {
 /// Parameter and header names whose values are never secret; every other value a device sends is
 /// treated as one, whatever its name (a token under a wrong key name, a signature under a wrong
 /// parameter name, parameters hidden behind a second `?`).
-const NOT_SECRET: [&str; 22] = [
+const NOT_SECRET: [&str; 31] = [
     AUTHORIZER_NAME,
     "sdk",
     "version",
@@ -179,6 +179,17 @@ const NOT_SECRET: [&str; 22] = [
     "cache-control",
     "accept-encoding",
     "accept-language",
+    // A page's CORS preflight, and the fetch metadata and client hints browsers add. (Not
+    // `referer`: a page's URL may carry a token in its query.)
+    "access-control-request-method",
+    "access-control-request-headers",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-dest",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "priority",
 ];
 
 /// Values under an unknown name shorter than this are not taken for secrets (`qos=1`, `x=y`).

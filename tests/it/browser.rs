@@ -520,3 +520,42 @@ async fn the_probe_as_a_browser_sends_what_chromium_sends() {
         }
     }
 }
+
+/// What a browser adds to a preflight and a publish (CORS request headers, fetch metadata, client
+/// hints, `Origin`) is recorded as sent, never taken for a secret; the token still is one.
+#[tokio::test]
+async fn browser_headers_are_recorded_and_the_token_is_still_redacted() {
+    let mut cfg = emulator_with(Cors::Allow);
+    cfg.show_secrets = false;
+    let mut emu = start(cfg).await;
+    let browser = [
+        ("origin", "https://dashboard.example.com"),
+        ("sec-fetch-mode", "cors"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-dest", "empty"),
+        ("sec-ch-ua-platform", "\"Linux\""),
+        ("accept-language", "en-US,en;q=0.9"),
+    ];
+    let mut pre = browser.to_vec();
+    pre.extend([
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "token,x-amz-customauthorizer-name"),
+    ]);
+    let a = https(&emu, "OPTIONS", "/topics/browser?qos=0", &pre, "").await;
+    assert_eq!(a.status, 200);
+    let r = emu.record().await;
+    assert_eq!(r.reason, Reason::Preflight);
+    assert!(r.detail.contains("POST"), "{}", r.detail);
+    for (name, value) in &pre {
+        let recorded = r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+        assert_eq!(recorded, Some(*value), "{name} recorded as sent: {:?}", r.headers);
+    }
+    let mut post = browser.to_vec();
+    post.extend([("x-amz-customauthorizer-name", AUTH), ("token", GOOD)]);
+    assert_eq!(https(&emu, "POST", "/topics/browser?qos=0", &post, "hi").await.status, 200);
+    let r = emu.record().await;
+    let logged = serde_json::to_string(&r).unwrap();
+    assert!(!logged.contains(GOOD), "the token is redacted: {logged}");
+    assert_eq!(r.origin.as_deref(), Some("https://dashboard.example.com"));
+    assert!(logged.contains("cross-site") && logged.contains("en-US,en;q=0.9"), "{logged}");
+}
