@@ -94,6 +94,9 @@ fn change(c: Cause, p: Probe, k: &Known) -> Change {
         // The deviation findings read it; it may differ from the device in several ways at once.
         Documented | Ipv6 | SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt | HostMissing
         | HostOther | Port8883 | Port8443 | SecondQuestionMark | SignatureRaw | Mqtt5EnhancedAuth => Change::Unknowable,
+        // A browser's upgrade varied (subprotocol, path, Origin): a server's answer to each is its
+        // own, not the authorizer's.
+        WsProtocolOther | PathDoubleSlash | OriginOther => Change::Unknowable,
         TokenKeyCase if p.placement == Placement::Header => Change::Neutral,
         TokenKeyToken | TokenKeyCase => match c {
             Cause::TokenKeyNameWrong => Change::MayRepair,

@@ -301,13 +301,13 @@ async fn over_websocket(
     t: &mut Trace,
     turn: &mut Turn,
 ) -> Observation {
-    let (target, headers) = http_parts("/mqtt".to_owned(), spec, params);
+    let (target, headers) = http_parts(spec.ws_path.clone().unwrap_or_else(|| "/mqtt".to_owned()), spec, params);
     t.sent.request = Some(scrub.scrub(&format!("GET {target}")));
     t.sent.host_header = spec.host.clone();
     let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
     t.sent.ws_protocol = Some(protocol.to_owned());
     let start = Instant::now();
-    let origin = plan.device.origin.as_deref();
+    let origin = spec.origin.as_deref();
     let upgraded =
         websocket::upgrade(stream, &target, spec.host.as_deref(), protocol, &headers, origin, t.left()).await;
     t.time(Stage::Upgrade, start);
@@ -385,9 +385,9 @@ pub fn observed(plan: &ProbePlan, spec: &AttemptSpec, websocket_key: &str) -> cr
             return Observed { server_name: spec.sni.clone(), connect: connect(), ..Observed::default() };
         }
         Transport::Wss => {
-            let (target, extra) = http_parts("/mqtt".to_owned(), spec, &params);
+            let (target, extra) = http_parts(spec.ws_path.clone().unwrap_or_else(|| "/mqtt".to_owned()), spec, &params);
             let protocol = spec.ws_protocol.as_deref().unwrap_or(websocket::PROTOCOL);
-            let origin = plan.device.origin.as_deref();
+            let origin = spec.origin.as_deref();
             (target, websocket::headers(spec.host.as_deref(), websocket_key, protocol, &extra, origin))
         }
         Transport::Https => {

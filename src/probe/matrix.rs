@@ -52,6 +52,7 @@ pub fn variants(plan: &ProbePlan, level: Level) -> Vec<AttemptSpec> {
         m.signature();
         m.authorizer();
         m.username_and_version();
+        m.browser();
     }
     out
 }
@@ -102,6 +103,26 @@ impl Matrix<'_> {
 
     fn with_credentials(&mut self, v: Variant, description: &str, expect: Expect, c: Credentials) {
         self.add(v, description, expect, |s| s.credentials = Some(c));
+    }
+
+    /// A browser's upgrade (`--client-type browser`): the other subprotocol, the `//mqtt` path of a
+    /// mistyped URL and (full) another page's origin.
+    fn browser(&mut self) {
+        if self.t() != Transport::Wss || self.base.origin.is_none() {
+            return;
+        }
+        let other = match self.base.ws_protocol.as_deref() {
+            Some("mqttv3.1") => "mqtt",
+            _ => "mqttv3.1",
+        };
+        let d = format!("Sec-WebSocket-Protocol {other}, the other subprotocol browser clients offer");
+        self.add(Variant::WsProtocolOther, &d, Expect::Pass, |s| s.ws_protocol = Some(other.into()));
+        let d = "the upgrade to //mqtt, as a page's wss://host//mqtt URL asks (undocumented)";
+        self.add(Variant::PathDoubleSlash, d, Expect::Unknown, |s| s.ws_path = Some("//mqtt".into()));
+        if self.full {
+            let d = "another page's Origin (IoT Core documents no Origin check)";
+            self.add(Variant::OriginOther, d, Expect::Unknown, |s| s.origin = Some("https://other.example".into()));
+        }
     }
 
     fn sni(&mut self) {

@@ -591,6 +591,10 @@ pub struct AttemptSpec {
     pub username_raw: Option<String>,
     /// The device's `Sec-WebSocket-Protocol` (`None`: `mqtt`).
     pub ws_protocol: Option<String>,
+    /// The upgrade's path (`None`: `/mqtt`).
+    pub ws_path: Option<String>,
+    /// A browser's page origin: the upgrade is a browser's, with this `Origin` (`--client-type browser`).
+    pub origin: Option<String>,
     /// The IP versions this attempt may dial.
     pub family: Family,
 }
@@ -737,6 +741,9 @@ impl ProbePlan {
                     s.username_raw = d.username_raw.clone();
                 }
                 s.ws_protocol = d.ws_protocol.clone();
+                if t == Transport::Wss {
+                    s.origin = d.origin.clone();
+                }
                 if d.deviates() {
                     s.description = "as the device sends it".into();
                 }
@@ -769,6 +776,8 @@ impl ProbePlan {
                 credentials: None,
                 username_raw: None,
                 ws_protocol: None,
+                ws_path: None,
+                origin: None,
                 // With `--family both` the baselines go over IPv4; their `ipv6` twins over IPv6.
                 family: match self.network.family {
                     Family::Both => Family::V4,

@@ -52,6 +52,12 @@ pub enum Variant {
     Mqtt5EnhancedAuth,
     /// The baseline over IPv6 (`--family both`; the baseline goes over IPv4).
     Ipv6,
+    /// A browser's upgrade with the other subprotocol browser clients offer (`mqtt` ↔ `mqttv3.1`).
+    WsProtocolOther,
+    /// A browser's upgrade to `//mqtt` (a page's `wss://host//mqtt` URL).
+    PathDoubleSlash,
+    /// A browser's upgrade from another page's `Origin`.
+    OriginOther,
 }
 
 impl Variant {
@@ -64,6 +70,7 @@ impl Variant {
         use Variant::*;
         match self {
             Documented | Ipv6 => Stage::Resolve,
+            WsProtocolOther | PathDoubleSlash | OriginOther => Stage::Upgrade,
             Port8883 | Port8443 => Stage::Tcp,
             SniNone | SniIp | SniOther | AlpnNone | AlpnX509 | AlpnHttp | AlpnMqtt => Stage::Tls,
             HostMissing | HostOther | HostPort if transport == Transport::Wss => Stage::Upgrade,
@@ -115,5 +122,7 @@ mod tests {
         assert_eq!(Variant::TokenKeyCase.varies(Transport::Wss), Stage::Upgrade);
         assert!(Variant::SignatureRaw.is_credential());
         assert!(!Variant::AlpnNone.is_credential());
+        assert!(!Variant::WsProtocolOther.is_credential() && !Variant::OriginOther.is_credential());
+        assert_eq!(Variant::PathDoubleSlash.as_str(), "path-double-slash");
     }
 }

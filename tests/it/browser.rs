@@ -559,3 +559,76 @@ async fn browser_headers_are_recorded_and_the_token_is_still_redacted() {
     assert_eq!(r.origin.as_deref(), Some("https://dashboard.example.com"));
     assert!(logged.contains("cross-site") && logged.contains("en-US,en;q=0.9"), "{logged}");
 }
+
+/// A browser probe's matrix varies what a page gets wrong: the other subprotocol (expected to
+/// connect), a `//mqtt` URL and (full) another page's Origin (undocumented: reported, not judged);
+/// each attempt is still a browser's upgrade, as the emulator's records show.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_probe_varies_what_pages_get_wrong() {
+    let mut emu = start(emulator_with(Cors::None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    let connect_to = emu.addr.to_string();
+    let args: Vec<String> = [
+        "probe",
+        "--endpoint",
+        "localhost",
+        "--connect-to",
+        &connect_to,
+        "--ca",
+        ca.to_str().unwrap(),
+        "--token",
+        GOOD,
+        "--authorizer",
+        AUTH,
+        "--client-type",
+        "browser",
+        "--origin",
+        "https://app.example.com",
+        "--ws-protocol",
+        "mqttv3.1",
+        "--matrix",
+        "full",
+        "--format",
+        "json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || authprobe_bin(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let report = probe_report(&out.stdout);
+    let attempts = report["attempts"].as_array().unwrap();
+    let attempt = |id: &str| attempts.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no {id}: {report}"));
+    assert_eq!(attempt("wss/ws-protocol-other")["expect"], "pass");
+    assert_eq!(attempt("wss/path-double-slash")["expect"], "unknown");
+    assert_eq!(attempt("wss/origin-other")["expect"], "unknown");
+    assert!(attempts.iter().all(|a| a["transport"] == "wss"), "a page speaks MQTT over WebSockets only");
+
+    let mut records = Vec::new();
+    for _ in 0..attempts.len() {
+        records.push(emu.record().await);
+    }
+    let other_protocol = records
+        .iter()
+        .find(|r| r.subprotocol.as_deref() == Some("mqtt") && r.origin.is_some())
+        .expect("the browser's upgrade with mqtt");
+    assert!(other_protocol.accepted && other_protocol.origin.as_deref() == Some("https://app.example.com"));
+    let slash = records
+        .iter()
+        .find(|r| r.request.as_deref().is_some_and(|q| q.starts_with("GET //mqtt")))
+        .expect("the //mqtt upgrade");
+    assert_eq!(slash.reason, Reason::NotFound, "{slash:?}");
+    let other_origin =
+        records.iter().find(|r| r.origin.as_deref() == Some("https://other.example")).expect("another Origin");
+    assert!(other_origin.accepted, "{other_origin:?}");
+    // Every upgrade but the documented twin's is a browser's (the TLS variants never reach one).
+    let upgrades: Vec<_> = records.iter().filter(|r| r.request.is_some()).collect();
+    let without_origin: Vec<_> = upgrades.iter().filter(|r| r.origin.is_none()).collect();
+    assert_eq!(without_origin.len(), 1, "only the documented twin: {without_origin:?}");
+    assert!(without_origin[0].client_id.as_deref().is_some_and(|c| c.ends_with("-documented")));
+    assert!(records.iter().filter(|r| r.origin.is_some()).all(|r| !r.headers.iter().any(|(n, _)| n == "token")));
+}
