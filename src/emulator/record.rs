@@ -184,7 +184,7 @@ pub struct ConnectionRecord {
     /// The `Origin` header of the request (what a browser adds; never a secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
-    /// The event given to the function (secrets scrubbed).
+    /// The event given to the function, as JSON text (scrubbed in the copy that is logged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<Box<RawValue>>,
     /// The function's answer, as returned.

@@ -418,6 +418,18 @@ mod tests {
         (Arc::new(server), client)
     }
 
+    /// A tokio-rustls client and this stream as the server, handshaken over an in-memory pipe.
+    async fn connected(
+        version: &'static rustls::SupportedProtocolVersion,
+    ) -> (tokio_rustls::client::TlsStream<tokio::io::DuplexStream>, TlsStream<tokio::io::DuplexStream>) {
+        let (server, client) = configs(version);
+        let (a, b) = tokio::io::duplex(8 * 1024);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let name = ServerName::try_from("localhost").expect("name");
+        let (c, s) = within("handshake", async { tokio::join!(connector.connect(name, a), accept(server, b)) }).await;
+        (c.expect("client handshake"), s.expect("server handshake"))
+    }
+
     /// `f`, or a panic naming `what` after 10 s.
     async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         tokio::time::timeout(std::time::Duration::from_secs(10), f).await.unwrap_or_else(|_| panic!("{what}: stuck"))
@@ -428,13 +440,7 @@ mod tests {
     #[tokio::test]
     async fn carries_data_both_ways_and_closes_cleanly() {
         for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
-            let (server, client) = configs(version);
-            let (a, b) = tokio::io::duplex(8 * 1024);
-            let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-            let name = ServerName::try_from("localhost").expect("name");
-            let (c, s) =
-                within("handshake", async { tokio::join!(connector.connect(name, a), accept(server, b)) }).await;
-            let (mut c, mut s) = (c.expect("client handshake"), s.expect("server handshake"));
+            let (mut c, mut s) = connected(version).await;
             let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
             let (w, r) = within("client to server", async {
                 tokio::join!(
@@ -482,12 +488,7 @@ mod tests {
     /// A peer that drops the connection without close_notify is an UnexpectedEof, as in rustls.
     #[tokio::test]
     async fn a_close_without_close_notify_is_unexpected() {
-        let (server, client) = configs(&rustls::version::TLS13);
-        let (a, b) = tokio::io::duplex(8 * 1024);
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-        let name = ServerName::try_from("localhost").expect("name");
-        let (c, s) = tokio::join!(connector.connect(name, a), accept(server, b));
-        let (c, mut s) = (c.expect("client"), s.expect("server"));
+        let (c, mut s) = connected(&rustls::version::TLS13).await;
         drop(c);
         let mut one = [0u8; 1];
         let e = s.read(&mut one).await.expect_err("no close_notify");

@@ -355,6 +355,39 @@ fn client_libraries() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     vec![("/mqtt.min.js", "text/javascript", mqtt_js), ("/sdk.js", "text/javascript", std::fs::read(&sdk).unwrap())]
 }
 
+/// `authprobe probe --client-type browser --format json` against `emu` (its CA in `ca`) with `extra`
+/// flags and the allowing authorizer's good token; it must exit 0.
+async fn browser_probe(emu: &Emu, ca: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let (connect_to, ca) = (emu.addr.to_string(), ca.to_str().unwrap().to_owned());
+    let mut args: Vec<String> = [
+        "probe",
+        "--endpoint",
+        "localhost",
+        "--connect-to",
+        &connect_to,
+        "--ca",
+        &ca,
+        "--token",
+        GOOD,
+        "--authorizer",
+        AUTH,
+        "--client-type",
+        "browser",
+        "--format",
+        "json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    // The binary runs while this test's emulator serves on the runtime: off the async threads.
+    let out = tokio::task::spawn_blocking(move || authprobe_bin(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    out
+}
+
 /// Takes records until the one of `client_id` (others are kept in `seen`), bounded.
 async fn record_of(emu: &mut Emu, seen: &mut Vec<ConnectionRecord>, client_id: &str) -> ConnectionRecord {
     for _ in 0..64 {
@@ -450,43 +483,12 @@ async fn the_probe_as_a_browser_sends_what_chromium_sends() {
 
     let ca = home.path().join("probe-ca.pem");
     std::fs::write(&ca, &emu.ca_pem).unwrap();
-    let connect_to = emu.addr.to_string();
     for (placement, protocol, client_id, page_rec) in
         [("query", "mqttv3.1", "probe-query", &page_query), ("username", "mqtt", "probe-user", &page_user)]
     {
-        let args: Vec<String> = [
-            "probe",
-            "--endpoint",
-            "localhost",
-            "--connect-to",
-            &connect_to,
-            "--ca",
-            ca.to_str().unwrap(),
-            "--token",
-            GOOD,
-            "--authorizer",
-            AUTH,
-            "--client-id",
-            client_id,
-            "--client-type",
-            "browser",
-            "--origin",
-            &origin,
-            "--placement",
-            placement,
-            "--ws-protocol",
-            protocol,
-            "--format",
-            "json",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let out =
-            tokio::task::spawn_blocking(move || authprobe_bin(&args.iter().map(String::as_str).collect::<Vec<_>>()))
-                .await
-                .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let extra =
+            ["--client-id", client_id, "--origin", &origin, "--placement", placement, "--ws-protocol", protocol];
+        browser_probe(&emu, &ca, &extra).await;
         // The baseline is the browser's attempt; its `documented` twin puts credentials in headers.
         let probe = loop {
             let r = record_of(&mut emu, &mut seen, client_id).await;
@@ -569,37 +571,8 @@ async fn a_browser_probe_varies_what_pages_get_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &emu.ca_pem).unwrap();
-    let connect_to = emu.addr.to_string();
-    let args: Vec<String> = [
-        "probe",
-        "--endpoint",
-        "localhost",
-        "--connect-to",
-        &connect_to,
-        "--ca",
-        ca.to_str().unwrap(),
-        "--token",
-        GOOD,
-        "--authorizer",
-        AUTH,
-        "--client-type",
-        "browser",
-        "--origin",
-        "https://app.example.com",
-        "--ws-protocol",
-        "mqttv3.1",
-        "--matrix",
-        "full",
-        "--format",
-        "json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = tokio::task::spawn_blocking(move || authprobe_bin(&args.iter().map(String::as_str).collect::<Vec<_>>()))
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let extra = ["--origin", "https://app.example.com", "--ws-protocol", "mqttv3.1", "--matrix", "full"];
+    let out = browser_probe(&emu, &ca, &extra).await;
     let report = probe_report(&out.stdout);
     let attempts = report["attempts"].as_array().unwrap();
     let attempt = |id: &str| attempts.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no {id}: {report}"));
