@@ -222,8 +222,9 @@ pub(crate) enum ClientTypeArg {
     /// A device or gateway (every transport, the documented forms).
     #[default]
     Device,
-    /// A web page: MQTT over WebSockets only, a browser's upgrade (its ALPN offer, `Origin`, no
-    /// custom headers), credentials in the CONNECT username or the URL's query.
+    /// A web page: MQTT over WebSockets (a browser's upgrade: its ALPN offer, `Origin`, no custom
+    /// headers; credentials in the CONNECT username or the URL's query) and, with `--transport
+    /// https`, a page's HTTPS publish with its CORS preflight.
     Browser,
 }
 
@@ -303,8 +304,9 @@ pub(crate) struct SendsArgs {
     /// CONNECT keep-alive in whole seconds (default 60).
     #[arg(help_heading = "What the device sends", hide_short_help = true, long, value_name = "SECS")]
     pub keep_alive: Option<u16>,
-    /// `browser`: probe as a web page does (wss only; ALPN `http/1.1`, `Origin`, Chromium's upgrade
-    /// headers; credentials in the username by default, or `--placement query`). See docs/browser.md.
+    /// `browser`: probe as a web page does (wss by default, `--transport wss,https` adds a page's
+    /// HTTPS publish with its CORS preflight; ALPN `http/1.1`, `Origin`, Chromium's headers; WebSocket
+    /// credentials in the username by default, or `--placement query`). See docs/browser.md.
     #[arg(
         help_heading = "What the device sends",
         hide_short_help = true,
@@ -421,21 +423,25 @@ impl SendsArgs {
             (None, false) => None,
         };
         if browser {
-            if let Some(t) = transports.iter().find(|t| **t != Transport::Wss) {
+            if transports.contains(&Transport::Mqtt) {
                 bail!(
-                    "--client-type browser with --transport {}: a page connects only over MQTT over WebSockets \
-                     (wss); MQTT over TLS is closed to pages, and an HTTPS publish from a page (with its CORS \
-                     preflight) is not probed yet. Use --transport wss or leave --transport out",
-                    t.as_str()
+                    "--client-type browser with --transport mqtt: a page cannot open MQTT over TLS; it connects \
+                     over MQTT over WebSockets (wss) and publishes over HTTPS (https). Use --transport wss, \
+                     --transport https, or leave --transport out (wss)"
                 );
             }
-            if *placement == Some(Placement::Header) {
+            if *placement == Some(Placement::Header) && transports.contains(&Transport::Wss) {
                 bail!(
                     "--client-type browser with --placement header: a browser cannot set headers on a WebSocket; \
-                     use --placement username (the AWS IoT Device SDK v2) or --placement query (mqtt.js setups)"
+                     use --placement username (the AWS IoT Device SDK v2) or --placement query (mqtt.js setups). \
+                     An HTTPS publish from a page sends its credentials in headers by default"
                 );
             }
-            *placement = placement.or(Some(Placement::Username));
+            // A page's WebSocket carries them in the username by default (the SDK v2); its HTTPS
+            // publish in headers (fetch sets them).
+            if transports.is_empty() || transports.contains(&Transport::Wss) {
+                *placement = placement.or(Some(Placement::Username));
+            }
         }
         Ok(origin)
     }

@@ -480,9 +480,20 @@ mod tests {
         assert_eq!(p.device.origin.as_deref(), Some("https://app.example.com:8443"));
         let host = ["--endpoint", "abc-ats.iot.eu-west-1.amazonaws.com"];
         let err = |extra: &[&str]| plan_err(&[&host[..], extra].concat());
-        assert!(err(&["--client-type", "browser", "--transport", "mqtt"]).contains("only over MQTT over WebSockets"));
-        assert!(err(&["--client-type", "browser", "--transport", "https"]).contains("not probed yet"));
+        assert!(err(&["--client-type", "browser", "--transport", "mqtt"]).contains("cannot open MQTT over TLS"));
         assert!(err(&["--client-type", "browser", "--placement", "header"]).contains("cannot set headers"));
+        let both = ["--client-type", "browser", "--transport", "wss,https", "--placement", "header"];
+        assert!(err(&both).contains("cannot set headers"));
+        // A page's HTTPS publish: credentials in fetch's headers by default, or in the URL.
+        let p = plan_of(&["--client-type", "browser", "--transport", "https", "--token", "t", "--authorizer", "A"]);
+        assert_eq!(p.matrix.transports, [Transport::Https]);
+        assert_eq!(p.device.placement_for(Transport::Https), Placement::Header);
+        assert_eq!(p.device.origin.as_deref(), Some("http://localhost"));
+        let p = plan_of(&["--client-type", "browser", "--transport", "https", "--placement", "header"]);
+        assert_eq!(p.device.placement_for(Transport::Https), Placement::Header);
+        let p = plan_of(&["--client-type", "browser", "--transport", "wss,https", "--token", "t", "--authorizer", "A"]);
+        assert_eq!(p.device.placement_for(Transport::Wss), Placement::Username);
+        assert_eq!(p.device.placement_for(Transport::Https), Placement::Header);
         assert!(err(&["--origin", "https://a.example"]).contains("add --client-type browser"));
         for bad in ["app.example.com", "https://a.example/page", "https://", "https://a b"] {
             assert!(err(&["--client-type", "browser", "--origin", bad]).contains("is not an origin"), "{bad}");

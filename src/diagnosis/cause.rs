@@ -80,11 +80,19 @@ pub enum Cause {
     ConnectThrottled,
     /// MQTT 5 enhanced authentication (an Authentication Method) is sent: IoT Core has no AUTH exchange.
     EnhancedAuthUnsupported,
+    /// A page's WebSocket subprotocol (`mqtt` or `mqttv3.1`) is not accepted.
+    WsSubprotocolRefused,
+    /// A page's WebSocket URL path is not `/mqtt` (e.g. `wss://host//mqtt`).
+    WsPathWrong,
+    /// Something on the path refuses the page's `Origin`.
+    OriginRefused,
+    /// The endpoint's CORS answers stop a page's HTTPS publish.
+    CorsRefused,
 }
 
 impl Cause {
     /// Every cause, in the catalogue's order.
-    pub const ALL: [Self; 35] = {
+    pub const ALL: [Self; 39] = {
         use Cause::*;
         [
             DnsFailed,
@@ -122,6 +130,10 @@ impl Cause {
             ClientIdInvalid,
             ConnectThrottled,
             EnhancedAuthUnsupported,
+            WsSubprotocolRefused,
+            WsPathWrong,
+            OriginRefused,
+            CorsRefused,
         ]
     };
 
@@ -169,6 +181,10 @@ impl Cause {
             ClientIdInvalid => "client_id_invalid",
             ConnectThrottled => "connect_throttled",
             EnhancedAuthUnsupported => "enhanced_auth_unsupported",
+            WsSubprotocolRefused => "ws_subprotocol_refused",
+            WsPathWrong => "ws_path_wrong",
+            OriginRefused => "origin_refused",
+            CorsRefused => "cors_refused",
         }
     }
 
@@ -213,6 +229,10 @@ impl Cause {
             EnhancedAuthUnsupported => {
                 "MQTT 5 enhanced authentication (an Authentication Method, the AUTH packet), which IoT Core does not support"
             }
+            WsSubprotocolRefused => "the page's WebSocket subprotocol (`mqtt` or `mqttv3.1`) is not accepted",
+            WsPathWrong => "the page's WebSocket URL path is not `/mqtt` (e.g. `wss://host//mqtt`)",
+            OriginRefused => "something on the path refuses the page's `Origin`",
+            CorsRefused => "the endpoint's CORS answers stop a page's HTTPS publish (the browser sends no POST)",
         }
     }
 
@@ -241,13 +261,15 @@ impl Cause {
             | ClientIdInvalid
             | ConnectThrottled
             | EnhancedAuthUnsupported => Step::MqttConnect,
+            WsSubprotocolRefused | WsPathWrong | OriginRefused => Step::WebSocketUpgrade,
+            CorsRefused => Step::HttpsPublish,
         }
     }
 
     /// Whether the cause is about the credentials (read by IoT Core and the authorizer), as opposed to
     /// the network path or TLS.
     pub fn is_credential(self) -> bool {
-        self >= Self::AuthorizerMissingNoDefault
+        self >= Self::AuthorizerMissingNoDefault && self < Self::WsSubprotocolRefused
     }
 }
 
@@ -269,7 +291,8 @@ mod tests {
         assert!(Cause::TokenKeyNameWrong.is_credential());
         // ALL holds every cause once, in declaration order (so `is_credential`'s ordering holds).
         assert!(Cause::ALL.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(Cause::ALL.last(), Some(&Cause::EnhancedAuthUnsupported));
+        assert_eq!(Cause::ALL.last(), Some(&Cause::CorsRefused));
+        assert!(!Cause::WsSubprotocolRefused.is_credential() && !Cause::CorsRefused.is_credential());
         assert_eq!(Cause::from_id("lambda_slow"), Some(Cause::LambdaSlow));
         assert!(!Cause::WrongPort.is_credential());
     }

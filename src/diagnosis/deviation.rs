@@ -91,8 +91,14 @@ fn differences(d: &DeviceSends, a: &AttemptReport, endpoint: &str) -> Difference
     if let (Some(p), Transport::Wss) = (&d.ws_protocol, t) {
         out.push((format!("it asks for Sec-WebSocket-Protocol {p}"), None));
     }
-    if let (Some(o), Transport::Wss) = (&d.origin, t) {
-        out.push((format!("it is a browser: Chromium's upgrade headers with Origin {o}"), None));
+    match (&d.origin, t) {
+        (Some(o), Transport::Wss) => {
+            out.push((format!("it is a browser: Chromium's upgrade headers with Origin {o}"), None))
+        }
+        (Some(o), Transport::Https) => {
+            out.push((format!("it is a browser: a page's publish from Origin {o}, with its CORS preflight"), None))
+        }
+        _ => {}
     }
     out
 }

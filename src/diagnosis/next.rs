@@ -144,7 +144,25 @@ fn for_cause(c: Cause, cx: &Context<'_>) -> Vec<String> {
         // Settings of the device's MQTT client: the finding names them; nothing to run.
         ConnectPacketTooLarge | KeepAliveOutOfRange | ClientIdInvalid | EnhancedAuthUnsupported => Vec::new(),
         ConnectThrottled => vec![logs_insights(cx)],
+        // What a page sends: the finding names the change; the browser's own console shows it.
+        WsSubprotocolRefused | WsPathWrong | OriginRefused => Vec::new(),
+        CorsRefused => vec![preflight(cx)],
     }
+}
+
+/// The page's CORS preflight with curl: the answer's `access-control-allow-*` headers decide.
+fn preflight(cx: &Context<'_>) -> String {
+    use crate::secret::shell_quote as q;
+    let seen = cx.attempts.iter().find_map(|a| a.sent.cors.as_ref());
+    let origin = seen.map_or("http://localhost", |c| c.origin.as_str());
+    let requested = seen.map(|c| c.requested_headers.join(",")).unwrap_or_default();
+    let topic = cx.plan.matrix.topic.split('/').map(crate::auth::credentials::encode).collect::<Vec<_>>().join("/");
+    format!(
+        "curl -si -X OPTIONS {} -H {} -H 'Access-Control-Request-Method: POST' -H {} | grep -i '^HTTP\\|^access-control'",
+        q(&format!("https://{}/topics/{topic}", cx.plan.target.endpoint)),
+        q(&format!("Origin: {origin}")),
+        q(&format!("Access-Control-Request-Headers: {requested}")),
+    )
 }
 
 fn network(cx: &Context<'_>) -> Vec<String> {

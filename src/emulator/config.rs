@@ -42,6 +42,8 @@ pub struct EmulatorConfig {
     pub fail_every: Option<u32>,
     /// How each kind of refusal looks to the client (the undocumented choices).
     pub reject: RejectSettings,
+    /// What the WebSocket upgrade accepts (the front door of a page's connection).
+    pub websocket: WebSocketSettings,
     /// Bounds on what one peer may cost.
     pub limits: Limits,
     /// The certificate chain and key served.
@@ -50,6 +52,26 @@ pub struct EmulatorConfig {
     pub show_secrets: bool,
     /// Receives one record per connection (the binary writes them as JSON lines; tests inspect them).
     pub on_record: Option<RecordSink>,
+}
+
+/// What the WebSocket upgrade accepts. IoT Core documents neither a subprotocol list nor an Origin
+/// check; the defaults accept both subprotocols MQTT clients offer and any origin. Narrower settings
+/// stand in for what may sit in front of an endpoint (a custom domain's gateway, a proxy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebSocketSettings {
+    /// The subprotocols answered, in preference order; an upgrade that offers only others is
+    /// answered 101 without `Sec-WebSocket-Protocol` (what a server that does not know it does:
+    /// a browser then fails the connection before sending anything).
+    pub subprotocols: Vec<String>,
+    /// The origins accepted (`Origin` exactly); empty: any. An upgrade from another origin is
+    /// answered 403, reason `origin_refused`; one without `Origin` (not a browser) always passes.
+    pub origins: Vec<String>,
+}
+
+impl Default for WebSocketSettings {
+    fn default() -> Self {
+        Self { subprotocols: vec!["mqtt".into(), "mqttv3.1".into()], origins: Vec::new() }
+    }
 }
 
 /// Bounds on what one peer may cost.
@@ -112,6 +134,7 @@ impl EmulatorConfig {
             strip_alpn: false,
             fail_every: None,
             reject: RejectSettings::default(),
+            websocket: WebSocketSettings::default(),
             limits: Limits::default(),
             identity,
             show_secrets: false,
@@ -386,6 +409,7 @@ pub struct ConfigFile {
     pub(crate) tls: Option<TlsFiles>,
     #[serde(default)]
     pub(crate) reject: RejectFile,
+    pub(crate) websocket: Option<WebSocketFile>,
     #[serde(default)]
     pub(crate) authorizers: Vec<AuthorizerFile>,
 }
@@ -395,6 +419,13 @@ pub struct ConfigFile {
 pub(crate) struct TlsFiles {
     pub(crate) cert: PathBuf,
     pub(crate) key: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebSocketFile {
+    pub(crate) subprotocols: Option<Vec<String>>,
+    pub(crate) origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -456,6 +487,20 @@ impl ConfigFile {
         let f = self.reject;
         macro_rules! set { ($($x:ident),*) => { $( if let Some(v) = f.$x { r.$x = v; } )* } }
         set!(no_sni, unknown_sni, x509, mqtt3, mqtt5, wss, non_http, subscribe3, cors);
+        if let Some(ws) = self.websocket {
+            if let Some(list) = ws.subprotocols {
+                if list.is_empty() || list.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_graphic())) {
+                    return Err(ConfigError::invalid(
+                        "websocket.subprotocols",
+                        "give one or more tokens, e.g. [\"mqtt\", \"mqttv3.1\"]".into(),
+                    ));
+                }
+                config.websocket.subprotocols = list;
+            }
+            if let Some(list) = ws.origins {
+                config.websocket.origins = list;
+            }
+        }
         if let Some(v) = self.region {
             config.arns.region = v;
         }

@@ -295,6 +295,16 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
         rec.set(Reason::MalformedRequest, "GET /mqtt without a valid WebSocket upgrade");
         return answer(tls, Answer::error(400, "InvalidRequestException", "Bad Request"), rec).await;
     };
+    // `[websocket] origins`: a browser's upgrade from another origin is refused before anything
+    // else (what a gateway that filters origins does); a client without Origin is no browser.
+    let origins = &cfg.websocket.origins;
+    if let Some(origin) = req.header("origin").filter(|o| !origins.is_empty() && !origins.iter().any(|a| a == o)) {
+        rec.set(
+            Reason::OriginRefused,
+            format!("Origin {} is not in [websocket] origins", crate::secret::escape(origin)),
+        );
+        return answer(tls, Answer::error(403, "ForbiddenException", "Forbidden"), rec).await;
+    }
     // With the 403 setting, credentials in the upgrade request are judged before the upgrade.
     // The grant carries over to the CONNECT, so the function runs once per connection.
     let mut granted = None;
@@ -316,11 +326,12 @@ async fn upgrade(mut tls: Tls, ctx: &Ctx, req: Request, seen: Observed, sources:
     // Both subprotocols MQTT clients offer: `mqtt` (MQTT 3.1.1 and 5, mqtt.js, the SDKs) and
     // `mqttv3.1` (what the AWS IoT Device SDK v2's MQTT 3.1.1 browser client offers); `mqtt` wins
     // when both are offered.
-    let subprotocol = ["mqtt", "mqttv3.1"].into_iter().find(|p| req.has_token("sec-websocket-protocol", p));
+    // (`[websocket] subprotocols` narrows the list: an offer of none of them gets no answer header.)
+    let subprotocol = cfg.websocket.subprotocols.iter().find(|p| req.has_token("sec-websocket-protocol", p));
     if let Some(p) = subprotocol {
         head.push_str(&format!("sec-websocket-protocol: {p}\r\n"));
     }
-    rec.subprotocol = subprotocol.map(str::to_owned);
+    rec.subprotocol = subprotocol.cloned();
     head.push_str("\r\n");
     let written = tokio::time::timeout(cfg.limits.request_timeout, async {
         tls.write_all(head.as_bytes()).await?;

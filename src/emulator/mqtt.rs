@@ -45,11 +45,23 @@ pub(crate) async fn read_connect(ch: &mut Channel, buf: &mut BytesMut, ctx: &Ctx
             }
         }
         match timeout_at(deadline, ch.read_more(buf)).await {
+            // Nothing at all after the handshake (or upgrade) is a client that never built its
+            // CONNECT: a page's MQTT library that rejected its options (a binary password) says so
+            // only to its own console.
+            Err(_) if buf.is_empty() => {
+                return Err(fail(
+                    Reason::RequestTimeout,
+                    format!("no CONNECT (no byte at all) within {:?}", limits.request_timeout),
+                ));
+            }
             Err(_) => {
                 return Err(fail(
                     Reason::RequestTimeout,
                     format!("no complete CONNECT within {:?}", limits.request_timeout),
                 ));
+            }
+            Ok(Ok(0)) if buf.is_empty() => {
+                return Err(fail(Reason::ClosedByClient, "closed without sending a CONNECT (no byte at all)"));
             }
             Ok(Ok(0)) => return Err(fail(Reason::ClosedByClient, "closed before a complete CONNECT")),
             Ok(Ok(_)) => {}

@@ -81,6 +81,8 @@ pub enum Reason {
     /// A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) was answered as the `cors`
     /// setting says; no authorizer runs for a preflight.
     Preflight,
+    /// A browser's upgrade from an origin that `[websocket] origins` does not list (answered 403).
+    OriginRefused,
 }
 
 /// A credential parameter the connection carried, and where.

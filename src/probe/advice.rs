@@ -283,6 +283,14 @@ fn http(o: &Outcome) -> Advice {
             "check the authorizer name, signature and token, and that the policy allows iot:Publish on the topic",
             Step::HttpsPublish,
         ),
+        (Kind::PreflightRefused, Detail::Preflight { status, cors_problem }) => advice(
+            format!("the browser stops at the CORS preflight (HTTP {status}): {cors_problem}"),
+            "a page's publish with custom-auth headers needs the endpoint to allow its origin and headers; \
+             the browser never sends the POST, the authorizer never runs, and the page sees a network error",
+            "publish from the page over MQTT over WebSockets (wss) instead, or through your own backend; \
+             IoT Core documents no CORS answers on the data endpoint",
+            Step::HttpsPublish,
+        ),
         (Kind::HttpClosed | Kind::HttpTimeout | Kind::HttpMalformedResponse, _) => advice(
             format!("no valid HTTP answer ({})", o.kind.as_str()),
             "the server did not answer as an HTTPS endpoint",

@@ -334,7 +334,10 @@ async fn over_websocket(
     obs
 }
 
-/// HTTPS: `POST /topics/<topic>?qos=1` → status.
+/// HTTPS: `POST /topics/<topic>?qos=1` → status. A page's publish (`--client-type browser`) is
+/// preceded by the CORS preflight its custom headers make the browser send; the browser sends the
+/// POST only if the preflight's answer lets it, on a new connection (the emulator and many servers
+/// close after each answer; a browser reconnects as this does).
 async fn publish(
     plan: &ProbePlan,
     spec: &AttemptSpec,
@@ -347,10 +350,68 @@ async fn publish(
     let (target, headers) = http_parts(path, spec, params);
     t.sent.request = Some(scrub.scrub(&format!("POST {target}")));
     t.sent.host_header = spec.host.clone();
+    let Some(origin) = spec.origin.as_deref() else {
+        let start = Instant::now();
+        let obs = https::publish(stream, &target, spec.host.as_deref(), &headers, https::BODY, t.left()).await;
+        t.time(Stage::Http, start);
+        return obs;
+    };
+    let host = spec.host.as_deref();
+    let post = https::browser_headers(host, &headers, https::BODY, origin);
+    // What the page itself set (the browser adds the rest): its custom headers and the body's type.
+    let mut page_set = headers.clone();
+    page_set.push(("content-type".to_owned(), super::cors::CONTENT_TYPE.to_owned()));
+    let requested = super::cors::requested_headers(&page_set);
+    let mut cors =
+        super::cors::CorsSeen { origin: origin.to_owned(), requested_headers: requested.clone(), ..Default::default() };
+    let mut stream = Some(stream);
+    if !requested.is_empty() {
+        let start = Instant::now();
+        let pre = https::preflight_headers(host, origin, &requested);
+        let tls = stream.take().expect("the first connection");
+        let answer = https::request(tls, "OPTIONS", &target, &pre, "", true, t.left()).await;
+        t.time(Stage::Http, start);
+        let answer = match answer {
+            Ok(a) => a,
+            Err(o) => {
+                t.sent.cors = Some(cors);
+                return o;
+            }
+        };
+        cors.preflight_status = Some(answer.status);
+        if let Err(problem) = super::cors::judge_preflight(answer.status, &answer.headers, origin, &requested) {
+            cors.preflight_refused = Some(problem.clone());
+            t.sent.cors = Some(cors);
+            return Observation::PreflightRefused { status: answer.status, problem };
+        }
+    }
+    t.sent.cors = Some(cors.clone());
+    let tls = match stream {
+        Some(s) => s,
+        None => match reconnect(plan, spec, t).await {
+            Ok(s) => s,
+            Err(o) => return o,
+        },
+    };
     let start = Instant::now();
-    let obs = https::publish(stream, &target, spec.host.as_deref(), &headers, https::BODY, t.left()).await;
+    let answer = https::request(tls, "POST", &target, &post, https::BODY, true, t.left()).await;
     t.time(Stage::Http, start);
-    obs
+    if let Ok(a) = &answer {
+        cors.answer_readable = Some(super::cors::cors_check(&a.headers, origin).is_ok());
+    }
+    t.sent.cors = Some(cors);
+    https::answered(answer)
+}
+
+/// A second connection for the same attempt (a page's publish after its preflight): resolved,
+/// dialled and shaken hands as the first, within what is left of the attempt's `--timeout`.
+async fn reconnect(plan: &ProbePlan, spec: &AttemptSpec, t: &mut Trace) -> Result<tls::Stream, Observation> {
+    let tcp = reach(plan, spec, t).await?;
+    let start = Instant::now();
+    let shaken =
+        tls::handshake(tcp, &plan.target.endpoint, spec.sni.as_deref(), &spec.alpn, &plan.target.trust, t.left()).await;
+    t.time(Stage::Tls, start);
+    shaken.map(|(s, _)| s)
 }
 
 /// The CONNECT username of this attempt: credentials in it when the spec places them there.
@@ -393,7 +454,11 @@ pub fn observed(plan: &ProbePlan, spec: &AttemptSpec, websocket_key: &str) -> cr
         Transport::Https => {
             let (target, extra) =
                 http_parts(format!("/topics/{}?qos=1", encode_topic(&plan.matrix.topic)), spec, &params);
-            (target, https::headers(spec.host.as_deref(), &extra, https::BODY))
+            let headers = match spec.origin.as_deref() {
+                Some(origin) => https::browser_headers(spec.host.as_deref(), &extra, https::BODY, origin),
+                None => https::headers(spec.host.as_deref(), &extra, https::BODY),
+            };
+            (target, headers)
         }
     };
     Observed {

@@ -104,6 +104,11 @@ pub enum Observation {
     HttpMalformed {
         error: String,
     },
+    /// A page's CORS preflight was answered so that the browser stops: no publish is sent.
+    PreflightRefused {
+        status: u16,
+        problem: String,
+    },
 }
 
 impl Observation {
@@ -144,6 +149,7 @@ impl Observation {
                 Self::HttpResponse { status, headers: headers(h), body: bytes(body) }
             }
             Self::HttpMalformed { error } => Self::HttpMalformed { error: text(error) },
+            Self::PreflightRefused { status, problem } => Self::PreflightRefused { status, problem: text(problem) },
             Self::TcpError { address, kind, message, elapsed_ms } => {
                 Self::TcpError { address, kind, message: text(message), elapsed_ms }
             }
@@ -219,6 +225,9 @@ pub fn classify(obs: &Observation) -> Outcome {
         O::HttpTimeout { elapsed_ms } => Outcome::new(Kind::HttpTimeout, Detail::Timeout { elapsed_ms: *elapsed_ms }),
         O::HttpMalformed { error } => {
             Outcome::new(Kind::HttpMalformedResponse, Detail::Failure { error: error.clone() })
+        }
+        O::PreflightRefused { status, problem } => {
+            Outcome::new(Kind::PreflightRefused, Detail::Preflight { status: *status, cors_problem: problem.clone() })
         }
     }
 }
@@ -454,6 +463,7 @@ mod tests {
             (O::HttpClosed { elapsed_ms: 1, bytes_seen: 0 }, Kind::HttpClosed),
             (O::HttpTimeout { elapsed_ms: 1 }, Kind::HttpTimeout),
             (O::HttpMalformed { error: "bad".into() }, Kind::HttpMalformedResponse),
+            (O::PreflightRefused { status: 200, problem: "no ACAO".into() }, Kind::PreflightRefused),
         ]);
     }
 

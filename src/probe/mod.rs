@@ -10,6 +10,7 @@ pub(crate) mod advice;
 pub mod attempt;
 pub(crate) mod authorize;
 pub(crate) mod classify;
+pub mod cors;
 pub(crate) mod https;
 pub mod matrix;
 pub(crate) mod mqtt;

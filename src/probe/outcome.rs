@@ -107,6 +107,9 @@ pub enum Kind {
     HttpTimeout,
     /// An answer that is not HTTP.
     HttpMalformedResponse,
+    /// A page's CORS preflight was answered so that the browser sends no publish
+    /// (`--client-type browser`; added to the contract).
+    PreflightRefused,
     /// The PUBLISH was acknowledged (success).
     PublishAccepted,
     /// The SUBSCRIBE was granted (success).
@@ -137,7 +140,7 @@ impl Kind {
             | TlsNotTls | TlsTimeout | TlsHandshakeFailed => Stage::Tls,
             UpgradeRejected | UpgradeInvalid | UpgradeClosed | UpgradeTimeout => Stage::Upgrade,
             ConnackAccepted | ConnackRefused | ClosedBeforeConnack | ConnackTimeout | MqttProtocolError => Stage::Mqtt,
-            HttpOk | HttpRejected | HttpClosed | HttpTimeout | HttpMalformedResponse => Stage::Http,
+            HttpOk | HttpRejected | HttpClosed | HttpTimeout | HttpMalformedResponse | PreflightRefused => Stage::Http,
             PublishAccepted | SubscribeAccepted | MessageReceived | PublishRefused | SubscribeRefused
             | ClosedAfterPublish | ClosedAfterSubscribe | MessageMissing => Stage::Authorize,
         }
@@ -284,6 +287,13 @@ pub enum Detail {
         /// The body's `traceId`.
         #[serde(skip_serializing_if = "Option::is_none")]
         trace_id: Option<String>,
+    },
+    /// A CORS preflight's answer and why the browser stops there.
+    Preflight {
+        /// The preflight's HTTP status.
+        status: u16,
+        /// What in the answer stops the browser.
+        cors_problem: String,
     },
     /// An invalid upgrade answer.
     UpgradeInvalid {

@@ -741,7 +741,7 @@ impl ProbePlan {
                     s.username_raw = d.username_raw.clone();
                 }
                 s.ws_protocol = d.ws_protocol.clone();
-                if t == Transport::Wss {
+                if t != Transport::Mqtt {
                     s.origin = d.origin.clone();
                 }
                 if d.deviates() {

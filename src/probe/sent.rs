@@ -52,6 +52,9 @@ pub struct Sent {
     /// `Sec-WebSocket-Protocol` of the upgrade (wss).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_protocol: Option<String>,
+    /// A page's HTTPS publish (`--client-type browser`): its CORS preflight and the browser's verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors: Option<super::cors::CorsSeen>,
     /// Certificate verification was off (`--insecure`).
     pub insecure: bool,
 }

@@ -358,6 +358,13 @@ fn client_libraries() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 /// `authprobe probe --client-type browser --format json` against `emu` (its CA in `ca`) with `extra`
 /// flags and the allowing authorizer's good token; it must exit 0.
 async fn browser_probe(emu: &Emu, ca: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let out = browser_probe_exit(emu, ca, extra).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    out
+}
+
+/// [`browser_probe`], whatever its exit code.
+async fn browser_probe_exit(emu: &Emu, ca: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let (connect_to, ca) = (emu.addr.to_string(), ca.to_str().unwrap().to_owned());
     let mut args: Vec<String> = [
         "probe",
@@ -381,11 +388,9 @@ async fn browser_probe(emu: &Emu, ca: &std::path::Path, extra: &[&str]) -> std::
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     // The binary runs while this test's emulator serves on the runtime: off the async threads.
-    let out = tokio::task::spawn_blocking(move || authprobe_bin(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+    tokio::task::spawn_blocking(move || authprobe_bin(&args.iter().map(String::as_str).collect::<Vec<_>>()))
         .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    out
+        .unwrap()
 }
 
 /// Takes records until the one of `client_id` (others are kept in `seen`), bounded.
@@ -604,4 +609,203 @@ async fn a_browser_probe_varies_what_pages_get_wrong() {
     assert_eq!(without_origin.len(), 1, "only the documented twin: {without_origin:?}");
     assert!(without_origin[0].client_id.as_deref().is_some_and(|c| c.ends_with("-documented")));
     assert!(records.iter().filter(|r| r.origin.is_some()).all(|r| !r.headers.iter().any(|(n, _)| n == "token")));
+}
+
+/// A page's HTTPS publish: the probe sends the CORS preflight Chromium sends (the same headers in the
+/// same order, the same `Access-Control-Request-*` and `Origin`) and, when the answer lets a browser
+/// go on, the publish Chromium sends (the same headers in the same order); where the answer stops a
+/// browser, the probe stops too (`preflight_refused`, no POST) and names the cause.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_publishes_over_https_as_a_page_does() {
+    let mut allow = start(emulator_with(Cors::Allow)).await;
+    let mut none = start(emulator_with(Cors::None)).await;
+    let home = home_trusting(&[&allow.ca_pem]);
+    let site = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", site.local_addr().unwrap());
+    let helpers = PAGE.split("(async () => {").next().unwrap();
+    let page: &'static str = Box::leak(
+        format!(
+            "{helpers}(async () => {{
+  const results = {{ publish: await publish(q.get('emu')) }};
+  await fetch('/result', {{ method: 'POST', body: JSON.stringify(results) }});
+}})();
+</script>"
+        )
+        .into_boxed_str(),
+    );
+    let url = format!("{origin}/?auth={AUTH}&good={GOOD}&emu=localhost:{}", allow.addr.port());
+    let results = in_chromium(&home, site, &url, page, Vec::new()).await;
+    assert_eq!(results["publish"]["status"], 200, "{results}");
+    let (page_pre, page_post) = (allow.record().await, allow.record().await);
+    assert_eq!(page_pre.reason, Reason::Preflight, "{page_pre:?}");
+
+    let ca = home.path().join("probe-ca.pem");
+    std::fs::write(&ca, &allow.ca_pem).unwrap();
+    let flags = ["--transport", "https", "--matrix", "none", "--origin", &origin];
+    let out = browser_probe(&allow, &ca, &flags).await;
+    let report = probe_report(&out.stdout);
+    let base = &report["attempts"][0];
+    assert_eq!(base["outcome"]["kind"], "http_ok", "{report}");
+    assert_eq!(base["sent"]["cors"]["preflight_status"], 200, "{base}");
+    assert_eq!(base["sent"]["cors"]["answer_readable"], true, "{base}");
+    // The baseline's preflight and publish, then the documented twin's publish (no Origin).
+    let mut recs = [allow.record().await, allow.record().await, allow.record().await];
+    recs.sort_by_key(|r| (r.reason != Reason::Preflight, r.origin.is_none()));
+    let (probe_pre, probe_post) = (&recs[0], &recs[1]);
+    let names =
+        |r: &ConnectionRecord| -> Vec<String> { r.headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect() };
+    let value = |r: &ConnectionRecord, name: &str| {
+        r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    };
+    assert_eq!(probe_pre.reason, Reason::Preflight, "{probe_pre:?}");
+    assert_eq!(names(probe_pre), names(&page_pre), "the preflight's headers in order");
+    for h in ["access-control-request-method", "access-control-request-headers", "origin", "sec-fetch-mode", "accept"] {
+        assert_eq!(value(probe_pre, h), value(&page_pre, h), "preflight {h}");
+    }
+    assert!(probe_pre.request.as_deref().is_some_and(|r| r.starts_with("OPTIONS /topics/")), "{probe_pre:?}");
+    assert!(probe_post.accepted && probe_post.request.as_deref().is_some_and(|r| r.starts_with("POST /topics/")));
+    // The publish: the page's two custom headers where Chromium puts them.
+    assert_eq!(names(probe_post), names(&page_post), "the publish's headers in order");
+    for h in ["content-type", "origin", "sec-fetch-mode", "sec-fetch-site", "accept-language"] {
+        assert_eq!(value(probe_post, h), value(&page_post, h), "publish {h}");
+    }
+    let places = |r: &ConnectionRecord| r.credentials.iter().map(|c| c.placement).collect::<Vec<_>>();
+    assert_eq!(places(probe_post), places(&page_post));
+
+    // No CORS answer (the default, as IoT Core documents none): the browser stops at the preflight.
+    let ca_none = home.path().join("none-ca.pem");
+    std::fs::write(&ca_none, &none.ca_pem).unwrap();
+    let out = browser_probe_exit(&none, &ca_none, &flags).await;
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let report = probe_report(&out.stdout);
+    let base = &report["attempts"][0];
+    assert_eq!(base["outcome"]["stage"], "http");
+    assert_eq!(base["outcome"]["kind"], "preflight_refused", "{report}");
+    assert!(base["outcome"]["detail"]["cors_problem"].as_str().unwrap().contains("400"), "{base}");
+    let first = &report["findings"][0];
+    assert_eq!((first["id"].as_str(), first["kind"].as_str()), (Some("cors_refused"), Some("cause")), "{report}");
+    assert_eq!(first["confidence"], "confirmed");
+    assert!(first["next"][0].as_str().unwrap().starts_with("curl -si -X OPTIONS"), "{first}");
+    // Its preflight and the documented twin's POST (in either order: they run side by side): the
+    // browser's attempt sent no POST.
+    let mut recs = [none.record().await, none.record().await];
+    recs.sort_by_key(|r| r.reason != Reason::Preflight);
+    let [pre, twin] = &recs;
+    assert_eq!(pre.reason, Reason::Preflight, "{recs:?}");
+    assert!(twin.origin.is_none() && twin.request.as_deref().is_some_and(|r| r.starts_with("POST ")), "{twin:?}");
+}
+
+/// What a page must change, named from the browser variants against front doors that accept less than
+/// IoT Core documents (`[websocket]` settings): a refused subprotocol (cause, and risk the other way),
+/// a filtered Origin (risk), a `//mqtt` URL (risk).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_probe_names_what_the_page_must_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |cfg: authprobe::emulator::EmulatorConfig, flags: &'static [&'static str]| {
+        let dir = dir.path().to_owned();
+        async move {
+            let emu = start(cfg).await;
+            let ca = dir.join(format!("ca-{}.pem", emu.addr.port()));
+            std::fs::write(&ca, &emu.ca_pem).unwrap();
+            let out = browser_probe_exit(&emu, &ca, flags).await;
+            (out.status.code(), probe_report(&out.stdout))
+        }
+    };
+    let finding = |r: &serde_json::Value, id: &str| -> serde_json::Value {
+        r["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).cloned().unwrap_or_default()
+    };
+    // Only `mqtt` is answered: a page offering `mqttv3.1` (the SDK v2) is dropped.
+    let mut only_mqtt = emulator_with(Cors::None);
+    only_mqtt.websocket.subprotocols = vec!["mqtt".into()];
+    let (code, r) = run(only_mqtt.clone(), &["--ws-protocol", "mqttv3.1"]).await;
+    assert_eq!(code, Some(1), "{r}");
+    let first = &r["findings"][0];
+    assert_eq!(first["id"], "ws_subprotocol_refused", "{r}");
+    assert_eq!((first["kind"].as_str(), first["confidence"].as_str()), (Some("cause"), Some("confirmed")));
+    assert!(first["fix"].as_str().unwrap().contains("offer mqtt"), "{first}");
+    let causes = r["findings"].as_array().unwrap().iter().filter(|f| f["kind"] != "risk").count();
+    assert_eq!(causes, 1, "one cause, nothing said of the authorizer: {r}");
+    // The same front door, a page offering `mqtt`: it works, and the other subprotocol is a risk.
+    // (Exit 1: `ws-protocol-other` is documented to connect and did not.)
+    let (code, r) = run(only_mqtt, &["--ws-protocol", "mqtt"]).await;
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["attempts"][0]["outcome"]["kind"], "connack_accepted", "{r}");
+    assert!(r["findings"].as_array().unwrap().iter().all(|f| f["kind"] == "risk"), "{r}");
+    assert_eq!(finding(&r, "ws_subprotocol_refused")["kind"], "risk", "{r}");
+
+    // Origins filtered: the page's origin passes, another page's is refused (full matrix).
+    let mut filtered = emulator_with(Cors::None);
+    filtered.websocket.origins = vec!["https://app.example.com".into()];
+    let (code, r) = run(filtered, &["--origin", "https://app.example.com", "--matrix", "full"]).await;
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(finding(&r, "origin_refused")["kind"], "risk", "{r}");
+    // The emulator answers `//mqtt` 404 (IoT Core's answer is undocumented): a risk on this endpoint.
+    assert_eq!(finding(&r, "ws_path_wrong")["kind"], "risk", "{r}");
+    assert!(finding(&r, "ws_path_wrong")["fix"].as_str().unwrap().contains("wss://HOST/mqtt"));
+    // IoT Core's defaults: both subprotocols, any origin — no subprotocol or origin finding.
+    let (code, r) = run(emulator_with(Cors::None), &["--matrix", "full"]).await;
+    assert_eq!(code, Some(0), "{r}");
+    assert!(finding(&r, "ws_subprotocol_refused").is_null() && finding(&r, "origin_refused").is_null(), "{r}");
+}
+
+/// A field failure: a page gives mqtt.js its password as an ArrayBuffer. The browser's upgrade
+/// succeeds, then no CONNECT is ever sent: mqtt.js 5 closes the socket (older versions waited for
+/// their 30 s connect timeout), and the page sees a close with no error. The emulator's record of
+/// that connection says what happened: a browser's upgrade (subprotocol, Origin) and not one byte of
+/// MQTT. The same page with a string password connects.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_binary_password_sends_no_connect_and_the_record_says_so() {
+    let mut cfg = emulator_with(Cors::None);
+    cfg.limits.request_timeout = Duration::from_millis(1_500);
+    let mut emu = start(cfg).await;
+    let home = home_trusting(&[&emu.ca_pem]);
+    let site = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", site.local_addr().unwrap());
+    const BINARY_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><script src="/mqtt.min.js"></script>
+<script>
+const q = new URLSearchParams(location.search);
+function attempt(clientId, password) {
+  return new Promise(resolve => {
+    const r = { connected: false, events: [] }, t0 = Date.now();
+    const c = mqtt.connect(`wss://${q.get('emu')}/mqtt`, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 4000, clientId,
+      username: `?x-amz-customauthorizer-name=${q.get('auth')}&token=${q.get('good')}`, password });
+    const done = () => { clearTimeout(t); r.ms = Date.now() - t0; c.end(true); resolve(r); };
+    const t = setTimeout(done, 8000);
+    c.on('connect', () => { r.connected = true; done(); });
+    c.on('error', e => r.events.push('error: ' + e.message));
+    c.on('close', () => { r.events.push('close'); done(); });
+  });
+}
+(async () => {
+  const results = {
+    binary: await attempt('page-binary', new Uint8Array([0x70, 0x77]).buffer),
+    string: await attempt('page-string', 'pw'),
+  };
+  await fetch('/result', { method: 'POST', body: JSON.stringify(results) });
+})();
+</script>"#;
+    let mqtt_js = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/mqtt/dist/mqtt.min.js"),
+    )
+    .expect("mqtt.js: run `npm ci` in tests/browser (.ci/run does)");
+    let url = format!("{origin}/?auth={AUTH}&good={GOOD}&emu=localhost:{}", emu.addr.port());
+    let assets = vec![("/mqtt.min.js", "text/javascript", mqtt_js)];
+    let results = in_chromium(&home, site, &url, BINARY_PAGE, assets).await;
+    assert_eq!(results["string"]["connected"], true, "{results}");
+    assert_eq!(results["binary"]["connected"], false, "{results}");
+    let mut seen = Vec::new();
+    record_of(&mut emu, &mut seen, "page-string").await;
+    let binary = match seen.iter().find(|r| r.client_id.is_none()) {
+        Some(r) => r.clone(),
+        None => emu.record().await,
+    };
+    assert_eq!(binary.transport, Some(authprobe::auth::event::Transport::Wss), "{binary:?}");
+    assert_eq!(binary.subprotocol.as_deref(), Some("mqtt"), "{binary:?}");
+    assert!(matches!(binary.reason, Reason::ClosedByClient | Reason::RequestTimeout), "{binary:?}");
+    assert!(
+        binary.detail.contains("without sending a CONNECT") || binary.detail.contains("no byte at all"),
+        "{binary:?}"
+    );
+    assert!(binary.event.is_none() && binary.authorizer.is_none(), "no authorizer ran: {binary:?}");
+    assert_eq!(binary.origin.as_deref(), Some(origin.as_str()));
 }
