@@ -22,6 +22,8 @@ pub(crate) enum Kind {
     Document,
     /// A TOML file: an emulator configuration or a device profile.
     Config,
+    /// A storm's identities (JSON Lines) or a storm report: a line per device.
+    Identities,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Self::Password | Self::Key => 64 * 1024,
             Self::CaBundle => 4 * 1024 * 1024,
             Self::Document | Self::Config => 1024 * 1024,
+            Self::Identities => 512 * 1024 * 1024,
         }
     }
 
@@ -45,6 +48,7 @@ impl Kind {
             Self::CaBundle => "a CA bundle",
             Self::Document => "a JSON document",
             Self::Config => "a TOML file",
+            Self::Identities => "a storm's identities or report",
         }
     }
 }

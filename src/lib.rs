@@ -32,6 +32,7 @@ pub mod investigate;
 pub mod probe;
 pub mod report;
 pub mod secret;
+pub mod storm;
 pub mod wire;
 
 /// The parsers the fuzz targets (`fuzz/`) drive, which are not otherwise part of the library's API.

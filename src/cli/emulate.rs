@@ -57,6 +57,17 @@ pub(crate) struct EmulateArgs {
     /// The function's time limit in milliseconds (IoT Core: 5000; or with a unit: 5s).
     #[arg(long, value_name = "MS", value_parser = super::args::millis)]
     pub time_limit: Option<u64>,
+    /// The account's connect rate: CONNECTs per second beyond it are refused (IoT Core: 500). Off by default.
+    #[arg(long, value_name = "PER_SEC", value_parser = clap::value_parser!(u32).range(1..))]
+    pub connect_rate: Option<u32>,
+    /// The authorizer function's concurrency (Lambda reserved concurrency): invocations beyond it are
+    /// throttled and the connection refused as for a failing function. Off by default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub authorizer_concurrency: Option<u32>,
+    /// Added to the first invocation in each new concurrent execution environment (a Lambda cold
+    /// start), in milliseconds (or with a unit: 800ms, 6s).
+    #[arg(long, value_name = "MS", value_parser = super::args::millis)]
+    pub cold_start: Option<u64>,
     /// Write the generated CA certificate (PEM) here, for clients to trust.
     #[arg(long, value_name = "FILE")]
     pub write_ca: Option<PathBuf>,
@@ -148,6 +159,15 @@ pub(crate) fn build_config(args: &EmulateArgs, file: Option<ConfigFile>) -> anyh
     }
     if let Some(ms) = args.authorizer_latency {
         cfg.latency = Duration::from_millis(ms);
+    }
+    if let Some(rate) = args.connect_rate {
+        cfg.limits.connect_rate = Some(rate);
+    }
+    if let Some(n) = args.authorizer_concurrency {
+        cfg.limits.authorizer_concurrency = Some(n as usize);
+    }
+    if let Some(ms) = args.cold_start {
+        cfg.limits.cold_start = Duration::from_millis(ms);
     }
     if let Some(ms) = args.time_limit {
         cfg.time_limit = Duration::from_millis(ms);
@@ -343,6 +363,16 @@ fn startup_text(addr: SocketAddr, cfg: &EmulatorConfig, ca: Option<&Path>) -> St
         cfg.time_limit.as_millis(),
         cfg.latency.as_millis()
     );
+    let l = &cfg.limits;
+    if l.connect_rate.is_some() || l.authorizer_concurrency.is_some() || !l.cold_start.is_zero() {
+        let show = |v: Option<String>| v.unwrap_or_else(|| "off".into());
+        s += &format!(
+            "  limits: account connect rate {}/s, function concurrency {}, cold start {} ms\n",
+            show(l.connect_rate.map(|r| r.to_string())),
+            show(l.authorizer_concurrency.map(|c| c.to_string())),
+            l.cold_start.as_millis()
+        );
+    }
     s += "  Ctrl-C stops it\n";
     s
 }

@@ -13,6 +13,7 @@ pub(crate) mod probe;
 pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod runtime;
+pub(crate) mod storm;
 pub(crate) mod summarize;
 pub(crate) mod toolkit;
 
@@ -105,6 +106,23 @@ Exit codes:
   0  the summary was printed
   2  an input does not exist or cannot be listed";
 
+const STORM_HELP: &str = "\
+Examples:
+  authprobe emulate --allow-token tok --authorizer-concurrency 20 --authorizer-latency 100ms --write-ca ca.pem &
+  authprobe storm --endpoint localhost --connect-to 127.0.0.1:8443 --ca ca.pem --authorizer MyAuthorizer \\
+      --devices 300 --token tok --jitter full --max-delay 5s
+  authprobe storm --endpoint abc123-ats.iot.eu-west-1.amazonaws.com --authorizer MyAuthorizer \\
+      --identities devices.jsonl --max-rate 20 --until-connected 99 --shard 3/10 --output shard-3.json
+  authprobe storm --merge shard-*.json
+
+Off loopback --max-rate is required (above 50 only with --allow-high-rate), and the plan is printed
+before anything is sent. Ctrl-C stops at once and reports what ran. See docs/storm.md.
+
+Exit codes:
+  0  the --until-connected share of the devices connected
+  1  it did not (the report says what shaped the storm)
+  2  bad input (a flag, a file, a non-loopback target without --max-rate); nothing was sent";
+
 const EXPLAIN_HELP: &str = "\
 Examples:
   authprobe explain token_key_name_wrong
@@ -163,6 +181,9 @@ pub(crate) enum Command {
     /// Read a device's packet capture (pcap/pcapng): what it sent, how the server answered, and why.
     #[command(after_help = INSPECT_HELP, args_override_self = true)]
     Inspect(inspect::InspectArgs),
+    /// Reconnect N simulated devices at once with custom auth: what a fleet's reconnect does to the authorizer.
+    #[command(after_help = STORM_HELP, args_override_self = true)]
+    Storm(Box<storm::StormArgs>),
     /// Count a fleet's probe results (JSON Lines, reports, .gz, folders) by verdict and first finding.
     #[command(after_help = SUMMARIZE_HELP, args_override_self = true)]
     Summarize(summarize::SummarizeArgs),
@@ -199,6 +220,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Summarize(args) => summarize::run(args),
+        Command::Storm(args) => storm::run(*args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into memory first: clap_complete panics on a failed write (a closed pipe).

@@ -385,7 +385,7 @@ fn net_path(args: &ProbeArgs, hosts: &[&str]) -> anyhow::Result<crate::probe::pl
     Ok(NetPath { proxy: choice.proxy, proxy_bypassed: choice.bypassed, resolve, family })
 }
 
-fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let pem = crate::input::read_file(path, crate::input::Kind::CaBundle, "--ca")?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
@@ -401,7 +401,7 @@ fn read_roots(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'stat
 }
 
 /// `ADDR`, `ADDR:PORT`, `[V6]` or `[V6]:PORT`.
-fn parse_connect_to(s: &str) -> anyhow::Result<(String, Option<u16>)> {
+pub(crate) fn parse_connect_to(s: &str) -> anyhow::Result<(String, Option<u16>)> {
     let bad = || anyhow::anyhow!("--connect-to `{s}` is not ADDR[:PORT], [V6]:PORT or curl's HOST:PORT:ADDR:PORT");
     let port = |p: &str| p.parse::<u16>().map_err(|_| bad());
     // curl's form: the first HOST:PORT names what to replace; ADDR:PORT is where to go.

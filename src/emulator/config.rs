@@ -100,7 +100,20 @@ pub struct Limits {
     /// IoT Core's connect rate per client ID ("Connect requests per second per client ID": 1): a
     /// CONNECT sooner than this after the last one for the same client ID is refused. Off by default.
     pub connect_interval: Option<Duration>,
+    /// IoT Core's account-wide connect rate ("Connect requests per second per account": 500 by
+    /// default): CONNECTs beyond it in any second are refused. Off by default.
+    pub connect_rate: Option<u32>,
+    /// Concurrent invocations of each authorizer's function (a Lambda reserved-concurrency stand-in):
+    /// an invocation beyond it is throttled, and the connection refused as for a failing function.
+    /// Off by default.
+    pub authorizer_concurrency: Option<usize>,
+    /// Added to the first invocation in each new concurrent execution environment (a Lambda cold
+    /// start): the environments are as many as the most invocations ever in flight at once.
+    pub cold_start: Duration,
 }
+
+/// IoT Core's default account connect rate, where `connect_rate` is turned on without a value.
+pub const DEFAULT_CONNECT_RATE: u32 = 500;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -114,6 +127,9 @@ impl Default for Limits {
             max_connect_time: None,
             max_refresh: None,
             connect_interval: None,
+            connect_rate: None,
+            authorizer_concurrency: None,
+            cold_start: Duration::ZERO,
         }
     }
 }
@@ -404,6 +420,9 @@ pub struct ConfigFile {
     pub(crate) max_connect_time_ms: Option<u64>,
     pub(crate) max_refresh_ms: Option<u64>,
     pub(crate) connect_interval_ms: Option<u64>,
+    pub(crate) connect_rate: Option<u32>,
+    pub(crate) authorizer_concurrency: Option<usize>,
+    pub(crate) cold_start_ms: Option<u64>,
     pub(crate) max_connections: Option<usize>,
     pub(crate) pre_auth_kib: Option<usize>,
     pub(crate) tls: Option<TlsFiles>,
@@ -521,6 +540,15 @@ impl ConfigFile {
         config.limits.max_connect_time = self.max_connect_time_ms.map(ms).or(config.limits.max_connect_time);
         config.limits.max_refresh = self.max_refresh_ms.map(ms).or(config.limits.max_refresh);
         config.limits.connect_interval = self.connect_interval_ms.map(ms).or(config.limits.connect_interval);
+        if self.connect_rate == Some(0) || self.authorizer_concurrency == Some(0) {
+            return Err(ConfigError::invalid(
+                "connect_rate / authorizer_concurrency",
+                "must be at least 1 (leave it out to turn the limit off)".into(),
+            ));
+        }
+        config.limits.connect_rate = self.connect_rate.or(config.limits.connect_rate);
+        config.limits.authorizer_concurrency = self.authorizer_concurrency.or(config.limits.authorizer_concurrency);
+        config.limits.cold_start = self.cold_start_ms.map_or(config.limits.cold_start, ms);
         config.limits.max_connections = self.max_connections.unwrap_or(config.limits.max_connections).max(1);
         config.limits.pre_auth_bytes =
             self.pre_auth_kib.map_or(config.limits.pre_auth_bytes, |k| k.saturating_mul(1024));

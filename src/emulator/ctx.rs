@@ -23,10 +23,38 @@ pub(crate) struct Ctx {
     pub(crate) sessions: Registry,
     /// When each client ID last connected, for `limits.connect_interval`.
     pub(crate) last_connect: Mutex<HashMap<String, Instant>>,
+    /// The account's CONNECTs, for `limits.connect_rate`.
+    pub(crate) connect_bucket: Bucket,
+}
+
+/// A token bucket of one second's capacity: at most `rate` CONNECTs in any second, refilled
+/// continuously (a burst of `rate`, then `rate` a second).
+#[derive(Debug, Default)]
+pub(crate) struct Bucket(Mutex<Option<(f64, Instant)>>);
+
+impl Bucket {
+    /// Takes one token if there is one.
+    pub(crate) fn take(&self, rate: u32) -> bool {
+        let Ok(mut b) = self.0.lock() else { return true };
+        let now = Instant::now();
+        let rate = f64::from(rate);
+        let (tokens, then) = b.unwrap_or((rate, now));
+        let tokens = (tokens + now.duration_since(then).as_secs_f64() * rate).min(rate);
+        let (left, taken) = if tokens >= 1.0 { (tokens - 1.0, true) } else { (tokens, false) };
+        *b = Some((left, now));
+        taken
+    }
 }
 
 impl Ctx {
     pub(crate) fn new(config: EmulatorConfig, servers: ServerConfigs, functions: Functions) -> Self {
-        Self { config, servers, functions, sessions: Registry::default(), last_connect: Mutex::default() }
+        Self {
+            config,
+            servers,
+            functions,
+            sessions: Registry::default(),
+            last_connect: Mutex::default(),
+            connect_bucket: Bucket::default(),
+        }
     }
 }

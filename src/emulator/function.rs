@@ -26,6 +26,33 @@ pub(crate) struct Functions {
     hosts: Vec<(String, Arc<Host>)>,
     /// Invocations so far, for `fail_every`.
     pub(crate) invocations: AtomicU64,
+    /// Per authorizer: invocations running now, and the execution environments made so far (the
+    /// most ever running at once), for `authorizer_concurrency` and `cold_start`.
+    concurrency: std::sync::Mutex<std::collections::HashMap<String, Environments>>,
+}
+
+#[derive(Default)]
+struct Environments {
+    running: usize,
+    made: usize,
+}
+
+/// One running invocation's place in its function's concurrency; dropping it frees the place.
+struct Slot<'a> {
+    functions: &'a Functions,
+    name: &'a str,
+    /// It runs in an environment made for it: a cold start.
+    cold: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.functions.concurrency.lock() {
+            if let Some(e) = map.get_mut(self.name) {
+                e.running = e.running.saturating_sub(1);
+            }
+        }
+    }
 }
 
 impl Functions {
@@ -43,7 +70,21 @@ impl Functions {
                 _ => None,
             })
             .collect();
-        Self { hosts, invocations: AtomicU64::new(0) }
+        Self { hosts, invocations: AtomicU64::new(0), concurrency: Default::default() }
+    }
+
+    /// A place for one invocation of `name`'s function, or `None` when `limit` invocations already
+    /// run (Lambda throttles it).
+    fn slot<'a>(&'a self, name: &'a str, limit: Option<usize>) -> Option<Slot<'a>> {
+        let mut map = self.concurrency.lock().ok()?;
+        let e = map.entry(name.to_owned()).or_default();
+        if limit.is_some_and(|l| e.running >= l) {
+            return None;
+        }
+        e.running += 1;
+        let cold = e.running > e.made;
+        e.made = e.made.max(e.running);
+        Some(Slot { functions: self, name, cold })
     }
 
     /// Starts every handler's workers, so that the first connection finds them warm.
@@ -60,8 +101,27 @@ impl Functions {
         }
     }
 
-    /// Invokes `authorizer`'s function with `event`, after `latency`, all within `limit`.
+    /// Invokes `authorizer`'s function with `event`, after `latency`, all within `limit`; throttled
+    /// beyond `concurrency`, and `cold_start` later in each new execution environment.
     pub(crate) async fn invoke(
+        &self,
+        authorizer: &Authorizer,
+        event: &Event,
+        secrets: &crate::secret::Scrubber,
+        latency: Duration,
+        limit: Duration,
+        (concurrency, cold_start): (Option<usize>, Duration),
+    ) -> Result<Value, FunctionError> {
+        let Some(slot) = self.slot(&authorizer.name, concurrency) else {
+            return Err(FunctionError::Throttled(concurrency.unwrap_or(0)));
+        };
+        let latency = if slot.cold { latency + cold_start } else { latency };
+        let result = self.run(authorizer, event, secrets, latency, limit).await;
+        drop(slot);
+        result
+    }
+
+    async fn run(
         &self,
         authorizer: &Authorizer,
         event: &Event,

@@ -102,10 +102,12 @@ pub(crate) async fn authorize(
     rec.event = serde_json::to_string(&event).ok().and_then(super::record::raw);
     let started = Instant::now();
     intermittent(ctx, rec)?;
-    let answer = ctx.functions.invoke(authorizer, &event, scrub, cfg.latency, cfg.time_limit).await;
+    let lambda = (cfg.limits.authorizer_concurrency, cfg.limits.cold_start);
+    let answer = ctx.functions.invoke(authorizer, &event, scrub, cfg.latency, cfg.time_limit, lambda).await;
     rec.durations.function_ms = Some(started.elapsed().as_millis() as u64);
     let answer = answer.map_err(|e| match e {
         FunctionError::Timeout(_) => refuse(Reason::FunctionTimeout, e.to_string()),
+        FunctionError::Throttled(_) => refuse(Reason::FunctionThrottled, e.to_string()),
         FunctionError::Handler { .. } => refuse(Reason::LambdaError, scrub.scrub(&e.to_string())),
         // The command's stderr may echo the event (a traceback): scrub it like everything logged.
         _ => refuse(Reason::FunctionFailed, scrub.scrub(&e.to_string())),

@@ -232,6 +232,17 @@ fn early_refusal(ctx: &Ctx, connect: &Connect) -> Option<Early> {
             connack: Some(Connack::V5(Code5::BadAuthenticationMethod)),
         });
     }
+    // The account's connect rate, before the client ID's: IoT Core throttles the account's CONNECTs
+    // before any authorizer runs (MQTT 5: "connection rate exceeded"; MQTT 3.1.1: closed).
+    if let Some(rate) = ctx.config.limits.connect_rate {
+        if !ctx.connect_bucket.take(rate) {
+            return Some(Early {
+                reason: Reason::AccountRateExceeded,
+                detail: format!("over the account's {rate} CONNECTs per second (connect_rate)"),
+                connack: v5.then_some(Connack::V5(Code5::ConnectionRateExceeded)),
+            });
+        }
+    }
     let every = ctx.config.limits.connect_interval?;
     // MQTT 5 has a reason code for it; MQTT 3.1.1 gets the connection closed.
     too_soon(ctx, &connect.client_id, every).then(|| Early {

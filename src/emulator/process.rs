@@ -10,6 +10,9 @@ use tokio::process::Command;
 pub(crate) enum FunctionError {
     #[error("no answer within the {0:?} time limit")]
     Timeout(Duration),
+    /// Lambda's throttling (429, `TooManyRequestsException`): the function's concurrency is used up.
+    #[error("throttled: {0} invocations already running (authorizer_concurrency)")]
+    Throttled(usize),
     #[error("the command could not start: {0}")]
     Spawn(String),
     #[error("the command exited with {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]

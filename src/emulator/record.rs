@@ -51,6 +51,11 @@ pub enum Reason {
     ClientIdRejected,
     /// Another CONNECT for the client ID came sooner than `limits.connect_interval`.
     ConnectRateExceeded,
+    /// The account's CONNECTs in this second are over `limits.connect_rate`.
+    AccountRateExceeded,
+    /// The function's concurrent invocations are at `limits.authorizer_concurrency`: this one was
+    /// throttled (Lambda's 429), and the connection refused as for a failing function.
+    FunctionThrottled,
     /// No authorizer named and no default authorizer.
     NoAuthorizer,
     /// The authorizer named does not exist.

@@ -9,7 +9,7 @@
 pub(crate) mod advice;
 pub mod attempt;
 pub(crate) mod authorize;
-pub(crate) mod classify;
+pub mod classify;
 pub mod cors;
 pub(crate) mod https;
 pub mod matrix;

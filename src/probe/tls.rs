@@ -42,7 +42,7 @@ pub(crate) async fn handshake(
 ) -> Result<(Stream, TlsInfo), Observation> {
     let started = Instant::now();
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let config = client_config(trust, alpn, sni.is_some(), seen.clone())
+    let config = client_config(trust, alpn, sni.is_some(), Some(seen.clone()))
         .map_err(|e| tls_failure(TlsError::Rustls(e), &Tally::default(), &seen, name))?;
     let server_name = ServerName::try_from(sni.unwrap_or(name).to_owned())
         .or_else(|_| ServerName::try_from(name.to_owned()))
@@ -78,6 +78,50 @@ pub(crate) async fn handshake(
             };
             Ok((stream, info))
         }
+    }
+}
+
+/// One client config for many connections (`authprobe storm`): the probe's verification without
+/// recording each chain, and no session resumption (a device reconnecting after an outage or a
+/// broker restart starts with a full handshake).
+pub(crate) fn shared_config(trust: &Trust, alpn: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let mut config = client_config(trust, alpn, true, None)?;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+/// A handshake with a [`shared_config`], within `timeout`.
+pub(crate) async fn connect_shared(
+    tcp: TcpStream,
+    config: &Arc<rustls::ClientConfig>,
+    name: &str,
+    timeout: Duration,
+) -> Result<Stream, Observation> {
+    let started = Instant::now();
+    let fail = |error: TlsError, tally: &Tally| Observation::TlsError {
+        error,
+        bytes_seen: tally.bytes,
+        first_bytes: tally.first.clone(),
+        chain: Vec::new(),
+        name_checked: name.to_owned(),
+        amazon_roots: None,
+    };
+    let server_name = ServerName::try_from(name.to_owned()).map_err(|e| {
+        fail(TlsError::Io { kind: io::ErrorKind::InvalidInput, message: e.to_string() }, &Tally::default())
+    })?;
+    let tap = Tap::new(tcp);
+    let tally = tap.tally.clone();
+    let connect = tokio_rustls::TlsConnector::from(config.clone()).connect(server_name, tap);
+    match tokio::time::timeout(timeout, connect).await {
+        Err(_) => Err(Observation::TlsTimeout { elapsed_ms: started.elapsed().as_millis() as u64 }),
+        Ok(Err(e)) => {
+            let error = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(r) => TlsError::Rustls(r.clone()),
+                None => TlsError::Io { kind: e.kind(), message: e.to_string() },
+            };
+            Err(fail(error, &tally.lock().map(|t| t.clone()).unwrap_or_default()))
+        }
+        Ok(Ok(stream)) => Ok(stream),
     }
 }
 
@@ -151,7 +195,7 @@ fn client_config(
     trust: &Trust,
     alpn: &[Vec<u8>],
     sni: bool,
-    seen: Arc<Mutex<Seen>>,
+    seen: Option<Arc<Mutex<Seen>>>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = provider();
     let inner = match trust {
@@ -183,11 +227,12 @@ fn client_config(
     Ok(config)
 }
 
-/// Verifies through webpki (or not at all with `--insecure`) and keeps the presented chain.
+/// Verifies through webpki (or not at all with `--insecure`) and keeps the presented chain (unless
+/// `seen` is `None`: many connections sharing one config, `authprobe storm`).
 #[derive(Debug)]
 struct Recording {
     inner: Option<Arc<rustls::client::WebPkiServerVerifier>>,
-    seen: Arc<Mutex<Seen>>,
+    seen: Option<Arc<Mutex<Seen>>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -200,10 +245,12 @@ impl ServerCertVerifier for Recording {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let amazon = issued_under_amazon(end_entity, intermediates, server_name, now, &self.provider);
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.chain = std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
-            seen.amazon_roots = Some(amazon);
+        if let Some(seen) = &self.seen {
+            let amazon = issued_under_amazon(end_entity, intermediates, server_name, now, &self.provider);
+            if let Ok(mut seen) = seen.lock() {
+                seen.chain = std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
+                seen.amazon_roots = Some(amazon);
+            }
         }
         match &self.inner {
             None => Ok(ServerCertVerified::assertion()),

@@ -26,4 +26,5 @@ mod probe_servers;
 mod readme;
 mod secrets;
 mod shape;
+mod storm;
 mod toolkit;
