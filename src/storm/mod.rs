@@ -143,8 +143,9 @@ async fn device(plan: &StormPlan, slot: usize, shared: &Shared, config: &Arc<rus
             _ = stop.changed() => return,
         }
         let sent = shared.ms(Instant::now());
+        // Boxed: the handshake's state is freed once the attempt is over, not kept in a held device's task.
         let (answer, in_flight) = tokio::select! {
-            a = client::attempt(plan, id, config, &shared.in_flight) => a,
+            a = Box::pin(client::attempt(plan, id, config, &shared.in_flight)) => a,
             _ = stop.changed() => return,
         };
         let accepted = answer.link.is_some();
