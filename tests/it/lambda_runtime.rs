@@ -25,7 +25,7 @@ fn available(what: &str, found: Option<String>, why: &str) -> Option<String> {
     found
 }
 
-fn python_command() -> Option<String> {
+pub(super) fn python_command() -> Option<String> {
     python_command_in(&manifest().join("examples/lambda/python"))
 }
 

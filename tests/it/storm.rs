@@ -227,3 +227,28 @@ fn what_is_not_safe_or_not_valid_is_refused_before_anything_is_sent() {
         assert_eq!(code, Some(2), "{bad:?}: {err}");
     }
 }
+
+/// The limits hold for the user's unmodified handler behind the Runtime API too (the Python example
+/// under `awslambdaric`, two workers, concurrency 2): invocations beyond it are throttled, and the
+/// storm's counts equal the emulator's log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_handler_is_throttled_at_its_concurrency() {
+    let Some(command) = super::lambda_runtime::python_command() else { return };
+    let (mut emu, _dir, ca) = emulator(|c| {
+        let mut a = authprobe::emulator::Authorizer::new(AUTH, "token");
+        a.function = authprobe::emulator::Function::Handler(authprobe::emulator::Handler::new(&command, 2));
+        c.authorizers = vec![a];
+        c.limits.authorizer_concurrency = Some(2);
+        c.latency = Duration::from_millis(30);
+    })
+    .await;
+    // The example handler allows `allow-me` (the helper's --token comes first; this one wins).
+    let flags = ["--devices", "30", "--token", "allow-me", "--mqtt-version", "5", "--max-delay", "1s"];
+    let (code, r, all) = storm(&emu, &ca, &flags).await;
+    assert_eq!(code, Some(0), "{all}");
+    let recs = records(&mut emu, r["attempted"].as_u64().unwrap()).await;
+    assert_eq!(count(&recs, Reason::Accepted), 30, "{all}");
+    let throttled = count(&recs, Reason::FunctionThrottled);
+    assert!(throttled > 0, "{all}");
+    assert_eq!(outcome(&r, "connack_refused:0x87"), throttled);
+}
