@@ -252,3 +252,53 @@ async fn a_real_handler_is_throttled_at_its_concurrency() {
     assert!(throttled > 0, "{all}");
     assert_eq!(outcome(&r, "connack_refused:0x87"), throttled);
 }
+
+/// Over MQTT over WebSockets (credentials in the upgrade's headers, the documented form), every
+/// device connects and the emulator saw each as wss.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_over_websockets() {
+    let (mut emu, _dir, ca) = emulator(|_| {}).await;
+    let (code, r, all) = storm(&emu, &ca, &["--devices", "20", "--transport", "wss", "--hold", "0"]).await;
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!((r["connected"].as_u64(), r["setup"]["transport"].as_str()), (Some(20), Some("wss")));
+    let recs = records(&mut emu, 20).await;
+    assert!(recs.iter().all(|r| r.accepted && r.transport == Some(authprobe::auth::event::Transport::Wss)), "{recs:?}");
+    assert!(
+        recs.iter()
+            .all(|r| r.credentials.iter().any(|c| c.placement == authprobe::auth::credentials::Placement::Header))
+    );
+}
+
+/// Ctrl-C stops the storm at once and reports what ran: a fleet the authorizer refuses (a wrong
+/// token) is retried until SIGINT; the report says `interrupted`, names the refusals as not the
+/// load's, and the exit code is 1 (the share did not connect).
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_reports_what_ran() {
+    let (mut emu, _dir, ca) = emulator(|_| {}).await;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_authprobe"))
+        .args(["storm", "--endpoint", "localhost", "--connect-to", &emu.addr.to_string(), "--ca"])
+        .arg(&ca)
+        .args(["--authorizer", AUTH, "--token", "wrong-token", "--devices", "5", "--min-delay", "100ms"])
+        .args(["--max-delay", "200ms", "--duration", "60s", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the emulator has refused a few, interrupt.
+    for _ in 0..10 {
+        assert_eq!(emu.record().await.reason, Reason::Denied);
+    }
+    let started = std::time::Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped at once");
+    assert_eq!(out.status.code(), Some(1));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["ended"], "interrupted");
+    assert_eq!(r["connected"], 0);
+    assert!(r["attempted"].as_u64().unwrap() >= 10, "{r}");
+    assert_eq!(r["shaped_by"][0]["limit"], "not_load", "{}", r["shaped_by"]);
+}
