@@ -61,6 +61,12 @@ impl Shared {
         }
     }
 
+    fn push(&self, attempt: Attempt) {
+        if let Ok(mut a) = self.attempts.lock() {
+            a.push(attempt);
+        }
+    }
+
     fn ms(&self, at: Instant) -> u32 {
         at.saturating_duration_since(self.start).as_millis() as u32
     }
@@ -144,9 +150,17 @@ async fn device(plan: &StormPlan, slot: usize, shared: &Shared, config: &Arc<rus
         }
         let sent = shared.ms(Instant::now());
         // Boxed: the handshake's state is freed once the attempt is over, not kept in a held device's task.
+        let started = Instant::now();
         let (answer, in_flight) = tokio::select! {
             a = Box::pin(client::attempt(plan, id, config, &shared.in_flight)) => a,
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                // Cut off by the end: counted (the endpoint saw a connection), as `interrupted`.
+                let latency_ms = started.elapsed().as_millis() as u32;
+                let gap_ms = last_send.map(|l| sent.saturating_sub(l));
+                let outcome = shared.label(report::INTERRUPTED);
+                shared.push(Attempt { device: id.index as u32, sent_ms: sent, latency_ms, outcome, in_flight: 0, gap_ms });
+                return;
+            }
         };
         let accepted = answer.link.is_some();
         if accepted && !ever_connected {
@@ -161,9 +175,7 @@ async fn device(plan: &StormPlan, slot: usize, shared: &Shared, config: &Arc<rus
             in_flight: in_flight as u32,
             gap_ms: last_send.map(|l| sent.saturating_sub(l)),
         };
-        if let Ok(mut a) = shared.attempts.lock() {
-            a.push(record);
-        }
+        shared.push(record);
         last_send = Some(sent);
         match answer.link {
             Some(mut link) => {

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 /// The report's schema id (docs/storm.md).
 pub const SCHEMA: &str = "authprobe.storm/1";
 
+/// The outcome of an attempt the storm's end cut off (its connection was open: the endpoint saw it).
+pub const INTERRUPTED: &str = "interrupted";
+
 /// One attempt, as the JSON keeps it: `[device, sent_ms, latency_ms, outcome, in_flight, gap_ms]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "AttemptRow", into = "AttemptRow")]

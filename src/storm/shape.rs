@@ -29,7 +29,9 @@ pub(crate) fn shapes(
     let label = |a: &Attempt| label(raw, a);
     let (ok, not_ok): (Vec<&Attempt>, Vec<&Attempt>) = raw.attempts.iter().partition(|a| is_ok(a));
     // Failures before any CONNECT: the endpoint's (or this machine's) connections, not the authorizer.
-    let (refused, early): (Vec<&Attempt>, Vec<&Attempt>) = not_ok.into_iter().partition(|a| a.in_flight > 0);
+    // (Attempts the storm's end cut off say nothing of the endpoint.)
+    let (refused, early): (Vec<&Attempt>, Vec<&Attempt>) =
+        not_ok.into_iter().filter(|a| label(a) != super::report::INTERRUPTED).partition(|a| a.in_flight > 0);
     let mut out = Vec::new();
     if !early.is_empty() {
         let mut kinds: Vec<&str> = early.iter().map(|a| label(a)).collect();

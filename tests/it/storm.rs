@@ -301,4 +301,10 @@ async fn ctrl_c_reports_what_ran() {
     assert_eq!(r["connected"], 0);
     assert!(r["attempted"].as_u64().unwrap() >= 10, "{r}");
     assert_eq!(r["shaped_by"][0]["limit"], "not_load", "{}", r["shaped_by"]);
+    // Every attempt it counted the emulator logged (one cut off mid-way, counted `interrupted`, may
+    // have been denied there, or closed in its handshake or before its CONNECT).
+    let rest = records(&mut emu, r["attempted"].as_u64().unwrap() - 10).await;
+    assert!(!rest.iter().any(|r| r.accepted), "{rest:?}");
+    let denied = count(&rest, Reason::Denied) + 10;
+    assert!(outcome(&r, "closed_before_connack") <= denied, "{}", r["outcomes"]);
 }
