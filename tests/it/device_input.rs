@@ -223,6 +223,13 @@ async fn every_knob_is_what_the_emulator_receives() {
         !device.credentials.iter().find(|c| c.parameter == "x-amz-customauthorizer-signature").unwrap().percent_encoded
     );
     assert_eq!(r["findings"][0]["id"], "signature_not_encoded", "{}", r["findings"]);
+    // A page that leaves its signature raw in the username (--client-type browser: wss, Origin).
+    let (r, device, _) =
+        knobs(&c, dir.path(), &go(&run(&["--client-type", "browser", "--signature-encoding", "raw"]))).await;
+    assert_eq!(device.origin.as_deref(), Some("http://localhost"), "a browser's upgrade");
+    let user = device.username.as_deref().unwrap();
+    assert!(user.contains(&format!("x-amz-customauthorizer-signature={sig}")), "{user}");
+    assert_eq!(r["findings"][0]["id"], "signature_not_encoded", "{}", r["findings"]);
 
     // The exact username, and the keep-alive.
     let raw = format!("dev?x-amz-customauthorizer-name={AUTH}&token={token}?SDK=C&Version=1");
