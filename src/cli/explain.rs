@@ -89,6 +89,8 @@ pub(crate) fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
                 "  kind:       {}",
                 if c.is_credential() {
                     "credentials (read by IoT Core and the authorizer)"
+                } else if c.is_browser() {
+                    "what a web page sends (--client-type browser)"
                 } else {
                     "network path or TLS"
                 }

@@ -269,7 +269,12 @@ impl Cause {
     /// Whether the cause is about the credentials (read by IoT Core and the authorizer), as opposed to
     /// the network path or TLS.
     pub fn is_credential(self) -> bool {
-        self >= Self::AuthorizerMissingNoDefault && self < Self::WsSubprotocolRefused
+        self >= Self::AuthorizerMissingNoDefault && !self.is_browser()
+    }
+
+    /// Whether the cause is in what a web page sends (`--client-type browser`).
+    pub fn is_browser(self) -> bool {
+        matches!(self, Self::WsSubprotocolRefused | Self::WsPathWrong | Self::OriginRefused | Self::CorsRefused)
     }
 }
 
