@@ -220,16 +220,6 @@ fn identities(args: &StormArgs, (k, n): (u32, u32)) -> anyhow::Result<(Vec<Ident
     Ok((mine, total))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdentityLine {
-    client_id: String,
-    token: String,
-    signature: Option<String>,
-    username_raw: Option<String>,
-    password: Option<String>,
-}
-
 /// `--identities FILE`: one JSON object per line (blank lines skipped); a bad line is named.
 fn read_identities(path: &std::path::Path) -> anyhow::Result<Vec<Identity>> {
     let bytes = crate::input::read_file(path, crate::input::Kind::Identities, "--identities")?;
@@ -237,23 +227,36 @@ fn read_identities(path: &std::path::Path) -> anyhow::Result<Vec<Identity>> {
         String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("--identities {}: not UTF-8 text", path.display()))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        // serde's message may quote a value (a token): only where it is, never what.
-        let parsed: IdentityLine = serde_json::from_str(line).map_err(|e| {
+        // Where a line is wrong, never what it holds (a token).
+        let bad = |why: &str| {
             anyhow::anyhow!(
-                "--identities {} line {}: not an identity (column {}: {:?}); each line is {{\"client_id\": …, \"token\": …}}",
+                "--identities {} line {}: {why}; each line is {{\"client_id\": …, \"token\": …}} (optional: \
+                 signature, username_raw, password)",
                 path.display(),
-                n + 1,
-                e.column(),
-                e.classify()
+                n + 1
             )
-        })?;
+        };
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| bad(&format!("not JSON (column {}: {:?})", e.column(), e.classify())))?;
+        let fields = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
+        const KNOWN: [&str; 5] = ["client_id", "token", "signature", "username_raw", "password"];
+        if let Some(k) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(bad(&format!("unknown field `{}`", k.escape_debug())));
+        }
+        let text = |k: &str| match &v[k] {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(s) => Ok(Some(s.clone())),
+            _ => Err(bad(&format!("`{k}` is not text"))),
+        };
+        let client_id = text("client_id")?.ok_or_else(|| bad("no `client_id`"))?;
+        let token = text("token")?.ok_or_else(|| bad("no `token`"))?;
         out.push(Identity {
             index: out.len(),
-            client_id: parsed.client_id,
-            token: Secret::new(parsed.token),
-            signature: parsed.signature.map(Secret::new),
-            username_raw: parsed.username_raw.map(Secret::new),
-            password: parsed.password.map(Secret::new),
+            client_id,
+            token: Secret::new(token),
+            signature: text("signature")?.map(Secret::new),
+            username_raw: text("username_raw")?.map(Secret::new),
+            password: text("password")?.map(Secret::new),
         });
     }
     if out.is_empty() {
@@ -399,7 +402,9 @@ pub(crate) fn run(args: StormArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|p| {
                 let text = crate::input::read_file(p, crate::input::Kind::Identities, "--merge")?;
-                serde_json::from_slice::<StormReport>(&text)
+                serde_json::from_slice::<serde_json::Value>(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| crate::storm::report::Shard::from_json(&v))
                     .map_err(|e| anyhow::anyhow!("--merge {}: not a storm report ({e})", p.display()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 /// How the base delay grows with each failed attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backoff {
     /// `min * 2^(n-1)`, at most `max`.
@@ -15,7 +15,7 @@ pub enum Backoff {
 }
 
 /// How the delay is randomised around the base.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Jitter {
     /// The base delay exactly: every device that failed together retries together.
@@ -26,6 +26,22 @@ pub enum Jitter {
     Equal,
     /// `min(max, uniform[min, previous * 3])`.
     Decorrelated,
+}
+
+impl Backoff {
+    /// The backoff named as the JSON names it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Exponential, Self::Fixed].into_iter().find(|b| serde_json::to_value(b).is_ok_and(|v| v == name))
+    }
+}
+
+impl Jitter {
+    /// The jitter named as the JSON names it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::None, Self::Full, Self::Equal, Self::Decorrelated]
+            .into_iter()
+            .find(|j| serde_json::to_value(j).is_ok_and(|v| v == name))
+    }
 }
 
 /// A reconnect policy.

@@ -3,7 +3,8 @@
 //! so that shards' reports merge into one by concatenating their attempts (`--merge`).
 
 use super::plan::StormPlan;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The report's schema id (docs/storm.md).
@@ -13,8 +14,8 @@ pub const SCHEMA: &str = "authprobe.storm/1";
 pub const INTERRUPTED: &str = "interrupted";
 
 /// One attempt, as the JSON keeps it: `[device, sent_ms, latency_ms, outcome, in_flight, gap_ms]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "AttemptRow", into = "AttemptRow")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "AttemptRow")]
 pub struct Attempt {
     /// The device's index.
     pub device: u32,
@@ -32,12 +33,6 @@ pub struct Attempt {
 
 type AttemptRow = (u32, u32, u32, u16, u32, Option<u32>);
 
-impl From<AttemptRow> for Attempt {
-    fn from((device, sent_ms, latency_ms, outcome, in_flight, gap_ms): AttemptRow) -> Self {
-        Self { device, sent_ms, latency_ms, outcome, in_flight, gap_ms }
-    }
-}
-
 impl From<Attempt> for AttemptRow {
     fn from(a: Attempt) -> Self {
         (a.device, a.sent_ms, a.latency_ms, a.outcome, a.in_flight, a.gap_ms)
@@ -45,7 +40,7 @@ impl From<Attempt> for AttemptRow {
 }
 
 /// Why the storm ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ended {
     /// `--until-connected` of the devices connected.
@@ -59,7 +54,7 @@ pub enum Ended {
 }
 
 /// What was asked for, as the report repeats it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Setup {
     /// The endpoint (SNI and Host).
     pub endpoint: String,
@@ -96,7 +91,7 @@ pub struct Setup {
 }
 
 /// The times by which a share of the devices had connected (ms; absent: never reached).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Milestones {
     /// Half of them.
     pub p50: Option<u64>,
@@ -109,7 +104,7 @@ pub struct Milestones {
 }
 
 /// CONNECT→answer latency of the attempts that sent a CONNECT (ms).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Latency {
     /// Half of them.
     pub p50: Option<u64>,
@@ -122,7 +117,7 @@ pub struct Latency {
 }
 
 /// One second of the storm (by when the answers came).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Second {
     /// Seconds from the start.
     pub second: u32,
@@ -135,7 +130,7 @@ pub struct Second {
 }
 
 /// A limit that shaped the storm, and the evidence.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Shape {
     /// `authorizer_concurrency`, `account_connect_rate`, `client_id_rate`, `authorizer_timeout`,
     /// `connections` (failures before the CONNECT), `not_load` (refusals that do not follow the
@@ -147,8 +142,23 @@ pub struct Shape {
     pub summary: String,
 }
 
+/// What `--merge` reads of a shard's report: what it was asked, when it ran, its attempts.
+#[derive(Clone, Debug)]
+pub struct Shard {
+    /// `authprobe.storm/1`.
+    pub schema: String,
+    /// What was asked for.
+    pub setup: Setup,
+    /// When it started (Unix ms).
+    pub started_unix_ms: u64,
+    /// How long it ran.
+    pub elapsed_ms: u64,
+    /// Its attempts.
+    pub raw: Raw,
+}
+
 /// The attempts, for merging shards.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Raw {
     /// Outcome labels (`connack_accepted`, `closed_before_connack`, `connack_refused:0x87`, …).
     pub outcomes: Vec<String>,
@@ -157,7 +167,7 @@ pub struct Raw {
 }
 
 /// A storm's report (`--format json`; docs/storm.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StormReport {
     /// `authprobe.storm/1`.
     pub schema: String,
@@ -220,5 +230,77 @@ impl Setup {
             max_rate: plan.max_rate,
             timeout_ms: ms(plan.timeout),
         }
+    }
+}
+
+/// Reading a shard's JSON report back (`--merge`): read from the JSON tree, field by field (a derived
+/// deserializer for the whole report cost the gateway binary more than its 5 MiB allowed).
+impl Shard {
+    /// The shard in `v`, or what is missing or wrong in it.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let s = &v["setup"];
+        let text = |v: &Value, k: &str| v[k].as_str().map(str::to_owned).ok_or(format!("no `{k}`"));
+        let num = |v: &Value, k: &str| v[k].as_u64().ok_or(format!("no `{k}`"));
+        let opt = |v: &Value, k: &str| v[k].as_u64();
+        let named = |k: &str| text(s, k);
+        let setup = Setup {
+            endpoint: named("endpoint")?,
+            transport: named("transport")?,
+            mqtt_version: named("mqtt_version")?,
+            devices: num(s, "devices")? as usize,
+            devices_total: num(s, "devices_total")? as usize,
+            shards: s["shards"]
+                .as_array()
+                .ok_or("no `shards`")?
+                .iter()
+                .map(|p| Some((u32::try_from(p[0].as_u64()?).ok()?, u32::try_from(p[1].as_u64()?).ok()?)))
+                .collect::<Option<_>>()
+                .ok_or("a `shards` entry is not [k, n]")?,
+            backoff: super::policy::Backoff::from_name(&named("backoff")?).ok_or("an unknown `backoff`")?,
+            jitter: super::policy::Jitter::from_name(&named("jitter")?).ok_or("an unknown `jitter`")?,
+            min_delay_ms: num(s, "min_delay_ms")?,
+            max_delay_ms: num(s, "max_delay_ms")?,
+            ramp_ms: num(s, "ramp_ms")?,
+            hold_ms: opt(s, "hold_ms"),
+            until_connected_pct: s["until_connected_pct"].as_f64().ok_or("no `until_connected_pct`")?,
+            duration_ms: num(s, "duration_ms")?,
+            max_rate: s["max_rate"].as_f64(),
+            timeout_ms: num(s, "timeout_ms")?,
+        };
+        let raw = &v["raw"];
+        let outcomes = raw["outcomes"]
+            .as_array()
+            .ok_or("no `raw.outcomes`")?
+            .iter()
+            .map(|o| o.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("a `raw.outcomes` entry is not text")?;
+        let attempts = raw["attempts"]
+            .as_array()
+            .ok_or("no `raw.attempts`")?
+            .iter()
+            .map(|a| {
+                let n = |i: usize| a[i].as_u64().and_then(|x| u32::try_from(x).ok());
+                Some(Attempt {
+                    device: n(0)?,
+                    sent_ms: n(1)?,
+                    latency_ms: n(2)?,
+                    outcome: u16::try_from(n(3)?).ok()?,
+                    in_flight: n(4)?,
+                    gap_ms: if a[5].is_null() { None } else { Some(n(5)?) },
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or("a `raw.attempts` entry is not [device, sent_ms, latency_ms, outcome, in_flight, gap_ms]")?;
+        if attempts.iter().any(|a| usize::from(a.outcome) >= outcomes.len()) {
+            return Err("an attempt's outcome is not in `raw.outcomes`".into());
+        }
+        Ok(Self {
+            schema: text(v, "schema")?,
+            setup,
+            started_unix_ms: num(v, "started_unix_ms")?,
+            elapsed_ms: num(v, "elapsed_ms")?,
+            raw: Raw { outcomes, attempts },
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! of one run, or of shards merged on one clock.
 
 use super::plan::StormPlan;
-use super::report::{Attempt, Ended, Latency, Milestones, Raw, SCHEMA, Second, Setup, StormReport};
+use super::report::{Attempt, Ended, Latency, Milestones, Raw, SCHEMA, Second, Setup, Shard, StormReport};
 use std::collections::BTreeMap;
 
 fn percentile(sorted: &[u64], pct: f64) -> Option<u64> {
@@ -89,7 +89,7 @@ impl StormReport {
 
     /// Shards' reports of one storm as one: attempts on one clock (the earliest start), devices and
     /// rates added up, everything computed again.
-    pub fn merge(reports: Vec<Self>) -> anyhow::Result<Self> {
+    pub fn merge(reports: Vec<Shard>) -> anyhow::Result<Self> {
         let Some(base) = reports.iter().map(|r| r.started_unix_ms).min() else {
             anyhow::bail!("nothing to merge");
         };
