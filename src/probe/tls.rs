@@ -60,12 +60,8 @@ pub(crate) async fn handshake(
     match tokio::time::timeout(timeout, connect).await {
         Err(_) => Err(Observation::TlsTimeout { elapsed_ms: started.elapsed().as_millis() as u64 }),
         Ok(Err(e)) => {
-            let error = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(r) => TlsError::Rustls(r.clone()),
-                None => TlsError::Io { kind: e.kind(), message: e.to_string() },
-            };
             let t = tally.lock().map(|t| t.clone()).unwrap_or_default();
-            Err(tls_failure(error, &t, &seen, name))
+            Err(tls_failure(handshake_error(&e), &t, &seen, name))
         }
         Ok(Ok(stream)) => {
             let conn = stream.get_ref().1;
@@ -114,14 +110,16 @@ pub(crate) async fn connect_shared(
     let connect = tokio_rustls::TlsConnector::from(config.clone()).connect(server_name, tap);
     match tokio::time::timeout(timeout, connect).await {
         Err(_) => Err(Observation::TlsTimeout { elapsed_ms: started.elapsed().as_millis() as u64 }),
-        Ok(Err(e)) => {
-            let error = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(r) => TlsError::Rustls(r.clone()),
-                None => TlsError::Io { kind: e.kind(), message: e.to_string() },
-            };
-            Err(fail(error, &tally.lock().map(|t| t.clone()).unwrap_or_default()))
-        }
+        Ok(Err(e)) => Err(fail(handshake_error(&e), &tally.lock().map(|t| t.clone()).unwrap_or_default())),
         Ok(Ok(stream)) => Ok(stream),
+    }
+}
+
+/// A failed handshake as the client saw it: rustls' own error where there is one, else the I/O error.
+fn handshake_error(e: &io::Error) -> TlsError {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(r) => TlsError::Rustls(r.clone()),
+        None => TlsError::Io { kind: e.kind(), message: e.to_string() },
     }
 }
 

@@ -201,7 +201,11 @@ fn load(fast: &[&Attempt], ok: &[&Attempt], setup: &Setup) -> Shape {
 
 /// The most connects accepted in one second (by when their CONNACK came).
 fn most_per_second(ok: &[&Attempt]) -> usize {
-    let mut ends: Vec<u32> = ok.iter().map(|a| a.sent_ms + a.latency_ms).collect();
+    let mut ends: Vec<u32> = ok.iter().map(|a| a.sent_ms.saturating_add(a.latency_ms)).collect();
     ends.sort_unstable();
-    ends.iter().enumerate().map(|(i, e)| i + 1 - ends.partition_point(|x| *x + 1_000 <= *e)).max().unwrap_or(0)
+    ends.iter()
+        .enumerate()
+        .map(|(i, e)| i + 1 - ends.partition_point(|x| x.saturating_add(1_000) <= *e))
+        .max()
+        .unwrap_or(0)
 }

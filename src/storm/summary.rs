@@ -113,7 +113,8 @@ impl StormReport {
                 (Some(a), Some(b)) => Some(a + b),
                 (a, b) => a.or(b),
             };
-            let offset = (r.started_unix_ms - base) as u32;
+            let offset = u32::try_from(r.started_unix_ms - base)
+                .map_err(|_| anyhow::anyhow!("the shards started more than 49 days apart: not one storm"))?;
             end = end.max(r.started_unix_ms + r.elapsed_ms);
             for a in &r.raw.attempts {
                 let label = &r.raw.outcomes[usize::from(a.outcome).min(r.raw.outcomes.len().saturating_sub(1))];
@@ -124,7 +125,7 @@ impl StormReport {
                         raw.outcomes.len() - 1
                     }
                 } as u16;
-                raw.attempts.push(Attempt { sent_ms: a.sent_ms + offset, outcome, ..*a });
+                raw.attempts.push(Attempt { sent_ms: a.sent_ms.saturating_add(offset), outcome, ..*a });
             }
         }
         setup.shards.sort_unstable();
@@ -134,11 +135,11 @@ impl StormReport {
 
 /// Per second: connects started, and answers accepted and refused (by when they came).
 fn timeline(attempts: &[Attempt], is_ok: &dyn Fn(&Attempt) -> bool) -> Vec<Second> {
-    let last = attempts.iter().map(|a| (a.sent_ms + a.latency_ms) / 1000).max().unwrap_or(0);
+    let last = attempts.iter().map(|a| a.sent_ms.saturating_add(a.latency_ms) / 1000).max().unwrap_or(0);
     let mut out: Vec<Second> = (0..=last).map(|second| Second { second, ..Second::default() }).collect();
     for a in attempts {
         out[(a.sent_ms / 1000) as usize].attempted += 1;
-        let s = &mut out[((a.sent_ms + a.latency_ms) / 1000) as usize];
+        let s = &mut out[(a.sent_ms.saturating_add(a.latency_ms) / 1000) as usize];
         if is_ok(a) {
             s.accepted += 1;
         } else {
